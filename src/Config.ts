@@ -1,0 +1,142 @@
+import { Config, ConfigError, Effect, Either, Option, Redacted } from "effect"
+
+/**
+ * Every setting the bot reads, in one service, so that a bad value anywhere fails at start-up
+ * before any work, and every bad variable is named in one message (Config.all accumulates errors).
+ */
+
+const isHttpUrl = (value: string): boolean => {
+  try {
+    const url = new URL(value)
+    return url.protocol === "http:" || url.protocol === "https:"
+  } catch {
+    return false
+  }
+}
+
+/** Like Config.validate, but the error names the variable, so the start-up report can too. */
+const checked =
+  <A>(name: string, message: string, valid: (value: A) => boolean, options?: { readonly secret: boolean }) =>
+  (self: Config.Config<A>): Config.Config<A> =>
+    Config.mapOrFail(self, (value) =>
+      valid(value)
+        ? Either.right(value)
+        : Either.left(
+            ConfigError.InvalidData([name], options?.secret ? message : `${message}, got ${JSON.stringify(value)}`)
+          )
+    )
+
+const integerAtLeast = (name: string, min: number, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    checked(name, `Expected an integer >= ${min}`, (n) => n >= min)
+  )
+
+const numberAtLeast = (name: string, min: number, fallback: number) =>
+  Config.number(name).pipe(
+    Config.withDefault(fallback),
+    checked(name, `Expected a number >= ${min}`, (n) => n >= min)
+  )
+
+/** "1"/"0" and "true"/"false", as the Python bot accepted. */
+const flag = (name: string, fallback: boolean) => Config.boolean(name).pipe(Config.withDefault(fallback))
+
+/** An unset or empty variable is "not configured"; anything else must be an http(s) URL. */
+const optionalHttpUrl = (name: string, options?: { readonly secret: boolean }) =>
+  Config.string(name).pipe(
+    Config.withDefault(""),
+    checked(name, "Expected an http(s) URL", (value) => value.trim() === "" || isHttpUrl(value.trim()), options),
+    Config.map((value) => (value.trim() === "" ? Option.none<string>() : Option.some(value.trim())))
+  )
+
+const optionalSecretUrl = (name: string) =>
+  optionalHttpUrl(name, { secret: true }).pipe(Config.map(Option.map((url) => Redacted.make(url))))
+
+const httpUrl = (name: string, fallback: string) =>
+  Config.string(name).pipe(Config.withDefault(fallback), checked(name, "Expected an http(s) URL", isHttpUrl))
+
+const optionalString = (name: string) =>
+  Config.string(name).pipe(
+    Config.withDefault(""),
+    Config.map((value) => (value.trim() === "" ? Option.none<string>() : Option.some(value.trim())))
+  )
+
+const optionalSecret = (name: string) => optionalString(name).pipe(Config.map(Option.map((v) => Redacted.make(v))))
+
+export const SqliteSynchronous = ["OFF", "NORMAL", "FULL", "EXTRA"] as const
+
+const runner = Config.all({
+  loopSeconds: integerAtLeast("LOOP_SECONDS", 1, 60),
+  loopSecondsClosed: integerAtLeast("LOOP_SECONDS_CLOSED", 1, 300),
+  cycleTimeoutSeconds: integerAtLeast("CYCLE_TIMEOUT_SECONDS", 1, 120),
+  shutdownGraceSeconds: integerAtLeast("SHUTDOWN_GRACE_SECONDS", 0, 3),
+  alertConsecutiveEmptyCycles: integerAtLeast("ALERT_CONSECUTIVE_EMPTY_CYCLES", 0, 5)
+})
+
+const storage = Config.all({
+  dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
+  walMode: flag("SQLITE_WAL_MODE", true),
+  synchronous: Config.literal(...SqliteSynchronous)("SQLITE_SYNCHRONOUS").pipe(Config.withDefault("NORMAL" as const)),
+  cacheSize: Config.integer("SQLITE_CACHE_SIZE").pipe(Config.withDefault(-64_000)),
+  mmapSize: integerAtLeast("SQLITE_MMAP_SIZE", 0, 268_435_456),
+  busyTimeoutMs: integerAtLeast("SQLITE_BUSY_TIMEOUT_MS", 0, 5_000),
+  seenTtlDays: integerAtLeast("SEEN_TTL_DAYS", 1, 7)
+})
+
+const filters = Config.all({
+  minScore: numberAtLeast("MIN_SCORE", 0, 1),
+  priceFloor: numberAtLeast("PRICE_FLOOR", 0, 0),
+  priceCeiling: numberAtLeast("PRICE_CEILING", 0, 0),
+  maxAlertsPerCycle: integerAtLeast("MAX_ALERTS_PER_CYCLE", 0, 40),
+  maxArticleAgeMinutes: integerAtLeast("MAX_ARTICLE_AGE_MINUTES", 0, 180),
+  maxSecFilingAgeMinutes: integerAtLeast("MAX_SEC_FILING_AGE_MINUTES", 0, 240),
+  allowOtcTickers: flag("ALLOW_OTC_TICKERS", false)
+})
+
+const discord = Config.all({
+  webhookUrl: optionalSecretUrl("DISCORD_WEBHOOK_URL"),
+  adminWebhookUrl: optionalSecretUrl("DISCORD_ADMIN_WEBHOOK")
+})
+
+const sec = Config.all({
+  userAgent: optionalString("SEC_USER_AGENT")
+})
+
+export class AppConfig extends Effect.Service<AppConfig>()("AppConfig", {
+  effect: Config.all({ runner, storage, filters, discord, sec })
+}) {}
+
+/** Building blocks for stage modules that add settings of their own. */
+export const ConfigValues = {
+  httpUrl,
+  optionalHttpUrl,
+  optionalSecret,
+  optionalString,
+  integerAtLeast,
+  numberAtLeast,
+  flag
+}
+
+/** One line per bad variable: `LOOP_SECONDS: Expected an integer value but received abc`. */
+export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
+  const lines: Array<string> = []
+  const visit = (e: ConfigError.ConfigError): void => {
+    switch (e._op) {
+      case "And":
+      case "Or":
+        visit(e.left)
+        visit(e.right)
+        return
+      case "MissingData":
+      case "InvalidData":
+      case "SourceUnavailable":
+      case "Unsupported": {
+        const name = e.path.join("_") || "(config)"
+        const message = e.message.replace(/^Expected \w+ to exist in the process context$/, "is required")
+        lines.push(`${name}: ${message}`)
+      }
+    }
+  }
+  visit(error)
+  return Array.from(new Set(lines))
+}

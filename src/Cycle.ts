@@ -1,0 +1,111 @@
+import { SqlClient } from "@effect/sql"
+import { Clock, DateTime, Effect, Metric } from "effect"
+import { Classifier } from "./Classifier.js"
+import { AppConfig } from "./Config.js"
+import type { Alert, CycleSummary, ItemOutcome, ItemOutcomeKind, NormalizedItem } from "./Domain.js"
+import { FeedIngest } from "./Feeds.js"
+import { rejectBeforeMarket, rejectOnMarket } from "./Filters.js"
+import { MarketData } from "./MarketData.js"
+import { Outbox } from "./Outbox.js"
+import { SeenStore } from "./SeenStore.js"
+import { SqlLive } from "./Sql.js"
+
+export const itemsFetched = Metric.counter("items_fetched_total", { description: "Items parsed from feeds" })
+export const itemsNew = Metric.counter("items_new_total", { description: "Items not seen before" })
+export const itemsAlerted = Metric.counter("items_alerted_total", { description: "Alerts enqueued for delivery" })
+
+const outcome = (item: NormalizedItem, kind: ItemOutcomeKind, reason: string | null): ItemOutcome => ({
+  itemId: item.id,
+  source: item.source,
+  title: item.title,
+  outcome: kind,
+  reason
+})
+
+/**
+ * One pass of the pipeline: fetch → dedupe → classify → enrich → filter → (seen + outbox in one
+ * transaction). Every item leaves with an outcome, so users can ask why something did or didn't alert.
+ */
+export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
+  effect: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const sql = yield* SqlClient.SqlClient
+    const feeds = yield* FeedIngest
+    const seen = yield* SeenStore
+    const classifier = yield* Classifier
+    const market = yield* MarketData
+    const outbox = yield* Outbox
+
+    const run = Effect.fn("cycle")(function* () {
+      const startedAt = yield* Clock.currentTimeMillis
+      const outcomes: Array<ItemOutcome> = []
+
+      const batch = yield* feeds.fetchAll
+      for (const item of batch.stale) outcomes.push(outcome(item, "stale", "older than the age limit"))
+
+      const unseenIds = new Set(yield* seen.filterUnseen(batch.items.map((item) => item.id)))
+      const unseen: Array<NormalizedItem> = []
+      for (const item of batch.items) {
+        if (unseenIds.delete(item.id)) unseen.push(item)
+        else outcomes.push(outcome(item, "duplicate", "already seen"))
+      }
+      const repeated = yield* seen.findRepeatedStories(unseen)
+      const repeatedIds = new Set(repeated.map(({ item }) => item.id))
+      for (const { item, firstSource } of repeated) {
+        outcomes.push(outcome(item, "duplicate", `same story first carried by ${firstSource}`))
+      }
+      const candidates = unseen.filter((item) => !repeatedIds.has(item.id))
+
+      const classified = yield* classifier.classify(candidates)
+      const passing = classified.filter((entry) => {
+        const reason = rejectBeforeMarket(config.filters, entry)
+        if (reason !== null) outcomes.push(outcome(entry.item, "filtered", reason))
+        return reason === null
+      })
+
+      const enriched = yield* market.enrich(passing)
+      const decidedAt = DateTime.formatIso(DateTime.unsafeMake(yield* Clock.currentTimeMillis))
+      const alerts: Array<Alert> = []
+      for (const entry of enriched) {
+        const reason = rejectOnMarket(config.filters, entry)
+        if (reason !== null) {
+          outcomes.push(outcome(entry.item, "filtered", reason))
+          continue
+        }
+        const [ticker] = entry.item.tickers
+        if (ticker === undefined) continue
+        alerts.push({ item: entry.item, ticker, classification: entry.classification, market: entry.market, decidedAt })
+        outcomes.push(outcome(entry.item, "alerted", null))
+      }
+
+      yield* sql.withTransaction(Effect.zipRight(seen.markSeen(unseen), outbox.enqueue(alerts))).pipe(Effect.orDie)
+
+      yield* Metric.incrementBy(itemsFetched, batch.items.length + batch.stale.length)
+      yield* Metric.incrementBy(itemsNew, unseen.length)
+      yield* Metric.incrementBy(itemsAlerted, alerts.length)
+      const summary: CycleSummary = {
+        startedAt: DateTime.formatIso(DateTime.unsafeMake(startedAt)),
+        durationMs: (yield* Clock.currentTimeMillis) - startedAt,
+        feeds: batch.reports,
+        fetched: batch.items.length + batch.stale.length,
+        new: unseen.length,
+        alerted: alerts.length,
+        outcomes,
+        notes: []
+      }
+      yield* Effect.annotateCurrentSpan({ fetched: summary.fetched, new: summary.new, alerted: summary.alerted })
+      return summary
+    })
+
+    return { run } as const
+  }),
+  dependencies: [
+    AppConfig.Default,
+    FeedIngest.Default,
+    SeenStore.Default,
+    Classifier.Default,
+    MarketData.Default,
+    Outbox.Default,
+    SqlLive
+  ]
+}) {}

@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+import { Command, ValidationError } from "@effect/cli"
+import { PlatformConfigProvider } from "@effect/platform"
+import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { Cause, Chunk, Config, ConfigError, Console, Data, Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { AdminChannel } from "./AdminChannel.js"
+import * as StdoutSink from "./AlertSink/Stdout.js"
+import { ChartRenderer } from "./ChartRenderer.js"
+import { AppConfig, describeConfigError } from "./Config.js"
+import { DeliveryWorker, drainOnce } from "./Delivery.js"
+import { runDoctor } from "./Doctor.js"
+import { Outbox } from "./Outbox.js"
+import { Runner, RunnerLoop } from "./Runner.js"
+import { SqlLive } from "./Sql.js"
+
+/** The command already explained itself; only the exit code is left to set. */
+class CommandFailed extends Data.TaggedError("CommandFailed") {}
+
+const SinkLive = StdoutSink.layer("card")
+
+/** Everything a cycle needs, shared by `run` and `once`. */
+const PipelineLive = Layer.mergeAll(Runner.Default, Outbox.Default, AdminChannel.Default, ChartRenderer.Default).pipe(
+  Layer.provideMerge(SinkLive),
+  Layer.provideMerge(SqlLive),
+  Layer.provideMerge(AppConfig.Default)
+)
+
+/** `run`: the polling loop and the delivery fiber, until SIGINT/SIGTERM. */
+const BotLive = Layer.mergeAll(RunnerLoop, DeliveryWorker).pipe(Layer.provide(PipelineLive))
+
+const run = Command.make("run", {}, () => Layer.launch(BotLive)).pipe(
+  Command.withDescription("Poll the feeds and deliver alerts, forever (the default)")
+)
+
+const once = Command.make("once", {}, () =>
+  Effect.gen(function* () {
+    const runner = yield* Runner
+    const result = yield* runner.runCycle
+    while ((yield* drainOnce()) > 0) {
+      /* deliver everything this cycle enqueued */
+    }
+    if (result._tag !== "Completed") {
+      yield* Console.error(result._tag === "Failed" ? `cycle failed: ${result.reason}` : "cycle timed out")
+      return yield* Effect.fail(new CommandFailed())
+    }
+    const { summary } = result
+    for (const feed of summary.feeds) {
+      const status =
+        feed.status._tag === "Ok"
+          ? `ok: ${feed.status.items} items, ${feed.status.fresh} fresh`
+          : feed.status._tag === "NotModified"
+            ? "not modified"
+            : `failed: ${feed.status.reason}`
+      yield* Console.log(`feed ${feed.name}: ${status}`)
+    }
+    for (const item of summary.outcomes) {
+      yield* Console.log(
+        `${item.outcome.padEnd(9)} ${item.source}: ${item.title}${item.reason ? ` — ${item.reason}` : ""}`
+      )
+    }
+    yield* Console.log(
+      `${summary.fetched} fetched, ${summary.new} new, ${summary.alerted} alerted in ${summary.durationMs} ms`
+    )
+  }).pipe(Effect.provide(PipelineLive))
+).pipe(Command.withDescription("Run one cycle, print why each item did or didn't alert, then exit"))
+
+const doctor = Command.make("doctor", {}, () =>
+  runDoctor.pipe(
+    Effect.flatMap((checks) =>
+      checks.some((check) => check.verdict === "fail") ? Effect.fail(new CommandFailed()) : Effect.void
+    ),
+    Effect.provide(Layer.mergeAll(AppConfig.Default, SqlLive, NodeHttpClient.layerUndici))
+  )
+).pipe(Command.withDescription("Check configuration, database and endpoints, with a verdict for each"))
+
+const root = Command.make("catalyst-bot", {}, () => Layer.launch(BotLive)).pipe(
+  Command.withDescription("Catalyst alerts for small-cap traders, from press-release wires and SEC EDGAR"),
+  Command.withSubcommands([run, once, doctor])
+)
+
+const cli = Command.run(root, { name: "catalyst-bot", version: "0.1.0" })
+
+/** User errors get one readable message; only genuine bugs print a stack trace. */
+const reportFailure = (cause: Cause.Cause<unknown>) => {
+  const failure = Chunk.head(Cause.failures(cause))
+  if (Option.isNone(failure)) {
+    return Cause.isInterruptedOnly(cause) ? Effect.void : Console.error(Cause.pretty(cause))
+  }
+  const error = failure.value
+  if (ConfigError.isConfigError(error)) {
+    return Console.error(
+      `Invalid configuration:\n${describeConfigError(error)
+        .map((line) => `  ${line}`)
+        .join("\n")}`
+    )
+  }
+  if (ValidationError.isValidationError(error) || error instanceof CommandFailed) return Effect.void
+  const tagged = error as { _tag?: string; message?: string }
+  return Console.error(`${tagged._tag ?? "Error"}: ${tagged.message ?? String(error)}`)
+}
+
+/** Logs go to stderr, so stdout stays clean for alert cards and JSON output. */
+const LoggingLive = Layer.unwrapEffect(
+  Effect.map(Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info)), (level) =>
+    Layer.merge(
+      Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true })),
+      Logger.minimumLogLevel(level)
+    )
+  )
+)
+
+const DotEnvLive = PlatformConfigProvider.layerDotEnvAdd(".env").pipe(Layer.provide(NodeContext.layer))
+
+cli(process.argv).pipe(
+  Effect.provide(LoggingLive),
+  Effect.provide(NodeContext.layer),
+  Effect.tapErrorCause(reportFailure),
+  Effect.provide(DotEnvLive),
+  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+)
