@@ -99,7 +99,10 @@ const discord = Config.all({
 })
 
 const sec = Config.all({
-  userAgent: optionalString("SEC_USER_AGENT")
+  userAgent: optionalString("SEC_USER_AGENT"),
+  rateLimit: numberAtLeast("SEC_RATE_LIMIT", 0.1, 10).pipe(
+    checked("SEC_RATE_LIMIT", "SEC allows at most 10 requests per second", (n) => n <= 10)
+  )
 })
 
 export class AppConfig extends Effect.Service<AppConfig>()("AppConfig", {
