@@ -1,5 +1,5 @@
-import { Context, Data, type Effect, type Option } from "effect"
-import type { Alert, Chart } from "./Domain.js"
+import { Context, Data, type Effect } from "effect"
+import type { Alert, ChartOutcome } from "./Domain.js"
 
 export class DeliveryError extends Data.TaggedError("DeliveryError")<{
   readonly reason: string
@@ -16,6 +16,6 @@ export class AlertSink extends Context.Tag("Delivery/AlertSink")<
   AlertSink,
   {
     readonly name: string
-    readonly send: (alert: Alert, chart: Option.Option<Chart>) => Effect.Effect<Delivered, DeliveryError>
+    readonly send: (alert: Alert, chart: ChartOutcome) => Effect.Effect<Delivered, DeliveryError>
   }
 >() {}

@@ -163,3 +163,9 @@ export interface Chart {
   readonly filename: string
   readonly png: Uint8Array
 }
+
+/** `Failed` is flagged on the alert ("chart unavailable"); the alert itself always goes out. */
+export type ChartOutcome =
+  | { readonly _tag: "Rendered"; readonly chart: Chart }
+  | { readonly _tag: "NoBars" }
+  | { readonly _tag: "Failed"; readonly reason: string }

@@ -1,4 +1,4 @@
-import { Console, Effect, Layer, Option } from "effect"
+import { Console, Effect, Layer } from "effect"
 import { AlertSink } from "../AlertSink.js"
 import type { Alert } from "../Domain.js"
 
@@ -36,7 +36,7 @@ export const layer = (format: "card" | "json") =>
       send: (alert, chart) =>
         Console.log(
           format === "json"
-            ? JSON.stringify({ ...alert, chart: Option.isSome(chart) ? chart.value.filename : null })
+            ? JSON.stringify({ ...alert, chart: chart._tag === "Rendered" ? chart.chart.filename : null })
             : renderCard(alert)
         ).pipe(Effect.as({ messageId: null }), Effect.withSpan("AlertSink.stdout.send"))
     })
