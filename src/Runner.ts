@@ -140,8 +140,9 @@ export const RunnerLoop = Layer.scopedDiscard(
     const runner = yield* Runner
     const { runner: settings } = yield* AppConfig
     const current = yield* FiberHandle.make<CycleResult>()
+    // Finalizers run uninterruptibly; the wait must be interruptible for the grace timeout to cut it short.
     yield* Effect.addFinalizer(() =>
-      FiberHandle.awaitEmpty(current).pipe(
+      Effect.interruptible(FiberHandle.awaitEmpty(current)).pipe(
         Effect.timeout(Duration.seconds(settings.shutdownGraceSeconds)),
         Effect.ignore
       )

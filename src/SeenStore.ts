@@ -8,6 +8,15 @@ import { SqlLive } from "./Sql.js"
 /** SQLite allows 32766 bound parameters; 500 per statement keeps statements cached and fast. */
 const chunkSize = 500
 
+/**
+ * The hot statements are plain placeholder lists rather than composed fragments: at 100k ids per
+ * second, compiling a fragment per value costs more than SQLite does. At most `chunkSize` shapes each.
+ */
+const placeholders = (count: number, tuple: string) => Array(count).fill(tuple).join(",")
+const selectSeen = (count: number) => `SELECT id FROM seen_items WHERE id IN (${placeholders(count, "?")})`
+const insertSeen = (count: number) =>
+  `INSERT OR IGNORE INTO seen_items (id, source, seen_at) VALUES ${placeholders(count, "(?,?,?)")}`
+
 export const seenLookups = Metric.counter("seen_store_lookups_total", {
   description: "Ids checked against the seen store"
 })
@@ -19,6 +28,7 @@ export interface DuplicateStory {
 }
 
 const storyKeys = (item: NormalizedItem) => {
+  if (item.tickers.length === 0) return []
   const signature = storySignature(item.title)
   return signature === "" ? [] : item.tickers.map((ticker) => ({ ticker: ticker.symbol.toUpperCase(), signature }))
 }
@@ -29,10 +39,10 @@ export class SeenStore extends Effect.Service<SeenStore>()("Storage/SeenStore", 
     const { storage } = yield* AppConfig
 
     const filterUnseen = Effect.fn("SeenStore.filterUnseen")(function* (ids: ReadonlyArray<string>) {
-      const unique = Arr.dedupe(ids)
+      const unique = Array.from(new Set(ids))
       const seen = new Set<string>()
       for (const chunk of Arr.chunksOf(unique, chunkSize)) {
-        const rows = yield* sql<{ id: string }>`SELECT id FROM seen_items WHERE id IN ${sql.in(chunk)}`
+        const rows = yield* sql.unsafe<{ id: string }>(selectSeen(chunk.length), chunk)
         for (const row of rows) seen.add(row.id)
       }
       yield* Metric.incrementBy(seenLookups, unique.length)
@@ -77,9 +87,10 @@ export class SeenStore extends Effect.Service<SeenStore>()("Storage/SeenStore", 
       const now = yield* Clock.currentTimeMillis
       const write = Effect.gen(function* () {
         for (const chunk of Arr.chunksOf(items, chunkSize)) {
-          yield* sql`INSERT OR IGNORE INTO seen_items ${sql.insert(
-            chunk.map((item) => ({ id: item.id, source: item.source, seen_at: now }))
-          )}`
+          yield* sql.unsafe(
+            insertSeen(chunk.length),
+            chunk.flatMap((item) => [item.id, item.source, now])
+          )
           const stories = chunk.flatMap((item) =>
             storyKeys(item).map((key) => ({
               ticker: key.ticker,

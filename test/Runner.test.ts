@@ -1,0 +1,189 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber, Layer, Ref, Scope, TestClock } from "effect"
+import { AdminChannel, type AdminEvent } from "../src/AdminChannel.js"
+import { AppConfig } from "../src/Config.js"
+import { Cycle } from "../src/Cycle.js"
+import type { CycleSummary, FeedReport } from "../src/Domain.js"
+import { Runner, RunnerLoop } from "../src/Runner.js"
+import { existsSync } from "node:fs"
+import { join } from "node:path"
+import { spawnCli } from "./support/Cli.js"
+import { configLayer, makeTestLayer } from "./support/TestLayers.js"
+
+const summary = (fetched: number, feeds: ReadonlyArray<FeedReport> = []): CycleSummary => ({
+  startedAt: "2026-11-28T15:00:00.000Z",
+  durationMs: 1,
+  feeds,
+  fetched,
+  new: fetched,
+  alerted: 0,
+  outcomes: [],
+  notes: []
+})
+
+/** A Runner whose cycles are scripted: each call takes the next behaviour, the last one repeats. */
+const scriptedRunner = (script: ReadonlyArray<Effect.Effect<CycleSummary, unknown>>, config = {}) =>
+  Effect.gen(function* () {
+    const calls = yield* Ref.make(0)
+    const notices = yield* Ref.make<ReadonlyArray<AdminEvent>>([])
+    const cycle = makeTestLayer(Cycle)({
+      run: () =>
+        Ref.getAndUpdate(calls, (n) => n + 1).pipe(
+          Effect.flatMap((n) => script[Math.min(n, script.length - 1)]!),
+          Effect.orDie
+        )
+    })
+    const admin = makeTestLayer(AdminChannel)({
+      notify: (event) => Ref.update(notices, (all) => [...all, event])
+    })
+    const layer = Runner.DefaultWithoutDependencies.pipe(
+      Layer.provideMerge(Layer.mergeAll(cycle, admin, AppConfig.Default)),
+      Layer.provideMerge(
+        configLayer({ LOOP_SECONDS: 10, LOOP_SECONDS_CLOSED: 10, CYCLE_TIMEOUT_SECONDS: 5, ...config })
+      )
+    )
+    return { layer, calls, notices }
+  })
+
+describe("Runner", () => {
+  it.effect("records a failing cycle with its cause and carries on", () =>
+    Effect.gen(function* () {
+      const { layer } = yield* scriptedRunner([Effect.die(new Error("boom in stage")), Effect.succeed(summary(3))])
+      yield* Effect.gen(function* () {
+        const runner = yield* Runner
+        const first = yield* runner.runCycle
+        expect(first._tag).toBe("Failed")
+        expect(first._tag === "Failed" && first.reason).toContain("boom in stage")
+        const second = yield* runner.runCycle
+        expect(second._tag).toBe("Completed")
+        expect((yield* runner.state).cycles).toBe(2)
+      }).pipe(Effect.provide(layer))
+    })
+  )
+
+  it.effect("interrupts a cycle past CYCLE_TIMEOUT_SECONDS and carries on", () =>
+    Effect.gen(function* () {
+      const { layer } = yield* scriptedRunner([Effect.never, Effect.succeed(summary(1))])
+      yield* Effect.gen(function* () {
+        const runner = yield* Runner
+        const hung = yield* Effect.fork(runner.runCycle)
+        yield* TestClock.adjust("5 seconds")
+        const result = yield* Fiber.join(hung)
+        expect(result._tag).toBe("TimedOut")
+        expect((yield* runner.runCycle)._tag).toBe("Completed")
+      }).pipe(Effect.provide(layer))
+    })
+  )
+
+  it.scoped("keeps looping on its schedule after failures and timeouts", () =>
+    Effect.gen(function* () {
+      const { layer, calls } = yield* scriptedRunner([
+        Effect.die("first fails"),
+        Effect.never,
+        Effect.succeed(summary(1))
+      ])
+      yield* Layer.build(RunnerLoop.pipe(Layer.provide(layer)))
+      yield* TestClock.adjust("1 millis")
+      expect(yield* Ref.get(calls)).toBe(1)
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Ref.get(calls)).toBe(2)
+      yield* TestClock.adjust("5 seconds")
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Ref.get(calls)).toBe(3)
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Ref.get(calls)).toBe(4)
+    })
+  )
+
+  it.effect("tells the admin channel once when feeds fail for N cycles, and again on recovery", () =>
+    Effect.gen(function* () {
+      const failed: FeedReport = {
+        name: "GlobeNewswire",
+        url: "https://x",
+        status: { _tag: "Failed", reason: "HTTP 503" }
+      }
+      const script = [
+        Effect.succeed(summary(0, [failed])),
+        Effect.succeed(summary(0, [failed])),
+        Effect.succeed(summary(0, [failed])),
+        Effect.succeed(summary(0, [failed])),
+        Effect.succeed(summary(2))
+      ]
+      const { layer, notices } = yield* scriptedRunner(script, { ALERT_CONSECUTIVE_EMPTY_CYCLES: 3 })
+      yield* Effect.gen(function* () {
+        const runner = yield* Runner
+        for (let i = 0; i < 5; i++) yield* runner.runCycle
+      }).pipe(Effect.provide(layer))
+      const sent = yield* Ref.get(notices)
+      expect(sent).toHaveLength(2)
+      expect(sent[0]!.detail).toContain("every feed failed: GlobeNewswire (HTTP 503)")
+      expect(sent[1]!.title).toContain("flowing again")
+    })
+  )
+
+  it.effect("says 'quiet market' when every feed answered with nothing", () =>
+    Effect.gen(function* () {
+      const ok: FeedReport = { name: "PR Newswire", url: "https://x", status: { _tag: "Ok", items: 0, fresh: 0 } }
+      const { layer, notices } = yield* scriptedRunner([Effect.succeed(summary(0, [ok]))], {
+        ALERT_CONSECUTIVE_EMPTY_CYCLES: 2
+      })
+      yield* Effect.gen(function* () {
+        const runner = yield* Runner
+        yield* runner.runCycle
+        yield* runner.runCycle
+      }).pipe(Effect.provide(layer))
+      const [notice] = yield* Ref.get(notices)
+      expect(notice?.detail).toContain("quiet market")
+    })
+  )
+})
+
+describe("graceful shutdown", () => {
+  it.live("lets the running cycle finish within the grace period", () =>
+    Effect.gen(function* () {
+      const finished = yield* Deferred.make<void>()
+      const started = yield* Deferred.make<void>()
+      const slowCycle = Deferred.succeed(started, undefined).pipe(
+        Effect.zipRight(Effect.sleep("300 millis")),
+        Effect.zipRight(Deferred.succeed(finished, undefined)),
+        Effect.as(summary(1))
+      )
+      const { layer } = yield* scriptedRunner([slowCycle], { SHUTDOWN_GRACE_SECONDS: 2 })
+      const scope = yield* Scope.make()
+      yield* Layer.buildWithScope(RunnerLoop.pipe(Layer.provide(layer)), scope)
+      yield* Deferred.await(started)
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* Deferred.isDone(finished)).toBe(true)
+    })
+  )
+
+  it.live("interrupts a cycle that outlives the grace period", () =>
+    Effect.gen(function* () {
+      const started = yield* Deferred.make<void>()
+      const hung = Deferred.succeed(started, undefined).pipe(Effect.zipRight(Effect.never))
+      const { layer } = yield* scriptedRunner([hung], { SHUTDOWN_GRACE_SECONDS: 1 })
+      const scope = yield* Scope.make()
+      yield* Layer.buildWithScope(RunnerLoop.pipe(Layer.provide(layer)), scope)
+      yield* Deferred.await(started)
+      const before = Date.now()
+      yield* Scope.close(scope, Exit.void)
+      expect(Date.now() - before).toBeGreaterThanOrEqual(900)
+      expect(Date.now() - before).toBeLessThan(3_000)
+    })
+  )
+
+  it.each(["SIGINT", "SIGTERM"] as const)("exits 0 on %s, closing the database", async (signal) => {
+    const bot = spawnCli(["run"], {})
+    await bot.waitFor(/runner started/)
+    await bot.waitFor(/cycle done/)
+    const sentAt = Date.now()
+    bot.child.kill(signal)
+    const result = await bot.exited
+    expect(Date.now() - sentAt).toBeLessThan(5_000)
+    expect(result.code).toBe(0)
+    const dataDir = bot.dataDir
+    expect(existsSync(join(dataDir, "catalyst-bot.sqlite"))).toBe(true)
+    // SQLite removes the WAL file only when the last connection closes cleanly.
+    expect(existsSync(join(dataDir, "catalyst-bot.sqlite-wal"))).toBe(false)
+  })
+})
