@@ -1,0 +1,128 @@
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Layer } from "effect"
+import { Classifier } from "../src/Classifier.js"
+import { AppConfig } from "../src/Config.js"
+import { Cycle } from "../src/Cycle.js"
+import type { ClassifiedItem, EnrichedItem, NormalizedItem } from "../src/Domain.js"
+import { FeedIngest } from "../src/Feeds.js"
+import { MarketData } from "../src/MarketData.js"
+import { Outbox } from "../src/Outbox.js"
+import { SeenStore } from "../src/SeenStore.js"
+import { SqlLive } from "../src/Sql.js"
+import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+
+const item = (id: string, title: string, symbol: string | null): NormalizedItem => ({
+  id,
+  source: "GlobeNewswire",
+  kind: "rss",
+  title,
+  summary: "",
+  link: `https://example.com/${id}`,
+  published: "2026-11-28T14:00:00.000Z",
+  fetchedAt: "2026-11-28T14:00:05.000Z",
+  tickers: symbol === null ? [] : [{ symbol, exchange: "NASDAQ" }]
+})
+
+const items = [
+  item("fda", "Acme receives FDA approval", "ACME"),
+  item("meh", "Acme to present at conference", "ACME"),
+  item("noticker", "Industry report on widgets", null),
+  item("penny", "Tiny Co wins contract", "TINY")
+]
+
+const feeds = makeTestLayer(FeedIngest)({
+  fetchAll: Effect.succeed({
+    reports: [{ name: "GlobeNewswire", url: "https://x", status: { _tag: "Ok", items: 4, fresh: 4 } }],
+    items,
+    stale: [item("old", "Old news", "OLD")]
+  })
+})
+
+const classifier = makeTestLayer(Classifier)({
+  classify: (batch: ReadonlyArray<NormalizedItem>) =>
+    Effect.succeed(
+      batch.map((entry): ClassifiedItem => ({
+        item: entry,
+        classification: {
+          categories: [],
+          score: entry.id === "meh" ? 0 : 3,
+          sentiment: 0.5,
+          negative: false,
+          matched: [],
+          llm: { _tag: "Skipped", reason: "test" }
+        }
+      }))
+    )
+})
+
+const market = makeTestLayer(MarketData)({
+  enrich: (batch: ReadonlyArray<ClassifiedItem>) =>
+    Effect.succeed(
+      batch.map((entry): EnrichedItem => ({
+        ...entry,
+        market: {
+          _tag: "Priced",
+          quote: {
+            symbol: entry.item.tickers[0]!.symbol,
+            price: entry.item.id === "penny" ? 0.2 : 4.5,
+            previousClose: 4,
+            changePct: 12.5,
+            volume: 1_000_000,
+            relativeVolume: null
+          }
+        }
+      }))
+    )
+})
+
+const stages = Layer.mergeAll(feeds, classifier, market)
+const storage = Layer.mergeAll(SeenStore.Default, Outbox.Default, SqlLive, AppConfig.Default).pipe(
+  Layer.provide(tempDataConfig({ MIN_SCORE: 1, PRICE_FLOOR: 1 }))
+)
+const CycleLive = Cycle.DefaultWithoutDependencies.pipe(Layer.provideMerge(stages), Layer.provideMerge(storage))
+
+describe("Cycle", () => {
+  it.scoped("gives every item an outcome and enqueues only what passes", () =>
+    Effect.gen(function* () {
+      const cycle = yield* Cycle
+      const summary = yield* cycle.run()
+      const byId = Object.fromEntries(summary.outcomes.map((o) => [o.itemId, o]))
+      expect(byId.fda?.outcome).toBe("alerted")
+      expect(byId.meh?.outcome).toBe("filtered")
+      expect(byId.meh?.reason).toContain("MIN_SCORE")
+      expect(byId.noticker?.reason).toBe("no ticker")
+      expect(byId.penny?.reason).toContain("PRICE_FLOOR")
+      expect(byId.old?.outcome).toBe("stale")
+      expect(summary.alerted).toBe(1)
+      const outbox = yield* Outbox
+      expect(yield* outbox.pendingCount).toBe(1)
+
+      const again = yield* cycle.run()
+      expect(again.outcomes.filter((o) => o.outcome === "duplicate")).toHaveLength(4)
+      expect(again.alerted).toBe(0)
+      expect(yield* outbox.pendingCount).toBe(1)
+    }).pipe(Effect.provide(CycleLive))
+  )
+
+  it.scoped("marks nothing seen when enqueueing fails, so no alert is lost", () =>
+    Effect.gen(function* () {
+      const failingOutbox = makeTestLayer(Outbox)({ enqueue: () => Effect.die("disk full") })
+      const live = Cycle.DefaultWithoutDependencies.pipe(
+        Layer.provideMerge(Layer.mergeAll(stages, failingOutbox)),
+        Layer.provideMerge(Layer.mergeAll(SeenStore.Default, SqlLive, AppConfig.Default)),
+        Layer.provide(tempDataConfig({ MIN_SCORE: 1 }))
+      )
+      yield* Effect.gen(function* () {
+        const cycle = yield* Cycle
+        const exit = yield* Effect.exit(cycle.run())
+        expect(Exit.isFailure(exit)).toBe(true)
+        const seen = yield* SeenStore
+        expect(yield* seen.filterUnseen(items.map((i) => i.id))).toHaveLength(items.length)
+        const sql = yield* SqlClient.SqlClient
+        const [stories] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM story_first_seen`
+        expect(stories?.n).toBe(0)
+      }).pipe(Effect.provide(live))
+    })
+  )
+})
