@@ -105,8 +105,24 @@ const sec = Config.all({
   )
 })
 
+const feeds = Config.all({
+  feedsFile: optionalString("FEEDS_FILE"),
+  concurrency: integerAtLeast("FEED_CONCURRENCY", 1, 32),
+  perHostConcurrency: integerAtLeast("FEED_PER_HOST_CONCURRENCY", 1, 6),
+  timeoutSeconds: numberAtLeast("FEED_TIMEOUT_SECONDS", 0.1, 15),
+  retries: integerAtLeast("FEED_RETRIES", 0, 2),
+  retryBaseMillis: integerAtLeast("FEED_RETRY_BASE_MS", 1, 250),
+  maxBytes: integerAtLeast("FEED_MAX_BYTES", 1_024, 5_000_000),
+  breakerThreshold: integerAtLeast("FEED_BREAKER_THRESHOLD", 1, 3),
+  breakerBackoffSeconds: integerAtLeast("FEED_BREAKER_BACKOFF_SECONDS", 1, 60),
+  breakerMaxBackoffSeconds: integerAtLeast("FEED_BREAKER_MAX_BACKOFF_SECONDS", 1, 1_800),
+  dollarTickers: flag("DOLLAR_TICKERS", false),
+  secBaseUrl: httpUrl("SEC_BASE_URL", "https://www.sec.gov"),
+  secTickersUrl: httpUrl("SEC_TICKERS_URL", "https://www.sec.gov/files/company_tickers.json")
+})
+
 export class AppConfig extends Effect.Service<AppConfig>()("AppConfig", {
-  effect: Config.all({ runner, storage, filters, discord, sec })
+  effect: Config.all({ runner, storage, filters, discord, sec, feeds })
 }) {}
 
 /** Building blocks for stage modules that add settings of their own. */

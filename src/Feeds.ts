@@ -1,5 +1,14 @@
-import { Effect } from "effect"
-import type { FeedReport, NormalizedItem } from "./Domain.js"
+import { Clock, DateTime, Duration, Effect, Either, Metric, Option } from "effect"
+import { Breakers, type CircuitBreaker } from "./CircuitBreaker.js"
+import { AppConfig } from "./Config.js"
+import type { FeedReport, FeedStatus, NormalizedItem, Ticker } from "./Domain.js"
+import { CikTickers } from "./Feeds/CikTickers.js"
+import { FeedFetcher, FeedFetchError, feedFailures, needsSecClient } from "./Feeds/FeedFetcher.js"
+import { partitionFresh } from "./Feeds/Freshness.js"
+import { normalizeFeed } from "./Feeds/Normalize.js"
+import { parseDocument } from "./Feeds/Parser.js"
+import { type FeedSource, loadSources } from "./Feeds/Sources.js"
+import { SecClient } from "./SecClient.js"
 
 export interface FeedBatch {
   readonly reports: ReadonlyArray<FeedReport>
@@ -9,11 +18,123 @@ export interface FeedBatch {
   readonly stale: ReadonlyArray<NormalizedItem>
 }
 
-/** Turns the configured wires and SEC feeds into normalised items. */
+const secUserAgentMissing = "SEC feeds are off until SEC_USER_AGENT is set"
+
+/**
+ * Turns the configured wires and SEC feeds into normalised items: every feed fetched concurrently
+ * (FEED_CONCURRENCY), each behind its own circuit breaker, each failure attributed to its feed and
+ * never failing the cycle.
+ */
 export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest", {
-  succeed: {
-    fetchAll: Effect.succeed<FeedBatch>({ reports: [], items: [], stale: [] }).pipe(
-      Effect.withSpan("FeedIngest.fetchAll")
+  effect: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const settings = config.feeds
+    const fetcher = yield* FeedFetcher
+    const cikTickers = yield* CikTickers
+    const breakers = yield* Breakers
+    const { userAgent } = yield* SecClient
+
+    const sources = (yield* loadSources({
+      feedsFile: Option.getOrUndefined(settings.feedsFile),
+      secBaseUrl: settings.secBaseUrl
+    })).filter((source) => source.enabled)
+    const secDisabled = Option.isNone(userAgent) && sources.some(needsSecClient)
+    if (secDisabled) {
+      yield* Effect.logWarning(
+        `${secUserAgentMissing} ("Company contact@example.com", SEC fair-access policy); the wire feeds run as usual`
+      )
+    }
+
+    const feeds = yield* Effect.forEach(sources, (source) =>
+      Effect.map(
+        breakers.make({
+          name: `feed ${source.name}`,
+          failureThreshold: settings.breakerThreshold,
+          backoff: Duration.seconds(settings.breakerBackoffSeconds),
+          maxBackoff: Duration.seconds(settings.breakerMaxBackoffSeconds)
+        }),
+        (breaker) => ({ source, breaker })
+      )
     )
-  }
+
+    const ingestFeed = Effect.fn("FeedIngest.feed")(function* (
+      source: FeedSource,
+      breaker: CircuitBreaker,
+      tickersForCik: (cik: string) => ReadonlyArray<Ticker>
+    ) {
+      yield* Effect.annotateCurrentSpan({ "feed.name": source.name, "feed.url": source.url })
+      const attempt = Effect.gen(function* () {
+        const outcome = yield* fetcher.fetch(source)
+        yield* Effect.annotateCurrentSpan({ "http.status": outcome.status })
+        if (outcome._tag === "NotModified") return Option.none<ReadonlyArray<NormalizedItem>>()
+        yield* Effect.annotateCurrentSpan({ "feed.bytes": outcome.bytes })
+        const parsed = yield* Either.mapLeft(
+          parseDocument(outcome.text, source.kind === "rss" ? "auto" : source.kind),
+          (error) => new FeedFetchError({ reason: error.message })
+        )
+        const fetchedAt = DateTime.formatIso(DateTime.unsafeMake(yield* Clock.currentTimeMillis))
+        const items = normalizeFeed(parsed, {
+          source,
+          fetchedAt,
+          allowOtc: config.filters.allowOtcTickers,
+          dollarTickers: settings.dollarTickers,
+          tickersForCik
+        })
+        yield* outcome.commit
+        return Option.some(items)
+      })
+      const result = yield* breaker.protect(attempt).pipe(
+        Effect.map((items) => ({ items })),
+        Effect.catchAll((error) => Effect.succeed({ error: error.message }))
+      )
+      if ("error" in result) {
+        yield* Metric.increment(Metric.tagged(feedFailures, "feed", source.name))
+        yield* Effect.annotateCurrentSpan({ "feed.error": result.error })
+        yield* Effect.logWarning(`feed ${source.name} failed: ${result.error}`)
+        return { source, items: [], failure: result.error }
+      }
+      yield* Effect.annotateCurrentSpan({ "feed.items": Option.getOrElse(result.items, () => []).length })
+      return { source, items: Option.getOrNull(result.items), failure: null }
+    })
+
+    const fetchAll = Effect.gen(function* () {
+      const needsSec = feeds.some(({ source }) => needsSecClient(source)) && !secDisabled
+      const tickersForCik = needsSec ? yield* cikTickers.lookup : () => []
+      const results = yield* Effect.forEach(
+        feeds,
+        ({ source, breaker }) =>
+          needsSecClient(source) && secDisabled
+            ? Effect.succeed({ source, items: [], failure: secUserAgentMissing })
+            : ingestFeed(source, breaker, tickersForCik),
+        { concurrency: settings.concurrency }
+      )
+      const now = yield* Clock.currentTimeMillis
+      const reports: Array<FeedReport> = []
+      const fresh: Array<NormalizedItem> = []
+      const stale: Array<NormalizedItem> = []
+      for (const { source, items, failure } of results) {
+        let status: FeedStatus
+        if (failure !== null) {
+          status = { _tag: "Failed", reason: failure }
+        } else if (items === null) {
+          status = { _tag: "NotModified" }
+        } else {
+          const split = partitionFresh(items, {
+            now,
+            maxAgeMinutes:
+              source.kind === "sec-atom" ? config.filters.maxSecFilingAgeMinutes : config.filters.maxArticleAgeMinutes
+          })
+          fresh.push(...split.fresh)
+          stale.push(...split.stale)
+          status = { _tag: "Ok", items: items.length, fresh: split.fresh.length }
+        }
+        reports.push({ name: source.name, url: source.url, status })
+      }
+      yield* Effect.annotateCurrentSpan({ feeds: reports.length, fresh: fresh.length, stale: stale.length })
+      return { reports, items: fresh, stale } satisfies FeedBatch
+    }).pipe(Effect.withSpan("FeedIngest.fetchAll"), Effect.annotateLogs("module", "Feeds"))
+
+    return { fetchAll, sources } as const
+  }),
+  dependencies: [AppConfig.Default, FeedFetcher.Default, CikTickers.Default, Breakers.Default, SecClient.Default]
 }) {}

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, ValidationError } from "@effect/cli"
+import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { PlatformConfigProvider } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { Cause, Chunk, Config, ConfigError, Console, Data, Effect, Layer, Logger, LogLevel, Option } from "effect"
@@ -8,9 +8,12 @@ import * as StdoutSink from "./AlertSink/Stdout.js"
 import { ChartRenderer } from "./ChartRenderer.js"
 import { AppConfig, describeConfigError } from "./Config.js"
 import { DeliveryWorker, drainOnce } from "./Delivery.js"
+import { CikTickers } from "./Feeds/CikTickers.js"
+import { inspectFeed } from "./Feeds/Inspect.js"
 import { runDoctor } from "./Doctor.js"
 import { Outbox } from "./Outbox.js"
 import { Runner, RunnerLoop } from "./Runner.js"
+import { SecClient } from "./SecClient.js"
 import { SqlLive } from "./Sql.js"
 
 /** The command already explained itself; only the exit code is left to set. */
@@ -22,7 +25,8 @@ const SinkLive = StdoutSink.layer("card")
 const PipelineLive = Layer.mergeAll(Runner.Default, Outbox.Default, AdminChannel.Default, ChartRenderer.Default).pipe(
   Layer.provideMerge(SinkLive),
   Layer.provideMerge(SqlLive),
-  Layer.provideMerge(AppConfig.Default)
+  Layer.provideMerge(AppConfig.Default),
+  Layer.provideMerge(NodeHttpClient.layerUndici)
 )
 
 /** `run`: the polling loop and the delivery fiber, until SIGINT/SIGTERM. */
@@ -73,9 +77,29 @@ const doctor = Command.make("doctor", {}, () =>
   )
 ).pipe(Command.withDescription("Check configuration, database and endpoints, with a verdict for each"))
 
+const parse = Command.make(
+  "parse",
+  {
+    input: Args.text({ name: "file-or-url" }),
+    kind: Options.choice("kind", ["auto", "rss", "atom", "sec-atom"]).pipe(Options.withDefault("auto" as const))
+  },
+  ({ input, kind }) =>
+    inspectFeed(input, kind).pipe(
+      Effect.flatMap((items) => Effect.forEach(items, (item) => Console.log(JSON.stringify(item)), { discard: true })),
+      Effect.catchTag("InspectError", (error) =>
+        Effect.zipRight(Console.error(error.message), Effect.fail(new CommandFailed()))
+      ),
+      Effect.provide(
+        Layer.mergeAll(CikTickers.Default, SecClient.Default).pipe(
+          Layer.provideMerge(Layer.mergeAll(AppConfig.Default, SqlLive, NodeHttpClient.layerUndici))
+        )
+      )
+    )
+).pipe(Command.withDescription("Print the normalised items of a feed file or URL, one JSON object per line"))
+
 const root = Command.make("catalyst-bot", {}, () => Layer.launch(BotLive)).pipe(
   Command.withDescription("Catalyst alerts for small-cap traders, from press-release wires and SEC EDGAR"),
-  Command.withSubcommands([run, once, doctor])
+  Command.withSubcommands([run, once, doctor, parse])
 )
 
 const cli = Command.run(root, { name: "catalyst-bot", version: "0.1.0" })

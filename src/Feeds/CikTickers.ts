@@ -1,0 +1,118 @@
+import { HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import { SqlClient } from "@effect/sql"
+import { Clock, Duration, Effect, Option, Ref, Schema } from "effect"
+import { AppConfig } from "../Config.js"
+import type { Ticker } from "../Domain.js"
+import { SecClient } from "../SecClient.js"
+import { SqlLive } from "../Sql.js"
+import { normalizeSymbol } from "./Tickers.js"
+
+/** `{"0":{"cik_str":789019,"ticker":"MSFT","title":"MICROSOFT CORP"},...}` (DESIGN.md §5). */
+const CompanyTickers = Schema.Record({
+  key: Schema.String,
+  value: Schema.Struct({ cik_str: Schema.Number, ticker: Schema.String, title: Schema.String })
+})
+
+/** SEC regenerates the file daily; fetching it more often only spends fair-access budget. */
+const refreshEvery = Duration.hours(24)
+/** After a failed refresh, the cached map keeps serving; try again after this long, not every cycle. */
+const retryAfterFailure = Duration.minutes(30)
+
+type TickerMap = ReadonlyMap<string, ReadonlyArray<Ticker>>
+
+/** Warrants, units and rights (ABCDW, ABCD-WT, ABCD-UN) after the common and class shares. */
+const isDerivative = (symbol: string) => /-(WT|WS|U|UN|R|RT)$/.test(symbol)
+
+const buildMap = (rows: ReadonlyArray<{ cik: number; ticker: string }>): TickerMap => {
+  const map = new Map<string, Array<Ticker>>()
+  for (const row of rows) {
+    const cik = String(row.cik).padStart(10, "0")
+    const list = map.get(cik) ?? []
+    list.push({ symbol: row.ticker, exchange: null })
+    map.set(cik, list)
+  }
+  for (const list of map.values()) list.sort((a, b) => Number(isDerivative(a.symbol)) - Number(isDerivative(b.symbol)))
+  return map
+}
+
+/**
+ * SEC CIK → tickers, from company_tickers.json fetched through the shared SecClient at most daily
+ * and cached in SQLite, so a restart doesn't refetch and an SEC outage doesn't lose the map.
+ */
+export class CikTickers extends Effect.Service<CikTickers>()("Feeds/CikTickers", {
+  effect: Effect.gen(function* () {
+    const { feeds } = yield* AppConfig
+    const sec = yield* SecClient
+    const sql = yield* SqlClient.SqlClient
+    const loaded = yield* Ref.make<Option.Option<TickerMap>>(Option.none())
+    const nextAttempt = yield* Ref.make(0)
+
+    const loadCached = sql<{ cik: number; ticker: string }>`
+      SELECT cik, ticker FROM sec_company_tickers ORDER BY cik, position`.pipe(Effect.map(buildMap), Effect.orDie)
+
+    const fetchedAt = sql<{ fetched_at: number }>`SELECT fetched_at FROM sec_company_tickers_meta WHERE id = 1`.pipe(
+      Effect.map((rows) => rows[0]?.fetched_at ?? 0),
+      Effect.orDie
+    )
+
+    const download = Effect.gen(function* () {
+      const client = yield* sec.client
+      const entries = yield* client
+        .execute(HttpClientRequest.get(feeds.secTickersUrl).pipe(HttpClientRequest.acceptJson))
+        .pipe(
+          Effect.flatMap(HttpClientResponse.filterStatusOk),
+          Effect.flatMap(HttpClientResponse.schemaBodyJson(CompanyTickers)),
+          Effect.scoped,
+          Effect.timeout(Duration.seconds(Math.max(30, feeds.timeoutSeconds)))
+        )
+      const rows = Object.values(entries).flatMap((entry, position) => {
+        const ticker = normalizeSymbol(entry.ticker)
+        return ticker === null ? [] : [{ cik: entry.cik_str, ticker, title: entry.title, position }]
+      })
+      const now = yield* Clock.currentTimeMillis
+      yield* sql
+        .withTransaction(
+          Effect.gen(function* () {
+            yield* sql`DELETE FROM sec_company_tickers`
+            for (let start = 0; start < rows.length; start += 500) {
+              yield* sql`INSERT OR IGNORE INTO sec_company_tickers ${sql.insert(rows.slice(start, start + 500))}`
+            }
+            yield* sql`INSERT INTO sec_company_tickers_meta (id, fetched_at, entries) VALUES (1, ${now}, ${rows.length})
+              ON CONFLICT (id) DO UPDATE SET fetched_at = excluded.fetched_at, entries = excluded.entries`
+          })
+        )
+        .pipe(Effect.orDie)
+      yield* Effect.logInfo(`SEC ticker map refreshed: ${rows.length} tickers`)
+    })
+
+    /** Refreshes when the cached copy is over a day old; a failure keeps the cached map. */
+    const ensureFresh = Effect.fn("CikTickers.ensureFresh")(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const stale = now - (yield* fetchedAt) >= Duration.toMillis(refreshEvery)
+      if (stale && now >= (yield* Ref.get(nextAttempt))) {
+        yield* download.pipe(
+          Effect.tap(() => Ref.set(loaded, Option.none())),
+          Effect.catchAll((error) =>
+            Effect.zipRight(
+              Ref.set(nextAttempt, now + Duration.toMillis(retryAfterFailure)),
+              Effect.logWarning(
+                `SEC ticker map refresh failed (${error._tag === "SecUserAgentMissing" ? "SEC_USER_AGENT is not set" : error.message}); using the cached map`
+              )
+            )
+          )
+        )
+      }
+      const current = yield* Ref.get(loaded)
+      if (Option.isSome(current)) return current.value
+      const map = yield* loadCached
+      yield* Ref.set(loaded, Option.some(map))
+      return map
+    })
+
+    /** The lookup for one cycle: refresh if due, then answer from memory. */
+    const lookup = Effect.map(ensureFresh(), (map) => (cik: string) => map.get(cik.padStart(10, "0")) ?? [])
+
+    return { lookup, ensureFresh } as const
+  }).pipe(Effect.annotateLogs("module", "CikTickers")),
+  dependencies: [AppConfig.Default, SecClient.Default, SqlLive]
+}) {}

@@ -1,0 +1,106 @@
+import type { FeedKind, NormalizedItem, Ticker } from "../Domain.js"
+import { canonicalUrl, itemId } from "../SeenStore/CanonicalId.js"
+import type { ParsedFeed, RawEntry } from "./Parser.js"
+import { parseSecEntry, partyRank, type SecEntry } from "./SecEntry.js"
+import { htmlToText, parseDate, resolveLink } from "./Text.js"
+import { preferTickers, tickersInCategories, tickersInText } from "./Tickers.js"
+
+export interface NormalizeContext {
+  readonly source: { readonly name: string; readonly kind: FeedKind; readonly url: string }
+  readonly fetchedAt: string
+  readonly allowOtc: boolean
+  readonly dollarTickers: boolean
+  /** CIK (10 digits) → tickers, from SEC's company_tickers.json, best listing first. */
+  readonly tickersForCik: (cik: string) => ReadonlyArray<Ticker>
+}
+
+/** Summaries feed the classifier and the alert card; a megabyte of HTML in one item helps neither. */
+const maxSummaryChars = 4_000
+
+const wireItem = (entry: RawEntry, base: string | null, context: NormalizeContext): NormalizedItem => {
+  const title = htmlToText(entry.title)
+  const summary = htmlToText(entry.summary).slice(0, maxSummaryChars)
+  const resolved = resolveLink(entry.link, base, context.source.url)
+  const link = resolved === null ? "" : canonicalUrl(resolved)
+  const tickers = preferTickers(
+    [
+      ...tickersInCategories(entry.categories),
+      ...tickersInText(`${title} ${summary}`, { dollarTickers: context.dollarTickers })
+    ],
+    { allowOtc: context.allowOtc }
+  )
+  return {
+    id: itemId({ source: context.source.name, link: link || null, guid: entry.guid, title }),
+    source: context.source.name,
+    kind: context.source.kind,
+    title,
+    summary,
+    link,
+    published: parseDate(entry.published),
+    fetchedAt: context.fetchedAt,
+    tickers
+  }
+}
+
+interface Party {
+  readonly entry: RawEntry
+  readonly sec: SecEntry
+}
+
+const secItem = (parties: readonly [Party, ...Array<Party>], base: string | null, context: NormalizeContext) => {
+  const ordered = [...parties].sort((a, b) => partyRank(a.sec.role) - partyRank(b.sec.role))
+  const main = ordered[0] ?? parties[0]
+  const fromMap = ordered.map((party) => context.tickersForCik(party.sec.cik)).find((found) => found.length > 0) ?? []
+  const resolved = resolveLink(main.entry.link, base, context.source.url)
+  return {
+    id: itemId({
+      source: context.source.name,
+      link: resolved,
+      guid: main.entry.guid,
+      title: main.entry.title,
+      accession: main.sec.accession
+    }),
+    source: context.source.name,
+    kind: context.source.kind,
+    title: htmlToText(main.entry.title),
+    summary: htmlToText(main.entry.summary).slice(0, maxSummaryChars),
+    link: resolved === null ? "" : canonicalUrl(resolved),
+    published: parseDate(main.entry.published) ?? main.sec.filed,
+    fetchedAt: context.fetchedAt,
+    tickers: preferTickers(fromMap, { allowOtc: context.allowOtc }),
+    sec: {
+      formType: main.sec.formType,
+      cik: main.sec.cik,
+      accession: main.sec.accession,
+      items: main.sec.items,
+      companyName: main.sec.companyName
+    }
+  }
+}
+
+/**
+ * Parsed entries → normalised items. SEC entries collapse to one item per accession (one line per
+ * party upstream); entries that don't look like SEC lines are treated as ordinary Atom items.
+ */
+export const normalizeFeed = (parsed: ParsedFeed, context: NormalizeContext): ReadonlyArray<NormalizedItem> => {
+  const base = resolveLink(parsed.base, context.source.url)
+  if (context.source.kind !== "sec-atom") return parsed.entries.map((entry) => wireItem(entry, base, context))
+  const filings = new Map<string, [Party, ...Array<Party>]>()
+  const items: Array<{ readonly item: NormalizedItem } | { readonly parties: readonly [Party, ...Array<Party>] }> = []
+  for (const entry of parsed.entries) {
+    const sec = parseSecEntry(entry)
+    if (sec === null) {
+      items.push({ item: wireItem(entry, base, context) })
+      continue
+    }
+    const parties = filings.get(sec.accession)
+    if (parties === undefined) {
+      const first: [Party, ...Array<Party>] = [{ entry, sec }]
+      filings.set(sec.accession, first)
+      items.push({ parties: first })
+    } else {
+      parties.push({ entry, sec })
+    }
+  }
+  return items.map((entry) => ("item" in entry ? entry.item : secItem(entry.parties, base, context)))
+}

@@ -1,0 +1,55 @@
+import { htmlToText, parseDate } from "./Text.js"
+
+/**
+ * One party's line in SEC's getcurrent Atom feed (DESIGN.md §5 "SEC EDGAR"):
+ *   title   `8-K - COMPANY NAME (0000882796) (Filer)`
+ *   summary `<b>Filed:</b> 2025-12-12 <b>AccNo:</b> 0001171843-25-007909 <b>Size:</b> 260 KB<br>Item 8.01: ...`
+ *   id      `urn:tag:sec.gov,2008:accession-number=0001171843-25-007909`
+ * A filing with several parties (Filer, Subject, Reporting, Issuer, Filed by) appears once per party.
+ */
+export interface SecEntry {
+  readonly formType: string
+  readonly companyName: string
+  /** Ten digits, zero-padded, as SEC prints it. */
+  readonly cik: string
+  readonly role: string
+  readonly accession: string
+  readonly filed: string | null
+  readonly items: ReadonlyArray<string>
+}
+
+const titlePattern = /^\s*(.+?)\s+-\s+(.+)\s+\((\d{1,10})\)\s+\(([^)]+)\)\s*$/
+const accessionPattern = /\b(\d{10}-\d{2}-\d{6})\b/
+const filedPattern = /Filed:\s*(\d{4}-\d{2}-\d{2})/
+const itemPattern = /Item\s+(\d{1,2}\.\d{2})\b/g
+
+export const parseSecEntry = (entry: {
+  readonly title: string
+  readonly summary: string
+  readonly guid: string | null
+  readonly categories: ReadonlyArray<{ readonly term: string }>
+}): SecEntry | null => {
+  const title = titlePattern.exec(htmlToText(entry.title))
+  const summary = htmlToText(entry.summary)
+  const accession = accessionPattern.exec(entry.guid ?? "")?.[1] ?? accessionPattern.exec(summary)?.[1]
+  if (title === null || accession === undefined) return null
+  const [, form = "", companyName = "", cik = "", role = ""] = title
+  const filed = filedPattern.exec(summary)?.[1] ?? null
+  return {
+    formType: entry.categories[0]?.term.trim() || form.trim(),
+    companyName: companyName.trim(),
+    cik: cik.padStart(10, "0"),
+    role: role.trim(),
+    accession,
+    filed: filed === null ? null : parseDate(`${filed}T00:00:00-05:00`),
+    items: Array.from(new Set(Array.from(summary.matchAll(itemPattern), (match) => match[1] ?? "")))
+  }
+}
+
+/** The party the filing is about comes first: a 13D's Subject, a Form 4's Issuer, then the Filer. */
+const rolePriority = ["subject", "issuer", "filer", "reporting", "filed by"]
+
+export const partyRank = (role: string): number => {
+  const index = rolePriority.indexOf(role.toLowerCase())
+  return index < 0 ? rolePriority.length : index
+}

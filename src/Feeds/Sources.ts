@@ -1,0 +1,117 @@
+import { ConfigError, Effect, Either, ParseResult, Schema } from "effect"
+import { readFileSync } from "node:fs"
+import { FeedKind } from "../Domain.js"
+
+export const FeedSource = Schema.Struct({
+  name: Schema.NonEmptyTrimmedString,
+  url: Schema.String,
+  kind: FeedKind,
+  enabled: Schema.optionalWith(Schema.Boolean, { default: () => true })
+})
+export type FeedSource = typeof FeedSource.Type
+
+/** A bare array replaces the defaults; `{ "mode": "extend", "feeds": [...] }` adds to them (same name = override). */
+const FeedsFile = Schema.Union(
+  Schema.Array(FeedSource),
+  Schema.Struct({
+    mode: Schema.optionalWith(Schema.Literal("replace", "extend"), { default: () => "extend" as const }),
+    feeds: Schema.Array(FeedSource)
+  })
+)
+
+/** The catalyst forms. getcurrent's `type` matches by prefix, so each also brings its /A amendments. */
+export const secForms = ["8-K", "6-K", "424B5", "S-1", "S-3", "FWP", "SC 13D", "SC 13G"] as const
+
+/** SEC's live filings feed; documented at https://www.sec.gov/cgi-bin/browse-edgar?action=getcurrent. */
+export const secCurrentFeedUrl = (baseUrl: string, form: string): string => {
+  const url = new URL("/cgi-bin/browse-edgar", baseUrl)
+  url.search = new URLSearchParams({
+    action: "getcurrent",
+    type: form,
+    company: "",
+    dateb: "",
+    owner: "include",
+    start: "0",
+    count: "100",
+    output: "atom"
+  }).toString()
+  return url.toString()
+}
+
+export const defaultSources = (secBaseUrl: string): ReadonlyArray<FeedSource> => [
+  {
+    name: "GlobeNewswire",
+    url: "https://www.globenewswire.com/RssFeed/orgclass/1/feedTitle/GlobeNewswire%20-%20News%20about%20Public%20Companies",
+    kind: "rss",
+    enabled: true
+  },
+  { name: "PR Newswire", url: "https://www.prnewswire.com/rss/news-releases-list.rss", kind: "rss", enabled: true },
+  {
+    name: "Business Wire",
+    url: "https://feed.businesswire.com/rss/home/?rss=G1QFDERJXkJeEFpQWQ==",
+    kind: "rss",
+    enabled: true
+  },
+  { name: "AccessWire", url: "https://www.accesswire.com/rss/newsroom", kind: "rss", enabled: true },
+  ...secForms.map((form): FeedSource => ({
+    name: `SEC ${form}`,
+    url: secCurrentFeedUrl(secBaseUrl, form),
+    kind: "sec-atom",
+    enabled: true
+  }))
+]
+
+const isHttpUrl = (value: string): boolean => {
+  try {
+    const url = new URL(value)
+    return url.protocol === "http:" || url.protocol === "https:"
+  } catch {
+    return false
+  }
+}
+
+const invalid = (message: string) => ConfigError.InvalidData(["FEEDS_FILE"], message)
+
+/**
+ * The feeds to poll: the defaults, replaced or extended by FEEDS_FILE. Any problem (unreadable file,
+ * bad JSON, a feed whose URL isn't http(s), duplicate names) is a config error naming FEEDS_FILE.
+ */
+export const loadSources = (options: {
+  readonly feedsFile: string | undefined
+  readonly secBaseUrl: string
+}): Effect.Effect<ReadonlyArray<FeedSource>, ConfigError.ConfigError> =>
+  Effect.gen(function* () {
+    const defaults = defaultSources(options.secBaseUrl)
+    let sources: ReadonlyArray<FeedSource> = defaults
+    if (options.feedsFile !== undefined) {
+      const path = options.feedsFile
+      const text = yield* Effect.try({
+        try: () => readFileSync(path, "utf8"),
+        catch: (error) => invalid(`can't read ${path}: ${(error as Error).message}`)
+      })
+      const json = yield* Effect.try({
+        try: (): unknown => JSON.parse(text),
+        catch: (error) => invalid(`${path} is not valid JSON: ${(error as Error).message}`)
+      })
+      const file = yield* Either.mapLeft(Schema.decodeUnknownEither(FeedsFile)(json), (error) =>
+        invalid(`${path}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`)
+      )
+      const { mode, feeds } = "feeds" in file ? file : { mode: "replace" as const, feeds: file }
+      const overrides = new Map(feeds.map((feed) => [feed.name, feed]))
+      sources =
+        mode === "replace"
+          ? feeds
+          : [
+              ...defaults.map((feed) => overrides.get(feed.name) ?? feed),
+              ...feeds.filter((feed) => !defaults.some((known) => known.name === feed.name))
+            ]
+    }
+    const names = new Set<string>()
+    for (const source of sources) {
+      if (!isHttpUrl(source.url))
+        return yield* Effect.fail(invalid(`feed "${source.name}": url must be http(s), got ${source.url}`))
+      if (names.has(source.name)) return yield* Effect.fail(invalid(`feed name "${source.name}" appears twice`))
+      names.add(source.name)
+    }
+    return sources
+  })

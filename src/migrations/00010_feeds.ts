@@ -1,0 +1,25 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+
+export default Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE feed_state (
+    url TEXT PRIMARY KEY,
+    etag TEXT,
+    last_modified TEXT,
+    body_hash TEXT,
+    updated_at INTEGER NOT NULL
+  ) WITHOUT ROWID`
+  yield* sql`CREATE TABLE sec_company_tickers (
+    cik INTEGER NOT NULL,
+    ticker TEXT NOT NULL,
+    title TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (cik, ticker)
+  ) WITHOUT ROWID`
+  yield* sql`CREATE TABLE sec_company_tickers_meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    fetched_at INTEGER NOT NULL,
+    entries INTEGER NOT NULL
+  )`
+})
