@@ -1,0 +1,144 @@
+import { Effect } from "effect"
+import iconv from "iconv-lite"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+
+/**
+ * A local SEC EDGAR (DESIGN.md §5 "SEC EDGAR"): the getcurrent Atom feed in ISO-8859-1 (one entry
+ * per party, same accession), company_tickers.json and filing index pages. It records each
+ * request's arrival time and User-Agent, so tests can check fair access from the server's side.
+ */
+
+export interface FakeParty {
+  readonly company: string
+  readonly cik: number
+  /** Filer, Subject, Reporting, Issuer or "Filed by". */
+  readonly role: string
+}
+
+export interface FakeFiling {
+  readonly form: string
+  readonly accession: string
+  /** ISO 8601 with the ET offset, as SEC writes `<updated>`. */
+  readonly updated: string
+  readonly parties: ReadonlyArray<FakeParty>
+  /** `Item 8.01: Other Events`, … */
+  readonly items?: ReadonlyArray<string>
+}
+
+export interface FakeTicker {
+  readonly cik: number
+  readonly ticker: string
+  readonly title: string
+}
+
+export interface SecRequest {
+  readonly path: string
+  readonly at: number
+  readonly userAgent: string | null
+}
+
+const escapeXml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+
+const entry = (filing: FakeFiling, party: FakeParty) => {
+  const cik = String(party.cik).padStart(10, "0")
+  const folder = filing.accession.replace(/-/g, "")
+  const summary = `<b>Filed:</b> ${filing.updated.slice(0, 10)} <b>AccNo:</b> ${filing.accession} <b>Size:</b> 260 KB${(filing.items ?? []).map((item) => `<br>${item}`).join("")}`
+  return `<entry>
+<title>${escapeXml(`${filing.form} - ${party.company} (${cik}) (${party.role})`)}</title>
+<link rel="alternate" type="text/html" href="/Archives/edgar/data/${party.cik}/${folder}/${filing.accession}-index.htm"/>
+<summary type="html"> ${escapeXml(summary)}</summary>
+<updated>${filing.updated}</updated>
+<category scheme="https://www.sec.gov/" label="form type" term="${escapeXml(filing.form)}"/>
+<id>urn:tag:sec.gov,2008:accession-number=${filing.accession}</id>
+</entry>`
+}
+
+/** The getcurrent Atom document, encoded ISO-8859-1 as SEC serves it. */
+export const getcurrentAtom = (filings: ReadonlyArray<FakeFiling>): Buffer =>
+  iconv.encode(
+    `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+<title>Latest Filings</title>
+<link rel="alternate" href="/cgi-bin/browse-edgar?action=getcurrent"/>
+<id>https://www.sec.gov/cgi-bin/browse-edgar?action=getcurrent</id>
+<updated>${filings[0]?.updated ?? "2025-12-12T16:00:00-05:00"}</updated>
+${filings.flatMap((filing) => filing.parties.map((party) => entry(filing, party))).join("\n")}
+</feed>`,
+    "latin1"
+  )
+
+export const companyTickersJson = (tickers: ReadonlyArray<FakeTicker>): string =>
+  JSON.stringify(
+    Object.fromEntries(
+      tickers.map((ticker, index) => [
+        String(index),
+        { cik_str: ticker.cik, ticker: ticker.ticker, title: ticker.title }
+      ])
+    )
+  )
+
+export const make = (
+  options: {
+    readonly filings?: ReadonlyArray<FakeFiling>
+    readonly tickers?: ReadonlyArray<FakeTicker>
+    readonly latencyMs?: number
+  } = {}
+) =>
+  Effect.acquireRelease(
+    Effect.async<{
+      readonly url: string
+      readonly requests: () => ReadonlyArray<SecRequest>
+      readonly setFilings: (filings: ReadonlyArray<FakeFiling>) => void
+      readonly setTickers: (tickers: ReadonlyArray<FakeTicker>) => void
+      readonly close: () => Promise<void>
+    }>((resume) => {
+      let filings = options.filings ?? []
+      let tickers = options.tickers ?? []
+      const requests: Array<SecRequest> = []
+      const server = createServer((request, response) => {
+        const at = performance.timeOrigin + performance.now()
+        const url = new URL(request.url ?? "/", "http://localhost")
+        requests.push({ path: url.pathname + url.search, at, userAgent: request.headers["user-agent"] ?? null })
+        const answer = () => {
+          if (url.pathname === "/cgi-bin/browse-edgar" && url.searchParams.get("action") === "getcurrent") {
+            const type = url.searchParams.get("type") ?? ""
+            response.writeHead(200, { "Content-Type": "application/atom+xml" })
+            return response.end(getcurrentAtom(filings.filter((filing) => filing.form.startsWith(type))))
+          }
+          if (url.pathname === "/files/company_tickers.json") {
+            response.writeHead(200, { "Content-Type": "application/json" })
+            return response.end(companyTickersJson(tickers))
+          }
+          if (url.pathname.startsWith("/Archives/edgar/data/")) {
+            response.writeHead(200, { "Content-Type": "text/html" })
+            return response.end(`<html><body><h1>Filing index</h1><p>${escapeXml(url.pathname)}</p></body></html>`)
+          }
+          response.writeHead(404, { "Content-Type": "text/html" })
+          response.end("<h1>Not Found</h1>")
+        }
+        if ((options.latencyMs ?? 0) > 0) setTimeout(answer, options.latencyMs)
+        else answer()
+      })
+      server.listen(0, "127.0.0.1", () => {
+        resume(
+          Effect.succeed({
+            url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+            requests: () => requests.slice(),
+            setFilings: (next: ReadonlyArray<FakeFiling>) => {
+              filings = next
+            },
+            setTickers: (next: ReadonlyArray<FakeTicker>) => {
+              tickers = next
+            },
+            close: () =>
+              new Promise<void>((done) => {
+                server.closeAllConnections()
+                server.close(() => done())
+              })
+          })
+        )
+      })
+    }),
+    (sec) => Effect.promise(sec.close)
+  )
