@@ -1,0 +1,135 @@
+import { NodeHttpClient } from "@effect/platform-node"
+import { ConfigProvider, Effect, Either, Layer } from "effect"
+import { parseFeed } from "feedsmith"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { FeedIngest } from "../src/Feeds.js"
+import { normalizeFeed } from "../src/Feeds/Normalize.js"
+import { parseDocument } from "../src/Feeds/Parser.js"
+import * as FakeWire from "../src/World/FakeWire.js"
+import { type BenchReport, isMain, publish } from "./lib.js"
+
+const feedCount = 50
+const latencyMs = 200
+
+/** One fetchAll over `urls` with the given concurrency, on a fresh database (no validators yet). */
+const timeFetchAll = (urls: ReadonlyArray<string>, concurrency: number) =>
+  Effect.gen(function* () {
+    const dir = mkdtempSync(join(tmpdir(), "catalyst-bench-feeds-"))
+    const feedsFile = join(dir, "feeds.json")
+    writeFileSync(feedsFile, JSON.stringify(urls.map((url, i) => ({ name: `wire-${i}`, url, kind: "rss" }))))
+    const config = ConfigProvider.fromMap(
+      new Map([
+        ["DATA_DIR", dir],
+        ["FEEDS_FILE", feedsFile],
+        ["FEED_CONCURRENCY", String(concurrency)],
+        // Every bench feed sits on one local host; real defaults spread over five hosts.
+        ["FEED_PER_HOST_CONCURRENCY", String(feedCount)],
+        ["MAX_ARTICLE_AGE_MINUTES", "0"]
+      ])
+    )
+    const result = yield* Effect.gen(function* () {
+      const ingest = yield* FeedIngest
+      const started = performance.now()
+      const batch = yield* ingest.fetchAll
+      const elapsed = performance.now() - started
+      const failed = batch.reports.filter((report) => report.status._tag !== "Ok")
+      if (failed.length > 0) throw new Error(`bench feeds failed: ${JSON.stringify(failed[0])}`)
+      return { elapsed, items: batch.items.length }
+    }).pipe(
+      Effect.provide(FeedIngest.Default.pipe(Layer.provide(NodeHttpClient.layerUndici))),
+      Effect.withConfigProvider(config)
+    )
+    rmSync(dir, { recursive: true, force: true })
+    return result
+  })
+
+const parseThroughput = () => {
+  const document = FakeWire.globeNewswireRss(FakeWire.sampleWireItems(1_000, { now: Date.now() }))
+  const context = {
+    source: { name: "bench", kind: "rss" as const, url: "https://www.globenewswire.com/rss" },
+    fetchedAt: new Date().toISOString(),
+    allowOtc: false,
+    dollarTickers: false,
+    tickersForCik: () => []
+  }
+  const measure = (work: () => number) => {
+    for (let i = 0; i < 3; i++) work()
+    const rounds = 20
+    const started = performance.now()
+    let items = 0
+    for (let i = 0; i < rounds; i++) items += work()
+    return items / ((performance.now() - started) / 1_000)
+  }
+  const full = measure(() => {
+    const parsed = parseDocument(document)
+    if (Either.isLeft(parsed)) throw parsed.left
+    return normalizeFeed(parsed.right, context).length
+  })
+  const raw = measure(() => {
+    const parsed = parseFeed(document)
+    return parsed.format === "rss" ? (parsed.feed.items?.length ?? 0) : 0
+  })
+  return { full, raw }
+}
+
+export const run = async (): Promise<BenchReport> =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const scripts = Object.fromEntries(
+          Array.from({ length: feedCount }, (_, i) => [
+            `wire-${i}`,
+            {
+              body: FakeWire.globeNewswireRss(FakeWire.sampleWireItems(20, { now: Date.now(), prefix: `W${i}` })),
+              latencyMs
+            }
+          ])
+        )
+        const wire = yield* FakeWire.make(scripts)
+        const urls = Object.keys(scripts).map((name) => wire.feedUrl(name))
+        yield* timeFetchAll(urls.slice(0, 2), 2) // warm-up: module init, SQLite, undici pools
+        const slowest = yield* timeFetchAll(urls.slice(0, 1), 1)
+        const concurrent = yield* timeFetchAll(urls, feedCount)
+        const sequential = yield* timeFetchAll(urls, 1)
+        const throughput = parseThroughput()
+        const speedup = sequential.elapsed / concurrent.elapsed
+        const overSlowest = concurrent.elapsed / slowest.elapsed
+        return {
+          name: "feeds",
+          figures: [
+            {
+              label: `fetch + parse ${feedCount} feeds × ${latencyMs} ms latency, FEED_CONCURRENCY=${feedCount}`,
+              value: concurrent.elapsed,
+              unit: "ms",
+              baseline: { label: "same code, FEED_CONCURRENCY=1 (ms)", value: sequential.elapsed },
+              ratio: speedup,
+              target: "≥ 15× faster",
+              pass: speedup >= 15
+            },
+            {
+              label: `concurrent wall time vs the single slowest feed (${feedCount} feeds, ${concurrent.items} items)`,
+              value: concurrent.elapsed,
+              unit: "ms",
+              baseline: { label: "one feed alone (ms)", value: slowest.elapsed },
+              ratio: overSlowest,
+              target: "< 1.5× (ratio = concurrent / single, smaller is better)",
+              pass: overSlowest < 1.5
+            },
+            {
+              label: "parse + normalise a 1,000-item RSS document",
+              value: throughput.full,
+              unit: "items/s",
+              baseline: { label: "raw feedsmith parse only (items/s)", value: throughput.raw },
+              ratio: throughput.full / throughput.raw,
+              target: "≥ 20k items/s",
+              pass: throughput.full >= 20_000
+            }
+          ]
+        } satisfies BenchReport
+      })
+    )
+  )
+
+if (isMain(import.meta.url)) publish(await run())
