@@ -121,8 +121,60 @@ const feeds = Config.all({
   secTickersUrl: httpUrl("SEC_TICKERS_URL", "https://www.sec.gov/files/company_tickers.json")
 })
 
+export const LlmProviders = ["none", "openai", "anthropic", "google"] as const
+export type LlmProvider = (typeof LlmProviders)[number]
+
+/** Comma-separated dollar amounts, e.g. "5,10,20"; empty disables. */
+const dollarThresholds = (name: string, fallback: string) =>
+  Config.string(name).pipe(
+    Config.withDefault(fallback),
+    Config.map((value) =>
+      value
+        .split(",")
+        .map((part) => part.trim())
+        .filter((part) => part !== "")
+        .map(Number)
+    ),
+    checked(name, "Expected comma-separated positive dollar amounts such as 5,10,20", (amounts) =>
+      amounts.every((amount) => Number.isFinite(amount) && amount > 0)
+    ),
+    Config.map((amounts) => [...amounts].sort((a, b) => a - b))
+  )
+
+const classify = Config.all({
+  keywordsFile: optionalString("KEYWORDS_FILE"),
+  llmProvider: Config.literal(...LlmProviders)("LLM_PROVIDER").pipe(Config.withDefault("none" as const)),
+  llmModel: optionalString("LLM_MODEL"),
+  llmBaseUrl: optionalHttpUrl("LLM_BASE_URL"),
+  llmApiKey: optionalSecret("LLM_API_KEY"),
+  llmMinKeywordScore: numberAtLeast("LLM_MIN_KEYWORD_SCORE", 0, 1),
+  llmConcurrency: integerAtLeast("LLM_CONCURRENCY", 1, 4),
+  llmRpm: integerAtLeast("LLM_RPM", 0, 60),
+  llmTimeoutSeconds: numberAtLeast("LLM_TIMEOUT_SECONDS", 0.1, 20),
+  llmRetries: integerAtLeast("LLM_RETRIES", 0, 2),
+  llmBreakerThreshold: integerAtLeast("LLM_BREAKER_THRESHOLD", 1, 5),
+  llmCycleBudgetSeconds: numberAtLeast("LLM_CYCLE_BUDGET_SECONDS", 1, 45),
+  llmDailyBudgetUsd: numberAtLeast("LLM_DAILY_BUDGET_USD", 0, 0),
+  llmCostAlertUsd: dollarThresholds("LLM_COST_ALERT_USD", "5,10,20"),
+  llmPricingFile: optionalString("LLM_PRICING_FILE"),
+  secLlmCacheTtlHours: numberAtLeast("SEC_LLM_CACHE_TTL_HOURS", 0, 72),
+  secExcerptChars: integerAtLeast("SEC_EXCERPT_CHARS", 0, 6_000),
+  secSubmissionsUrl: httpUrl("SEC_SUBMISSIONS_URL", "https://data.sec.gov")
+}).pipe(
+  Config.mapOrFail((settings) =>
+    settings.llmProvider !== "none" && Option.isNone(settings.llmApiKey) && Option.isNone(settings.llmBaseUrl)
+      ? Either.left(
+          ConfigError.InvalidData(
+            ["LLM_API_KEY"],
+            `LLM_PROVIDER=${settings.llmProvider} needs an API key (or LLM_BASE_URL for a local server that needs none)`
+          )
+        )
+      : Either.right(settings)
+  )
+)
+
 export class AppConfig extends Effect.Service<AppConfig>()("AppConfig", {
-  effect: Config.all({ runner, storage, filters, discord, sec, feeds })
+  effect: Config.all({ runner, storage, filters, discord, sec, feeds, classify })
 }) {}
 
 /** Building blocks for stage modules that add settings of their own. */

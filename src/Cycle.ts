@@ -56,7 +56,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
       }
       const candidates = unseen.filter((item) => !repeatedIds.has(item.id))
 
-      const classified = yield* classifier.classify(candidates)
+      const { items: classified, notes } = yield* classifier.classifyBatch(candidates)
       const passing = classified.filter((entry) => {
         const reason = rejectBeforeMarket(config.filters, entry)
         if (reason !== null) outcomes.push(outcome(entry.item, "filtered", reason))
@@ -91,7 +91,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
         new: unseen.length,
         alerted: alerts.length,
         outcomes,
-        notes: []
+        notes
       }
       yield* Effect.annotateCurrentSpan({ fetched: summary.fetched, new: summary.new, alerted: summary.alerted })
       return summary

@@ -87,7 +87,8 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
           const failed = failedFeeds(summary.feeds)
           yield* Effect.logInfo(
             `cycle done in ${summary.durationMs} ms: ${summary.fetched} fetched, ${summary.new} new, ${summary.alerted} alerted` +
-              (failed.length > 0 ? `; ${failed.length} feed(s) failed: ${failed.join("; ")}` : "")
+              (failed.length > 0 ? `; ${failed.length} feed(s) failed: ${failed.join("; ")}` : "") +
+              summary.notes.map((note) => `; ${note}`).join("")
           )
           break
         }

@@ -6,11 +6,13 @@ import { Cause, Chunk, Config, ConfigError, Console, Data, Effect, Layer, Logger
 import { AdminChannel } from "./AdminChannel.js"
 import * as StdoutSink from "./AlertSink/Stdout.js"
 import { ChartRenderer } from "./ChartRenderer.js"
+import { Classifier } from "./Classifier.js"
 import { AppConfig, describeConfigError } from "./Config.js"
 import { DeliveryWorker, drainOnce } from "./Delivery.js"
 import { CikTickers } from "./Feeds/CikTickers.js"
 import { inspectFeed } from "./Feeds/Inspect.js"
 import { runDoctor } from "./Doctor.js"
+import type { NormalizedItem } from "./Domain.js"
 import { Outbox } from "./Outbox.js"
 import { Runner, RunnerLoop } from "./Runner.js"
 import { SecClient } from "./SecClient.js"
@@ -62,11 +64,46 @@ const once = Command.make("once", {}, () =>
         `${item.outcome.padEnd(9)} ${item.source}: ${item.title}${item.reason ? ` — ${item.reason}` : ""}`
       )
     }
+    for (const note of summary.notes) yield* Console.log(`note: ${note}`)
     yield* Console.log(
       `${summary.fetched} fetched, ${summary.new} new, ${summary.alerted} alerted in ${summary.durationMs} ms`
     )
   }).pipe(Effect.provide(PipelineLive))
 ).pipe(Command.withDescription("Run one cycle, print why each item did or didn't alert, then exit"))
+
+const classify = Command.make(
+  "classify",
+  {
+    headline: Args.text({ name: "headline" }).pipe(Args.withDescription("the headline to classify")),
+    summary: Options.text("summary").pipe(Options.withDescription("the item's summary text"), Options.withDefault(""))
+  },
+  ({ headline, summary }) =>
+    Effect.gen(function* () {
+      const classifier = yield* Classifier
+      const item: NormalizedItem = {
+        id: "cli",
+        source: "cli",
+        kind: "rss",
+        title: headline,
+        summary,
+        link: "",
+        published: null,
+        fetchedAt: new Date().toISOString(),
+        tickers: []
+      }
+      const [classified] = yield* classifier.classify([item])
+      const llm = classified?.classification.llm
+      const output =
+        llm === undefined || llm._tag === "Skipped"
+          ? { keywords: classifier.keywords(item) }
+          : { keywords: classifier.keywords(item), llm, combined: classified?.classification }
+      yield* Console.log(JSON.stringify(output, null, 2))
+    }).pipe(Effect.provide(Classifier.Default.pipe(Layer.provide(Layer.mergeAll(NodeHttpClient.layerUndici, SqlLive)))))
+).pipe(
+  Command.withDescription(
+    "Print the keyword classification of a headline as JSON, and the LLM's when LLM_PROVIDER is set"
+  )
+)
 
 const doctor = Command.make("doctor", {}, () =>
   runDoctor.pipe(
@@ -99,7 +136,7 @@ const parse = Command.make(
 
 const root = Command.make("catalyst-bot", {}, () => Layer.launch(BotLive)).pipe(
   Command.withDescription("Catalyst alerts for small-cap traders, from press-release wires and SEC EDGAR"),
-  Command.withSubcommands([run, once, doctor, parse])
+  Command.withSubcommands([run, once, classify, doctor, parse])
 )
 
 const cli = Command.run(root, { name: "catalyst-bot", version: "0.1.0" })

@@ -1,7 +1,9 @@
 import core from "./00001_core.js"
 import feeds from "./00010_feeds.js"
+import llm from "./00020_llm.js"
 
 export const migrations = {
   "00001_core": core,
-  "00010_feeds": feeds
+  "00010_feeds": feeds,
+  "00020_llm": llm
 }

@@ -1,0 +1,191 @@
+import { Data, Effect, Schema } from "effect"
+import { readFile } from "node:fs/promises"
+import shippedKeywords from "./keywords.json" with { type: "json" }
+
+/**
+ * The keyword classifier: categories and weights come from a data file (shipped `keywords.json`,
+ * or KEYWORDS_FILE), so traders can tune them without touching code.
+ *
+ * Matching is case-insensitive, on word boundaries and phrase-aware. A match is dropped when:
+ * - a negation ends within the few words before it ("no going concern", "removes going concern"),
+ * - it lies inside one of the category's `exclude` look-alikes ("product offering"), or
+ * - the text contains one of the category's `unless` phrases ("regains compliance" for delisting).
+ */
+
+export const KeywordCategory = Schema.Struct({
+  name: Schema.NonEmptyString,
+  weight: Schema.Number.pipe(Schema.positive()),
+  sentiment: Schema.Number.pipe(Schema.between(-1, 1)),
+  negative: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  phrases: Schema.NonEmptyArray(Schema.NonEmptyString),
+  exclude: Schema.optionalWith(Schema.Array(Schema.NonEmptyString), { default: () => [] }),
+  unless: Schema.optionalWith(Schema.Array(Schema.NonEmptyString), { default: () => [] })
+})
+
+export const KeywordsFile = Schema.Struct({
+  negations: Schema.Array(Schema.NonEmptyString),
+  categories: Schema.NonEmptyArray(KeywordCategory)
+})
+export type KeywordsFile = typeof KeywordsFile.Type
+
+export interface KeywordResult {
+  readonly categories: ReadonlyArray<string>
+  /** Sum of the matched categories' weights: how big a catalyst this is, good or bad. */
+  readonly score: number
+  /** Weight-averaged sentiment of the matched categories, -1..1. */
+  readonly sentiment: number
+  readonly negative: boolean
+  readonly matched: ReadonlyArray<string>
+}
+
+export class KeywordsFileInvalid extends Data.TaggedError("KeywordsFileInvalid")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `KEYWORDS_FILE ${this.path} can't be used: ${this.reason}`
+  }
+}
+
+/** Words that may sit between a negation and what it negates. */
+const FILLER_WORDS = new Set(
+  "a an the any its their further need for of to planned proposed expected expect expects plan plans intend intends immediate".split(
+    " "
+  )
+)
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/** Whole words or phrases only: "uplist" must not match inside "uplisted" unless listed; spaces match any run. */
+const phrasePattern = (phrases: ReadonlyArray<string>) =>
+  new RegExp(
+    `(?<![\\p{L}\\p{N}])(?:${[...phrases]
+      .sort((a, b) => b.length - a.length)
+      .map((phrase) => escapeRegExp(phrase.trim()).replace(/\s+/g, "\\s+"))
+      .join("|")})(?![\\p{L}\\p{N}])`,
+    "giu"
+  )
+
+interface Span {
+  readonly start: number
+  readonly end: number
+  readonly text: string
+}
+
+const spans = (pattern: RegExp, text: string): Array<Span> =>
+  Array.from(text.matchAll(pattern), (match) => ({
+    start: match.index,
+    end: match.index + match[0].length,
+    text: match[0]
+  }))
+
+interface CompiledCategory {
+  readonly name: string
+  readonly weight: number
+  readonly sentiment: number
+  readonly negative: boolean
+  readonly phrases: RegExp
+  readonly exclude: RegExp | null
+  readonly unless: RegExp | null
+}
+
+export interface KeywordEngine {
+  readonly classify: (text: string) => KeywordResult
+}
+
+export const compile = (file: KeywordsFile): KeywordEngine => {
+  const negation =
+    file.negations.length > 0
+      ? new RegExp(
+          `(?:^|\\s)(?:${file.negations.map((phrase) => escapeRegExp(phrase.trim().toLowerCase()).replace(/\s+/g, "\\s+")).join("|")})$`,
+          "u"
+        )
+      : null
+  const categories: ReadonlyArray<CompiledCategory> = file.categories.map((category) => ({
+    name: category.name,
+    weight: category.weight,
+    sentiment: category.sentiment,
+    negative: category.negative,
+    phrases: phrasePattern(category.phrases),
+    exclude: category.exclude.length > 0 ? phrasePattern(category.exclude) : null,
+    unless: category.unless.length > 0 ? phrasePattern(category.unless) : null
+  }))
+
+  /**
+   * True when a negation precedes `start` in the same clause, separated from it only by filler
+   * words: "no going concern", "not a going concern", "no need for a reverse split", but not
+   * "with no debt announces public offering".
+   */
+  const isNegated = (text: string, start: number) => {
+    if (negation === null) return false
+    const clause =
+      text
+        .slice(0, start)
+        .split(/[.;:!?()\n]/)
+        .pop() ?? ""
+    const words = clause
+      .trim()
+      .toLowerCase()
+      .split(/\s+/)
+      .filter((word) => word !== "")
+    let k = words.length
+    while (true) {
+      if (negation.test(words.slice(0, k).join(" "))) return true
+      const previous = words[k - 1]
+      if (k === 0 || previous === undefined || !FILLER_WORDS.has(previous)) return false
+      k -= 1
+    }
+  }
+
+  const classify = (text: string): KeywordResult => {
+    const matchedCategories: Array<CompiledCategory> = []
+    const matched: Array<string> = []
+    for (const category of categories) {
+      if (category.unless !== null && spans(category.unless, text).length > 0) continue
+      const lookAlikes = category.exclude === null ? [] : spans(category.exclude, text)
+      const hits = spans(category.phrases, text).filter(
+        (hit) =>
+          !lookAlikes.some((lookAlike) => lookAlike.start < hit.end && hit.start < lookAlike.end) &&
+          !isNegated(text, hit.start)
+      )
+      if (hits.length === 0) continue
+      matchedCategories.push(category)
+      for (const hit of hits) {
+        const phrase = hit.text.toLowerCase().replace(/\s+/g, " ")
+        if (!matched.includes(phrase)) matched.push(phrase)
+      }
+    }
+    const score = matchedCategories.reduce((sum, category) => sum + category.weight, 0)
+    const sentiment = score === 0 ? 0 : matchedCategories.reduce((sum, c) => sum + c.weight * c.sentiment, 0) / score
+    return {
+      categories: matchedCategories.map((category) => category.name),
+      score: Math.round(score * 100) / 100,
+      sentiment: Math.round(sentiment * 100) / 100,
+      negative: matchedCategories.some((category) => category.negative) && sentiment < 0,
+      matched
+    }
+  }
+
+  return { classify }
+}
+
+const decodeKeywords = Schema.decodeUnknown(KeywordsFile, { errors: "all" })
+
+export const shipped: Effect.Effect<KeywordsFile> = decodeKeywords(shippedKeywords).pipe(Effect.orDie)
+
+/** Reads and validates a replacement keywords file; the error names the file and what is wrong. */
+export const loadFile = (path: string): Effect.Effect<KeywordsFile, KeywordsFileInvalid> =>
+  Effect.tryPromise({
+    try: () => readFile(path, "utf8"),
+    catch: (cause) => new KeywordsFileInvalid({ path, reason: cause instanceof Error ? cause.message : String(cause) })
+  }).pipe(
+    Effect.flatMap((text) =>
+      Effect.try({
+        try: () => JSON.parse(text) as unknown,
+        catch: (cause) => new KeywordsFileInvalid({ path, reason: `not JSON (${String(cause)})` })
+      })
+    ),
+    Effect.flatMap((json) =>
+      decodeKeywords(json).pipe(Effect.mapError((error) => new KeywordsFileInvalid({ path, reason: error.message })))
+    )
+  )
