@@ -187,7 +187,7 @@ describe("SEC prompts", () => {
         {
           ...openai(fake.url),
           SEC_USER_AGENT: "Example Capital ops@example.com",
-          SEC_ARCHIVES_URL: sec.url,
+          SEC_BASE_URL: sec.url,
           SEC_SUBMISSIONS_URL: sec.url,
           SEC_EXCERPT_CHARS: 200
         },

@@ -1,0 +1,92 @@
+import { NodeHttpClient } from "@effect/platform-node"
+import { ConfigProvider, Effect, Layer } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Classifier } from "../src/Classifier.js"
+import type { NormalizedItem } from "../src/Domain.js"
+import * as FakeOpenAi from "../src/World/FakeOpenAi.js"
+import { type BenchReport, isMain, publish } from "./lib.js"
+
+/**
+ * The LLM stage's wall time for 40 items against a fake OpenAI server answering each call after
+ * 500 ms, with LLM_CONCURRENCY=8 versus 1 (sequential), through the real @effect/ai-openai layer.
+ */
+
+const ITEMS = 40
+const LATENCY_MS = 500
+
+const items: ReadonlyArray<NormalizedItem> = Array.from({ length: ITEMS }, (_, i) => ({
+  id: `bench-${i}`,
+  source: "GlobeNewswire",
+  kind: "rss",
+  title: `Company ${i} Receives FDA Approval for Product ${i}`,
+  summary: "",
+  link: `https://example.com/${i}`,
+  published: null,
+  fetchedAt: new Date().toISOString(),
+  tickers: [{ symbol: `C${i}`, exchange: "NASDAQ" }]
+}))
+
+const settings = (values: Record<string, string | number>) =>
+  Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(values).map(([k, v]) => [k, String(v)]))))
+
+const timeWith = (url: string, concurrency: number) =>
+  Effect.gen(function* () {
+    const dir = mkdtempSync(join(tmpdir(), "bench-llm-"))
+    const layer = Classifier.Default.pipe(
+      Layer.provide(NodeHttpClient.layerUndici),
+      Layer.provide(
+        settings({
+          DATA_DIR: dir,
+          LLM_PROVIDER: "openai",
+          LLM_BASE_URL: url,
+          LLM_API_KEY: "sk-bench",
+          LLM_MODEL: "gpt-4o-mini",
+          LLM_CONCURRENCY: concurrency,
+          LLM_RPM: 0,
+          LLM_CYCLE_BUDGET_SECONDS: 120,
+          LLM_TIMEOUT_SECONDS: 10
+        })
+      )
+    )
+    return yield* Effect.gen(function* () {
+      const classifier = yield* Classifier
+      const started = performance.now()
+      const classified = yield* classifier.classify(items)
+      const elapsed = performance.now() - started
+      const analysed = classified.filter((entry) => entry.classification.llm._tag === "Analysed").length
+      if (analysed !== ITEMS) throw new Error(`only ${analysed}/${ITEMS} items were analysed`)
+      return elapsed
+    }).pipe(Effect.provide(layer), Effect.ensuring(Effect.sync(() => rmSync(dir, { recursive: true, force: true }))))
+  })
+
+export const run = (): Promise<BenchReport> =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const fake = yield* FakeOpenAi.make({
+          defaultBehaviour: FakeOpenAi.answer(FakeOpenAi.defaultAnalysis, LATENCY_MS)
+        })
+        const sequential = yield* timeWith(fake.url, 1)
+        const concurrent = yield* timeWith(fake.url, 8)
+        const ratio = sequential / concurrent
+        return {
+          name: "llm",
+          figures: [
+            {
+              label: `${ITEMS} items, ${LATENCY_MS} ms per LLM call, LLM_CONCURRENCY=8`,
+              value: concurrent,
+              unit: "ms",
+              baseline: { label: "LLM_CONCURRENCY=1 (sequential)", value: sequential },
+              ratio,
+              target: ">= 6x",
+              pass: ratio >= 6
+            }
+          ]
+        } satisfies BenchReport
+      })
+    )
+  )
+
+if (isMain(import.meta.url)) publish(await run())
