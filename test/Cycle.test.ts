@@ -40,9 +40,10 @@ const feeds = makeTestLayer(FeedIngest)({
 })
 
 const classifier = makeTestLayer(Classifier)({
-  classify: (batch: ReadonlyArray<NormalizedItem>) =>
-    Effect.succeed(
-      batch.map((entry): ClassifiedItem => ({
+  classifyBatch: (batch: ReadonlyArray<NormalizedItem>) =>
+    Effect.succeed({
+      notes: ["LLM off (LLM_PROVIDER=none): keywords only"],
+      items: batch.map((entry): ClassifiedItem => ({
         item: entry,
         classification: {
           categories: [],
@@ -53,7 +54,7 @@ const classifier = makeTestLayer(Classifier)({
           llm: { _tag: "Skipped", reason: "test" }
         }
       }))
-    )
+    })
 })
 
 const market = makeTestLayer(MarketData)({
@@ -95,6 +96,7 @@ describe("Cycle", () => {
       expect(byId.penny?.reason).toContain("PRICE_FLOOR")
       expect(byId.old?.outcome).toBe("stale")
       expect(summary.alerted).toBe(1)
+      expect(summary.notes).toEqual(["LLM off (LLM_PROVIDER=none): keywords only"])
       const outbox = yield* Outbox
       expect(yield* outbox.pendingCount).toBe(1)
 

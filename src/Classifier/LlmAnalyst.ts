@@ -97,8 +97,6 @@ const describeFailure = (error: { readonly _tag: string }): string => {
       return "provider returned output that doesn't match the schema"
     case "TimeoutException":
       return "LLM call timed out"
-    case "BreakerOpen":
-      return (error as unknown as { message: string }).message
     default:
       return `LLM call failed (${error._tag})`
   }
@@ -171,17 +169,23 @@ export class LlmAnalyst extends Effect.Service<LlmAnalyst>()("Classification/Llm
       const attempt = languageModel
         .generateObject({ prompt, schema: AnalysisOutput, objectName: "catalyst_analysis" })
         .pipe(Effect.timeout(Duration.seconds(settings.llmTimeoutSeconds)), limiter)
+      // Errors are reduced to a short reason before the breaker sees them: its notices and the
+      // status board must never carry a request URL (LLM_BASE_URL may hold a secret).
       const response = yield* attempt.pipe(
         Effect.retry({
           schedule: Schedule.exponential("500 millis").pipe(Schedule.jittered),
           times: settings.llmRetries,
           while: isTransient
         }),
+        Effect.tapError(() => Metric.increment(Metric.tagged(llmCalls, "outcome", "failed"))),
+        Effect.mapError((error) => new LlmUnavailable({ reason: describeFailure(error) })),
         breaker.protect,
-        Effect.tapError((error) =>
-          Metric.increment(Metric.tagged(llmCalls, "outcome", error._tag === "BreakerOpen" ? "rejected" : "failed"))
-        ),
-        Effect.mapError((error) => new LlmUnavailable({ reason: describeFailure(error) }))
+        Effect.catchTag("BreakerOpen", (open) =>
+          Effect.zipRight(
+            Metric.increment(Metric.tagged(llmCalls, "outcome", "rejected")),
+            Effect.fail(new LlmUnavailable({ reason: open.message }))
+          )
+        )
       )
       const inputTokens = response.usage.inputTokens ?? 0
       const outputTokens = response.usage.outputTokens ?? 0
