@@ -5,6 +5,10 @@ export class DeliveryError extends Data.TaggedError("DeliveryError")<{
   readonly reason: string
   /** A retry can succeed (network error, 5xx); otherwise the alert is dead-lettered at once. */
   readonly retryable: boolean
+  /** The sink refused before anything was delivered (rate limited): send again after this, no attempt used. */
+  readonly retryAfterMs?: number
+  /** The sink can't deliver anything any more (deleted webhook): the alert stays queued. */
+  readonly sinkUnavailable?: boolean
 }> {}
 
 export interface Delivered {
@@ -16,6 +20,14 @@ export class AlertSink extends Context.Tag("Delivery/AlertSink")<
   AlertSink,
   {
     readonly name: string
-    readonly send: (alert: Alert, chart: ChartOutcome) => Effect.Effect<Delivered, DeliveryError>
+    /**
+     * `beforeSend` runs right before the alert leaves the process (after any rate-limit wait):
+     * the outbox marks the row in flight there, so a crash never leads to a blind re-send.
+     */
+    readonly send: (
+      alert: Alert,
+      chart: ChartOutcome,
+      beforeSend?: Effect.Effect<void>
+    ) => Effect.Effect<Delivered, DeliveryError>
   }
 >() {}

@@ -173,8 +173,24 @@ const classify = Config.all({
   )
 )
 
+const delivery = Config.all({
+  stdoutFormat: Config.literal("card", "json")("ALERTS_STDOUT_FORMAT").pipe(Config.withDefault("card" as const)),
+  alertsPerTickerPerMinute: integerAtLeast("ALERTS_PER_TICKER_PER_MINUTE", 0, 4),
+  overflow: Config.literal("defer", "drop")("ALERT_OVERFLOW").pipe(Config.withDefault("defer" as const)),
+  maxAttempts: integerAtLeast("DELIVERY_MAX_ATTEMPTS", 1, 6),
+  retryBaseSeconds: numberAtLeast("DELIVERY_RETRY_BASE_SECONDS", 0.01, 2),
+  requestTimeoutSeconds: numberAtLeast("DISCORD_TIMEOUT_SECONDS", 0.1, 15),
+  globalRequestsPerSecond: integerAtLeast("DISCORD_GLOBAL_RATE_LIMIT", 1, 50).pipe(
+    checked("DISCORD_GLOBAL_RATE_LIMIT", "Discord allows at most 50 requests per second", (n) => n <= 50)
+  ),
+  onceDrainSeconds: integerAtLeast("ONCE_DRAIN_SECONDS", 0, 60),
+  adminDedupeMinutes: numberAtLeast("ADMIN_DEDUPE_MINUTES", 0, 15),
+  adminDigestMinutes: numberAtLeast("ADMIN_DIGEST_MINUTES", 0.01, 5),
+  heartbeatMinutes: numberAtLeast("ADMIN_HEARTBEAT_MINUTES", 0, 60)
+})
+
 export class AppConfig extends Effect.Service<AppConfig>()("AppConfig", {
-  effect: Config.all({ runner, storage, filters, discord, sec, feeds, classify })
+  effect: Config.all({ runner, storage, filters, discord, sec, feeds, classify, delivery })
 }) {}
 
 /** Building blocks for stage modules that add settings of their own. */

@@ -4,7 +4,7 @@ import { Classifier } from "./Classifier.js"
 import { AppConfig } from "./Config.js"
 import type { Alert, CycleSummary, ItemOutcome, ItemOutcomeKind, NormalizedItem } from "./Domain.js"
 import { FeedIngest } from "./Feeds.js"
-import { rejectBeforeMarket, rejectOnMarket } from "./Filters.js"
+import { applyCycleCap, rejectBeforeMarket, rejectOnMarket } from "./Filters.js"
 import { MarketData } from "./MarketData.js"
 import { Outbox } from "./Outbox.js"
 import { SeenStore } from "./SeenStore.js"
@@ -78,20 +78,24 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
         outcomes.push(outcome(entry.item, "alerted", null))
       }
 
-      yield* sql.withTransaction(Effect.zipRight(seen.markSeen(unseen), outbox.enqueue(alerts))).pipe(Effect.orDie)
+      const cap = { maxPerCycle: config.filters.maxAlertsPerCycle, overflow: config.delivery.overflow }
+      const queued = yield* sql
+        .withTransaction(Effect.zipRight(seen.markSeen(unseen), outbox.enqueue(alerts, cap)))
+        .pipe(Effect.orDie)
+      const capped = applyCycleCap(outcomes, queued, cap.maxPerCycle)
 
       yield* Metric.incrementBy(itemsFetched, batch.items.length + batch.stale.length)
       yield* Metric.incrementBy(itemsNew, unseen.length)
-      yield* Metric.incrementBy(itemsAlerted, alerts.length)
+      yield* Metric.incrementBy(itemsAlerted, alerts.length - queued.dropped.length)
       const summary: CycleSummary = {
         startedAt: DateTime.formatIso(DateTime.unsafeMake(startedAt)),
         durationMs: (yield* Clock.currentTimeMillis) - startedAt,
         feeds: batch.reports,
         fetched: batch.items.length + batch.stale.length,
         new: unseen.length,
-        alerted: alerts.length,
-        outcomes,
-        notes
+        alerted: alerts.length - queued.dropped.length,
+        outcomes: capped.outcomes,
+        notes: [...notes, ...capped.notes]
       }
       yield* Effect.annotateCurrentSpan({ fetched: summary.fetched, new: summary.new, alerted: summary.alerted })
       return summary

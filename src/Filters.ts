@@ -1,5 +1,6 @@
 import type { AppConfig } from "./Config.js"
-import type { ClassifiedItem, EnrichedItem } from "./Domain.js"
+import type { ClassifiedItem, EnrichedItem, ItemOutcome } from "./Domain.js"
+import type { EnqueueResult } from "./Outbox.js"
 
 type FilterSettings = AppConfig["filters"]
 
@@ -24,4 +25,33 @@ export const rejectOnMarket = (settings: FilterSettings, { market }: EnrichedIte
   if (settings.priceCeiling > 0 && price > settings.priceCeiling)
     return `price ${price} above PRICE_CEILING ${settings.priceCeiling}`
   return null
+}
+
+/**
+ * MAX_ALERTS_PER_CYCLE (0 = no cap) is applied by the outbox inside the cycle's transaction;
+ * this turns its verdict into per-item outcomes and summary notes, so no alert vanishes silently.
+ */
+export const applyCycleCap = (
+  outcomes: ReadonlyArray<ItemOutcome>,
+  queued: EnqueueResult,
+  maxPerCycle: number
+): { readonly outcomes: ReadonlyArray<ItemOutcome>; readonly notes: ReadonlyArray<string> } => {
+  const deferred = new Set(queued.deferred)
+  const dropped = new Set(queued.dropped)
+  const notes: Array<string> = []
+  if (queued.released > 0) notes.push(`${queued.released} alert(s) deferred by earlier cycles released`)
+  if (deferred.size > 0) notes.push(`${deferred.size} alert(s) over MAX_ALERTS_PER_CYCLE=${maxPerCycle} deferred`)
+  if (dropped.size > 0) notes.push(`${dropped.size} alert(s) over MAX_ALERTS_PER_CYCLE=${maxPerCycle} dropped`)
+  return {
+    outcomes: outcomes.map((entry) =>
+      entry.outcome !== "alerted"
+        ? entry
+        : dropped.has(entry.itemId)
+          ? { ...entry, outcome: "filtered", reason: `over MAX_ALERTS_PER_CYCLE=${maxPerCycle} (dropped)` }
+          : deferred.has(entry.itemId)
+            ? { ...entry, reason: `deferred: over MAX_ALERTS_PER_CYCLE=${maxPerCycle}` }
+            : entry
+    ),
+    notes
+  }
 }

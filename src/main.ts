@@ -2,13 +2,30 @@
 import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { PlatformConfigProvider } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
-import { Cause, Chunk, Config, ConfigError, Console, Data, Effect, Layer, Logger, LogLevel, Option } from "effect"
-import { AdminChannel } from "./AdminChannel.js"
+import {
+  Cause,
+  Chunk,
+  Config,
+  ConfigError,
+  Console,
+  Data,
+  Duration,
+  Effect,
+  Layer,
+  Logger,
+  LogLevel,
+  Option
+} from "effect"
+import { AdminChannel, AdminErrorLogger, AdminQueue } from "./AdminChannel.js"
+import * as AdminDiscord from "./AdminChannel/Discord.js"
+import { AdminHeartbeat } from "./AdminChannel/Heartbeat.js"
+import * as DiscordSink from "./AlertSink/Discord.js"
 import * as StdoutSink from "./AlertSink/Stdout.js"
 import { ChartRenderer } from "./ChartRenderer.js"
 import { Classifier } from "./Classifier.js"
 import { AppConfig, describeConfigError } from "./Config.js"
-import { DeliveryWorker, drainOnce } from "./Delivery.js"
+import { Delivery, DeliveryWorker } from "./Delivery.js"
+import { DiscordWebhooks } from "./Discord/Webhook.js"
 import { CikTickers } from "./Feeds/CikTickers.js"
 import { inspectFeed } from "./Feeds/Inspect.js"
 import { runDoctor } from "./Doctor.js"
@@ -17,22 +34,53 @@ import { Outbox } from "./Outbox.js"
 import { Runner, RunnerLoop } from "./Runner.js"
 import { SecClient } from "./SecClient.js"
 import { SqlLive } from "./Sql.js"
+import { StatusBoard } from "./StatusBoard.js"
 
 /** The command already explained itself; only the exit code is left to set. */
 class CommandFailed extends Data.TaggedError("CommandFailed") {}
 
-const SinkLive = StdoutSink.layer("card")
+/** Discord when DISCORD_WEBHOOK_URL is set, else stdout (ALERTS_STDOUT_FORMAT); same outbox either way. */
+const SinkLive = Layer.unwrapEffect(
+  Effect.map(AppConfig, ({ discord, delivery }) =>
+    Option.match(discord.webhookUrl, {
+      onNone: () => StdoutSink.layer(delivery.stdoutFormat),
+      onSome: (url) => DiscordSink.layer(url)
+    })
+  )
+)
+
+/** Admin notices go to DISCORD_ADMIN_WEBHOOK when set (with the errors digest), else only to the log. */
+const AdminPosterLive = Layer.unwrapEffect(
+  Effect.map(AppConfig, ({ discord }) =>
+    Option.match(discord.adminWebhookUrl, {
+      onNone: () => Layer.empty,
+      onSome: (url) => Layer.merge(AdminDiscord.layer(url), AdminErrorLogger)
+    })
+  )
+)
 
 /** Everything a cycle needs, shared by `run` and `once`. */
-const PipelineLive = Layer.mergeAll(Runner.Default, Outbox.Default, AdminChannel.Default, ChartRenderer.Default).pipe(
+const PipelineLive = Layer.mergeAll(
+  Runner.Default,
+  Outbox.Default,
+  AdminChannel.Default,
+  AdminQueue.Default,
+  ChartRenderer.Default,
+  Delivery.Default,
+  StatusBoard.Default
+).pipe(
   Layer.provideMerge(SinkLive),
+  Layer.provideMerge(DiscordWebhooks.Default),
   Layer.provideMerge(SqlLive),
   Layer.provideMerge(AppConfig.Default),
   Layer.provideMerge(NodeHttpClient.layerUndici)
 )
 
-/** `run`: the polling loop and the delivery fiber, until SIGINT/SIGTERM. */
-const BotLive = Layer.mergeAll(RunnerLoop, DeliveryWorker).pipe(Layer.provide(PipelineLive))
+/** `run`: the polling loop, the delivery fiber and the admin heartbeat, until SIGINT/SIGTERM. */
+const BotLive = Layer.mergeAll(RunnerLoop, DeliveryWorker, AdminHeartbeat).pipe(
+  Layer.provide(AdminPosterLive),
+  Layer.provide(PipelineLive)
+)
 
 const run = Command.make("run", {}, () => Layer.launch(BotLive)).pipe(
   Command.withDescription("Poll the feeds and deliver alerts, forever (the default)")
@@ -41,10 +89,13 @@ const run = Command.make("run", {}, () => Layer.launch(BotLive)).pipe(
 const once = Command.make("once", {}, () =>
   Effect.gen(function* () {
     const runner = yield* Runner
+    const delivery = yield* Delivery
+    const outbox = yield* Outbox
+    const { delivery: settings } = yield* AppConfig
+    yield* delivery.recover()
+    const before = yield* outbox.lastId
     const result = yield* runner.runCycle
-    while ((yield* drainOnce()) > 0) {
-      /* deliver everything this cycle enqueued */
-    }
+    const drained = yield* delivery.awaitSettled(before, Duration.seconds(settings.onceDrainSeconds))
     if (result._tag !== "Completed") {
       yield* Console.error(result._tag === "Failed" ? `cycle failed: ${result.reason}` : "cycle timed out")
       return yield* Effect.fail(new CommandFailed())
@@ -67,6 +118,11 @@ const once = Command.make("once", {}, () =>
     for (const note of summary.notes) yield* Console.log(`note: ${note}`)
     yield* Console.log(
       `${summary.fetched} fetched, ${summary.new} new, ${summary.alerted} alerted in ${summary.durationMs} ms`
+    )
+    yield* Console.log(
+      `delivery: ${drained.delivered} delivered, ${drained.deferred} deferred, ${drained.failed} failed` +
+        (drained.dropped > 0 ? `, ${drained.dropped} dropped` : "") +
+        (drained.timedOut ? ` (stopped waiting after ONCE_DRAIN_SECONDS=${settings.onceDrainSeconds})` : "")
     )
   }).pipe(Effect.provide(PipelineLive))
 ).pipe(Command.withDescription("Run one cycle, print why each item did or didn't alert, then exit"))

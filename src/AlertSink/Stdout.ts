@@ -33,11 +33,14 @@ export const layer = (format: "card" | "json") =>
     AlertSink,
     AlertSink.of({
       name: "stdout",
-      send: (alert, chart) =>
-        Console.log(
-          format === "json"
-            ? JSON.stringify({ ...alert, chart: chart._tag === "Rendered" ? chart.chart.filename : null })
-            : renderCard(alert)
+      send: (alert, chart, beforeSend = Effect.void) =>
+        Effect.zipRight(
+          beforeSend,
+          Console.log(
+            format === "json"
+              ? JSON.stringify({ ...alert, chart: chart._tag === "Rendered" ? chart.chart.filename : null })
+              : renderCard(alert)
+          )
         ).pipe(Effect.as({ messageId: null }), Effect.withSpan("AlertSink.stdout.send"))
     })
   )

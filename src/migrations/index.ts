@@ -1,9 +1,11 @@
 import core from "./00001_core.js"
 import feeds from "./00010_feeds.js"
 import llm from "./00020_llm.js"
+import outboxDelivery from "./00040_outbox_delivery.js"
 
 export const migrations = {
   "00001_core": core,
   "00010_feeds": feeds,
-  "00020_llm": llm
+  "00020_llm": llm,
+  "00040_outbox_delivery": outboxDelivery
 }
