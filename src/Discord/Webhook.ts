@@ -63,16 +63,29 @@ const describeTransport = (cause: unknown): string => {
   return typeof code === "string" ? code : "connection failed"
 }
 
-const toBody = (message: WebhookMessage): HttpClientRequest.HttpClientRequest => {
+/**
+ * JSON, or with files https://discord.com/developers/docs/reference#uploading-files: `payload_json`
+ * plus `files[n]`, each with a filename. The multipart bytes come from the platform's own Fetch
+ * encoder (a Response over FormData): passing FormData through differs between undici versions.
+ */
+const toBody = (message: WebhookMessage): Effect.Effect<HttpClientRequest.HttpClientRequest> => {
   const request = HttpClientRequest.post("")
-  if (message.files.length === 0) return HttpClientRequest.bodyUnsafeJson(request, message.payload)
-  // https://discord.com/developers/docs/reference#uploading-files: payload_json plus files[n], each with a filename.
+  if (message.files.length === 0) return Effect.succeed(HttpClientRequest.bodyUnsafeJson(request, message.payload))
   const form = new FormData()
   form.append("payload_json", JSON.stringify(message.payload))
   message.files.forEach((file, index) =>
     form.append(`files[${index}]`, new Blob([file.data], { type: file.contentType }), file.name)
   )
-  return HttpClientRequest.bodyFormData(request, form)
+  const encoded = new Response(form)
+  return Effect.promise(() => encoded.arrayBuffer()).pipe(
+    Effect.map((bytes) =>
+      HttpClientRequest.bodyUint8Array(
+        request,
+        new Uint8Array(bytes),
+        encoded.headers.get("content-type") ?? "multipart/form-data"
+      )
+    )
+  )
 }
 
 /** Executes Discord webhooks, one request per call, under the shared header-driven rate limiter. */
@@ -107,7 +120,8 @@ export class DiscordWebhooks extends Effect.Service<DiscordWebhooks>()("Discord/
       yield* beforeSend
       const url = new URL(Redacted.value(target.url))
       url.searchParams.set("wait", "true")
-      const response = yield* client.execute(HttpClientRequest.setUrl(toBody(message), url)).pipe(
+      const request = HttpClientRequest.setUrl(yield* toBody(message), url)
+      const response = yield* client.execute(request).pipe(
         Effect.catchAllCause((cause) => {
           const failure = Cause.failureOption(cause)
           const detail =

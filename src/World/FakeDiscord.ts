@@ -184,7 +184,8 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       // Global limit: no bucket headers, X-RateLimit-Global and scope "global".
       while (globalTimes.length > 0 && globalTimes[0]! <= now - 1_000) globalTimes.shift()
       if (now < globalBlockedUntil || globalTimes.length >= settings.globalPerSecond) {
-        const retryAfter = Math.max(globalBlockedUntil - now, (globalTimes[0] ?? now) + 1_000 - now) / 1000
+        const overCap = globalTimes.length >= settings.globalPerSecond ? globalTimes[0]! + 1_000 - now : 0
+        const retryAfter = Math.max(globalBlockedUntil - now, overCap) / 1000
         record(webhookId, 429, "global")
         return send(
           res,

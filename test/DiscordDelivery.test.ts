@@ -1,0 +1,269 @@
+import { NodeHttpClient } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Layer, Logger, Redacted } from "effect"
+import { AdminChannel } from "../src/AdminChannel.js"
+import * as DiscordSink from "../src/AlertSink/Discord.js"
+import { ChartRenderer } from "../src/ChartRenderer.js"
+import { AppConfig } from "../src/Config.js"
+import { Delivery } from "../src/Delivery.js"
+import { DiscordWebhooks } from "../src/Discord/Webhook.js"
+import type { Alert, ChartOutcome } from "../src/Domain.js"
+import { applyCycleCap } from "../src/Filters.js"
+import { Outbox } from "../src/Outbox.js"
+import { SqlLive } from "../src/Sql.js"
+import { StatusBoard } from "../src/StatusBoard.js"
+import { type FakeDiscord, makeFakeDiscord } from "../src/World/FakeDiscord.js"
+import { alertFixture } from "./support/Alerts.js"
+import { tempDataConfig } from "./support/TestLayers.js"
+
+const token = "s3cret-token-value"
+
+/** Even-numbered items get a rendered chart, so both JSON and multipart bodies are exercised. */
+const ChartsTest = Layer.succeed(
+  ChartRenderer,
+  new ChartRenderer({
+    forAlert: (alert: Alert) =>
+      Effect.succeed<ChartOutcome>(
+        Number(alert.item.id.split("-")[1]) % 2 === 0
+          ? { _tag: "Rendered", chart: { filename: `${alert.ticker.symbol}.png`, png: new Uint8Array(2048).fill(7) } }
+          : { _tag: "NoBars" }
+      )
+  })
+)
+
+const deliveryLayer = (url: string, config: Record<string, string | number> = {}) =>
+  Delivery.DefaultWithoutDependencies.pipe(
+    Layer.provideMerge(DiscordSink.layer(Redacted.make(url))),
+    Layer.provideMerge(Layer.mergeAll(Outbox.Default, ChartsTest, AdminChannel.Default, DiscordWebhooks.Default)),
+    Layer.provideMerge(Layer.mergeAll(NodeHttpClient.layerUndici, SqlLive, StatusBoard.Default, AppConfig.Default)),
+    Layer.provide(tempDataConfig({ DELIVERY_RETRY_BASE_SECONDS: 0.05, ...config }))
+  )
+
+/** Runs `body` against a fresh fake Discord and a fresh outbox; logs are captured for secret checks. */
+const withDelivery = <A, E, R>(
+  options: { readonly fake?: Parameters<typeof makeFakeDiscord>[0]; readonly config?: Record<string, string | number> },
+  body: (fake: FakeDiscord, logs: Array<string>) => Effect.Effect<A, E, R>
+) =>
+  Effect.gen(function* () {
+    const fake = yield* makeFakeDiscord(options.fake)
+    const logs: Array<string> = []
+    const capture = Logger.replace(
+      Logger.defaultLogger,
+      Logger.make(({ message, cause }) => logs.push(JSON.stringify(message) + String(cause)))
+    )
+    return yield* body(fake, logs).pipe(
+      Effect.provide(deliveryLayer(fake.webhookUrl("111111111111111111", token), options.config)),
+      Effect.provide(capture)
+    )
+  }).pipe(Effect.scoped)
+
+const statuses = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  return yield* sql<{
+    id: number
+    status: string
+    attempts: number
+    message_id: string | null
+    last_error: string | null
+  }>`
+    SELECT id, status, attempts, message_id, last_error FROM outbox ORDER BY id`
+})
+
+const titleOf = (payload: Record<string, unknown>) => (payload["embeds"] as Array<{ title: string }>)[0]!.title
+
+describe("Discord delivery", () => {
+  it.live(
+    "delivers a burst of 100 alerts completely, exactly once, in order, without 429s after discovery",
+    () =>
+      withDelivery({ fake: { limit: 5, windowMs: 200 } }, (fake) =>
+        Effect.gen(function* () {
+          const outbox = yield* Outbox
+          const delivery = yield* Delivery
+          yield* outbox.enqueue(Array.from({ length: 100 }, (_, i) => alertFixture(i)))
+          const report = yield* delivery.awaitSettled(0, Duration.seconds(30))
+          expect(report).toMatchObject({ delivered: 100, deferred: 0, failed: 0, timedOut: false })
+
+          expect(fake.messages.map((m) => titleOf(m.payload))).toEqual(
+            Array.from({ length: 100 }, (_, i) => `T${i} (NASDAQ) — Headline ${i}`)
+          )
+          const rateLimited = fake.requests.filter((r) => r.status === 429)
+          expect(rateLimited.length).toBeLessThanOrEqual(1)
+          // Charts ride along as files[0], referenced by the embed.
+          const withChart = fake.messages.filter((m) => m.multipart)
+          expect(withChart).toHaveLength(50)
+          for (const message of withChart) {
+            expect(message.files).toEqual([
+              { field: "files[0]", filename: expect.stringMatching(/\.png$/), contentType: "image/png", size: 2048 }
+            ])
+            expect((message.payload["embeds"] as Array<{ image: { url: string } }>)[0]!.image.url).toBe(
+              `attachment://${message.files[0]!.filename}`
+            )
+          }
+          // ?wait=true: the outbox holds Discord's message ids.
+          const rows = yield* statuses
+          expect(rows.map((r) => r.message_id)).toEqual(fake.messages.map((m) => m.id))
+          const status = (yield* (yield* StatusBoard).snapshot) as Record<
+            string,
+            { webhooks: Array<{ label: string; discovered: boolean }> }
+          >
+          expect(status["discord"]!.webhooks).toEqual([expect.objectContaining({ label: "alerts", discovered: true })])
+        })
+      ),
+    30_000
+  )
+
+  it.live("mention injection in feed text pings no one", () =>
+    withDelivery({}, (fake) =>
+      Effect.gen(function* () {
+        const injected = alertFixture(1)
+        yield* (yield* Outbox).enqueue([
+          {
+            ...injected,
+            item: { ...injected.item, title: "@everyone @here <@123> <@&456> buy now", summary: "@everyone" }
+          }
+        ])
+        yield* (yield* Delivery).awaitSettled(0, Duration.seconds(5))
+        expect(fake.messages).toHaveLength(1)
+        expect(fake.messages[0]!.payload["allowed_mentions"]).toEqual({ parse: [] })
+        expect(fake.messages[0]!.pinged).toEqual([])
+      })
+    )
+  )
+
+  it.live("waits out a global 429 (fractional retry_after) and sends again", () =>
+    withDelivery({}, (fake) =>
+      Effect.gen(function* () {
+        fake.blockGlobally(300)
+        yield* (yield* Outbox).enqueue([alertFixture(1), alertFixture(2), alertFixture(3)])
+        const report = yield* (yield* Delivery).awaitSettled(0, Duration.seconds(5))
+        expect(report.delivered).toBe(3)
+        expect(fake.requests.filter((r) => r.scope === "global")).toHaveLength(1)
+        expect(fake.messages).toHaveLength(3)
+      })
+    )
+  )
+
+  it.live("a deleted webhook (404 / 10015) is never used again, the admin is told, alerts stay queued", () =>
+    withDelivery({}, (fake, logs) =>
+      Effect.gen(function* () {
+        fake.deleteWebhook("111111111111111111")
+        const delivery = yield* Delivery
+        yield* (yield* Outbox).enqueue([alertFixture(1), alertFixture(2)])
+        const report = yield* delivery.awaitSettled(0, Duration.seconds(5))
+        expect(report).toMatchObject({ delivered: 0, deferred: 2, failed: 0 })
+        yield* delivery.drainOnce()
+        expect(fake.requests).toHaveLength(1)
+        const notice = yield* (yield* AdminChannel).outgoing
+        expect(notice).toMatchObject({ _tag: "Notice", event: { title: "discord alert webhook unusable" } })
+        expect((yield* statuses).map((r) => r.status)).toEqual(["pending", "pending"])
+        expect(logs.join("\n")).not.toContain(token)
+      })
+    )
+  )
+
+  it.live("a 400 / 50035 is dead-lettered at once with Discord's answer", () =>
+    withDelivery({}, (fake) =>
+      Effect.gen(function* () {
+        fake.failNext(1, 400)
+        yield* (yield* Outbox).enqueue([alertFixture(1), alertFixture(2)])
+        const report = yield* (yield* Delivery).awaitSettled(0, Duration.seconds(5))
+        expect(report).toMatchObject({ delivered: 1, failed: 1 })
+        const [dead] = yield* statuses
+        expect(dead).toMatchObject({ status: "dead", attempts: 1 })
+        expect(dead!.last_error).toContain("scripted failure")
+        expect(fake.requests.filter((r) => r.status === 400)).toHaveLength(1)
+      })
+    )
+  )
+
+  it.live("5xx is retried with backoff; past DELIVERY_MAX_ATTEMPTS the row is dead-lettered and the admin told", () =>
+    withDelivery({ config: { DELIVERY_MAX_ATTEMPTS: 3 } }, (fake, logs) =>
+      Effect.gen(function* () {
+        const delivery = yield* Delivery
+        fake.failNext(2, 502)
+        yield* (yield* Outbox).enqueue([alertFixture(1)])
+        expect(yield* delivery.awaitSettled(0, Duration.seconds(5))).toMatchObject({ delivered: 1 })
+        expect((yield* statuses)[0]).toMatchObject({ status: "delivered", attempts: 3 })
+
+        fake.failNext(3, 503)
+        yield* (yield* Outbox).enqueue([alertFixture(2)])
+        expect(yield* delivery.awaitSettled(1, Duration.seconds(5))).toMatchObject({ failed: 1 })
+        expect((yield* statuses)[1]).toMatchObject({ status: "dead", attempts: 3 })
+        const notice = yield* (yield* AdminChannel).outgoing
+        expect(notice).toMatchObject({ _tag: "Notice", event: { title: "alert for T2 not delivered" } })
+        expect(logs.join("\n")).not.toContain(token)
+      })
+    )
+  )
+
+  it.live("ALERTS_PER_TICKER_PER_MINUTE defers the excess by default", () =>
+    withDelivery({ config: { ALERTS_PER_TICKER_PER_MINUTE: 2 } }, (fake) =>
+      Effect.gen(function* () {
+        const same = (n: number) => ({ ...alertFixture(n), ticker: { symbol: "SAME", exchange: null } })
+        yield* (yield* Outbox).enqueue([same(1), same(2), same(3), alertFixture(4)])
+        const report = yield* (yield* Delivery).awaitSettled(0, Duration.millis(1500))
+        expect(report).toMatchObject({ delivered: 3, deferred: 1, timedOut: true })
+        expect(fake.messages.map((m) => titleOf(m.payload))).toEqual([
+          "SAME — Headline 1",
+          "SAME — Headline 2",
+          "T4 (NASDAQ) — Headline 4"
+        ])
+      })
+    )
+  )
+
+  it.live("ALERT_OVERFLOW=drop drops the excess, counted", () =>
+    withDelivery({ config: { ALERTS_PER_TICKER_PER_MINUTE: 1, ALERT_OVERFLOW: "drop" } }, () =>
+      Effect.gen(function* () {
+        const same = (n: number) => ({ ...alertFixture(n), ticker: { symbol: "SAME", exchange: null } })
+        yield* (yield* Outbox).enqueue([same(1), same(2)])
+        const report = yield* (yield* Delivery).awaitSettled(0, Duration.seconds(5))
+        expect(report).toMatchObject({ delivered: 1, dropped: 1, deferred: 0 })
+      })
+    )
+  )
+
+  it.live("MAX_ALERTS_PER_CYCLE defers the overflow to later cycles, oldest first", () =>
+    withDelivery({}, () =>
+      Effect.gen(function* () {
+        const outbox = yield* Outbox
+        const cap = { maxPerCycle: 2, overflow: "defer" } as const
+        const first = yield* outbox.enqueue(
+          [1, 2, 3, 4, 5].map((n) => alertFixture(n)),
+          cap
+        )
+        expect(first).toEqual({ deferred: ["item-3", "item-4", "item-5"], dropped: [], released: 0 })
+        const second = yield* outbox.enqueue([alertFixture(6)], cap)
+        expect(second).toEqual({ deferred: ["item-6"], dropped: [], released: 2 })
+        expect((yield* statuses).map((r) => r.status)).toEqual([
+          "pending",
+          "pending",
+          "pending",
+          "pending",
+          "deferred",
+          "deferred"
+        ])
+        const dropped = yield* outbox.enqueue([alertFixture(7), alertFixture(8), alertFixture(9)], {
+          maxPerCycle: 3,
+          overflow: "drop"
+        })
+        expect(dropped).toEqual({ deferred: [], dropped: ["item-8", "item-9"], released: 2 })
+
+        const outcome = (id: string) => ({
+          itemId: id,
+          source: "s",
+          title: id,
+          outcome: "alerted" as const,
+          reason: null
+        })
+        const applied = applyCycleCap([outcome("item-7"), outcome("item-8")], dropped, 3)
+        expect(applied.outcomes.map((o) => o.outcome)).toEqual(["alerted", "filtered"])
+        expect(applied.notes).toEqual([
+          "2 alert(s) deferred by earlier cycles released",
+          "2 alert(s) over MAX_ALERTS_PER_CYCLE=3 dropped"
+        ])
+      })
+    )
+  )
+})
