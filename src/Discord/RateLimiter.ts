@@ -13,8 +13,13 @@ import { StatusBoard } from "../StatusBoard.js"
 export const cautiousDefault = { limit: 5, windowMs: 2_000 } as const
 /** We stop sending well before Discord's 10,000 invalid responses per 10 minutes: a tenth of it. */
 export const invalidBudget = { limit: 1_000, windowMs: 600_000 } as const
-/** Timers and transit can make us a hair early for a reset; a few ms cost <2% of a 1 s window. */
-const resetMarginMs = 15
+/** Timers and transit can make us a hair early for a reset; 5 ms cost 1% of a 500 ms window. */
+const resetMarginMs = 5
+/**
+ * The global cap is counted over a slightly longer second than Discord's: our send times are
+ * earlier than its receive times, and a request that slips through costs a 429.
+ */
+const globalWindowMs = 1_050
 
 interface Bucket {
   label: string
@@ -99,10 +104,10 @@ export class DiscordRateLimiter extends Effect.Service<DiscordRateLimiter>()("Di
 
     /** Milliseconds to wait before `bucket` may send; 0 means go (and the permit is then taken). */
     const delayFor = (bucket: Bucket, now: number): number => {
-      prune(globalSends, now - 1_000)
+      prune(globalSends, now - globalWindowMs)
       prune(invalids, now - invalidBudget.windowMs)
       const waits = [globalBlockedUntil - now, bucket.blockedUntil - now]
-      if (globalSends.length >= delivery.globalRequestsPerSecond) waits.push(globalSends[0]! + 1_000 - now)
+      if (globalSends.length >= delivery.globalRequestsPerSecond) waits.push(globalSends[0]! + globalWindowMs - now)
       if (invalids.length >= invalidBudget.limit) waits.push(invalids[0]! + invalidBudget.windowMs - now)
       if (bucket.bucket === null) {
         prune(bucket.recent, now - cautiousDefault.windowMs)

@@ -1,0 +1,202 @@
+import { NodeHttpClient } from "@effect/platform-node"
+import { ConfigProvider, Duration, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { AdminChannel } from "../src/AdminChannel.js"
+import * as DiscordSink from "../src/AlertSink/Discord.js"
+import { ChartRenderer } from "../src/ChartRenderer.js"
+import { AppConfig } from "../src/Config.js"
+import { Delivery } from "../src/Delivery.js"
+import { alertMessage } from "../src/Discord/Embed.js"
+import { DiscordWebhooks } from "../src/Discord/Webhook.js"
+import type { Alert } from "../src/Domain.js"
+import { Outbox } from "../src/Outbox.js"
+import { SqlLive } from "../src/Sql.js"
+import { StatusBoard } from "../src/StatusBoard.js"
+import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
+import { type BenchReport, type Figure, isMain, publish } from "./lib.js"
+
+/**
+ * Delivered alerts/s against the fake server's configured per-webhook limit, through the real
+ * outbox + delivery fiber + header-driven limiter, versus a naive sender in the same run that
+ * ignores the headers and, like the old bot, retries a 429 once and then gives up. The rate is the
+ * sustained one (after the first window's free burst), measured from the server's own record.
+ */
+
+interface Scenario {
+  readonly name: string
+  readonly alerts: number
+  readonly limit: number
+  readonly windowMs: number
+}
+
+interface Outcome {
+  readonly delivered: number
+  /** Sustained rate: messages after the first window's burst, over the time from first to last. */
+  readonly steadyRate: number
+  readonly lost: number
+  readonly seconds: number
+  readonly rateLimited: number
+}
+
+const steadyRate = (times: ReadonlyArray<number>, burst: number): number => {
+  if (times.length <= burst) return 0
+  return ((times.length - burst) * 1000) / (times[times.length - 1]! - times[0]!)
+}
+
+const alert = (n: number): Alert => ({
+  item: {
+    id: `bench-${n}`,
+    source: "GlobeNewswire",
+    kind: "rss",
+    title: `Bench headline ${n}`,
+    summary: "A catalyst.",
+    link: `https://example.com/${n}`,
+    published: "2026-11-28T14:30:00.000Z",
+    fetchedAt: "2026-11-28T14:30:01.000Z",
+    tickers: [{ symbol: `B${n}`, exchange: "NASDAQ" }]
+  },
+  ticker: { symbol: `B${n}`, exchange: "NASDAQ" },
+  classification: {
+    categories: ["contract"],
+    score: 2,
+    sentiment: 0.4,
+    negative: false,
+    matched: [],
+    llm: { _tag: "Skipped", reason: "off" }
+  },
+  market: { _tag: "PriceUnavailable", reason: "bench" },
+  decidedAt: "2026-11-28T14:30:02.000Z"
+})
+
+const headerDriven = (scenario: Scenario) =>
+  Effect.gen(function* () {
+    const fake = yield* makeFakeDiscord({ limit: scenario.limit, windowMs: scenario.windowMs })
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(join(tmpdir(), "bench-discord-"))),
+      (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
+    )
+    const config = Layer.setConfigProvider(
+      ConfigProvider.fromMap(
+        new Map([
+          ["DATA_DIR", dir],
+          ["ALERTS_PER_TICKER_PER_MINUTE", "0"]
+        ])
+      )
+    )
+    const layer = Delivery.DefaultWithoutDependencies.pipe(
+      Layer.provideMerge(DiscordSink.layer(Redacted.make(fake.webhookUrl()))),
+      Layer.provideMerge(
+        Layer.mergeAll(Outbox.Default, ChartRenderer.Default, AdminChannel.Default, DiscordWebhooks.Default)
+      ),
+      Layer.provideMerge(Layer.mergeAll(NodeHttpClient.layerUndici, SqlLive, StatusBoard.Default, AppConfig.Default)),
+      Layer.provide(config)
+    )
+    return yield* Effect.gen(function* () {
+      const outbox = yield* Outbox
+      const delivery = yield* Delivery
+      yield* outbox.enqueue(Array.from({ length: scenario.alerts }, (_, i) => alert(i)))
+      const started = performance.now()
+      const report = yield* delivery.awaitSettled(0, Duration.minutes(2))
+      const seconds = (performance.now() - started) / 1000
+      return {
+        delivered: fake.messages.length,
+        steadyRate: steadyRate(
+          fake.messages.map((m) => m.at),
+          scenario.limit
+        ),
+        lost: scenario.alerts - report.delivered,
+        seconds,
+        rateLimited: fake.requests.filter((r) => r.status === 429).length
+      } satisfies Outcome
+    }).pipe(Effect.provide(layer))
+  }).pipe(Effect.scoped)
+
+/** Fire each alert as soon as the previous answer is in; on 429 retry once, then give up. */
+const naive = (scenario: Scenario) =>
+  Effect.gen(function* () {
+    const fake = yield* makeFakeDiscord({ limit: scenario.limit, windowMs: scenario.windowMs })
+    const url = `${fake.webhookUrl()}?wait=true`
+    const started = performance.now()
+    yield* Effect.promise(async () => {
+      for (let i = 0; i < scenario.alerts; i++) {
+        const body = JSON.stringify(alertMessage(alert(i), { _tag: "NoBars" }).payload)
+        const post = () => fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body })
+        let response = await post()
+        if (response.status === 429) response = await post()
+        await response.arrayBuffer()
+      }
+    })
+    const seconds = (performance.now() - started) / 1000
+    return {
+      delivered: fake.messages.length,
+      steadyRate: steadyRate(
+        fake.messages.map((m) => m.at),
+        scenario.limit
+      ),
+      lost: scenario.alerts - fake.messages.length,
+      seconds,
+      rateLimited: fake.requests.filter((r) => r.status === 429).length
+    } satisfies Outcome
+  }).pipe(Effect.scoped)
+
+const scenarios: ReadonlyArray<Scenario> = [
+  { name: "burst 200, limit 20 per 500 ms", alerts: 200, limit: 20, windowMs: 500 },
+  { name: "burst 20, Discord's 5 per 2 s", alerts: 20, limit: 5, windowMs: 2_000 }
+]
+
+export const run = async (): Promise<BenchReport> => {
+  const figures: Array<Figure> = []
+  for (const scenario of scenarios) {
+    const limitPerSecond = (scenario.limit * 1000) / scenario.windowMs
+    const ours = await Effect.runPromise(headerDriven(scenario).pipe(Logger.withMinimumLogLevel(LogLevel.Error)))
+    const old = await Effect.runPromise(naive(scenario))
+    const rate = ours.steadyRate
+    const naiveRate = old.steadyRate
+    const versusNaive = naiveRate > 0 ? { ratio: rate / naiveRate } : {}
+    figures.push(
+      {
+        label: `${scenario.name}: sustained delivered alerts/s`,
+        value: rate,
+        unit: "alerts/s",
+        baseline: { label: "naive sender (ignores headers, one 429 retry)", value: naiveRate },
+        ...versusNaive,
+        target: `≥ 90% of ${limitPerSecond}/s`,
+        pass: rate >= 0.9 * limitPerSecond
+      },
+      {
+        label: `${scenario.name}: share of the configured limit`,
+        value: (100 * rate) / limitPerSecond,
+        unit: "%",
+        baseline: { label: "naive sender", value: (100 * naiveRate) / limitPerSecond },
+        ...versusNaive,
+        target: "≥ 90%",
+        pass: rate >= 0.9 * limitPerSecond
+      },
+      {
+        label: `${scenario.name}: wall time for the burst`,
+        value: ours.seconds,
+        unit: "s",
+        baseline: { label: "naive sender (finishes early by giving up)", value: old.seconds }
+      },
+      {
+        label: `${scenario.name}: alerts lost`,
+        value: ours.lost,
+        unit: `of ${scenario.alerts}`,
+        baseline: { label: "naive sender", value: old.lost },
+        target: "0",
+        pass: ours.lost === 0
+      },
+      {
+        label: `${scenario.name}: 429 responses`,
+        value: ours.rateLimited,
+        unit: "responses",
+        baseline: { label: "naive sender", value: old.rateLimited }
+      }
+    )
+  }
+  return { name: "discord", figures }
+}
+
+if (isMain(import.meta.url)) publish(await run())
