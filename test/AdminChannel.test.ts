@@ -1,0 +1,93 @@
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Option, Redacted } from "effect"
+import { AdminChannel, AdminErrorLogger } from "../src/AdminChannel.js"
+import * as AdminDiscord from "../src/AdminChannel/Discord.js"
+import { AdminHeartbeat } from "../src/AdminChannel/Heartbeat.js"
+import { AppConfig } from "../src/Config.js"
+import { DiscordWebhooks } from "../src/Discord/Webhook.js"
+import { Outbox } from "../src/Outbox.js"
+import { Runner } from "../src/Runner.js"
+import { StatusBoard } from "../src/StatusBoard.js"
+import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
+import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+
+const titles = (messages: ReadonlyArray<{ payload: Record<string, unknown> }>) =>
+  messages.map((m) => (m.payload["embeds"] as Array<{ title: string; description: string }>)[0]!)
+
+const waitFor = (condition: () => boolean) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 150 && !condition(); i++) yield* Effect.sleep("20 millis")
+  })
+
+/** A fiber that logs an error, forked inside a layer, as the delivery loop would. */
+const FailingLoop = Layer.scopedDiscard(
+  Effect.forkScoped(Effect.logError("feed GlobeNewswire failed: 503").pipe(Effect.annotateLogs("module", "Feeds")))
+)
+
+describe("AdminChannel on Discord", () => {
+  it.live("posts notices deduplicated by key, gathers errors from any module's log into a digest", () =>
+    Effect.gen(function* () {
+      const fake = yield* makeFakeDiscord()
+      const url = Redacted.make(fake.webhookUrl("222222222222222222"))
+      const layer = Layer.mergeAll(AdminDiscord.layer(url), FailingLoop).pipe(
+        Layer.provide(AdminErrorLogger),
+        Layer.provideMerge(Layer.mergeAll(AdminChannel.Default, DiscordWebhooks.Default)),
+        Layer.provide(Layer.mergeAll(NodeHttpClient.layerUndici, StatusBoard.Default, AppConfig.Default)),
+        Layer.provide(tempDataConfig({ ADMIN_DIGEST_MINUTES: 0.01 }))
+      )
+      yield* Effect.gen(function* () {
+        const admin = yield* AdminChannel
+        const outage = { key: "feed-outage:GlobeNewswire", title: "GlobeNewswire is down", detail: "HTTP 503" }
+        yield* admin.notify(outage)
+        yield* admin.notify(outage)
+        yield* admin.notify({ key: "breaker:quotes", title: "quotes breaker opened", detail: "5 failures" })
+        yield* waitFor(() => fake.messages.length >= 3)
+      }).pipe(Effect.provide(layer), Effect.scoped)
+
+      const posted = titles(fake.messages)
+      expect(posted.map((embed) => embed.title)).toEqual([
+        "GlobeNewswire is down",
+        "quotes breaker opened",
+        "1 error(s) or held-back notice(s) in the last 0.01 min"
+      ])
+      expect(posted[2]!.description).toContain("1× feed GlobeNewswire failed: 503")
+      expect(fake.messages.every((m) => (m.payload["allowed_mentions"] as { parse: [] }).parse.length === 0)).toBe(true)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("the heartbeat reports cycle statistics from Runner.state", () =>
+    Effect.gen(function* () {
+      const RunnerTest = makeTestLayer(Runner)({
+        state: Effect.succeed({ cycles: 12, consecutiveEmpty: 0, lastResult: Option.none() })
+      })
+      const OutboxTest = makeTestLayer(Outbox)({
+        counts: () =>
+          Effect.succeed({
+            pending: 1,
+            sending: 0,
+            delivered: 30,
+            dead: 2,
+            uncertain: 0,
+            deferred: 3,
+            dropped: 0
+          })
+      })
+      const layer = AdminHeartbeat.pipe(
+        Layer.provideMerge(Layer.mergeAll(AdminChannel.Default, RunnerTest, OutboxTest, StatusBoard.Default)),
+        Layer.provide(AppConfig.Default),
+        Layer.provide(tempDataConfig({ ADMIN_HEARTBEAT_MINUTES: 0.005 }))
+      )
+      const message = yield* Effect.flatMap(AdminChannel, (admin) => admin.outgoing).pipe(
+        Effect.provide(layer),
+        Effect.scoped
+      )
+      expect(message._tag).toBe("Notice")
+      if (message._tag !== "Notice") return
+      expect(message.event.title).toBe("heartbeat")
+      expect(message.event.detail).toContain("cycles: 12 since the last heartbeat (12 total)")
+      expect(message.event.detail).toContain("alerts delivered: 30")
+      expect(message.event.detail).toContain("queued 4, dead-lettered 2")
+    })
+  )
+})
