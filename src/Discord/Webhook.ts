@@ -31,6 +31,7 @@ export class WebhookError extends Data.TaggedError("WebhookError")<{
       case "RateLimited":
         return `webhook ${this.label}: rate limited${f.global ? " (global)" : ""}, retry after ${f.retryAfterMs} ms`
       case "Unusable":
+        if (f.status === 0) return `webhook ${this.label}: disabled after an earlier 401/403/404, not used again`
         return `webhook ${this.label}: HTTP ${f.status}${f.code === null ? "" : ` (code ${f.code})`}, the webhook is unusable and won't be used again`
       case "Rejected":
         return `webhook ${this.label}: HTTP ${f.status} invalid message: ${f.body}`
