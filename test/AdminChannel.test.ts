@@ -1,7 +1,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted } from "effect"
-import { AdminChannel, AdminErrorLogger } from "../src/AdminChannel.js"
+import { AdminChannel, AdminErrorLogger, AdminQueue } from "../src/AdminChannel.js"
 import * as AdminDiscord from "../src/AdminChannel/Discord.js"
 import { AdminHeartbeat } from "../src/AdminChannel/Heartbeat.js"
 import { AppConfig } from "../src/Config.js"
@@ -32,7 +32,7 @@ describe("AdminChannel on Discord", () => {
       const url = Redacted.make(fake.webhookUrl("222222222222222222"))
       const layer = Layer.mergeAll(AdminDiscord.layer(url), FailingLoop).pipe(
         Layer.provide(AdminErrorLogger),
-        Layer.provideMerge(Layer.mergeAll(AdminChannel.Default, DiscordWebhooks.Default)),
+        Layer.provideMerge(Layer.mergeAll(AdminChannel.Default, AdminQueue.Default, DiscordWebhooks.Default)),
         Layer.provide(Layer.mergeAll(NodeHttpClient.layerUndici, StatusBoard.Default, AppConfig.Default)),
         Layer.provide(tempDataConfig({ ADMIN_DIGEST_MINUTES: 0.01 }))
       )
@@ -74,11 +74,13 @@ describe("AdminChannel on Discord", () => {
           })
       })
       const layer = AdminHeartbeat.pipe(
-        Layer.provideMerge(Layer.mergeAll(AdminChannel.Default, RunnerTest, OutboxTest, StatusBoard.Default)),
+        Layer.provideMerge(
+          Layer.mergeAll(AdminChannel.Default, AdminQueue.Default, RunnerTest, OutboxTest, StatusBoard.Default)
+        ),
         Layer.provide(AppConfig.Default),
         Layer.provide(tempDataConfig({ ADMIN_HEARTBEAT_MINUTES: 0.005 }))
       )
-      const message = yield* Effect.flatMap(AdminChannel, (admin) => admin.outgoing).pipe(
+      const message = yield* Effect.flatMap(AdminQueue, (queue) => queue.take).pipe(
         Effect.provide(layer),
         Effect.scoped
       )

@@ -2,7 +2,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Logger, Redacted } from "effect"
-import { AdminChannel } from "../src/AdminChannel.js"
+import { AdminChannel, AdminQueue } from "../src/AdminChannel.js"
 import * as DiscordSink from "../src/AlertSink/Discord.js"
 import { ChartRenderer } from "../src/ChartRenderer.js"
 import { AppConfig } from "../src/Config.js"
@@ -35,7 +35,9 @@ const ChartsTest = Layer.succeed(
 const deliveryLayer = (url: string, config: Record<string, string | number> = {}) =>
   Delivery.DefaultWithoutDependencies.pipe(
     Layer.provideMerge(DiscordSink.layer(Redacted.make(url))),
-    Layer.provideMerge(Layer.mergeAll(Outbox.Default, ChartsTest, AdminChannel.Default, DiscordWebhooks.Default)),
+    Layer.provideMerge(
+      Layer.mergeAll(Outbox.Default, ChartsTest, AdminChannel.Default, AdminQueue.Default, DiscordWebhooks.Default)
+    ),
     Layer.provideMerge(Layer.mergeAll(NodeHttpClient.layerUndici, SqlLive, StatusBoard.Default, AppConfig.Default)),
     Layer.provide(tempDataConfig({ DELIVERY_RETRY_BASE_SECONDS: 0.05, ...config }))
   )
@@ -154,7 +156,7 @@ describe("Discord delivery", () => {
         expect(report).toMatchObject({ delivered: 0, deferred: 2, failed: 0 })
         yield* delivery.drainOnce()
         expect(fake.requests).toHaveLength(1)
-        const notice = yield* (yield* AdminChannel).outgoing
+        const notice = yield* (yield* AdminQueue).take
         expect(notice).toMatchObject({ _tag: "Notice", event: { title: "discord alert webhook unusable" } })
         expect((yield* statuses).map((r) => r.status)).toEqual(["pending", "pending"])
         expect(logs.join("\n")).not.toContain(token)
@@ -190,7 +192,7 @@ describe("Discord delivery", () => {
         yield* (yield* Outbox).enqueue([alertFixture(2)])
         expect(yield* delivery.awaitSettled(1, Duration.seconds(5))).toMatchObject({ failed: 1 })
         expect((yield* statuses)[1]).toMatchObject({ status: "dead", attempts: 3 })
-        const notice = yield* (yield* AdminChannel).outgoing
+        const notice = yield* (yield* AdminQueue).take
         expect(notice).toMatchObject({ _tag: "Notice", event: { title: "alert for T2 not delivered" } })
         expect(logs.join("\n")).not.toContain(token)
       })
