@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Effect, Layer } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Outbox } from "../src/Outbox.js"
 import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
@@ -14,7 +15,13 @@ const total = 100
 const startBot = (env: Record<string, string>): ChildProcess =>
   spawn(process.execPath, ["--import", "tsx", "src/main.ts", "run"], {
     cwd: join(import.meta.dirname, ".."),
-    env: { ...process.env, LOG_LEVEL: "Error", LOOP_SECONDS: "3600", LOOP_SECONDS_CLOSED: "3600", ...env },
+    env: {
+      PATH: process.env.PATH ?? "",
+      LOG_LEVEL: "Error",
+      LOOP_SECONDS: "3600",
+      LOOP_SECONDS_CLOSED: "3600",
+      ...env
+    },
     stdio: ["ignore", "ignore", "inherit"]
   })
 
@@ -47,7 +54,15 @@ describe("Discord delivery across kill -9", () => {
           outbox.enqueue(Array.from({ length: total }, (_, i) => alertFixture(i)))
         ).pipe(Effect.provide(Outbox.Default.pipe(Layer.provide(configLayer({ DATA_DIR: dir })))))
 
-        const env = { DATA_DIR: dir, DISCORD_WEBHOOK_URL: fake.webhookUrl(), ALERTS_PER_TICKER_PER_MINUTE: "0" }
+        // No feeds: the only traffic is to the fake Discord.
+        const feedsFile = join(dir, "feeds.json")
+        writeFileSync(feedsFile, "[]")
+        const env = {
+          DATA_DIR: dir,
+          FEEDS_FILE: feedsFile,
+          DISCORD_WEBHOOK_URL: fake.webhookUrl(),
+          ALERTS_PER_TICKER_PER_MINUTE: "0"
+        }
         const first = startBot(env)
         yield* waitUntil(() => fake.messages.length >= 30, 20_000)
         first.kill("SIGKILL")
