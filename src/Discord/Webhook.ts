@@ -117,11 +117,11 @@ export class DiscordWebhooks extends Effect.Service<DiscordWebhooks>()("Discord/
       if ((yield* Ref.get(disabled)).has(key))
         return yield* fail(target.label, { _tag: "Unusable", status: 0, code: null })
 
-      yield* limiter.acquire(key, target.label)
-      yield* beforeSend
       const url = new URL(Redacted.value(target.url))
       url.searchParams.set("wait", "true")
       const request = HttpClientRequest.setUrl(yield* toBody(message), url)
+      yield* limiter.acquire(key, target.label)
+      yield* beforeSend
       const response = yield* client.execute(request).pipe(
         Effect.catchAllCause((cause) => {
           const failure = Cause.failureOption(cause)
