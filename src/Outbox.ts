@@ -62,10 +62,18 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       Effect.withSpan("Outbox.pendingCount")
     )
 
+    /** Pending rows and the enqueue time of the oldest one (null when the outbox is empty), for metrics and /health. */
+    const pendingStats = sql<{ depth: number; oldest: number | null }>`
+      SELECT count(*) AS depth, min(created_at) AS oldest FROM outbox WHERE status = 'pending'`.pipe(
+      Effect.map((rows) => ({ depth: rows[0]?.depth ?? 0, oldestCreatedAt: rows[0]?.oldest ?? null })),
+      Effect.orDie,
+      Effect.withSpan("Outbox.pendingStats")
+    )
+
     /** Resolves when new work was enqueued; delivery loops also poll, so a missed wake-up only delays. */
     const awaitWork = Queue.take(wakeups)
 
-    return { enqueue, due, markDelivered, reschedule, pendingCount, awaitWork } as const
+    return { enqueue, due, markDelivered, reschedule, pendingCount, pendingStats, awaitWork } as const
   }),
   dependencies: [SqlLive]
 }) {}

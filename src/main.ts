@@ -4,6 +4,7 @@ import { PlatformConfigProvider } from "@effect/platform"
 import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { Cause, Chunk, Config, ConfigError, Console, Data, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { AdminChannel } from "./AdminChannel.js"
+import { AlertLatency } from "./AlertLatency.js"
 import * as StdoutSink from "./AlertSink/Stdout.js"
 import { ChartRenderer } from "./ChartRenderer.js"
 import { Classifier } from "./Classifier.js"
@@ -13,10 +14,13 @@ import { CikTickers } from "./Feeds/CikTickers.js"
 import { inspectFeed } from "./Feeds/Inspect.js"
 import { runDoctor } from "./Doctor.js"
 import type { NormalizedItem } from "./Domain.js"
+import { ErrorDigestLoop, ErrorTracker } from "./ErrorTracker.js"
+import { HealthServerLive } from "./Health.js"
 import { Outbox } from "./Outbox.js"
 import { Runner, RunnerLoop } from "./Runner.js"
 import { SecClient } from "./SecClient.js"
 import { SqlLive } from "./Sql.js"
+import { TracingLive } from "./Tracing.js"
 
 /** The command already explained itself; only the exit code is left to set. */
 class CommandFailed extends Data.TaggedError("CommandFailed") {}
@@ -24,15 +28,28 @@ class CommandFailed extends Data.TaggedError("CommandFailed") {}
 const SinkLive = StdoutSink.layer("card")
 
 /** Everything a cycle needs, shared by `run` and `once`. */
-const PipelineLive = Layer.mergeAll(Runner.Default, Outbox.Default, AdminChannel.Default, ChartRenderer.Default).pipe(
+const PipelineLive = Layer.mergeAll(
+  Runner.Default,
+  Outbox.Default,
+  AdminChannel.Default,
+  ChartRenderer.Default,
+  ErrorTracker.Default,
+  AlertLatency.Default
+).pipe(
   Layer.provideMerge(SinkLive),
   Layer.provideMerge(SqlLive),
   Layer.provideMerge(AppConfig.Default),
   Layer.provideMerge(NodeHttpClient.layerUndici)
 )
 
-/** `run`: the polling loop and the delivery fiber, until SIGINT/SIGTERM. */
-const BotLive = Layer.mergeAll(RunnerLoop, DeliveryWorker).pipe(Layer.provide(PipelineLive))
+/**
+ * `run`: the polling loop, the delivery fiber and the health server, until SIGINT/SIGTERM.
+ * Tracing is provided outermost: its scope closes last, so the final export carries every span.
+ */
+const BotLive = Layer.mergeAll(RunnerLoop, DeliveryWorker, HealthServerLive, ErrorDigestLoop).pipe(
+  Layer.provide(PipelineLive),
+  Layer.provide(TracingLive)
+)
 
 const run = Command.make("run", {}, () => Layer.launch(BotLive)).pipe(
   Command.withDescription("Poll the feeds and deliver alerts, forever (the default)")
@@ -68,7 +85,7 @@ const once = Command.make("once", {}, () =>
     yield* Console.log(
       `${summary.fetched} fetched, ${summary.new} new, ${summary.alerted} alerted in ${summary.durationMs} ms`
     )
-  }).pipe(Effect.provide(PipelineLive))
+  }).pipe(Effect.provide(PipelineLive), Effect.provide(TracingLive))
 ).pipe(Command.withDescription("Run one cycle, print why each item did or didn't alert, then exit"))
 
 const classify = Command.make(
