@@ -6,7 +6,8 @@ import type { AddressInfo } from "node:net"
  * A local OTLP/HTTP receiver (JSON encoding, https://opentelemetry.io/docs/specs/otlp/#otlphttp):
  * `POST /v1/traces` with an ExportTraceServiceRequest body is decoded and every span recorded;
  * `/v1/metrics` and `/v1/logs` are accepted and counted. Answers 200 `{}` as the spec asks, or
- * whatever status the test scripts.
+ * whatever status the test scripts. `GET /recorded` returns what was recorded, for a receiver
+ * running in another process (benches, demos).
  */
 
 /** OTLP/JSON AnyValue: int64 may arrive as a number or a decimal string. */
@@ -133,6 +134,16 @@ export const make = (options: FakeOtlpOptions = {}) =>
       if (settings.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, settings.latencyMs))
       const record = (status: number) => requests.push({ path, contentType, bytes: body.length, status, receivedAt })
 
+      if (request.method === "GET" && path === "/recorded") {
+        return reply(response, 200, {
+          spans: spans.map((span) => ({
+            ...span,
+            startNanos: String(span.startNanos),
+            endNanos: String(span.endNanos)
+          })),
+          requests
+        })
+      }
       if (request.method !== "POST" || !["/v1/traces", "/v1/metrics", "/v1/logs"].includes(path)) {
         record(404)
         return reply(response, 404, { code: 5, message: `no OTLP endpoint at ${request.method} ${path}` })

@@ -38,6 +38,8 @@ export interface FeedServer {
   readonly setItems: (items: ReadonlyArray<NormalizedItem>) => void
   /** 0 = healthy; otherwise every request answers this status. */
   readonly setFailure: (status: number) => void
+  /** Delay before each answer, like a real wire's round trip. */
+  readonly setLatency: (millis: number) => void
   readonly requests: () => number
 }
 
@@ -46,10 +48,15 @@ export const feedServer = Effect.acquireRelease(
     let items: ReadonlyArray<NormalizedItem> = []
     let failure = 0
     let requests = 0
+    let latency = 0
     const server = createServer((_request, response) => {
       requests += 1
-      response.writeHead(failure || 200, { "content-type": "application/json" })
-      response.end(JSON.stringify(failure ? { error: "scripted" } : { items }))
+      const body = JSON.stringify(failure ? { error: "scripted" } : { items })
+      const status = failure || 200
+      setTimeout(() => {
+        response.writeHead(status, { "content-type": "application/json" })
+        response.end(body)
+      }, latency)
     })
     server.listen(0, "127.0.0.1", () => {
       const { port } = server.address() as AddressInfo
@@ -60,6 +67,7 @@ export const feedServer = Effect.acquireRelease(
             url: `http://127.0.0.1:${port}/feed`,
             setItems: (next) => void (items = next),
             setFailure: (status) => void (failure = status),
+            setLatency: (millis) => void (latency = millis),
             requests: () => requests
           }
         })
