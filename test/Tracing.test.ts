@@ -5,8 +5,9 @@ import { spawn } from "node:child_process"
 import { Cycle } from "../src/Cycle.js"
 import type { RecordedSpan } from "../src/World/FakeOtlp.js"
 import * as FakeOtlp from "../src/World/FakeOtlp.js"
+import * as FakeWire from "../src/World/FakeWire.js"
 import { TracingLive } from "../src/Tracing.js"
-import { feedServer, passThroughStages, testCycle, testItem } from "./support/TestPipeline.js"
+import { feedServer, feedsFile, passThroughStages, testCycle, testItem, wireCycle } from "./support/TestPipeline.js"
 import { makeTestLayer, tempDataConfig, tempDir } from "./support/TestLayers.js"
 
 const ancestors = (span: RecordedSpan, byId: ReadonlyMap<string, RecordedSpan>): Array<string> => {
@@ -20,24 +21,36 @@ const ancestors = (span: RecordedSpan, byId: ReadonlyMap<string, RecordedSpan>):
 }
 
 /** Runs `cycles` cycles with tracing on, then closes the tracing scope (which flushes) and returns the spans. */
-const tracedCycles = (otlpUrl: string, cycle: Layer.Layer<Cycle, unknown>) =>
+const tracedCycles = (
+  otlpUrl: string,
+  cycle: Layer.Layer<Cycle, unknown>,
+  config: Record<string, string | number> = {}
+) =>
   Effect.scoped(
     Effect.flatMap(Cycle, (cycle) => cycle.run()).pipe(
       Effect.provide(cycle),
       Effect.provide(TracingLive),
-      Effect.provide(tempDataConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl, OTEL_SERVICE_NAME: "catalyst-bot-test" })),
+      Effect.provide(
+        tempDataConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl, OTEL_SERVICE_NAME: "catalyst-bot-test", ...config })
+      ),
       Effect.exit
     )
   )
 
 describe("Tracing", () => {
-  it.scoped("exports one cycle as one trace: root `cycle`, stage spans and HTTP client spans beneath", () =>
+  it.scoped("exports one cycle as one trace: root `cycle`, stage spans and feed-fetch HTTP spans beneath", () =>
     Effect.gen(function* () {
       const otlp = yield* FakeOtlp.make()
-      const feed = yield* feedServer
-      feed.setItems([testItem("a1"), testItem("a2"), testItem("a3")])
+      const wire = yield* FakeWire.make({
+        gnw: { body: FakeWire.globeNewswireRss(FakeWire.sampleWireItems(3, { now: Date.now() })) },
+        prn: { body: FakeWire.globeNewswireRss(FakeWire.sampleWireItems(2, { now: Date.now(), prefix: "QQ" })) }
+      })
+      const file = yield* feedsFile([
+        { name: "GNW", url: wire.feedUrl("gnw"), kind: "rss" },
+        { name: "PRN", url: wire.feedUrl("prn"), kind: "rss" }
+      ])
 
-      yield* tracedCycles(otlp.url, testCycle(feed))
+      yield* tracedCycles(otlp.url, wireCycle(), { FEEDS_FILE: file, FEED_RETRIES: 0 })
 
       const spans = yield* otlp.spans
       const roots = spans.filter((span) => span.name === "cycle")
@@ -45,7 +58,7 @@ describe("Tracing", () => {
       const root = roots[0]!
       expect(root.parentSpanId).toBeNull()
       expect(root.serviceName).toBe("catalyst-bot-test")
-      expect(root.attributes).toMatchObject({ fetched: 3, new: 3, alerted: 3 })
+      expect(root.attributes).toMatchObject({ fetched: 5, new: 5, alerted: 5 })
 
       const trace = spans.filter((span) => span.traceId === root.traceId)
       const byId = new Map(trace.map((span) => [span.spanId, span]))
@@ -61,12 +74,16 @@ describe("Tracing", () => {
       ]) {
         expect(underCycle(stage), stage).toHaveLength(1)
       }
-      const [http] = underCycle("http.client GET")
-      expect(http).toBeDefined()
-      expect(ancestors(http!, byId)).toEqual(["FeedIngest.fetchAll", "cycle"])
-      expect(http!.attributes["http.response.status_code"]).toBe(200)
-      expect(String(http!.attributes["url.full"])).toBe(feed.url)
-      expect(feed.requests()).toBe(1)
+      const perFeed = underCycle("FeedIngest.feed")
+      expect(perFeed.map((span) => span.attributes["feed.name"]).sort()).toEqual(["GNW", "PRN"])
+      const http = underCycle("http.client GET")
+      expect(http).toHaveLength(2)
+      for (const request of http) {
+        expect(ancestors(request, byId)).toContain("FeedIngest.feed")
+        expect(ancestors(request, byId)).toContain("FeedIngest.fetchAll")
+        expect(request.attributes["http.response.status_code"]).toBe(200)
+        expect(String(request.attributes["url.full"])).toMatch(new RegExp(`^${wire.url}/feeds/(gnw|prn)$`))
+      }
       // The exporter's own requests are untraced: no span describes a POST to the receiver.
       expect(spans.some((span) => String(span.attributes["url.full"] ?? "").startsWith(otlp.url))).toBe(false)
     })
@@ -105,6 +122,11 @@ describe("Tracing", () => {
     () =>
       Effect.gen(function* () {
         const otlp = yield* FakeOtlp.make()
+        const wire = yield* FakeWire.make({
+          gnw: { body: FakeWire.globeNewswireRss(FakeWire.sampleWireItems(2, { now: Date.now() })) }
+        })
+        // Only a local feed: the bot must never reach a real host from a test.
+        const file = yield* feedsFile([{ name: "GNW", url: wire.feedUrl("gnw"), kind: "rss" }])
         const dataDir = yield* tempDir
         let interruptedAt = Number.POSITIVE_INFINITY
         const stderr = yield* Effect.async<string>((resume) => {
@@ -114,6 +136,7 @@ describe("Tracing", () => {
               OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
               DATA_DIR: dataDir,
               HEALTH_PORT: "0",
+              FEEDS_FILE: file,
               LOG_LEVEL: "Info"
             },
             stdio: ["ignore", "ignore", "pipe"]
@@ -129,8 +152,12 @@ describe("Tracing", () => {
           child.on("exit", () => resume(Effect.succeed(output)))
         })
         expect(stderr).toContain("cycle done")
-        const cycles = (yield* otlp.spans).filter((span) => span.name === "cycle")
+        const spans = yield* otlp.spans
+        const cycles = spans.filter((span) => span.name === "cycle")
         expect(cycles).toHaveLength(1)
+        expect(spans.filter((span) => span.traceId === cycles[0]!.traceId).map((span) => span.name)).toEqual(
+          expect.arrayContaining(["FeedIngest.feed", "http.client GET"])
+        )
         // Sent by the shutdown flush, not by the periodic export.
         expect(cycles[0]!.receivedAt).toBeGreaterThanOrEqual(interruptedAt)
       }),

@@ -1,8 +1,10 @@
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Effect, Layer, Schema } from "effect"
+import { writeFileSync } from "node:fs"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
+import { join } from "node:path"
 import { Classifier } from "../../src/Classifier.js"
 import { AppConfig } from "../../src/Config.js"
 import { Cycle } from "../../src/Cycle.js"
@@ -12,7 +14,7 @@ import { MarketData } from "../../src/MarketData.js"
 import { Outbox } from "../../src/Outbox.js"
 import { SeenStore } from "../../src/SeenStore.js"
 import { SqlLive } from "../../src/Sql.js"
-import { makeTestLayer } from "./TestLayers.js"
+import { makeTestLayer, tempDir } from "./TestLayers.js"
 
 /**
  * A cycle whose feed stage does a real HTTP GET against a local JSON "feed" server (so traces get
@@ -107,7 +109,7 @@ export const httpFeedIngest = (feed: FeedServer) =>
         ),
         Effect.withSpan("FeedIngest.fetchAll")
       )
-      return FeedIngest.make({ fetchAll })
+      return FeedIngest.make({ fetchAll: fetchAll as FeedIngest["fetchAll"], sources: [] })
     })
   ).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
@@ -140,4 +142,23 @@ export const testCycle = (feed: FeedServer, stages: Layer.Layer<Classifier | Mar
     Layer.provideMerge(Layer.mergeAll(httpFeedIngest(feed), stages, SeenStore.Default, Outbox.Default)),
     Layer.provideMerge(SqlLive),
     Layer.provideMerge(AppConfig.Default)
+  )
+
+/** A FEEDS_FILE listing `feeds`, in a directory removed with the scope. */
+export const feedsFile = (
+  feeds: ReadonlyArray<{ readonly name: string; readonly url: string; readonly kind: string }>
+) =>
+  Effect.map(tempDir, (dir) => {
+    const path = join(dir, "feeds.json")
+    writeFileSync(path, JSON.stringify(feeds))
+    return path
+  })
+
+/** The real Cycle with the real feed stage (FeedIngest over HttpClient), for feeds on a local FakeWire. */
+export const wireCycle = (stages: Layer.Layer<Classifier | MarketData> = passThroughStages) =>
+  Cycle.DefaultWithoutDependencies.pipe(
+    Layer.provideMerge(Layer.mergeAll(FeedIngest.Default, stages, SeenStore.Default, Outbox.Default)),
+    Layer.provideMerge(SqlLive),
+    Layer.provideMerge(AppConfig.Default),
+    Layer.provideMerge(NodeHttpClient.layerUndici)
   )
