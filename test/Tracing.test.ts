@@ -67,7 +67,7 @@ describe("Tracing", () => {
       for (const stage of [
         "FeedIngest.fetchAll",
         "SeenStore.filterUnseen",
-        "Classifier.classify",
+        "Classifier.classifyBatch",
         "MarketData.enrich",
         "SeenStore.markSeen",
         "Outbox.enqueue"
@@ -95,7 +95,7 @@ describe("Tracing", () => {
       const feed = yield* feedServer
       feed.setItems([testItem("b1")])
       const explodingClassifier = makeTestLayer(Classifier)({
-        classify: Effect.fn("Classifier.classify")(function* () {
+        classifyBatch: Effect.fn("Classifier.classifyBatch")(function* () {
           return yield* Effect.dieMessage("the classifier exploded")
         })
       })
@@ -161,6 +161,6 @@ describe("Tracing", () => {
         // Sent by the shutdown flush, not by the periodic export.
         expect(cycles[0]!.receivedAt).toBeGreaterThanOrEqual(interruptedAt)
       }),
-    20_000
+    60_000
   )
 })

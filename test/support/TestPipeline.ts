@@ -115,18 +115,21 @@ export const httpFeedIngest = (feed: FeedServer) =>
 
 export const passThroughStages = Layer.mergeAll(
   makeTestLayer(Classifier)({
-    classify: Effect.fn("Classifier.classify")(function* (items: ReadonlyArray<NormalizedItem>) {
-      return items.map((item): ClassifiedItem => ({
-        item,
-        classification: {
-          categories: ["contract"],
-          score: 5,
-          sentiment: 0.5,
-          negative: false,
-          matched: ["contract"],
-          llm: { _tag: "Skipped", reason: "test" }
-        }
-      }))
+    classifyBatch: Effect.fn("Classifier.classifyBatch")(function* (items: ReadonlyArray<NormalizedItem>) {
+      return {
+        notes: [],
+        items: items.map((item): ClassifiedItem => ({
+          item,
+          classification: {
+            categories: ["contract"],
+            score: 5,
+            sentiment: 0.5,
+            negative: false,
+            matched: ["contract"],
+            llm: { _tag: "Skipped", reason: "test" }
+          }
+        }))
+      }
     })
   }),
   makeTestLayer(MarketData)({
