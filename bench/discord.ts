@@ -1,3 +1,5 @@
+import { AlertLatency } from "../src/AlertLatency.js"
+import { ErrorTracker } from "../src/ErrorTracker.js"
 import { NodeHttpClient } from "@effect/platform-node"
 import { ConfigProvider, Duration, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -88,7 +90,14 @@ const headerDriven = (scenario: Scenario) =>
     const layer = Delivery.DefaultWithoutDependencies.pipe(
       Layer.provideMerge(DiscordSink.layer(Redacted.make(fake.webhookUrl()))),
       Layer.provideMerge(
-        Layer.mergeAll(Outbox.Default, ChartRenderer.Default, AdminChannel.Default, DiscordWebhooks.Default)
+        Layer.mergeAll(
+          Outbox.Default,
+          ChartRenderer.Default,
+          AdminChannel.Default,
+          DiscordWebhooks.Default,
+          ErrorTracker.Default,
+          AlertLatency.Default
+        )
       ),
       Layer.provideMerge(Layer.mergeAll(NodeHttpClient.layerUndici, SqlLive, StatusBoard.Default, AppConfig.Default)),
       Layer.provide(config)

@@ -189,8 +189,21 @@ const delivery = Config.all({
   heartbeatMinutes: numberAtLeast("ADMIN_HEARTBEAT_MINUTES", 0, 60)
 })
 
+const observability = Config.all({
+  otlpEndpoint: optionalHttpUrl("OTEL_EXPORTER_OTLP_ENDPOINT"),
+  serviceName: Config.string("OTEL_SERVICE_NAME").pipe(
+    Config.withDefault("catalyst-bot"),
+    checked("OTEL_SERVICE_NAME", "Expected a non-empty name", (name) => name.trim() !== "")
+  ),
+  healthPort: integerAtLeast("HEALTH_PORT", 0, 8080).pipe(
+    checked("HEALTH_PORT", "Expected a TCP port (0 turns the health server off)", (port) => port <= 65_535)
+  ),
+  healthHost: Config.string("HEALTH_HOST").pipe(Config.withDefault("127.0.0.1")),
+  errorDigestMinutes: integerAtLeast("ERROR_DIGEST_MINUTES", 0, 15)
+})
+
 export class AppConfig extends Effect.Service<AppConfig>()("AppConfig", {
-  effect: Config.all({ runner, storage, filters, discord, sec, feeds, classify, delivery })
+  effect: Config.all({ runner, storage, filters, discord, sec, feeds, classify, delivery, observability })
 }) {}
 
 /** Building blocks for stage modules that add settings of their own. */

@@ -1,9 +1,11 @@
 import { Clock, Duration, Effect, Layer, Metric, Ref, Schedule } from "effect"
 import { AdminChannel } from "./AdminChannel.js"
+import { AlertLatency } from "./AlertLatency.js"
 import { AlertSink, type DeliveryError } from "./AlertSink.js"
 import { ChartRenderer } from "./ChartRenderer.js"
 import { AppConfig } from "./Config.js"
 import type { ChartOutcome } from "./Domain.js"
+import { ErrorTracker } from "./ErrorTracker.js"
 import { cappedBy, Outbox, type OutboxRow, type StatusCounts } from "./Outbox.js"
 
 const pollInterval = Duration.seconds(1)
@@ -46,6 +48,8 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     const sink = yield* AlertSink
     const charts = yield* ChartRenderer
     const admin = yield* AdminChannel
+    const errors = yield* ErrorTracker
+    const latency = yield* AlertLatency
     const sinkUnavailable = yield* Ref.make(false)
 
     const backoffMs = (attempts: number) => {
@@ -99,10 +103,17 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       if (result._tag === "Right") {
         yield* outbox.markDelivered(row.id, result.right.messageId)
         yield* Metric.increment(alertsDelivered)
+        yield* latency.record(row.alert, now)
         return true
       }
       const error: DeliveryError = result.left
       yield* Effect.annotateCurrentSpan("delivery.error", error.reason)
+      yield* errors.record({
+        stage: "delivery",
+        tag: "DeliveryError",
+        message: error.reason,
+        subject: row.alert.ticker.symbol
+      })
       if (error.retryAfterMs !== undefined) {
         yield* outbox.release(row.id, now)
         return false
@@ -182,7 +193,14 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
 
     return { drainOnce, recover, awaitSettled, loop } as const
   }).pipe(Effect.annotateLogs("module", "Delivery")),
-  dependencies: [AppConfig.Default, Outbox.Default, ChartRenderer.Default, AdminChannel.Default]
+  dependencies: [
+    AppConfig.Default,
+    Outbox.Default,
+    ChartRenderer.Default,
+    AdminChannel.Default,
+    ErrorTracker.Default,
+    AlertLatency.Default
+  ]
 }) {}
 
 /** The long-lived delivery fiber: separate from polling, so a slow sink never stalls a cycle. */

@@ -185,6 +185,14 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       Effect.withSpan("Outbox.pendingCount")
     )
 
+    /** Pending rows and the enqueue time of the oldest one (null when the outbox is empty), for metrics and /health. */
+    const pendingStats = sql<{ depth: number; oldest: number | null }>`
+      SELECT count(*) AS depth, min(created_at) AS oldest FROM outbox WHERE status = 'pending'`.pipe(
+      Effect.map((rows) => ({ depth: rows[0]?.depth ?? 0, oldestCreatedAt: rows[0]?.oldest ?? null })),
+      Effect.orDie,
+      Effect.withSpan("Outbox.pendingStats")
+    )
+
     /** Resolves when new work was enqueued; delivery loops also poll, so a missed wake-up only delays. */
     const awaitWork = Queue.take(wakeups)
 
@@ -202,6 +210,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       counts,
       lastId,
       pendingCount,
+      pendingStats,
       awaitWork
     } as const
   }),

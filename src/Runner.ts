@@ -15,6 +15,7 @@ import { AdminChannel } from "./AdminChannel.js"
 import { AppConfig } from "./Config.js"
 import { Cycle } from "./Cycle.js"
 import type { CycleSummary, FeedReport } from "./Domain.js"
+import { ErrorTracker } from "./ErrorTracker.js"
 import { sessionAt } from "./MarketHours.js"
 
 export type CycleResult =
@@ -57,6 +58,7 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
     const { runner: settings } = yield* AppConfig
     const cycle = yield* Cycle
     const admin = yield* AdminChannel
+    const errors = yield* ErrorTracker
     const state = yield* Ref.make<RunnerState>({ cycles: 0, consecutiveEmpty: 0, lastResult: Option.none() })
     const timeout = Duration.seconds(settings.cycleTimeoutSeconds)
 
@@ -85,6 +87,10 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
         case "Completed": {
           const { summary } = result
           const failed = failedFeeds(summary.feeds)
+          for (const feed of summary.feeds) {
+            if (feed.status._tag !== "Failed") continue
+            yield* errors.record({ stage: "feed", tag: "FeedFailed", message: feed.status.reason, subject: feed.name })
+          }
           yield* Effect.logInfo(
             `cycle done in ${summary.durationMs} ms: ${summary.fetched} fetched, ${summary.new} new, ${summary.alerted} alerted` +
               (failed.length > 0 ? `; ${failed.length} feed(s) failed: ${failed.join("; ")}` : "") +
@@ -94,10 +100,12 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
         }
         case "Failed":
           yield* Metric.increment(cycleFailures)
+          yield* errors.record({ stage: "cycle", tag: "Failed", message: result.reason.split("\n")[0] ?? "" })
           yield* Effect.logError(`cycle failed: ${result.reason}`)
           break
         case "TimedOut":
           yield* Metric.increment(cycleFailures)
+          yield* errors.record({ stage: "cycle", tag: "TimedOut", message: `after ${Duration.format(result.after)}` })
           yield* Effect.logError(`cycle interrupted after CYCLE_TIMEOUT_SECONDS=${settings.cycleTimeoutSeconds}`)
       }
 
@@ -129,7 +137,7 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
 
     return { runCycle, nextDelay, state: Ref.get(state) } as const
   }),
-  dependencies: [AppConfig.Default, Cycle.Default, AdminChannel.Default]
+  dependencies: [AppConfig.Default, Cycle.Default, AdminChannel.Default, ErrorTracker.Default]
 }) {}
 
 /**

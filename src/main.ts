@@ -20,6 +20,7 @@ import { AdminChannel, AdminErrorLogger, AdminQueue } from "./AdminChannel.js"
 import * as AdminDiscord from "./AdminChannel/Discord.js"
 import { AdminHeartbeat } from "./AdminChannel/Heartbeat.js"
 import * as DiscordSink from "./AlertSink/Discord.js"
+import { AlertLatency } from "./AlertLatency.js"
 import * as StdoutSink from "./AlertSink/Stdout.js"
 import { ChartRenderer } from "./ChartRenderer.js"
 import { Classifier } from "./Classifier.js"
@@ -30,11 +31,14 @@ import { CikTickers } from "./Feeds/CikTickers.js"
 import { inspectFeed } from "./Feeds/Inspect.js"
 import { runDoctor } from "./Doctor.js"
 import type { NormalizedItem } from "./Domain.js"
+import { ErrorDigestLoop, ErrorTracker } from "./ErrorTracker.js"
+import { HealthServerLive } from "./Health.js"
 import { Outbox } from "./Outbox.js"
 import { Runner, RunnerLoop } from "./Runner.js"
 import { SecClient } from "./SecClient.js"
 import { SqlLive } from "./Sql.js"
 import { StatusBoard } from "./StatusBoard.js"
+import { TracingLive } from "./Tracing.js"
 
 /** The command already explained itself; only the exit code is left to set. */
 class CommandFailed extends Data.TaggedError("CommandFailed") {}
@@ -67,7 +71,9 @@ const PipelineLive = Layer.mergeAll(
   AdminQueue.Default,
   ChartRenderer.Default,
   Delivery.Default,
-  StatusBoard.Default
+  StatusBoard.Default,
+  ErrorTracker.Default,
+  AlertLatency.Default
 ).pipe(
   Layer.provideMerge(SinkLive),
   Layer.provideMerge(DiscordWebhooks.Default),
@@ -76,10 +82,14 @@ const PipelineLive = Layer.mergeAll(
   Layer.provideMerge(NodeHttpClient.layerUndici)
 )
 
-/** `run`: the polling loop, the delivery fiber and the admin heartbeat, until SIGINT/SIGTERM. */
-const BotLive = Layer.mergeAll(RunnerLoop, DeliveryWorker, AdminHeartbeat).pipe(
+/**
+ * `run`: the polling loop, the delivery fiber, the admin heartbeat and the health server, until
+ * SIGINT/SIGTERM. Tracing is provided outermost: its scope closes last, so the final export carries every span.
+ */
+const BotLive = Layer.mergeAll(RunnerLoop, DeliveryWorker, AdminHeartbeat, HealthServerLive, ErrorDigestLoop).pipe(
   Layer.provide(AdminPosterLive),
-  Layer.provide(PipelineLive)
+  Layer.provide(PipelineLive),
+  Layer.provide(TracingLive)
 )
 
 const run = Command.make("run", {}, () => Layer.launch(BotLive)).pipe(
@@ -124,7 +134,7 @@ const once = Command.make("once", {}, () =>
         (drained.dropped > 0 ? `, ${drained.dropped} dropped` : "") +
         (drained.timedOut ? ` (stopped waiting after ONCE_DRAIN_SECONDS=${settings.onceDrainSeconds})` : "")
     )
-  }).pipe(Effect.provide(PipelineLive))
+  }).pipe(Effect.provide(PipelineLive), Effect.provide(TracingLive))
 ).pipe(Command.withDescription("Run one cycle, print why each item did or didn't alert, then exit"))
 
 const classify = Command.make(

@@ -1,3 +1,5 @@
+import { AlertLatency } from "../src/AlertLatency.js"
+import { ErrorTracker } from "../src/ErrorTracker.js"
 import { NodeHttpClient } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
@@ -36,7 +38,15 @@ const deliveryLayer = (url: string, config: Record<string, string | number> = {}
   Delivery.DefaultWithoutDependencies.pipe(
     Layer.provideMerge(DiscordSink.layer(Redacted.make(url))),
     Layer.provideMerge(
-      Layer.mergeAll(Outbox.Default, ChartsTest, AdminChannel.Default, AdminQueue.Default, DiscordWebhooks.Default)
+      Layer.mergeAll(
+        Outbox.Default,
+        ChartsTest,
+        AdminChannel.Default,
+        AdminQueue.Default,
+        DiscordWebhooks.Default,
+        ErrorTracker.Default,
+        AlertLatency.Default
+      )
     ),
     Layer.provideMerge(Layer.mergeAll(NodeHttpClient.layerUndici, SqlLive, StatusBoard.Default, AppConfig.Default)),
     Layer.provide(tempDataConfig({ DELIVERY_RETRY_BASE_SECONDS: 0.05, ...config }))

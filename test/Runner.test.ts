@@ -3,6 +3,7 @@ import { Deferred, Effect, Exit, Fiber, Layer, Ref, Scope, TestClock } from "eff
 import { AdminChannel, type AdminEvent } from "../src/AdminChannel.js"
 import { AppConfig } from "../src/Config.js"
 import { Cycle } from "../src/Cycle.js"
+import { ErrorTracker } from "../src/ErrorTracker.js"
 import type { CycleSummary, FeedReport } from "../src/Domain.js"
 import { Runner, RunnerLoop } from "../src/Runner.js"
 import { existsSync } from "node:fs"
@@ -37,7 +38,14 @@ const scriptedRunner = (script: ReadonlyArray<Effect.Effect<CycleSummary, unknow
       notify: (event) => Ref.update(notices, (all) => [...all, event])
     })
     const layer = Runner.DefaultWithoutDependencies.pipe(
-      Layer.provideMerge(Layer.mergeAll(cycle, admin, AppConfig.Default)),
+      Layer.provideMerge(
+        Layer.mergeAll(
+          cycle,
+          admin,
+          AppConfig.Default,
+          ErrorTracker.DefaultWithoutDependencies.pipe(Layer.provide(admin))
+        )
+      ),
       Layer.provideMerge(
         configLayer({ LOOP_SECONDS: 10, LOOP_SECONDS_CLOSED: 10, CYCLE_TIMEOUT_SECONDS: 5, ...config })
       )

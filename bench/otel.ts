@@ -1,0 +1,174 @@
+import { Effect, Layer, ManagedRuntime, Metric } from "effect"
+import { performance } from "node:perf_hooks"
+import { Cycle } from "../src/Cycle.js"
+import { encodePrometheus } from "../src/Metrics.js"
+import { TracingLive } from "../src/Tracing.js"
+import { spawn } from "node:child_process"
+import { tempDataConfig } from "../test/support/TestLayers.js"
+import { type FeedServer, feedServer, testCycle, testItem } from "../test/support/TestPipeline.js"
+import { type BenchReport, isMain, percentile, publish } from "./lib.js"
+
+/**
+ * Cycle time with tracing and metrics export on versus off, measured in the same process with
+ * interleaved rounds. Each cycle fetches a local HTTP feed page of `itemsPerCycle` items, dedupes
+ * them in SQLite (`newPerCycle` are new), classifies them, and enqueues each new one as an alert.
+ *  - off: the production default without OTEL_EXPORTER_OTLP_ENDPOINT (no exporter, nothing scraped);
+ *  - on: OTLP/HTTP JSON export of every span, metric and log to a local receiver (in its own
+ *    process, as Jaeger would be), and a Prometheus scrape after every cycle. A scrape is its own
+ *    HTTP request between cycles, so it is timed separately and compared with the cycle it follows.
+ * Effect's in-process metric updates happen in both: they are part of the pipeline code itself.
+ * Measured twice: with the feed answering in `wireLatencyMs` like a fast real wire (the target
+ * figure), and CPU-bound with the feed answering at once (the worst case: all overhead, no waiting).
+ * CPU time per cycle is reported too, being less sensitive than wall time to load from other processes.
+ */
+
+/** A typical poll: a page of items, most already seen, a handful new (each of which alerts here). */
+const itemsPerCycle = 100
+const newPerCycle = 10
+const warmupCycles = 30
+/** A fast real wire: PR Newswire and GlobeNewswire pages take 100–500 ms from a VPS. */
+const wireLatencyMs = 50
+
+/** The receiver runs in its own process, as Jaeger would, so decoding spans doesn't load the measured loop. */
+const receiver = Effect.acquireRelease(
+  Effect.async<{ url: string; stop: () => void }>((resume) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "bench/otelReceiver.ts"], {
+      stdio: ["pipe", "pipe", "inherit"]
+    })
+    child.stdout.once("data", (chunk: Buffer) =>
+      resume(Effect.succeed({ url: chunk.toString().trim(), stop: () => child.stdin.end() }))
+    )
+  }),
+  ({ stop }) => Effect.sync(stop)
+)
+
+const recordedSpans = (url: string) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${url}/recorded`)
+    const body = (await response.json()) as { spans: ReadonlyArray<unknown> }
+    return body.spans.length
+  })
+
+const runtimeFor = (feed: FeedServer, config: Record<string, string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() =>
+      ManagedRuntime.make(testCycle(feed).pipe(Layer.provideMerge(TracingLive), Layer.provide(tempDataConfig(config))))
+    ),
+    (runtime) => Effect.promise(() => runtime.dispose())
+  )
+
+interface Samples {
+  readonly times: Array<number>
+  readonly cpu: Array<number>
+}
+
+const median = (values: ReadonlyArray<number>) => percentile(values, 50)
+
+export const run = async (): Promise<BenchReport> =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const otlp = yield* receiver
+        const feed = yield* feedServer
+        const off = yield* runtimeFor(feed, {})
+        const on = yield* runtimeFor(feed, { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url })
+        let batch = 0
+        let traced = 0
+        const scrapes: Array<number> = []
+
+        const cycles = (runtime: typeof on, scrape: boolean, count: number, samples: Samples | null) =>
+          Effect.promise(async () => {
+            for (let i = 0; i < count; i++) {
+              batch += 1
+              if (runtime === on) traced += 1
+              // A sliding window over an endless story stream: each poll shows `newPerCycle` stories it hasn't before.
+              const first = batch * newPerCycle
+              feed.setItems(Array.from({ length: itemsPerCycle }, (_, n) => testItem(`s${first + n}`)))
+              const cpuBefore = process.cpuUsage()
+              const started = performance.now()
+              await runtime.runPromise(Effect.flatMap(Cycle, (cycle) => cycle.run()))
+              if (samples !== null) {
+                samples.times.push(performance.now() - started)
+                const cpu = process.cpuUsage(cpuBefore)
+                samples.cpu.push((cpu.user + cpu.system) / 1000)
+              }
+              if (scrape) {
+                const scrapeStarted = performance.now()
+                await encodePrometheus(Metric.unsafeSnapshot())
+                if (samples !== null) scrapes.push(performance.now() - scrapeStarted)
+              }
+            }
+          })
+
+        /** Interleaved rounds of a few cycles each, so load from other processes hits both variants alike. */
+        const compare = (latencyMs: number, rounds: number, cyclesPerRound: number) =>
+          Effect.gen(function* () {
+            feed.setLatency(latencyMs)
+            const results = { off: { times: [], cpu: [] } as Samples, on: { times: [], cpu: [] } as Samples }
+            for (let round = 0; round < rounds; round++) {
+              const runOff = cycles(off, false, cyclesPerRound, results.off)
+              const runOn = cycles(on, true, cyclesPerRound, results.on)
+              yield* round % 2 === 0 ? Effect.zipRight(runOff, runOn) : Effect.zipRight(runOn, runOff)
+            }
+            return results
+          })
+
+        yield* cycles(off, false, warmupCycles, null)
+        yield* cycles(on, true, warmupCycles, null)
+        const local = yield* compare(0, 60, 4)
+        const wire = yield* compare(wireLatencyMs, 15, 2)
+        // Let the exporter's shutdown flush run, so the receiver really got the spans we paid for.
+        yield* Effect.promise(() => on.dispose())
+        const spans = yield* recordedSpans(otlp.url)
+
+        const timeRatio = (results: { off: Samples; on: Samples }) =>
+          median(results.on.times) / median(results.off.times)
+        return {
+          name: "otel",
+          figures: [
+            {
+              label: `cycle time (median; ${itemsPerCycle} items, ${newPerCycle} new, feed answers in ${wireLatencyMs} ms), tracing + metrics on`,
+              value: median(wire.on.times),
+              unit: "ms",
+              baseline: { label: "tracing + metrics export off", value: median(wire.off.times) },
+              ratio: timeRatio(wire),
+              target: "≤ 1.10× (ratio = on / off)",
+              pass: timeRatio(wire) <= 1.1
+            },
+            {
+              label: "cycle time (median), CPU-bound: feed on localhost answers at once, tracing + metrics on",
+              value: median(local.on.times),
+              unit: "ms",
+              baseline: { label: "off", value: median(local.off.times) },
+              ratio: timeRatio(local),
+              target: "≤ 1.10× (ratio = on / off)",
+              pass: timeRatio(local) <= 1.1
+            },
+            {
+              label: "CPU time per cycle (median), CPU-bound, tracing + metrics on",
+              value: median(local.on.cpu),
+              unit: "ms",
+              baseline: { label: "off", value: median(local.off.cpu) },
+              ratio: median(local.on.cpu) / median(local.off.cpu)
+            },
+            {
+              label: "one /metrics scrape (median), every metric encoded",
+              value: median(scrapes),
+              unit: "ms",
+              baseline: { label: "CPU-bound cycle time, off", value: median(local.off.times) },
+              ratio: median(scrapes) / median(local.off.times)
+            },
+            {
+              label: "spans received by the OTLP receiver",
+              value: spans,
+              unit: "spans",
+              baseline: { label: "cycles traced", value: traced },
+              ratio: spans / traced
+            }
+          ]
+        } satisfies BenchReport
+      })
+    )
+  )
+
+if (isMain(import.meta.url)) publish(await run())

@@ -1,0 +1,18 @@
+declare module "parse-prometheus-text-format" {
+  export interface Sample {
+    readonly value?: string
+    readonly labels?: Record<string, string>
+    readonly buckets?: Record<string, string>
+    readonly quantiles?: Record<string, string>
+    readonly count?: string
+    readonly sum?: string
+  }
+  export interface Family {
+    readonly name: string
+    readonly help: string
+    readonly type: "COUNTER" | "GAUGE" | "HISTOGRAM" | "SUMMARY" | "UNTYPED"
+    readonly metrics: ReadonlyArray<Sample>
+  }
+  const parsePrometheusTextFormat: (text: string) => Array<Family>
+  export default parsePrometheusTextFormat
+}
