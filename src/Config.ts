@@ -198,8 +198,7 @@ const observability = Config.all({
   healthPort: integerAtLeast("HEALTH_PORT", 0, 8080).pipe(
     checked("HEALTH_PORT", "Expected a TCP port (0 turns the health server off)", (port) => port <= 65_535)
   ),
-  healthHost: Config.string("HEALTH_HOST").pipe(Config.withDefault("127.0.0.1")),
-  errorDigestMinutes: integerAtLeast("ERROR_DIGEST_MINUTES", 0, 15)
+  healthHost: Config.string("HEALTH_HOST").pipe(Config.withDefault("127.0.0.1"))
 })
 
 export class AppConfig extends Effect.Service<AppConfig>()("AppConfig", {

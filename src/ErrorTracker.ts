@@ -1,6 +1,4 @@
-import { Clock, Duration, Effect, Layer, Metric, Ref, Schedule } from "effect"
-import { AdminChannel } from "./AdminChannel.js"
-import { AppConfig } from "./Config.js"
+import { Clock, Duration, Effect, Metric, Ref } from "effect"
 
 export interface ErrorEvent {
   /** Where it surfaced: `cycle`, `feed`, `delivery`, … */
@@ -53,8 +51,6 @@ interface Entry {
 interface State {
   readonly entries: Map<string, Entry>
   samples: Array<ErrorSample>
-  /** Errors recorded since the last digest went out. */
-  sinceDigest: number
 }
 
 /**
@@ -63,8 +59,7 @@ interface State {
  */
 export class ErrorTracker extends Effect.Service<ErrorTracker>()("Observability/ErrorTracker", {
   effect: Effect.gen(function* () {
-    const admin = yield* AdminChannel
-    const state = yield* Ref.make<State>({ entries: new Map(), samples: [], sinceDigest: 0 })
+    const state = yield* Ref.make<State>({ entries: new Map(), samples: [] })
     const windowMillis = Duration.toMillis(recentWindow)
 
     const record = Effect.fn("ErrorTracker.record")(function* (event: ErrorEvent) {
@@ -85,7 +80,6 @@ export class ErrorTracker extends Effect.Service<ErrorTracker>()("Observability/
         entry.lastMessage = event.message
         current.entries.set(key, entry)
         current.samples = [...current.samples, { ...event, at }].slice(-maxSamples)
-        current.sinceDigest += 1
         return current
       })
       yield* Metric.increment(Metric.tagged(Metric.tagged(errorsTotal, "stage", event.stage), "tag", event.tag))
@@ -110,41 +104,6 @@ export class ErrorTracker extends Effect.Service<ErrorTracker>()("Observability/
       }
     }).pipe(Effect.withSpan("ErrorTracker.report"))
 
-    /** Sends one admin notice summarising errors since the last digest; does nothing when there were none. */
-    const sendDigest = Effect.fn("ErrorTracker.sendDigest")(function* () {
-      const pending = yield* Ref.modify(state, (current) => {
-        const count = current.sinceDigest
-        current.sinceDigest = 0
-        return [count, current] as const
-      })
-      if (pending === 0) return false
-      const { counts } = yield* report
-      const lines = counts
-        .filter((count) => count.recent > 0)
-        .slice(0, 10)
-        .map((count) => `${count.stage}/${count.tag}: ${count.recent}× — last: ${count.lastMessage.slice(0, 200)}`)
-      yield* admin.notify({
-        key: "error-digest",
-        title: `${pending} error(s) since the last digest`,
-        detail: lines.join("\n")
-      })
-      return true
-    })
-
-    return { record, report, sendDigest } as const
-  }),
-  dependencies: [AdminChannel.Default]
+    return { record, report } as const
+  })
 }) {}
-
-/** Sends the error digest at most once per ERROR_DIGEST_MINUTES (0 = never). */
-export const ErrorDigestLoop = Layer.scopedDiscard(
-  Effect.gen(function* () {
-    const tracker = yield* ErrorTracker
-    const { observability } = yield* AppConfig
-    if (observability.errorDigestMinutes === 0) return
-    const every = Duration.minutes(observability.errorDigestMinutes)
-    yield* tracker
-      .sendDigest()
-      .pipe(Effect.catchAllCause(Effect.logError), Effect.schedule(Schedule.spaced(every)), Effect.forkScoped)
-  }).pipe(Effect.annotateLogs("module", "ErrorTracker"))
-)

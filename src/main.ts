@@ -31,7 +31,7 @@ import { CikTickers } from "./Feeds/CikTickers.js"
 import { inspectFeed } from "./Feeds/Inspect.js"
 import { runDoctor } from "./Doctor.js"
 import type { NormalizedItem } from "./Domain.js"
-import { ErrorDigestLoop, ErrorTracker } from "./ErrorTracker.js"
+import { ErrorTracker } from "./ErrorTracker.js"
 import { HealthServerLive } from "./Health.js"
 import { Outbox } from "./Outbox.js"
 import { Runner, RunnerLoop } from "./Runner.js"
@@ -86,7 +86,7 @@ const PipelineLive = Layer.mergeAll(
  * `run`: the polling loop, the delivery fiber, the admin heartbeat and the health server, until
  * SIGINT/SIGTERM. Tracing is provided outermost: its scope closes last, so the final export carries every span.
  */
-const BotLive = Layer.mergeAll(RunnerLoop, DeliveryWorker, AdminHeartbeat, HealthServerLive, ErrorDigestLoop).pipe(
+const BotLive = Layer.mergeAll(RunnerLoop, DeliveryWorker, AdminHeartbeat, HealthServerLive).pipe(
   Layer.provide(AdminPosterLive),
   Layer.provide(PipelineLive),
   Layer.provide(TracingLive)

@@ -1,27 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Metric, MetricBoundaries, Ref, TestClock } from "effect"
+import { Duration, Effect, Metric, MetricBoundaries, TestClock } from "effect"
 import parsePrometheus from "parse-prometheus-text-format"
-import { AdminChannel, type AdminEvent } from "../src/AdminChannel.js"
 import { formatSeconds, measure, percentiles } from "../src/AlertLatency.js"
 import type { Alert } from "../src/Domain.js"
-import { ErrorDigestLoop, ErrorTracker } from "../src/ErrorTracker.js"
+import { ErrorTracker } from "../src/ErrorTracker.js"
 import { encodePrometheus } from "../src/Metrics.js"
-import { configLayer, makeTestLayer } from "./support/TestLayers.js"
 import { testItem } from "./support/TestPipeline.js"
-import { AppConfig } from "../src/Config.js"
-
-const recordingAdmin = Effect.gen(function* () {
-  const events = yield* Ref.make<ReadonlyArray<AdminEvent>>([])
-  const layer = makeTestLayer(AdminChannel)({
-    notify: (event: AdminEvent) => Ref.update(events, (all) => [...all, event])
-  })
-  return { events, layer }
-})
 
 describe("ErrorTracker", () => {
   it.effect("counts by stage and tag, keeps bounded recent samples, and forgets old errors as recent", () =>
     Effect.gen(function* () {
-      const { layer } = yield* recordingAdmin
       yield* Effect.gen(function* () {
         const tracker = yield* ErrorTracker
         for (let i = 0; i < 60; i++) {
@@ -42,34 +30,7 @@ describe("ErrorTracker", () => {
         expect(later.recentTotal).toBe(0)
         expect(later.counts[0]?.total).toBe(60)
         expect(later.samples).toEqual([])
-      }).pipe(Effect.provide(ErrorTracker.DefaultWithoutDependencies.pipe(Layer.provide(layer))))
-    })
-  )
-
-  it.scoped("sends one digest per ERROR_DIGEST_MINUTES, and none when nothing went wrong", () =>
-    Effect.gen(function* () {
-      const { events, layer } = yield* recordingAdmin
-      const tracker = ErrorTracker.DefaultWithoutDependencies.pipe(Layer.provide(layer))
-      yield* Effect.gen(function* () {
-        const errors = yield* ErrorTracker
-        yield* Layer.build(ErrorDigestLoop)
-        yield* errors.record({ stage: "feed", tag: "FeedFailed", message: "HTTP 503" })
-        yield* errors.record({ stage: "feed", tag: "FeedFailed", message: "HTTP 504" })
-        yield* TestClock.adjust(Duration.minutes(9))
-        expect(yield* Ref.get(events)).toEqual([])
-        yield* TestClock.adjust(Duration.minutes(1))
-        const [digest] = yield* Ref.get(events)
-        expect(digest).toEqual({
-          key: "error-digest",
-          title: "2 error(s) since the last digest",
-          detail: "feed/FeedFailed: 2× — last: HTTP 504"
-        })
-        yield* TestClock.adjust(Duration.minutes(10))
-        expect(yield* Ref.get(events)).toHaveLength(1)
-      }).pipe(
-        Effect.provide(Layer.mergeAll(tracker, AppConfig.Default)),
-        Effect.provide(configLayer({ ERROR_DIGEST_MINUTES: 10 }))
-      )
+      }).pipe(Effect.provide(ErrorTracker.Default))
     })
   )
 })

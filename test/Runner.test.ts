@@ -38,14 +38,7 @@ const scriptedRunner = (script: ReadonlyArray<Effect.Effect<CycleSummary, unknow
       notify: (event) => Ref.update(notices, (all) => [...all, event])
     })
     const layer = Runner.DefaultWithoutDependencies.pipe(
-      Layer.provideMerge(
-        Layer.mergeAll(
-          cycle,
-          admin,
-          AppConfig.Default,
-          ErrorTracker.DefaultWithoutDependencies.pipe(Layer.provide(admin))
-        )
-      ),
+      Layer.provideMerge(Layer.mergeAll(cycle, admin, AppConfig.Default, ErrorTracker.Default)),
       Layer.provideMerge(
         configLayer({ LOOP_SECONDS: 10, LOOP_SECONDS_CLOSED: 10, CYCLE_TIMEOUT_SECONDS: 5, ...config })
       )
