@@ -114,6 +114,8 @@ export type FeedStatus =
   | { readonly _tag: "Ok"; readonly items: number; readonly fresh: number }
   | { readonly _tag: "NotModified" }
   | { readonly _tag: "Failed"; readonly reason: string }
+  /** Switched off by configuration (e.g. SEC feeds without SEC_USER_AGENT): reported, never a failure. */
+  | { readonly _tag: "Disabled"; readonly reason: string }
 
 export interface FeedReport {
   readonly name: string

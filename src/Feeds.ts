@@ -18,6 +18,14 @@ export interface FeedBatch {
   readonly stale: ReadonlyArray<NormalizedItem>
 }
 
+interface FeedResult {
+  readonly source: FeedSource
+  /** Null when the feed was not modified. */
+  readonly items: ReadonlyArray<NormalizedItem> | null
+  readonly failure: string | null
+  readonly disabled: string | null
+}
+
 const secUserAgentMissing = "SEC feeds are off until SEC_USER_AGENT is set"
 
 /**
@@ -102,19 +110,21 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
       const tickersForCik = needsSec ? yield* cikTickers.lookup : () => []
       const results = yield* Effect.forEach(
         feeds,
-        ({ source, breaker }) =>
+        ({ source, breaker }): Effect.Effect<FeedResult> =>
           needsSecClient(source) && secDisabled
-            ? Effect.succeed({ source, items: [], failure: secUserAgentMissing })
-            : ingestFeed(source, breaker, tickersForCik),
+            ? Effect.succeed({ source, items: [], failure: null, disabled: secUserAgentMissing })
+            : Effect.map(ingestFeed(source, breaker, tickersForCik), (result) => ({ ...result, disabled: null })),
         { concurrency: settings.concurrency }
       )
       const now = yield* Clock.currentTimeMillis
       const reports: Array<FeedReport> = []
       const fresh: Array<NormalizedItem> = []
       const stale: Array<NormalizedItem> = []
-      for (const { source, items, failure } of results) {
+      for (const { source, items, failure, disabled } of results) {
         let status: FeedStatus
-        if (failure !== null) {
+        if (disabled !== null) {
+          status = { _tag: "Disabled", reason: disabled }
+        } else if (failure !== null) {
           status = { _tag: "Failed", reason: failure }
         } else if (items === null) {
           status = { _tag: "NotModified" }

@@ -16,7 +16,7 @@ export type HealthStatus = "ok" | "degraded" | "unhealthy" | "starting"
 
 export interface FeedHealth {
   readonly name: string
-  readonly status: "ok" | "not-modified" | "failed"
+  readonly status: "ok" | "not-modified" | "failed" | "disabled"
   readonly items?: number
   readonly fresh?: number
   readonly reason?: string
@@ -66,6 +66,8 @@ const feedHealth = (report: FeedReport): FeedHealth => {
       return { name: report.name, status: "not-modified" }
     case "Failed":
       return { name: report.name, status: "failed", reason: report.status.reason }
+    case "Disabled":
+      return { name: report.name, status: "disabled", reason: report.status.reason }
   }
 }
 

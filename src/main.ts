@@ -117,7 +117,7 @@ const once = Command.make("once", {}, () =>
           ? `ok: ${feed.status.items} items, ${feed.status.fresh} fresh`
           : feed.status._tag === "NotModified"
             ? "not modified"
-            : `failed: ${feed.status.reason}`
+            : `${feed.status._tag === "Failed" ? "failed" : "disabled"}: ${feed.status.reason}`
       yield* Console.log(`feed ${feed.name}: ${status}`)
     }
     for (const item of summary.outcomes) {

@@ -290,7 +290,7 @@ describe("FeedIngest against a local SEC", () => {
     )
   )
 
-  it.live("without SEC_USER_AGENT, reports SEC feeds as failed with the reason and never calls SEC", () =>
+  it.live("without SEC_USER_AGENT, reports SEC feeds as disabled with the reason and never calls SEC", () =>
     Effect.scoped(
       Effect.gen(function* () {
         const sec = yield* FakeSec.make({ filings, tickers: secTickers })
@@ -304,7 +304,7 @@ describe("FeedIngest against a local SEC", () => {
           (ingest) => ingest.fetchAll
         )
         expect(statusOf(batch.reports, "SEC 8-K")).toEqual({
-          _tag: "Failed",
+          _tag: "Disabled",
           reason: "SEC feeds are off until SEC_USER_AGENT is set"
         })
         expect(statusOf(batch.reports, "GNW")?._tag).toBe("Ok")
