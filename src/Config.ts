@@ -189,8 +189,16 @@ const delivery = Config.all({
   heartbeatMinutes: numberAtLeast("ADMIN_HEARTBEAT_MINUTES", 0, 60)
 })
 
+const outcomes = Config.all({
+  archiveDays: integerAtLeast("ARCHIVE_DAYS", 1, 90),
+  pollSeconds: integerAtLeast("OUTCOME_POLL_SECONDS", 1, 60),
+  hitPct: numberAtLeast("OUTCOME_HIT_PCT", 0, 5),
+  missedPct: numberAtLeast("OUTCOME_MISSED_PCT", 0, 10),
+  filteredPerDay: integerAtLeast("OUTCOME_FILTERED_PER_DAY", 0, 100)
+})
+
 export class AppConfig extends Effect.Service<AppConfig>()("AppConfig", {
-  effect: Config.all({ runner, storage, filters, discord, sec, feeds, classify, delivery })
+  effect: Config.all({ runner, storage, filters, discord, sec, feeds, classify, delivery, outcomes })
 }) {}
 
 /** Building blocks for stage modules that add settings of their own. */
