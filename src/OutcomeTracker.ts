@@ -208,5 +208,6 @@ export const OutcomeTrackerLoop = Layer.scopedDiscard(
       Effect.repeat(Schedule.spaced(Duration.seconds(settings.pollSeconds)))
     )
     yield* Effect.forkScoped(loop)
+    yield* Effect.logInfo(`outcome tracking started, every ${settings.pollSeconds} s`)
   }).pipe(Effect.annotateLogs("module", "Outcomes"))
 )
