@@ -42,7 +42,7 @@ export interface BacktestResult {
   readonly alerts: ReadonlyArray<WouldAlert>
 }
 
-const pageSize = 2_000
+const pageSize = 5_000
 /** The live run only priced items that passed the cheap filters; others pass the price filters here. */
 const notPriced: MarketSnapshot = { _tag: "PriceUnavailable", reason: "not priced when archived" }
 

@@ -32,8 +32,9 @@ export interface ArchivedItem {
 const encodeItem = Schema.encodeSync(Schema.parseJson(NormalizedItem))
 const encodeClassification = Schema.encodeSync(Schema.parseJson(Classification))
 const encodeMarket = Schema.encodeSync(Schema.parseJson(MarketSnapshot))
-const decodeItem = Schema.decodeUnknownSync(Schema.parseJson(NormalizedItem))
-const decodeMarket = Schema.decodeUnknownSync(Schema.parseJson(MarketSnapshot))
+/** JSON.parse then decode: half the cost of Schema.parseJson, which matters over 100k rows. */
+const decodeItem = Schema.decodeUnknownSync(NormalizedItem)
+const decodeMarket = Schema.decodeUnknownSync(MarketSnapshot)
 const decodeOutcome = Schema.decodeUnknownSync(Schema.Literal("duplicate", "stale", "filtered", "alerted", "failed"))
 
 /** 15 columns per row: 200 rows stay far below SQLite's 32766 bound parameters. */
@@ -100,7 +101,9 @@ export class ItemArchive extends Effect.Service<ItemArchive>()("Outcomes/ItemArc
 
     /**
      * Archived items that reached classification (not duplicates or stale ones), oldest first, one
-     * page after `afterId`: keyset paging keeps memory flat however large the archive is.
+     * page after `afterId`: keyset paging keeps memory flat however large the archive is. The unary
+     * `+` keeps SQLite on the primary key: through the archived_at index every page would re-scan
+     * and re-sort the whole window.
      */
     const page = Effect.fn("ItemArchive.page")(function* (options: {
       readonly afterId: number
@@ -109,14 +112,14 @@ export class ItemArchive extends Effect.Service<ItemArchive>()("Outcomes/ItemArc
     }) {
       const rows = yield* sql<{ id: number; archivedAt: number; outcome: string; item: string; market: string | null }>`
         SELECT id, archived_at AS archivedAt, outcome, item, market FROM item_archive
-        WHERE id > ${options.afterId} AND archived_at >= ${options.since} AND outcome IN ('filtered', 'alerted')
+        WHERE id > ${options.afterId} AND +archived_at >= ${options.since} AND outcome IN ('filtered', 'alerted')
         ORDER BY id LIMIT ${options.limit}`
       return rows.map((row): ArchivedItem => ({
         id: row.id,
         archivedAt: row.archivedAt,
         outcome: decodeOutcome(row.outcome),
-        item: decodeItem(row.item),
-        market: row.market === null ? null : decodeMarket(row.market)
+        item: decodeItem(JSON.parse(row.item)),
+        market: row.market === null ? null : decodeMarket(JSON.parse(row.market))
       }))
     }, Effect.orDie)
 

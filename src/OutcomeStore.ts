@@ -69,7 +69,7 @@ export class OutcomeStore extends Effect.Service<OutcomeStore>()("Outcomes/Outco
 
     const forItems = Effect.fn("OutcomeTracker.forItems")(function* (itemIds: ReadonlyArray<string>) {
       const found = new Map<string, TrackedOutcome>()
-      for (const chunk of Arr.chunksOf(Arr.dedupe(itemIds), 500)) {
+      for (const chunk of Arr.chunksOf([...new Set(itemIds)], 500)) {
         const rows = yield* sql<OutcomeRow>`
           SELECT ${sql.literal(selectColumns)} FROM price_outcomes WHERE item_id IN ${sql.in(chunk)}`
         for (const row of rows) found.set(row.itemId, toTracked(row))

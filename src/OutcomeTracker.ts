@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Array as Arr, Clock, Duration, Effect, Layer, Option, Ref, Schedule, Schema } from "effect"
+import { Clock, Duration, Effect, Layer, Option, Ref, Schedule, Schema } from "effect"
 import { AppConfig } from "./Config.js"
 import { Alert, type BarInterval, type BarSeries, Classification, MarketSnapshot } from "./Domain.js"
 import { ItemArchive } from "./ItemArchive.js"
@@ -146,8 +146,8 @@ export class OutcomeTracker extends Effect.Service<OutcomeTracker>()("Outcomes/O
         WHERE status = 'open' AND next_check_at <= ${now} ORDER BY next_check_at LIMIT ${checksPerTick}`
       const entries = rows.map((row) => ({ row, progress: toProgress(row) }))
       const wanted = (interval: "intraday" | "daily") =>
-        Arr.dedupe(entries.filter(({ progress }) => seriesNeeded(progress, now)[interval]).map(({ row }) => row.ticker))
-      const fetchAll = (symbols: ReadonlyArray<string>, interval: BarInterval) =>
+        new Set(entries.filter(({ progress }) => seriesNeeded(progress, now)[interval]).map(({ row }) => row.ticker))
+      const fetchAll = (symbols: Iterable<string>, interval: BarInterval) =>
         Effect.forEach(
           symbols,
           (symbol) => Effect.map(barsOrNone(symbol, interval), (bars) => [symbol, bars] as const),
