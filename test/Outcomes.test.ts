@@ -7,6 +7,7 @@ import { ItemArchive } from "../src/ItemArchive.js"
 import { MarketData } from "../src/MarketData.js"
 import { Outbox } from "../src/Outbox.js"
 import { OutcomeStore } from "../src/OutcomeStore.js"
+import { advance, nextCheckAt, nextRegularClose, type Progress } from "../src/Outcomes/Checkpoints.js"
 import { OutcomeTracker, OutcomeTrackerLoop } from "../src/OutcomeTracker.js"
 import { SqlLive } from "../src/Sql.js"
 import { configLayer, makeTestLayer, tempDir } from "./support/TestLayers.js"
@@ -245,4 +246,44 @@ describe("OutcomeTracker", () => {
       }).pipe(Effect.provide(TrackerLive(dir, { OUTCOME_FILTERED_PER_DAY: 2 })))
     })
   )
+})
+
+describe("checkpoint rules", () => {
+  const start: Progress = {
+    alertAt: et(24, 21),
+    direction: 1,
+    quotePrice: null,
+    priceAtAlert: null,
+    price15m: null,
+    price1h: null,
+    price4h: null,
+    priceNextClose: null,
+    maxFavourable1hPct: null,
+    maxAdverse1hPct: null,
+    missing: []
+  }
+  const series = (bars: ReadonlyArray<Bar>): Option.Option<BarSeries> =>
+    Option.some({ symbol: "ABCD", interval: "5m", bars, previousClose: null, regularStart: null, regularEnd: null })
+
+  it("takes the next weekday's 16:00 New York close, across weekends and the DST switch", () => {
+    expect(new Date(nextRegularClose(et(24, 10))).toISOString()).toBe("2026-11-24T21:00:00.000Z")
+    expect(new Date(nextRegularClose(et(27, 17))).toISOString()).toBe("2026-11-30T21:00:00.000Z")
+    // Friday 2026-03-06 is EST; Monday 2026-03-09 is EDT, so its close is 20:00 UTC.
+    expect(new Date(nextRegularClose(Date.UTC(2026, 2, 6, 22))).toISOString()).toBe("2026-03-09T20:00:00.000Z")
+  })
+
+  it("prices an alert after hours at the last trade once the quiet window has passed, not before", () => {
+    const evening = intradayBars.filter((bar) => bar.time <= et(24, 19, 55))
+    const early = advance(start, { now: et(24, 21, 20), intraday: series(evening), daily: Option.none() })
+    expect(early).toMatchObject({ priceAtAlert: null, price15m: null, missing: [] })
+    expect(nextCheckAt(early, et(24, 21, 20))).toBe(et(24, 21, 25))
+    const later = advance(start, { now: et(24, 21, 50), intraday: series(evening), daily: Option.none() })
+    expect(later).toMatchObject({ priceAtAlert: 10.8, price15m: 10.8, price1h: null })
+  })
+
+  it("gives up on intraday checkpoints a day later when no bars came, but keeps waiting for the close", () => {
+    const next = advance(start, { now: et(25, 21, 30), intraday: Option.none(), daily: Option.none() })
+    expect(next.missing).toEqual(["alert", "15m"])
+    expect(nextCheckAt(next, et(25, 21, 30))).toBe(et(25, 21, 35))
+  })
 })
