@@ -1,13 +1,14 @@
+import { NodeHttpClient } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import Database from "better-sqlite3"
 import { ConfigProvider, Effect, Layer, ManagedRuntime } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import os from "node:os"
 import { join } from "node:path"
 import { Backtest } from "../src/Backtest.js"
 import { Classifier } from "../src/Classifier.js"
 import { AppConfig } from "../src/Config.js"
-import type { ClassifiedItem, MarketSnapshot, NormalizedItem } from "../src/Domain.js"
+import type { MarketSnapshot, NormalizedItem } from "../src/Domain.js"
 import { type ArchiveEntry, ItemArchive } from "../src/ItemArchive.js"
 import { OutcomeStore } from "../src/OutcomeStore.js"
 import { SqlLive } from "../src/Sql.js"
@@ -15,63 +16,12 @@ import { type BenchReport, isMain, percentile, publish } from "./lib.js"
 
 /**
  * `catalyst-bot backtest` over 100k archived items, against the floor of the same job: a raw
- * better-sqlite3 scan that reads and JSON-parses the same rows. The classifier is a stand-in keyword
- * scorer (a few dozen word-boundary patterns), so the figure covers the archive scan, decoding,
- * classification, both filter passes and the outcome lookups of the would-be alerts.
+ * better-sqlite3 scan that reads and JSON-parses the same rows. The classifier is the real one with
+ * the shipped keyword file (LLM_PROVIDER=none, as the CLI forces), so the figure covers the archive
+ * scan, decoding, keyword classification, both filter passes and the would-be alerts' outcome lookups.
  */
 const items = 100_000
 const runs = 3
-
-const keywords: ReadonlyArray<readonly [RegExp, string, number]> = [
-  [/\bFDA (approval|clearance)\b/i, "fda", 3],
-  [/\bphase (2|3|ii|iii)\b/i, "clinical", 2],
-  [/\btopline results\b/i, "clinical", 2],
-  [/\b(partnership|collaboration)\b/i, "partnership", 1.5],
-  [/\b(contract|purchase order)\b/i, "contract", 1.5],
-  [/\bgovernment contract\b/i, "government", 2.5],
-  [/\b(acquisition|merger|to acquire)\b/i, "acquisition", 2],
-  [/\buplist(ing)?\b/i, "uplisting", 2],
-  [/\b(raises|raised) guidance\b/i, "earnings", 2],
-  [/\brecord revenue\b/i, "earnings", 1.5],
-  [/\bpatent\b/i, "patent", 1],
-  [/\b(public|registered direct) offering\b/i, "offering", -2],
-  [/\breverse (stock )?split\b/i, "reverse-split", -2],
-  [/\bgoing concern\b/i, "going-concern", -3],
-  [/\bdelisting notice\b/i, "delisting", -3],
-  [/\bchapter 11\b/i, "bankruptcy", -3]
-]
-
-const classify = (item: NormalizedItem): ClassifiedItem => {
-  const text = `${item.title} ${item.summary}`
-  let score = 0
-  let negative = false
-  const categories: Array<string> = []
-  const matched: Array<string> = []
-  for (const [pattern, category, weight] of keywords) {
-    const hit = pattern.exec(text)
-    if (hit === null) continue
-    categories.push(category)
-    matched.push(hit[0])
-    score += Math.abs(weight)
-    negative ||= weight < 0
-  }
-  return {
-    item,
-    classification: {
-      categories,
-      score,
-      sentiment: negative ? -0.6 : score > 0 ? 0.6 : 0,
-      negative,
-      matched,
-      llm: { _tag: "Skipped", reason: "backtest" }
-    }
-  }
-}
-
-const KeywordStandIn = Layer.succeed(
-  Classifier,
-  Classifier.make({ classify: (batch) => Effect.sync(() => batch.map(classify)) })
-)
 
 const headlines = [
   "Acme Bio Announces FDA Approval of Widgetumab",
@@ -119,17 +69,14 @@ const archiveEntry = (i: number): ArchiveEntry => {
     },
     outcome: i % 7 === 0 ? "alerted" : "filtered",
     reason: i % 7 === 0 ? null : "score below MIN_SCORE",
-    classification: classify({
-      id: "",
-      source: "",
-      kind: "rss",
-      title: "",
-      summary: "",
-      link: "",
-      published: null,
-      fetchedAt: "",
-      tickers: []
-    }).classification,
+    classification: {
+      categories: [],
+      score: i % 7 === 0 ? 2 : 0,
+      sentiment: 0,
+      negative: false,
+      matched: [],
+      llm: { _tag: "Skipped", reason: "LLM_PROVIDER=none" }
+    },
     market
   }
 }
@@ -149,14 +96,17 @@ const seed = Effect.gen(function* () {
     FROM item_archive WHERE outcome = 'alerted'`
 })
 
+/** Wall and CPU time: on a shared machine the CPU time shows what the job costs without the queueing. */
 const time = async (task: () => Promise<unknown>) => {
   const started = performance.now()
+  const cpu = process.cpuUsage()
   await task()
-  return performance.now() - started
+  const used = process.cpuUsage(cpu)
+  return { wall: performance.now() - started, cpu: (used.user + used.system) / 1000 }
 }
 
 export const run = async (): Promise<BenchReport> => {
-  const dir = mkdtempSync(join(tmpdir(), "catalyst-bot-bench-backtest-"))
+  const dir = mkdtempSync(join(os.tmpdir(), "catalyst-bot-bench-backtest-"))
   const config = Layer.setConfigProvider(
     ConfigProvider.fromMap(
       new Map([
@@ -168,7 +118,8 @@ export const run = async (): Promise<BenchReport> => {
   )
   const runtime = ManagedRuntime.make(
     Backtest.DefaultWithoutDependencies.pipe(
-      Layer.provideMerge(Layer.mergeAll(ItemArchive.Default, OutcomeStore.Default, KeywordStandIn)),
+      Layer.provideMerge(Layer.mergeAll(ItemArchive.Default, OutcomeStore.Default, Classifier.Default)),
+      Layer.provide(NodeHttpClient.layerUndici),
       Layer.provideMerge(SqlLive),
       Layer.provideMerge(AppConfig.Default),
       Layer.provide(config)
@@ -197,33 +148,50 @@ export const run = async (): Promise<BenchReport> => {
       }
       return parsed
     }
-    const backtestMs: Array<number> = []
-    const rawMs: Array<number> = []
+    const backtestTimes: Array<{ wall: number; cpu: number }> = []
+    const rawTimes: Array<{ wall: number; cpu: number }> = []
     for (let i = 0; i < runs; i++) {
-      rawMs.push(await time(rawScan))
-      backtestMs.push(await time(backtest))
+      rawTimes.push(await time(rawScan))
+      backtestTimes.push(await time(backtest))
     }
     database.close()
-    const backtestMedian = percentile(backtestMs, 50)
-    const rawMedian = percentile(rawMs, 50)
+    const median = (times: ReadonlyArray<{ wall: number; cpu: number }>, key: "wall" | "cpu") =>
+      percentile(
+        times.map((t) => t[key]),
+        50
+      )
+    const wall = median(backtestTimes, "wall")
+    const rawWall = median(rawTimes, "wall")
+    const cpu = median(backtestTimes, "cpu")
+    const rawCpu = median(rawTimes, "cpu")
+    const load = os.loadavg()[0]!
     return {
       name: "backtest",
       figures: [
         {
-          label: `backtest over ${items / 1000}k archived items (${wouldAlert} would alert), median of ${runs}`,
-          value: backtestMedian,
+          label: `backtest over ${items / 1000}k archived items (${wouldAlert} would alert), wall, median of ${runs} (load average ${load.toFixed(1)} on ${os.availableParallelism()} cores)`,
+          value: wall,
           unit: "ms",
-          baseline: { label: "raw better-sqlite3 scan + JSON.parse of the same rows (ms)", value: rawMedian },
-          ratio: rawMedian / backtestMedian,
+          baseline: { label: "raw better-sqlite3 scan + JSON.parse of the same rows (ms)", value: rawWall },
+          ratio: rawWall / wall,
           target: "< 10000 ms",
-          pass: backtestMedian < 10_000
+          pass: wall < 10_000
         },
         {
-          label: "backtest throughput",
-          value: items / (backtestMedian / 1000),
+          label: "backtest CPU time (what it costs without waiting for a core)",
+          value: cpu,
+          unit: "ms",
+          baseline: { label: "raw scan CPU (ms)", value: rawCpu },
+          ratio: rawCpu / cpu,
+          target: "< 10000 ms",
+          pass: cpu < 10_000
+        },
+        {
+          label: "backtest throughput (wall)",
+          value: items / (wall / 1000),
           unit: "items/s",
-          baseline: { label: "raw scan (items/s)", value: items / (rawMedian / 1000) },
-          ratio: rawMedian / backtestMedian
+          baseline: { label: "raw scan (items/s)", value: items / (rawWall / 1000) },
+          ratio: rawWall / wall
         }
       ]
     }

@@ -70,7 +70,9 @@ export class Backtest extends Effect.Service<Backtest>()("Outcomes/Backtest", {
         scanned += page.length
         const archived = new Map(page.map((entry) => [entry.item.id, entry]))
         for (const entry of page) if (entry.outcome === "alerted") liveIds.push(entry.item.id)
-        for (const classified of yield* classifier.classify(page.map((entry) => entry.item))) {
+        // An item without a ticker can never alert, whatever its score: don't pay for classifying it.
+        const alertable = page.filter((entry) => entry.item.tickers.length > 0).map((entry) => entry.item)
+        for (const classified of yield* classifier.classify(alertable)) {
           const entry = archived.get(classified.item.id)!
           const rejected =
             rejectBeforeMarket(filters, classified) ??
