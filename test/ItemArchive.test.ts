@@ -47,9 +47,10 @@ const CycleLive = Cycle.DefaultWithoutDependencies.pipe(
       MarketData.Default,
       makeTestLayer(FeedIngest)({ fetchAll: Effect.succeed({ reports: [], items: fresh, stale }) }),
       makeTestLayer(Classifier)({
-        classify: (items: ReadonlyArray<NormalizedItem>) =>
-          Effect.succeed(
-            items.map((entry): ClassifiedItem => ({
+        classifyBatch: (items: ReadonlyArray<NormalizedItem>) =>
+          Effect.succeed({
+            notes: [],
+            items: items.map((entry): ClassifiedItem => ({
               item: entry,
               classification: {
                 categories: entry.title.includes("FDA") ? ["fda"] : [],
@@ -60,7 +61,7 @@ const CycleLive = Cycle.DefaultWithoutDependencies.pipe(
                 llm: { _tag: "Skipped", reason: "test" }
               }
             }))
-          )
+          })
       })
     )
   ),
