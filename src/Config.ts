@@ -201,8 +201,16 @@ const observability = Config.all({
   healthHost: Config.string("HEALTH_HOST").pipe(Config.withDefault("127.0.0.1"))
 })
 
+const outcomes = Config.all({
+  archiveDays: integerAtLeast("ARCHIVE_DAYS", 1, 90),
+  pollSeconds: integerAtLeast("OUTCOME_POLL_SECONDS", 1, 60),
+  hitPct: numberAtLeast("OUTCOME_HIT_PCT", 0, 5),
+  missedPct: numberAtLeast("OUTCOME_MISSED_PCT", 0, 10),
+  filteredPerDay: integerAtLeast("OUTCOME_FILTERED_PER_DAY", 0, 100)
+})
+
 export class AppConfig extends Effect.Service<AppConfig>()("AppConfig", {
-  effect: Config.all({ runner, storage, filters, discord, sec, feeds, classify, delivery, observability })
+  effect: Config.all({ runner, storage, filters, discord, sec, feeds, classify, delivery, observability, outcomes })
 }) {}
 
 /** Building blocks for stage modules that add settings of their own. */

@@ -5,6 +5,7 @@ import { AppConfig } from "./Config.js"
 import type { Alert, CycleSummary, ItemOutcome, ItemOutcomeKind, NormalizedItem } from "./Domain.js"
 import { FeedIngest } from "./Feeds.js"
 import { applyCycleCap, rejectBeforeMarket, rejectOnMarket } from "./Filters.js"
+import { archiveEntries, ItemArchive } from "./ItemArchive.js"
 import { MarketData } from "./MarketData.js"
 import { Outbox } from "./Outbox.js"
 import { SeenStore } from "./SeenStore.js"
@@ -35,6 +36,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     const classifier = yield* Classifier
     const market = yield* MarketData
     const outbox = yield* Outbox
+    const archive = yield* ItemArchive
 
     const run = Effect.fn("cycle")(function* () {
       const startedAt = yield* Clock.currentTimeMillis
@@ -79,8 +81,22 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
       }
 
       const cap = { maxPerCycle: config.filters.maxAlertsPerCycle, overflow: config.delivery.overflow }
+      const decided = [...batch.stale, ...unseen]
       const queued = yield* sql
-        .withTransaction(Effect.zipRight(seen.markSeen(unseen), outbox.enqueue(alerts, cap)))
+        .withTransaction(
+          Effect.zipRight(seen.markSeen(unseen), outbox.enqueue(alerts, cap)).pipe(
+            Effect.tap((queued) =>
+              archive.record(
+                archiveEntries({
+                  decided,
+                  classified,
+                  enriched,
+                  outcomes: applyCycleCap(outcomes, queued, cap.maxPerCycle).outcomes
+                })
+              )
+            )
+          )
+        )
         .pipe(Effect.orDie)
       const capped = applyCycleCap(outcomes, queued, cap.maxPerCycle)
 
@@ -110,6 +126,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     Classifier.Default,
     MarketData.Default,
     Outbox.Default,
+    ItemArchive.Default,
     SqlLive
   ]
 }) {}

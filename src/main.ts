@@ -5,8 +5,10 @@ import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import {
   Cause,
   Chunk,
+  Clock,
   Config,
   ConfigError,
+  ConfigProvider,
   Console,
   Data,
   Duration,
@@ -22,6 +24,7 @@ import { AdminHeartbeat } from "./AdminChannel/Heartbeat.js"
 import * as DiscordSink from "./AlertSink/Discord.js"
 import { AlertLatency } from "./AlertLatency.js"
 import * as StdoutSink from "./AlertSink/Stdout.js"
+import { Backtest, renderBacktest } from "./Backtest.js"
 import { ChartRenderer } from "./ChartRenderer.js"
 import { Classifier } from "./Classifier.js"
 import { AppConfig, describeConfigError } from "./Config.js"
@@ -34,6 +37,8 @@ import type { NormalizedItem } from "./Domain.js"
 import { ErrorTracker } from "./ErrorTracker.js"
 import { HealthServerLive } from "./Health.js"
 import { Outbox } from "./Outbox.js"
+import { OutcomeTracker, OutcomeTrackerLoop } from "./OutcomeTracker.js"
+import { parseLookback, renderMarkdown, Report, writeReport } from "./Report.js"
 import { Runner, RunnerLoop } from "./Runner.js"
 import { SecClient } from "./SecClient.js"
 import { SqlLive } from "./Sql.js"
@@ -73,7 +78,8 @@ const PipelineLive = Layer.mergeAll(
   Delivery.Default,
   StatusBoard.Default,
   ErrorTracker.Default,
-  AlertLatency.Default
+  AlertLatency.Default,
+  OutcomeTracker.Default
 ).pipe(
   Layer.provideMerge(SinkLive),
   Layer.provideMerge(DiscordWebhooks.Default),
@@ -83,10 +89,10 @@ const PipelineLive = Layer.mergeAll(
 )
 
 /**
- * `run`: the polling loop, the delivery fiber, the admin heartbeat and the health server, until
+ * `run`: the polling loop, the delivery fiber, the admin heartbeat, the health server and outcome tracking, until
  * SIGINT/SIGTERM. Tracing is provided outermost: its scope closes last, so the final export carries every span.
  */
-const BotLive = Layer.mergeAll(RunnerLoop, DeliveryWorker, AdminHeartbeat, HealthServerLive).pipe(
+const BotLive = Layer.mergeAll(RunnerLoop, DeliveryWorker, AdminHeartbeat, HealthServerLive, OutcomeTrackerLoop).pipe(
   Layer.provide(AdminPosterLive),
   Layer.provide(PipelineLive),
   Layer.provide(TracingLive)
@@ -200,9 +206,82 @@ const parse = Command.make(
     )
 ).pipe(Command.withDescription("Print the normalised items of a feed file or URL, one JSON object per line"))
 
+const format = Options.choice("format", ["md", "json"]).pipe(
+  Options.withDefault("md" as const),
+  Options.withDescription("md (tables) or json")
+)
+
+const report = Command.make(
+  "report",
+  {
+    since: Options.text("since").pipe(
+      Options.withDefault("7d"),
+      Options.withDescription("look back: 30m, 24h, 7d, 2w")
+    ),
+    format,
+    out: Options.text("out").pipe(
+      Options.optional,
+      Options.withDescription("directory for the report file and its chart (default DATA_DIR/reports)")
+    )
+  },
+  ({ since, format, out }) =>
+    Effect.gen(function* () {
+      const lookback = yield* parseLookback("since", since)
+      const outcomes = yield* (yield* Report).build(lookback)
+      const text = format === "json" ? JSON.stringify(outcomes, null, 2) + "\n" : renderMarkdown(outcomes)
+      const { storage } = yield* AppConfig
+      const dir = Option.getOrElse(out, () => `${storage.dataDir}/reports`)
+      const written = yield* writeReport(outcomes, text, format, dir)
+      yield* Console.log(text)
+      yield* Console.error(`wrote ${written.reportFile} and ${written.chartFile}`)
+    }).pipe(Effect.provide(Layer.mergeAll(Report.Default, AppConfig.Default)))
+).pipe(Command.withDescription("How delivered alerts moved the stock, per category, source and form type"))
+
+/** The backtest's settings win over the environment; the LLM is never called for history. */
+const withOverrides =
+  (overrides: Record<string, string>) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    Effect.configProviderWith((current) =>
+      Effect.withConfigProvider(
+        self,
+        ConfigProvider.fromMap(new Map(Object.entries(overrides))).pipe(ConfigProvider.orElse(() => current))
+      )
+    )
+
+const backtest = Command.make(
+  "backtest",
+  {
+    minScore: Options.float("min-score").pipe(Options.optional, Options.withDescription("MIN_SCORE to test")),
+    keywords: Options.file("keywords", { exists: "yes" }).pipe(
+      Options.optional,
+      Options.withDescription("keyword file to test (as KEYWORDS_FILE)")
+    ),
+    since: Options.text("since").pipe(Options.optional, Options.withDescription("look back (default: whole archive)")),
+    limit: Options.integer("limit").pipe(Options.withDefault(25), Options.withDescription("would-be alerts listed")),
+    format
+  },
+  ({ minScore, keywords, since, limit, format }) =>
+    Effect.gen(function* () {
+      const lookback = Option.isSome(since) ? yield* parseLookback("since", since.value) : null
+      const now = yield* Clock.currentTimeMillis
+      const result = yield* (yield* Backtest).run({ since: lookback === null ? 0 : now - lookback, limit })
+      yield* Console.log(
+        format === "json" ? JSON.stringify(result, null, 2) : renderBacktest(result, Option.getOrNull(keywords))
+      )
+    }).pipe(
+      // The classifier's LLM stage wants an HttpClient; with LLM_PROVIDER=none it never uses it.
+      Effect.provide(Backtest.Default.pipe(Layer.provide(NodeHttpClient.layerUndici))),
+      withOverrides({
+        LLM_PROVIDER: "none",
+        ...Option.match(minScore, { onNone: () => ({}), onSome: (score) => ({ MIN_SCORE: String(score) }) }),
+        ...Option.match(keywords, { onNone: () => ({}), onSome: (file) => ({ KEYWORDS_FILE: file }) })
+      })
+    )
+).pipe(Command.withDescription("Re-run classification and filters over archived items, send nothing, score the result"))
+
 const root = Command.make("catalyst-bot", {}, () => Layer.launch(BotLive)).pipe(
   Command.withDescription("Catalyst alerts for small-cap traders, from press-release wires and SEC EDGAR"),
-  Command.withSubcommands([run, once, classify, doctor, parse])
+  Command.withSubcommands([run, once, classify, doctor, parse, report, backtest])
 )
 
 const cli = Command.run(root, { name: "catalyst-bot", version: "0.1.0" })

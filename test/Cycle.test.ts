@@ -6,6 +6,7 @@ import { AppConfig } from "../src/Config.js"
 import { Cycle } from "../src/Cycle.js"
 import type { ClassifiedItem, EnrichedItem, NormalizedItem } from "../src/Domain.js"
 import { FeedIngest } from "../src/Feeds.js"
+import { ItemArchive } from "../src/ItemArchive.js"
 import { MarketData } from "../src/MarketData.js"
 import { Outbox } from "../src/Outbox.js"
 import { SeenStore } from "../src/SeenStore.js"
@@ -78,7 +79,7 @@ const market = makeTestLayer(MarketData)({
 })
 
 const stages = Layer.mergeAll(feeds, classifier, market)
-const storage = Layer.mergeAll(SeenStore.Default, Outbox.Default, SqlLive, AppConfig.Default).pipe(
+const storage = Layer.mergeAll(SeenStore.Default, Outbox.Default, ItemArchive.Default, SqlLive, AppConfig.Default).pipe(
   Layer.provide(tempDataConfig({ MIN_SCORE: 1, PRICE_FLOOR: 1 }))
 )
 const CycleLive = Cycle.DefaultWithoutDependencies.pipe(Layer.provideMerge(stages), Layer.provideMerge(storage))
@@ -112,7 +113,7 @@ describe("Cycle", () => {
       const failingOutbox = makeTestLayer(Outbox)({ enqueue: () => Effect.die("disk full") })
       const live = Cycle.DefaultWithoutDependencies.pipe(
         Layer.provideMerge(Layer.mergeAll(stages, failingOutbox)),
-        Layer.provideMerge(Layer.mergeAll(SeenStore.Default, SqlLive, AppConfig.Default)),
+        Layer.provideMerge(Layer.mergeAll(SeenStore.Default, ItemArchive.Default, SqlLive, AppConfig.Default)),
         Layer.provide(tempDataConfig({ MIN_SCORE: 1 }))
       )
       yield* Effect.gen(function* () {

@@ -2,10 +2,12 @@ import core from "./00001_core.js"
 import feeds from "./00010_feeds.js"
 import llm from "./00020_llm.js"
 import outboxDelivery from "./00040_outbox_delivery.js"
+import outcomes from "./00050_outcomes.js"
 
 export const migrations = {
   "00001_core": core,
   "00010_feeds": feeds,
   "00020_llm": llm,
-  "00040_outbox_delivery": outboxDelivery
+  "00040_outbox_delivery": outboxDelivery,
+  "00050_outcomes": outcomes
 }

@@ -11,6 +11,7 @@ import { Cycle } from "../../src/Cycle.js"
 import { type ClassifiedItem, type EnrichedItem, NormalizedItem } from "../../src/Domain.js"
 import { type FeedBatch, FeedIngest } from "../../src/Feeds.js"
 import { MarketData } from "../../src/MarketData.js"
+import { ItemArchive } from "../../src/ItemArchive.js"
 import { Outbox } from "../../src/Outbox.js"
 import { SeenStore } from "../../src/SeenStore.js"
 import { SqlLive } from "../../src/Sql.js"
@@ -142,7 +143,9 @@ export const passThroughStages = Layer.mergeAll(
 /** The real Cycle, SeenStore, Outbox and SQLite, with the test feed and pass-through stages. */
 export const testCycle = (feed: FeedServer, stages: Layer.Layer<Classifier | MarketData> = passThroughStages) =>
   Cycle.DefaultWithoutDependencies.pipe(
-    Layer.provideMerge(Layer.mergeAll(httpFeedIngest(feed), stages, SeenStore.Default, Outbox.Default)),
+    Layer.provideMerge(
+      Layer.mergeAll(httpFeedIngest(feed), stages, SeenStore.Default, Outbox.Default, ItemArchive.Default)
+    ),
     Layer.provideMerge(SqlLive),
     Layer.provideMerge(AppConfig.Default)
   )
@@ -160,7 +163,9 @@ export const feedsFile = (
 /** The real Cycle with the real feed stage (FeedIngest over HttpClient), for feeds on a local FakeWire. */
 export const wireCycle = (stages: Layer.Layer<Classifier | MarketData> = passThroughStages) =>
   Cycle.DefaultWithoutDependencies.pipe(
-    Layer.provideMerge(Layer.mergeAll(FeedIngest.Default, stages, SeenStore.Default, Outbox.Default)),
+    Layer.provideMerge(
+      Layer.mergeAll(FeedIngest.Default, stages, SeenStore.Default, Outbox.Default, ItemArchive.Default)
+    ),
     Layer.provideMerge(SqlLive),
     Layer.provideMerge(AppConfig.Default),
     Layer.provideMerge(NodeHttpClient.layerUndici)

@@ -1,0 +1,150 @@
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, TestClock } from "effect"
+import { Classifier } from "../src/Classifier.js"
+import { AppConfig } from "../src/Config.js"
+import { Cycle } from "../src/Cycle.js"
+import type { ClassifiedItem, NormalizedItem } from "../src/Domain.js"
+import { FeedIngest } from "../src/Feeds.js"
+import { ItemArchive } from "../src/ItemArchive.js"
+import { MarketData } from "../src/MarketData.js"
+import { Outbox } from "../src/Outbox.js"
+import { SeenStore } from "../src/SeenStore.js"
+import { SqlLive } from "../src/Sql.js"
+import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+
+const item = (id: string, title: string, tickers: NormalizedItem["tickers"]): NormalizedItem => ({
+  id,
+  source: "GlobeNewswire",
+  kind: "rss",
+  title,
+  summary: "",
+  link: `https://example.com/${id}`,
+  published: null,
+  fetchedAt: "2026-11-24T15:00:00.000Z",
+  tickers
+})
+
+const abcd = [{ symbol: "ABCD", exchange: "NASDAQ" }]
+const fresh = [
+  item("fda", "Acme wins FDA approval", abcd),
+  item("dull", "Acme appoints auditor", [{ symbol: "WXYZ", exchange: null }]),
+  item("noticker", "Private firm wins FDA approval", []),
+  {
+    ...item("sec", "8-K - ACME", abcd),
+    sec: { formType: "8-K", cik: "1", accession: "a", items: [], companyName: "ACME" }
+  },
+  { ...item("prn", "ACME WINS FDA APPROVAL (NASDAQ: ABCD)", abcd), source: "PR Newswire" }
+]
+const stale = [item("old", "Old news", abcd)]
+
+const CycleLive = Cycle.DefaultWithoutDependencies.pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(
+      SeenStore.Default,
+      Outbox.Default,
+      ItemArchive.Default,
+      MarketData.Default,
+      makeTestLayer(FeedIngest)({ fetchAll: Effect.succeed({ reports: [], items: fresh, stale }) }),
+      makeTestLayer(Classifier)({
+        classifyBatch: (items: ReadonlyArray<NormalizedItem>) =>
+          Effect.succeed({
+            notes: [],
+            items: items.map((entry): ClassifiedItem => ({
+              item: entry,
+              classification: {
+                categories: entry.title.includes("FDA") ? ["fda"] : [],
+                score: entry.title.includes("FDA") || entry.sec ? 3 : 0,
+                sentiment: 0.5,
+                negative: false,
+                matched: [],
+                llm: { _tag: "Skipped", reason: "test" }
+              }
+            }))
+          })
+      })
+    )
+  ),
+  Layer.provideMerge(SqlLive),
+  Layer.provideMerge(AppConfig.Default),
+  Layer.provide(tempDataConfig({ MIN_SCORE: 1, ARCHIVE_DAYS: 2 }))
+)
+
+describe("item archive", () => {
+  it.scoped("keeps every item a cycle decided on, once, with its classification and outcome", () =>
+    Effect.gen(function* () {
+      const cycle = yield* Cycle
+      const sql = yield* SqlClient.SqlClient
+      yield* TestClock.setTime(Date.UTC(2026, 10, 24, 15))
+      const first = yield* cycle.run()
+      const second = yield* cycle.run()
+      expect(second.outcomes.filter((o) => o.outcome === "duplicate")).toHaveLength(5)
+
+      const rows = yield* sql<Record<string, unknown>>`
+        SELECT item_id AS id, outcome, reason, ticker, form_type AS form, score,
+          classification IS NOT NULL AS classified, market IS NOT NULL AS priced
+        FROM item_archive ORDER BY item_id`
+      expect(rows).toEqual([
+        {
+          id: "dull",
+          outcome: "filtered",
+          reason: "score 0.00 below MIN_SCORE 1",
+          ticker: "WXYZ",
+          form: null,
+          score: 0,
+          classified: 1,
+          priced: 0
+        },
+        { id: "fda", outcome: "alerted", reason: null, ticker: "ABCD", form: null, score: 3, classified: 1, priced: 1 },
+        {
+          id: "noticker",
+          outcome: "filtered",
+          reason: "no ticker",
+          ticker: null,
+          form: null,
+          score: 3,
+          classified: 1,
+          priced: 0
+        },
+        {
+          id: "old",
+          outcome: "stale",
+          reason: "older than the age limit",
+          ticker: "ABCD",
+          form: null,
+          score: null,
+          classified: 0,
+          priced: 0
+        },
+        {
+          id: "prn",
+          outcome: "duplicate",
+          reason: "same story first carried by GlobeNewswire",
+          ticker: "ABCD",
+          form: null,
+          score: null,
+          classified: 0,
+          priced: 0
+        },
+        { id: "sec", outcome: "alerted", reason: null, ticker: "ABCD", form: "8-K", score: 3, classified: 1, priced: 1 }
+      ])
+      expect(first.outcomes.map((o) => o.itemId).sort()).toEqual(rows.map((row) => row.id))
+    }).pipe(Effect.provide(CycleLive))
+  )
+
+  it.scoped("forgets items and outcomes older than ARCHIVE_DAYS", () =>
+    Effect.gen(function* () {
+      const cycle = yield* Cycle
+      const archive = yield* ItemArchive
+      const sql = yield* SqlClient.SqlClient
+      yield* TestClock.setTime(Date.UTC(2026, 10, 24, 15))
+      yield* cycle.run()
+      yield* TestClock.adjust("47 hours")
+      yield* archive.purgeExpired()
+      expect((yield* sql<{ n: number }>`SELECT count(*) AS n FROM item_archive`)[0]?.n).toBe(6)
+      yield* TestClock.adjust("2 hours")
+      yield* archive.purgeExpired()
+      expect((yield* sql<{ n: number }>`SELECT count(*) AS n FROM item_archive`)[0]?.n).toBe(0)
+    }).pipe(Effect.provide(CycleLive))
+  )
+})
