@@ -4,7 +4,7 @@ import { Classifier } from "./Classifier.js"
 import { AppConfig } from "./Config.js"
 import type { Alert, CycleSummary, ItemOutcome, ItemOutcomeKind, NormalizedItem } from "./Domain.js"
 import { FeedIngest } from "./Feeds.js"
-import { applyCycleCap, rejectBeforeMarket, rejectOnMarket } from "./Filters.js"
+import { applyCycleCap, holdOnMarket, rejectBeforeMarket, rejectOnMarket } from "./Filters.js"
 import { MarketData } from "./MarketData.js"
 import { Outbox } from "./Outbox.js"
 import { SeenStore } from "./SeenStore.js"
@@ -66,7 +66,14 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
       const enriched = yield* market.enrich(passing)
       const decidedAt = DateTime.formatIso(DateTime.unsafeMake(yield* Clock.currentTimeMillis))
       const alerts: Array<Alert> = []
+      const heldIds = new Set<string>()
       for (const entry of enriched) {
+        const held = holdOnMarket(config.filters, entry)
+        if (held !== null) {
+          heldIds.add(entry.item.id)
+          outcomes.push(outcome(entry.item, "held", held))
+          continue
+        }
         const reason = rejectOnMarket(config.filters, entry)
         if (reason !== null) {
           outcomes.push(outcome(entry.item, "filtered", reason))
@@ -78,9 +85,10 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
         outcomes.push(outcome(entry.item, "alerted", null))
       }
 
+      const decided = heldIds.size === 0 ? unseen : unseen.filter((item) => !heldIds.has(item.id))
       const cap = { maxPerCycle: config.filters.maxAlertsPerCycle, overflow: config.delivery.overflow }
       const queued = yield* sql
-        .withTransaction(Effect.zipRight(seen.markSeen(unseen), outbox.enqueue(alerts, cap)))
+        .withTransaction(Effect.zipRight(seen.markSeen(decided), outbox.enqueue(alerts, cap)))
         .pipe(Effect.orDie)
       const capped = applyCycleCap(outcomes, queued, cap.maxPerCycle)
 
