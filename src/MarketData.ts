@@ -47,6 +47,9 @@ const providerCalls = Metric.counter("quote_provider_calls_total", {
   incremental: true
 })
 
+/** For tests and the health page; each is tagged `cache` (quotes | bars) or `path` (batch | single | bars). */
+export const MarketDataMetrics = { cacheHits, cacheMisses, cacheEvictions, cacheSize, providerCalls }
+
 interface CacheCounts {
   readonly hits: number
   readonly misses: number
