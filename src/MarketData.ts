@@ -199,12 +199,10 @@ export class MarketData extends Effect.Service<MarketData>()("MarketData/MarketD
         Effect.withSpan("MarketData.quoteBatch", { attributes: { "quote.provider": provider.name } }),
         // Whatever happened, no request may be left waiting.
         Effect.ensuring(
-          Effect.forEach(
-            requests,
-            (request) =>
-              Request.fail(request, new QuoteUnavailable({ reason: "the quote batch ended without an answer" })),
-            { discard: true }
-          )
+          Effect.suspend(() => {
+            const unanswered = new QuoteUnavailable({ reason: "the quote batch ended without an answer" })
+            return Effect.forEach(requests, (request) => Request.fail(request, unanswered), { discard: true })
+          })
         )
       )
 
@@ -244,7 +242,8 @@ export class MarketData extends Effect.Service<MarketData>()("MarketData/MarketD
         const present = yield* Effect.forEach(symbols, (symbol) => quotes.contains(symbol))
         const results = yield* Effect.forEach(symbols, (symbol) => Effect.either(quotes.get(symbol)), {
           batching: true,
-          concurrency: "unbounded"
+          // Requests are collected for batching regardless; a bound keeps fibers (and garbage) down.
+          concurrency: 64
         })
         const after = yield* quotes.cacheStats
         yield* recordCacheActivity("quotes", before, after, present.filter((known) => !known).length)
@@ -252,7 +251,7 @@ export class MarketData extends Effect.Service<MarketData>()("MarketData/MarketD
       })
 
     const enrich = Effect.fn("MarketData.enrich")(function* (items: ReadonlyArray<ClassifiedItem>) {
-      const symbols = Arr.dedupe(items.flatMap((item) => primarySymbol(item) ?? []))
+      const symbols = Array.from(new Set(items.flatMap((item) => primarySymbol(item) ?? [])))
       const lookups = new Map<string, Either.Either<QuoteLookup, QuoteUnavailable>>()
       yield* enrichLock.withPermits(1)(
         Effect.forEach(
