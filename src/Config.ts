@@ -243,6 +243,8 @@ const market = Config.all({
   cacheTtlSeconds: integerAtLeast("QUOTE_CACHE_TTL_SECONDS", 1, 60),
   timeoutSeconds: integerAtLeast("QUOTE_TIMEOUT_SECONDS", 1, 10),
   retries: integerAtLeast("QUOTE_RETRIES", 0, 2),
+  breakerFailures: integerAtLeast("QUOTE_BREAKER_FAILURES", 1, 5),
+  breakerBackoffSeconds: integerAtLeast("QUOTE_BREAKER_BACKOFF_SECONDS", 1, 30),
   barsCacheMax: integerAtLeast("BARS_CACHE_MAX", 1, 200),
   barsCacheTtlSeconds: integerAtLeast("BARS_CACHE_TTL_SECONDS", 1, 120),
   dailyLookbackDays: integerAtLeast("BARS_DAILY_LOOKBACK_DAYS", 2, 90)

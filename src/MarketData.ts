@@ -132,9 +132,9 @@ export class MarketData extends Effect.Service<MarketData>()("MarketData/MarketD
     const breakers = yield* Breakers
     const breaker = yield* breakers.make({
       name: `market data (${provider.name})`,
-      failureThreshold: 5,
-      backoff: Duration.seconds(30),
-      maxBackoff: Duration.minutes(10)
+      failureThreshold: market.breakerFailures,
+      backoff: Duration.seconds(market.breakerBackoffSeconds),
+      maxBackoff: Duration.seconds(Math.max(600, market.breakerBackoffSeconds))
     })
     // 10% headroom, as for SEC: spacing by exactly 1/rate lets network jitter put rate+1 requests in one second.
     const limiter = yield* RateLimiter.make({

@@ -137,6 +137,39 @@ describe("MarketData", () => {
     })
   )
 
+  it.scopedLive("after the backoff the breaker lets one probe through and closes when it succeeds", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeQuotes.make({ tiingoKey: key })
+      fake.failBatches(503)
+      fake.script("ABCD", { status: 503 })
+      const { market, breakers } = yield* Effect.all({ market: MarketData, breakers: Breakers }).pipe(
+        provideScoped(
+          liveMarket(fake.url, {
+            MARKET_DATA_PROVIDER: "tiingo",
+            QUOTE_BREAKER_FAILURES: 2,
+            QUOTE_BREAKER_BACKOFF_SECONDS: 1
+          })
+        )
+      )
+      const down = yield* market.enrich([item("ABCD")])
+      expect(down[0]?.market._tag).toBe("PriceUnavailable")
+      expect((yield* breakers.states)[0]?.state._tag).toBe("Open")
+
+      fake.failBatches(null)
+      fake.script("ABCD", {})
+      fake.clearRequests()
+      const stillOpen = yield* market.enrich([item("ABCD")])
+      expect(stillOpen[0]?.market._tag).toBe("PriceUnavailable")
+      expect(fake.requests()).toHaveLength(0)
+
+      yield* Effect.sleep("1100 millis")
+      const recovered = yield* market.enrich([item("ABCD")])
+      expect(recovered[0]?.market._tag).toBe("Priced")
+      expect(fake.requests()).toHaveLength(1)
+      expect((yield* breakers.states)[0]?.state).toEqual({ _tag: "Closed", consecutiveFailures: 0 })
+    })
+  )
+
   it.scopedLive("annotates quote batch spans with symbol counts", () =>
     Effect.gen(function* () {
       const fake = yield* FakeQuotes.make({ tiingoKey: key })
