@@ -109,8 +109,9 @@ describe("MarketData", () => {
       const busiest = (windowMs: number) =>
         Math.max(...times.map((start) => times.filter((t) => t >= start && t < start + windowMs).length))
       expect(busiest(1000)).toBeLessThanOrEqual(rps)
-      // Evenly spaced, not bunched: no 100 ms holds more than a tenth of a second's allowance.
-      expect(busiest(100)).toBeLessThanOrEqual(rps / 10)
+      // Spread out, not a burst: no 100 ms holds more than twice its share. (The fake shares this
+      // process's event loop, so a stall can make a few paced requests arrive together.)
+      expect(busiest(100)).toBeLessThanOrEqual((2 * rps) / 10)
     })
   )
 

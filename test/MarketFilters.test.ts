@@ -99,7 +99,9 @@ const cycleLayer = (values: Record<string, string | number>) =>
     Layer.provide(
       Layer.mergeAll(
         makeTestLayer(FeedIngest)({ fetchAll: Effect.succeed({ reports: [], items: [news], stale: [] }) }),
-        makeTestLayer(Classifier)({ classify: (items) => Effect.succeed(items.map(() => classified)) }),
+        makeTestLayer(Classifier)({
+          classifyBatch: (items) => Effect.succeed({ items: items.map(() => classified), notes: [] })
+        }),
         makeTestLayer(MarketData)({
           enrich: (items) =>
             Effect.succeed(items.map((entry) => ({ ...entry, market: { _tag: "PriceUnavailable", reason: "down" } })))
