@@ -197,13 +197,12 @@ export class MarketData extends Effect.Service<MarketData>()("MarketData/MarketD
         yield* fallback(unanswered)
       }).pipe(
         Effect.withSpan("MarketData.quoteBatch", { attributes: { "quote.provider": provider.name } }),
-        // Whatever happened, no request may be left waiting.
-        Effect.ensuring(
-          Effect.suspend(() => {
-            const unanswered = new QuoteUnavailable({ reason: "the quote batch ended without an answer" })
-            return Effect.forEach(requests, (request) => Request.fail(request, unanswered), { discard: true })
-          })
-        )
+        // Every path above completes every request; if one died or was interrupted, none may be left waiting.
+        Effect.onExit((exit) => {
+          if (Exit.isSuccess(exit)) return Effect.void
+          const unanswered = new QuoteUnavailable({ reason: "the quote batch ended without an answer" })
+          return Effect.forEach(requests, (request) => Request.fail(request, unanswered), { discard: true })
+        })
       )
 
     const resolver = RequestResolver.makeBatched(resolveBatch).pipe(RequestResolver.batchN(market.batchSize))

@@ -73,6 +73,8 @@ describe("MarketData memory", () => {
           const enriched = yield* market.enrich(symbols(10_000, `R${round}_`).map((s) => item(s)))
           expect(enriched.every((entry) => entry.market._tag === "Priced")).toBe(true)
           largest = Math.max(largest, yield* quoteCacheSize)
+          // Give the event loop a turn, so vitest's worker RPC isn't starved during this long loop.
+          yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
         }
         expect(largest).toBeLessThanOrEqual(cacheMax)
         expect(yield* quoteCacheSize).toBe(cacheMax)
