@@ -63,6 +63,8 @@ const optionalString = (name: string) =>
 
 const optionalSecret = (name: string) => optionalString(name).pipe(Config.map(Option.map((v) => Redacted.make(v))))
 
+export const QuotesOnOutage = ["send", "hold"] as const
+
 export const SqliteSynchronous = ["OFF", "NORMAL", "FULL", "EXTRA"] as const
 
 const runner = Config.all({
@@ -90,7 +92,23 @@ const filters = Config.all({
   maxAlertsPerCycle: integerAtLeast("MAX_ALERTS_PER_CYCLE", 0, 40),
   maxArticleAgeMinutes: integerAtLeast("MAX_ARTICLE_AGE_MINUTES", 0, 180),
   maxSecFilingAgeMinutes: integerAtLeast("MAX_SEC_FILING_AGE_MINUTES", 0, 240),
-  allowOtcTickers: flag("ALLOW_OTC_TICKERS", false)
+  allowOtcTickers: flag("ALLOW_OTC_TICKERS", false),
+  minVolume: numberAtLeast("MIN_VOLUME", 0, 0),
+  quotesOnOutage: Config.all([
+    Config.literal(...QuotesOnOutage)("QUOTES_ON_OUTAGE").pipe(Config.withDefault("send" as const)),
+    Config.string("MARKET_DATA_PROVIDER").pipe(Config.withDefault("yahoo"))
+  ]).pipe(
+    Config.mapOrFail(([policy, provider]) =>
+      policy === "hold" && provider.trim().toLowerCase() === "none"
+        ? Either.left(
+            ConfigError.InvalidData(
+              ["QUOTES_ON_OUTAGE"],
+              "hold needs a market data provider: with MARKET_DATA_PROVIDER=none every item would be held until it went stale"
+            )
+          )
+        : Either.right(policy)
+    )
+  )
 })
 
 const discord = Config.all({
@@ -209,8 +227,51 @@ const outcomes = Config.all({
   filteredPerDay: integerAtLeast("OUTCOME_FILTERED_PER_DAY", 0, 100)
 })
 
+export const MarketDataProviders = ["yahoo", "tiingo", "none"] as const
+export type MarketDataProviderName = (typeof MarketDataProviders)[number]
+
+const market = Config.all({
+  provider: Config.string("MARKET_DATA_PROVIDER").pipe(
+    Config.withDefault("yahoo"),
+    Config.map((value) => value.trim().toLowerCase()),
+    checked(
+      "MARKET_DATA_PROVIDER",
+      `Expected one of ${MarketDataProviders.join(", ")}`,
+      (value): value is MarketDataProviderName => (MarketDataProviders as ReadonlyArray<string>).includes(value)
+    ),
+    Config.map((value) => value as MarketDataProviderName)
+  ),
+  yahooBaseUrl: httpUrl("YAHOO_BASE_URL", "https://query1.finance.yahoo.com"),
+  yahooConcurrency: integerAtLeast("YAHOO_CONCURRENCY", 1, 4),
+  tiingoBaseUrl: httpUrl("TIINGO_BASE_URL", "https://api.tiingo.com"),
+  tiingoApiKey: optionalSecret("TIINGO_API_KEY"),
+  batchSize: integerAtLeast("QUOTE_BATCH_SIZE", 1, 50),
+  rps: numberAtLeast("QUOTE_RPS", 0.1, 4),
+  cacheMax: integerAtLeast("QUOTE_CACHE_MAX", 1, 5_000),
+  cacheTtlSeconds: integerAtLeast("QUOTE_CACHE_TTL_SECONDS", 1, 60),
+  timeoutSeconds: integerAtLeast("QUOTE_TIMEOUT_SECONDS", 1, 10),
+  retries: integerAtLeast("QUOTE_RETRIES", 0, 2),
+  breakerFailures: integerAtLeast("QUOTE_BREAKER_FAILURES", 1, 5),
+  breakerBackoffSeconds: integerAtLeast("QUOTE_BREAKER_BACKOFF_SECONDS", 1, 30),
+  barsCacheMax: integerAtLeast("BARS_CACHE_MAX", 1, 200),
+  barsCacheTtlSeconds: integerAtLeast("BARS_CACHE_TTL_SECONDS", 1, 120),
+  dailyLookbackDays: integerAtLeast("BARS_DAILY_LOOKBACK_DAYS", 2, 90)
+})
+
 export class AppConfig extends Effect.Service<AppConfig>()("AppConfig", {
-  effect: Config.all({ runner, storage, filters, discord, sec, feeds, classify, delivery, observability, outcomes })
+  effect: Config.all({
+    runner,
+    storage,
+    filters,
+    discord,
+    sec,
+    feeds,
+    classify,
+    delivery,
+    observability,
+    outcomes,
+    market
+  })
 }) {}
 
 /** Building blocks for stage modules that add settings of their own. */

@@ -4,7 +4,7 @@ import { Classifier } from "./Classifier.js"
 import { AppConfig } from "./Config.js"
 import type { Alert, CycleSummary, ItemOutcome, ItemOutcomeKind, NormalizedItem } from "./Domain.js"
 import { FeedIngest } from "./Feeds.js"
-import { applyCycleCap, rejectBeforeMarket, rejectOnMarket } from "./Filters.js"
+import { applyCycleCap, holdOnMarket, rejectBeforeMarket, rejectOnMarket } from "./Filters.js"
 import { archiveEntries, ItemArchive } from "./ItemArchive.js"
 import { MarketData } from "./MarketData.js"
 import { Outbox } from "./Outbox.js"
@@ -68,7 +68,14 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
       const enriched = yield* market.enrich(passing)
       const decidedAt = DateTime.formatIso(DateTime.unsafeMake(yield* Clock.currentTimeMillis))
       const alerts: Array<Alert> = []
+      const heldIds = new Set<string>()
       for (const entry of enriched) {
+        const held = holdOnMarket(config.filters, entry)
+        if (held !== null) {
+          heldIds.add(entry.item.id)
+          outcomes.push(outcome(entry.item, "held", held))
+          continue
+        }
         const reason = rejectOnMarket(config.filters, entry)
         if (reason !== null) {
           outcomes.push(outcome(entry.item, "filtered", reason))
@@ -80,11 +87,13 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
         outcomes.push(outcome(entry.item, "alerted", null))
       }
 
+      // Held items (price unavailable, QUOTES_ON_OUTAGE=hold) stay unseen and unarchived: next cycle decides them.
+      const settled = heldIds.size === 0 ? unseen : unseen.filter((item) => !heldIds.has(item.id))
       const cap = { maxPerCycle: config.filters.maxAlertsPerCycle, overflow: config.delivery.overflow }
-      const decided = [...batch.stale, ...unseen]
+      const decided = [...batch.stale, ...settled]
       const queued = yield* sql
         .withTransaction(
-          Effect.zipRight(seen.markSeen(unseen), outbox.enqueue(alerts, cap)).pipe(
+          Effect.zipRight(seen.markSeen(settled), outbox.enqueue(alerts, cap)).pipe(
             Effect.tap((queued) =>
               archive.record(
                 archiveEntries({

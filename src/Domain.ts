@@ -99,7 +99,8 @@ export const Alert = Schema.Struct({
 })
 export type Alert = typeof Alert.Type
 
-export const ItemOutcomeKind = Schema.Literal("duplicate", "stale", "filtered", "alerted", "failed")
+/** `held`: not decided this cycle (e.g. prices unavailable with QUOTES_ON_OUTAGE=hold); not marked seen. */
+export const ItemOutcomeKind = Schema.Literal("duplicate", "stale", "filtered", "held", "alerted", "failed")
 export type ItemOutcomeKind = typeof ItemOutcomeKind.Type
 
 export interface ItemOutcome {

@@ -15,15 +15,17 @@ export const rejectBeforeMarket = (
   return null
 }
 
-/** Price filters; 0 disables each bound. */
+/** Price and volume filters; 0 disables each bound. A quote without volume can't fail MIN_VOLUME. */
 export const rejectOnMarket = (settings: FilterSettings, { market }: EnrichedItem): string | null => {
   if (market._tag === "UnknownSymbol") return `unknown or delisted symbol ${market.symbol}`
   if (market._tag !== "Priced") return null
-  const { price } = market.quote
+  const { price, volume } = market.quote
   if (settings.priceFloor > 0 && price < settings.priceFloor)
     return `price ${price} below PRICE_FLOOR ${settings.priceFloor}`
   if (settings.priceCeiling > 0 && price > settings.priceCeiling)
     return `price ${price} above PRICE_CEILING ${settings.priceCeiling}`
+  if (settings.minVolume > 0 && volume !== null && volume < settings.minVolume)
+    return `volume ${volume} below MIN_VOLUME ${settings.minVolume}`
   return null
 }
 
@@ -55,3 +57,13 @@ export const applyCycleCap = (
     notes
   }
 }
+
+/**
+ * With QUOTES_ON_OUTAGE=hold, an item whose price couldn't be fetched waits: it is not marked seen,
+ * so the next cycle evaluates it again (until it goes stale). With `send` it alerts, flagged
+ * "price unavailable".
+ */
+export const holdOnMarket = (settings: FilterSettings, { market }: EnrichedItem): string | null =>
+  settings.quotesOnOutage === "hold" && market._tag === "PriceUnavailable"
+    ? `held until prices are back (QUOTES_ON_OUTAGE=hold): ${market.reason}`
+    : null

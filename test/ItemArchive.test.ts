@@ -44,7 +44,15 @@ const CycleLive = Cycle.DefaultWithoutDependencies.pipe(
       SeenStore.Default,
       Outbox.Default,
       ItemArchive.Default,
-      MarketData.Default,
+      makeTestLayer(MarketData)({
+        enrich: (items) =>
+          Effect.succeed(
+            items.map((entry) => ({
+              ...entry,
+              market: { _tag: "PriceUnavailable", reason: "no market data provider" }
+            }))
+          )
+      }),
       makeTestLayer(FeedIngest)({ fetchAll: Effect.succeed({ reports: [], items: fresh, stale }) }),
       makeTestLayer(Classifier)({
         classifyBatch: (items: ReadonlyArray<NormalizedItem>) =>

@@ -1,0 +1,145 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, Layer } from "effect"
+import { Classifier } from "../src/Classifier.js"
+import { AppConfig } from "../src/Config.js"
+import { Cycle } from "../src/Cycle.js"
+import type { ClassifiedItem, EnrichedItem, MarketSnapshot, NormalizedItem } from "../src/Domain.js"
+import { FeedIngest } from "../src/Feeds.js"
+import { holdOnMarket, rejectOnMarket } from "../src/Filters.js"
+import { MarketData } from "../src/MarketData.js"
+import { ItemArchive } from "../src/ItemArchive.js"
+import { Outbox } from "../src/Outbox.js"
+import { SeenStore } from "../src/SeenStore.js"
+import { SqlLive } from "../src/Sql.js"
+import { configLayer, makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+
+const news: NormalizedItem = {
+  id: "gnw-1",
+  source: "GlobeNewswire",
+  kind: "rss",
+  title: "ABCD wins a contract",
+  summary: "",
+  link: "https://example.com/1",
+  published: null,
+  fetchedAt: "2026-11-27T15:00:00.000Z",
+  tickers: [{ symbol: "ABCD", exchange: "Nasdaq" }]
+}
+
+const classified: ClassifiedItem = {
+  item: news,
+  classification: {
+    categories: ["contract"],
+    score: 3,
+    sentiment: 0.5,
+    negative: false,
+    matched: [],
+    llm: { _tag: "Skipped", reason: "test" }
+  }
+}
+
+const priced = (price: number, volume: number | null): MarketSnapshot => ({
+  _tag: "Priced",
+  quote: { symbol: "ABCD", price, previousClose: null, changePct: null, volume, relativeVolume: null }
+})
+
+const withMarket = (market: MarketSnapshot): EnrichedItem => ({ ...classified, market })
+
+const filtersFrom = (values: Record<string, string | number>) =>
+  Effect.map(AppConfig, (config) => config.filters).pipe(
+    Effect.provide(AppConfig.Default),
+    Effect.provide(configLayer(values))
+  )
+
+describe("market filters", () => {
+  it.effect("PRICE_FLOOR, PRICE_CEILING and MIN_VOLUME each reject with their reason; 0 disables", () =>
+    Effect.gen(function* () {
+      const strict = yield* filtersFrom({ PRICE_FLOOR: 1, PRICE_CEILING: 20, MIN_VOLUME: 100_000 })
+      expect(rejectOnMarket(strict, withMarket(priced(0.5, 1e6)))).toBe("price 0.5 below PRICE_FLOOR 1")
+      expect(rejectOnMarket(strict, withMarket(priced(25, 1e6)))).toBe("price 25 above PRICE_CEILING 20")
+      expect(rejectOnMarket(strict, withMarket(priced(5, 5_000)))).toBe("volume 5000 below MIN_VOLUME 100000")
+      expect(rejectOnMarket(strict, withMarket(priced(5, 1e6)))).toBeNull()
+      // No volume from the provider: nothing to judge, so not rejected.
+      expect(rejectOnMarket(strict, withMarket(priced(5, null)))).toBeNull()
+      expect(rejectOnMarket(strict, withMarket({ _tag: "UnknownSymbol", symbol: "ABCD" }))).toBe(
+        "unknown or delisted symbol ABCD"
+      )
+      const off = yield* filtersFrom({})
+      expect(rejectOnMarket(off, withMarket(priced(0.0001, 1)))).toBeNull()
+    })
+  )
+
+  it.effect("QUOTES_ON_OUTAGE=hold holds items without a price; send lets them through", () =>
+    Effect.gen(function* () {
+      const unavailable = withMarket({ _tag: "PriceUnavailable", reason: "yahoo: HTTP 503" })
+      const hold = yield* filtersFrom({ QUOTES_ON_OUTAGE: "hold" })
+      expect(holdOnMarket(hold, unavailable)).toBe(
+        "held until prices are back (QUOTES_ON_OUTAGE=hold): yahoo: HTTP 503"
+      )
+      expect(holdOnMarket(hold, withMarket(priced(5, 1)))).toBeNull()
+      const send = yield* filtersFrom({})
+      expect(holdOnMarket(send, unavailable)).toBeNull()
+      expect(rejectOnMarket(send, unavailable)).toBeNull()
+    })
+  )
+
+  it.effect("configuration errors name the variable", () =>
+    Effect.gen(function* () {
+      const bad = yield* Effect.either(filtersFrom({ MARKET_DATA_PROVIDER: "none", QUOTES_ON_OUTAGE: "hold" }))
+      expect(String(Either.getLeft(bad))).toContain("QUOTES_ON_OUTAGE")
+      const provider = yield* Effect.either(filtersFrom({ MARKET_DATA_PROVIDER: "bloomberg" }))
+      expect(String(Either.getLeft(provider))).toContain("MARKET_DATA_PROVIDER")
+      const rps = yield* Effect.either(filtersFrom({ QUOTE_RPS: 0 }))
+      expect(String(Either.getLeft(rps))).toContain("QUOTE_RPS")
+    })
+  )
+})
+
+/** A cycle with one news item whose price is unavailable. */
+const cycleLayer = (values: Record<string, string | number>) =>
+  Cycle.DefaultWithoutDependencies.pipe(
+    Layer.provide(
+      Layer.mergeAll(
+        makeTestLayer(FeedIngest)({ fetchAll: Effect.succeed({ reports: [], items: [news], stale: [] }) }),
+        makeTestLayer(Classifier)({
+          classifyBatch: (items) => Effect.succeed({ items: items.map(() => classified), notes: [] })
+        }),
+        makeTestLayer(MarketData)({
+          enrich: (items) =>
+            Effect.succeed(items.map((entry) => ({ ...entry, market: { _tag: "PriceUnavailable", reason: "down" } })))
+        })
+      )
+    ),
+    Layer.provideMerge(
+      Layer.mergeAll(SeenStore.Default, Outbox.Default, ItemArchive.Default, SqlLive, AppConfig.Default)
+    ),
+    Layer.provide(tempDataConfig({ MIN_SCORE: 0, ...values }))
+  )
+
+describe("cycle during a quote outage", () => {
+  it.scoped("hold: the item is held, not marked seen, and evaluated again next cycle", () =>
+    Effect.gen(function* () {
+      const cycle = yield* Cycle
+      const first = yield* cycle.run()
+      const second = yield* cycle.run()
+      for (const summary of [first, second]) {
+        expect(summary.outcomes.map((o) => [o.outcome, o.reason])).toEqual([
+          ["held", "held until prices are back (QUOTES_ON_OUTAGE=hold): down"]
+        ])
+        expect(summary.alerted).toBe(0)
+      }
+      expect(yield* (yield* Outbox).due(10)).toHaveLength(0)
+    }).pipe(Effect.provide(cycleLayer({ QUOTES_ON_OUTAGE: "hold" })))
+  )
+
+  it.scoped('send: the alert goes out flagged "price unavailable", and the item is seen', () =>
+    Effect.gen(function* () {
+      const cycle = yield* Cycle
+      const first = yield* cycle.run()
+      expect(first.outcomes.map((o) => o.outcome)).toEqual(["alerted"])
+      const [row] = yield* (yield* Outbox).due(10)
+      expect(row?.alert.market).toEqual({ _tag: "PriceUnavailable", reason: "down" })
+      const second = yield* cycle.run()
+      expect(second.outcomes.map((o) => o.outcome)).toEqual(["duplicate"])
+    }).pipe(Effect.provide(cycleLayer({ QUOTES_ON_OUTAGE: "send" })))
+  )
+})
