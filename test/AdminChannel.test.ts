@@ -4,6 +4,7 @@ import { Effect, Layer, Option, Redacted } from "effect"
 import { AdminChannel, AdminErrorLogger, AdminQueue } from "../src/AdminChannel.js"
 import * as AdminDiscord from "../src/AdminChannel/Discord.js"
 import { AdminHeartbeat } from "../src/AdminChannel/Heartbeat.js"
+import { AlertLatency } from "../src/AlertLatency.js"
 import { AppConfig } from "../src/Config.js"
 import { DiscordWebhooks } from "../src/Discord/Webhook.js"
 import { Outbox } from "../src/Outbox.js"
@@ -56,7 +57,7 @@ describe("AdminChannel on Discord", () => {
     }).pipe(Effect.scoped)
   )
 
-  it.live("the heartbeat reports cycle statistics from Runner.state", () =>
+  it.live("the heartbeat reports cycle statistics from Runner.state and latency p50/p95", () =>
     Effect.gen(function* () {
       const RunnerTest = makeTestLayer(Runner)({
         state: Effect.succeed({ cycles: 12, consecutiveEmpty: 0, lastResult: Option.none() })
@@ -75,7 +76,16 @@ describe("AdminChannel on Discord", () => {
       })
       const layer = AdminHeartbeat.pipe(
         Layer.provideMerge(
-          Layer.mergeAll(AdminChannel.Default, AdminQueue.Default, RunnerTest, OutboxTest, StatusBoard.Default)
+          Layer.mergeAll(
+            AdminChannel.Default,
+            AdminQueue.Default,
+            RunnerTest,
+            OutboxTest,
+            StatusBoard.Default,
+            makeTestLayer(AlertLatency)({
+              describe: Effect.succeed(["GlobeNewswire: p50 42 s, p95 1 min 10 s (8 alerts)"])
+            })
+          )
         ),
         Layer.provide(AppConfig.Default),
         Layer.provide(tempDataConfig({ ADMIN_HEARTBEAT_MINUTES: 0.005 }))
@@ -90,6 +100,7 @@ describe("AdminChannel on Discord", () => {
       expect(message.event.detail).toContain("cycles: 12 since the last heartbeat (12 total)")
       expect(message.event.detail).toContain("alerts delivered: 30")
       expect(message.event.detail).toContain("queued 4, dead-lettered 2")
+      expect(message.event.detail).toContain("publication → alert latency:\nGlobeNewswire: p50 42 s")
     })
   )
 })

@@ -60,6 +60,8 @@ export const layer = (url: Redacted.Redacted<string>) =>
 
       const handleNotice = Effect.fn("AdminChannel.post")(function* (event: AdminEvent) {
         const now = yield* Clock.currentTimeMillis
+        // Keys such as `dead-letter:<id>` never repeat: forget them once their window has passed.
+        for (const [key, posted] of lastPosted) if (now - posted.at >= dedupeMs) lastPosted.delete(key)
         const dedupeKey = `${event.key}\u0000${event.title}`
         const previous = lastPosted.get(dedupeKey)
         if (previous !== undefined && now - previous.at < dedupeMs) {

@@ -1,5 +1,6 @@
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import { AdminChannel } from "../AdminChannel.js"
+import { AlertLatency } from "../AlertLatency.js"
 import { AppConfig } from "../Config.js"
 import { Outbox } from "../Outbox.js"
 import { Runner, type RunnerState } from "../Runner.js"
@@ -16,7 +17,7 @@ const describeLast = (state: RunnerState): string =>
           : "last cycle timed out"
   })
 
-/** Every ADMIN_HEARTBEAT_MINUTES (0 = off): cycle statistics, delivery counts and Discord headroom. */
+/** Every ADMIN_HEARTBEAT_MINUTES (0 = off): cycle statistics, delivery counts, Discord headroom and latency p50/p95. */
 export const AdminHeartbeat = Layer.scopedDiscard(
   Effect.gen(function* () {
     const { delivery } = yield* AppConfig
@@ -25,6 +26,7 @@ export const AdminHeartbeat = Layer.scopedDiscard(
     const runner = yield* Runner
     const outbox = yield* Outbox
     const status = yield* StatusBoard
+    const latency = yield* AlertLatency
     let previousCycles = 0
     let previousDelivered = 0
 
@@ -35,6 +37,7 @@ export const AdminHeartbeat = Layer.scopedDiscard(
       const discord = board["discord"] as
         { invalidLast10Min?: number; webhooks?: Array<{ label: string; remaining: number; limit: number }> } | undefined
       const headroom = (discord?.webhooks ?? []).map((w) => `${w.label} ${w.remaining}/${w.limit}`).join(", ")
+      const latencyLines = yield* latency.describe
       const lines = [
         `cycles: ${state.cycles - previousCycles} since the last heartbeat (${state.cycles} total), ${state.consecutiveEmpty} empty in a row`,
         describeLast(state),
@@ -43,7 +46,8 @@ export const AdminHeartbeat = Layer.scopedDiscard(
           ? []
           : [
               `discord headroom: ${headroom || "no requests yet"}; invalid responses (10 min): ${discord.invalidLast10Min ?? 0}`
-            ])
+            ]),
+        ...(latencyLines.length === 0 ? [] : ["publication → alert latency:", ...latencyLines])
       ]
       previousCycles = state.cycles
       previousDelivered = counts.delivered
