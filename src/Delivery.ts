@@ -185,7 +185,14 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       }
     })
 
-    const loop = drainOnce().pipe(
+    /** Most polls find nothing; checking untraced keeps Jaeger from filling with an empty trace per second. */
+    const anythingDue = outbox.due(1).pipe(
+      Effect.map((rows) => rows.length > 0),
+      Effect.withTracerEnabled(false)
+    )
+
+    const loop = anythingDue.pipe(
+      Effect.flatMap((due) => (due ? drainOnce() : Effect.succeed(0))),
       Effect.flatMap((handled) => (handled > 0 ? Effect.void : idle)),
       Effect.catchAllCause((cause) => Effect.logError("delivery loop error", cause)),
       Effect.repeat(Schedule.forever)
