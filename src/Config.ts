@@ -209,8 +209,31 @@ const outcomes = Config.all({
   filteredPerDay: integerAtLeast("OUTCOME_FILTERED_PER_DAY", 0, 100)
 })
 
+export const ChartVariants = ["auto", "intraday", "daily"] as const
+
+const charts = Config.all({
+  workers: integerAtLeast("CHART_WORKERS", 1, 2),
+  queueSize: integerAtLeast("CHART_QUEUE_SIZE", 0, 16),
+  timeoutMs: integerAtLeast("CHART_TIMEOUT_MS", 100, 10_000),
+  cacheSize: integerAtLeast("CHART_CACHE_SIZE", 1, 256),
+  cacheTtlSeconds: integerAtLeast("CHART_CACHE_TTL_SECONDS", 1, 300),
+  variant: Config.literal(...ChartVariants)("CHART_VARIANT").pipe(Config.withDefault("auto" as const))
+})
+
 export class AppConfig extends Effect.Service<AppConfig>()("AppConfig", {
-  effect: Config.all({ runner, storage, filters, discord, sec, feeds, classify, delivery, observability, outcomes })
+  effect: Config.all({
+    runner,
+    storage,
+    filters,
+    discord,
+    sec,
+    feeds,
+    classify,
+    delivery,
+    observability,
+    outcomes,
+    charts
+  })
 }) {}
 
 /** Building blocks for stage modules that add settings of their own. */
