@@ -1,7 +1,7 @@
 import { Worker } from "@effect/platform"
 import { NodeWorker } from "@effect/platform-node"
 import type { WorkerError } from "@effect/platform/WorkerError"
-import { Cause, Context, Data, Deferred, Duration, Effect, Metric, Option } from "effect"
+import { Cause, Context, Data, Deferred, Duration, Effect, Metric, Option, Scope } from "effect"
 import { extname } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as WorkerThreads from "node:worker_threads"
@@ -59,17 +59,21 @@ export class RenderPool extends Effect.Service<RenderPool>()("Charts/RenderPool"
       return thread
     }
 
-    // Spawning happens in the background: a broken worker install must cost charts, not the bot's start-up.
+    // Workers start with the first chart, in the background and in the layer's scope: a run that never charts
+    // (`once`, `doctor`) never pays for them, and a broken worker install costs charts, not the bot's start-up.
     // (A Deferred, not Fiber.join: joining would also merge the spawning fiber's context, Scope included, into the
     // caller, and every pool checkout would then be released only when the whole layer closes.)
+    const scope = yield* Effect.scope
     const poolReady = yield* Deferred.make<Worker.SerializedWorkerPool<RenderChart>, WorkerError>()
-    yield* Worker.makePoolSerialized<RenderChart>({ size: config.workers, concurrency: 1 }).pipe(
-      Effect.provide(NodeWorker.layer(spawn)),
-      Effect.tap(() => Effect.logDebug(`${config.workers} chart workers ready`)),
-      Effect.tapErrorCause((cause) => Effect.logWarning("chart workers failed to start", cause)),
-      Effect.exit,
-      Effect.flatMap((exit) => Deferred.done(poolReady, exit)),
-      Effect.forkScoped
+    const startPool = yield* Effect.once(
+      Worker.makePoolSerialized<RenderChart>({ size: config.workers, concurrency: 1 }).pipe(
+        Effect.provide(NodeWorker.layer(spawn)),
+        Effect.tap(() => Effect.logDebug(`${config.workers} chart workers ready`)),
+        Effect.exit,
+        Effect.flatMap((exit) => Deferred.done(poolReady, exit)),
+        Scope.extend(scope),
+        Effect.forkIn(scope)
+      )
     )
     const admission = yield* Effect.makeSemaphore(config.workers + config.queueSize)
     const timeout = Duration.millis(config.timeoutMs)
@@ -83,6 +87,7 @@ export class RenderPool extends Effect.Service<RenderPool>()("Charts/RenderPool"
 
     const drawOnWorker = (request: ChartRequest) =>
       Effect.gen(function* () {
+        yield* startPool
         const [pool, worker] = yield* Deferred.await(poolReady).pipe(
           Effect.flatMap((pool) => Effect.map(pool.backing.get, (worker) => [pool, worker] as const)),
           Effect.timeoutFail({
