@@ -91,7 +91,7 @@ const ChartsTest = ChartRenderer.DefaultWithoutDependencies.pipe(
   Layer.provide(MarketTest),
   Layer.provide(Layer.succeed(ChartWorkerEntry, new URL("./support/FaultyChartWorker.ts", import.meta.url))),
   Layer.provide(AppConfig.Default),
-  Layer.provide(configLayer({ CHART_WORKERS: 2, CHART_QUEUE_SIZE: 0, CHART_TIMEOUT_MS: 3_000 }))
+  Layer.provide(configLayer({ CHART_WORKERS: 2, CHART_QUEUE_SIZE: 0, CHART_TIMEOUT_MS: 2_000 }))
 )
 
 describe("chart drawing", () => {
@@ -265,7 +265,7 @@ layer(ChartsTest, { timeout: "60 seconds", excludeTestServices: true })("ChartRe
       Effect.gen(function* () {
         const started = Date.now()
         const { broken, next, both } = yield* renderAfter("HANG")
-        expect(broken).toEqual({ _tag: "Failed", reason: "chart timed out after 3000 ms" })
+        expect(broken).toEqual({ _tag: "Failed", reason: "chart timed out after 2000 ms" })
         expect(Date.now() - started).toBeLessThan(60_000)
         expect(next._tag).toBe("Rendered")
         expect(both).toHaveLength(2)
