@@ -258,6 +258,17 @@ const market = Config.all({
   dailyLookbackDays: integerAtLeast("BARS_DAILY_LOOKBACK_DAYS", 2, 90)
 })
 
+export const ChartVariants = ["auto", "intraday", "daily"] as const
+
+const charts = Config.all({
+  workers: integerAtLeast("CHART_WORKERS", 1, 2),
+  queueSize: integerAtLeast("CHART_QUEUE_SIZE", 0, 16),
+  timeoutMs: integerAtLeast("CHART_TIMEOUT_MS", 100, 10_000),
+  cacheSize: integerAtLeast("CHART_CACHE_SIZE", 1, 256),
+  cacheTtlSeconds: integerAtLeast("CHART_CACHE_TTL_SECONDS", 1, 300),
+  variant: Config.literal(...ChartVariants)("CHART_VARIANT").pipe(Config.withDefault("auto" as const))
+})
+
 export class AppConfig extends Effect.Service<AppConfig>()("AppConfig", {
   effect: Config.all({
     runner,
@@ -270,7 +281,8 @@ export class AppConfig extends Effect.Service<AppConfig>()("AppConfig", {
     delivery,
     observability,
     outcomes,
-    market
+    market,
+    charts
   })
 }) {}
 

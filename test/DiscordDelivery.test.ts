@@ -17,22 +17,19 @@ import { SqlLive } from "../src/Sql.js"
 import { StatusBoard } from "../src/StatusBoard.js"
 import { type FakeDiscord, makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { alertFixture } from "./support/Alerts.js"
-import { tempDataConfig } from "./support/TestLayers.js"
+import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
 
 const token = "s3cret-token-value"
 
 /** Even-numbered items get a rendered chart, so both JSON and multipart bodies are exercised. */
-const ChartsTest = Layer.succeed(
-  ChartRenderer,
-  new ChartRenderer({
-    forAlert: (alert: Alert) =>
-      Effect.succeed<ChartOutcome>(
-        Number(alert.item.id.split("-")[1]) % 2 === 0
-          ? { _tag: "Rendered", chart: { filename: `${alert.ticker.symbol}.png`, png: new Uint8Array(2048).fill(7) } }
-          : { _tag: "NoBars" }
-      )
-  })
-)
+const ChartsTest = makeTestLayer(ChartRenderer)({
+  forAlert: (alert: Alert) =>
+    Effect.succeed<ChartOutcome>(
+      Number(alert.item.id.split("-")[1]) % 2 === 0
+        ? { _tag: "Rendered", chart: { filename: `${alert.ticker.symbol}.png`, png: new Uint8Array(2048).fill(7) } }
+        : { _tag: "NoBars" }
+    )
+})
 
 const deliveryLayer = (url: string, config: Record<string, string | number> = {}) =>
   Delivery.DefaultWithoutDependencies.pipe(

@@ -1,0 +1,148 @@
+import { Worker } from "@effect/platform"
+import { NodeWorker } from "@effect/platform-node"
+import type { WorkerError } from "@effect/platform/WorkerError"
+import { Cause, Context, Data, Deferred, Duration, Effect, Metric, Option, Scope } from "effect"
+import { extname } from "node:path"
+import { fileURLToPath } from "node:url"
+import * as WorkerThreads from "node:worker_threads"
+import { AppConfig } from "../Config.js"
+import { type ChartRequest, RenderChart } from "./Protocol.js"
+
+/** Why a chart could not be drawn; the alert then goes out flagged "chart unavailable". */
+export class ChartFailed extends Data.TaggedError("ChartFailed")<{ readonly reason: string }> {
+  override get message() {
+    return this.reason
+  }
+}
+
+/** A worker that cannot start (or be replaced) within this is broken; waiting longer would only stall delivery. */
+const workerStartTimeout = Duration.seconds(30)
+
+export const workerRestarts = Metric.counter("chart_worker_restarts_total", {
+  description: "Chart workers terminated and replaced after a crash or a timeout"
+})
+export const queueRejections = Metric.counter("chart_queue_rejections_total", {
+  description: "Charts refused because every worker was busy and the queue was full"
+})
+
+/**
+ * The module that a worker thread runs. Resolved next to this file, so it is `RenderWorker.ts` under vitest/tsx and
+ * `RenderWorker.js` in dist/. Tests swap in a worker that misbehaves on request.
+ */
+export class ChartWorkerEntry extends Context.Reference<ChartWorkerEntry>()("Charts/ChartWorkerEntry", {
+  defaultValue: () => new URL(`./RenderWorker${extname(fileURLToPath(import.meta.url))}`, import.meta.url)
+}) {}
+
+/** A TypeScript entry (tests, tsx) goes through a bootstrap that loads tsx in the worker; compiled JS runs as is. */
+const spawnThread = (entry: URL) =>
+  entry.pathname.endsWith(".ts")
+    ? new WorkerThreads.Worker(new URL("./TsWorker.mjs", import.meta.url), { workerData: { entry: entry.href } })
+    : new WorkerThreads.Worker(entry)
+
+/**
+ * A fixed pool of worker threads that draw charts, so the main event loop never runs the CPU-heavy part.
+ * One chart at a time per worker; at most CHART_QUEUE_SIZE more wait, the rest are refused at once.
+ * A worker that crashes or overruns CHART_TIMEOUT_MS is terminated and replaced by a fresh one. A waiting chart gets a
+ * worker within CHART_TIMEOUT_MS (the stuck one is replaced by then) plus a worker's start-up time.
+ */
+export class RenderPool extends Effect.Service<RenderPool>()("Charts/RenderPool", {
+  scoped: Effect.gen(function* () {
+    const { charts: config } = yield* AppConfig
+    const entry = yield* ChartWorkerEntry
+    const threads = new Map<number, WorkerThreads.Worker>()
+    const spawn = (id: number) => {
+      const thread = spawnThread(entry)
+      threads.set(id, thread)
+      thread.once("exit", () => {
+        if (threads.get(id) === thread) threads.delete(id)
+      })
+      return thread
+    }
+
+    // Workers start with the first chart, in the background and in the layer's scope: a run that never charts
+    // (`once`, `doctor`) never pays for them, and a broken worker install costs charts, not the bot's start-up.
+    // (A Deferred, not Fiber.join: joining would also merge the spawning fiber's context, Scope included, into the
+    // caller, and every pool checkout would then be released only when the whole layer closes.)
+    const scope = yield* Effect.scope
+    const poolReady = yield* Deferred.make<Worker.SerializedWorkerPool<RenderChart>, WorkerError>()
+    const startPool = yield* Effect.once(
+      Worker.makePoolSerialized<RenderChart>({ size: config.workers, concurrency: 1 }).pipe(
+        Effect.provide(NodeWorker.layer(spawn)),
+        Effect.tap(() => Effect.logDebug(`${config.workers} chart workers ready`)),
+        Effect.exit,
+        Effect.flatMap((exit) => Deferred.done(poolReady, exit)),
+        Scope.extend(scope),
+        Effect.forkIn(scope)
+      )
+    )
+    const admission = yield* Effect.makeSemaphore(config.workers + config.queueSize)
+    const timeout = Duration.millis(config.timeoutMs)
+
+    const replace = (pool: Worker.SerializedWorkerPool<RenderChart>, worker: Worker.SerializedWorker<RenderChart>) =>
+      Effect.gen(function* () {
+        yield* Effect.promise(() => threads.get(worker.id)?.terminate() ?? Promise.resolve(0))
+        yield* pool.backing.invalidate(worker)
+        yield* Metric.increment(workerRestarts)
+      })
+
+    const drawOnWorker = (request: ChartRequest) =>
+      Effect.gen(function* () {
+        yield* startPool
+        const [pool, worker] = yield* Deferred.await(poolReady).pipe(
+          Effect.flatMap((pool) => Effect.map(pool.backing.get, (worker) => [pool, worker] as const)),
+          Effect.timeoutFail({
+            duration: Duration.sum(timeout, workerStartTimeout),
+            onTimeout: () => new ChartFailed({ reason: "no chart worker became available" })
+          })
+        )
+        return yield* worker.executeEffect(new RenderChart(request)).pipe(
+          Effect.timeout(timeout),
+          Effect.catchTags({
+            DrawError: (error) => Effect.fail(new ChartFailed({ reason: error.reason })),
+            // A worker that died answers with a WorkerError, which then fails to decode as a DrawError.
+            ParseError: (error) =>
+              Effect.logDebug("chart worker failed", error).pipe(
+                Effect.zipRight(replace(pool, worker)),
+                Effect.zipRight(Effect.fail(new ChartFailed({ reason: "chart worker failed" })))
+              ),
+            TimeoutException: () =>
+              Effect.zipRight(
+                replace(pool, worker),
+                Effect.fail(new ChartFailed({ reason: `chart timed out after ${config.timeoutMs} ms` }))
+              )
+          })
+        )
+      }).pipe(
+        Effect.scoped,
+        Effect.catchTag("WorkerError", (error) =>
+          Effect.fail(new ChartFailed({ reason: `chart workers unavailable: ${error.message}` }))
+        )
+      )
+
+    return {
+      /** PNG bytes for the request, drawn on a worker thread. */
+      draw: (request: ChartRequest): Effect.Effect<Uint8Array, ChartFailed> =>
+        admission
+          .withPermitsIfAvailable(1)(drawOnWorker(request))
+          .pipe(
+            Effect.flatMap(
+              Option.match({
+                onNone: () =>
+                  Effect.zipRight(
+                    Metric.increment(queueRejections),
+                    Effect.fail(new ChartFailed({ reason: "chart queue is full" }))
+                  ),
+                onSome: Effect.succeed
+              })
+            ),
+            Effect.catchAllDefect((defect) =>
+              Effect.zipRight(
+                Effect.logError("chart renderer defect", Cause.die(defect)),
+                Effect.fail(new ChartFailed({ reason: "chart renderer defect (see log)" }))
+              )
+            )
+          )
+    } as const
+  }),
+  dependencies: [AppConfig.Default]
+}) {}
