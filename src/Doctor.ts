@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
 import { Console, Effect, Option, Redacted } from "effect"
 import { AppConfig } from "./Config.js"
+import { loadSources } from "./Feeds/Sources.js"
 
 export type Verdict = "ok" | "warn" | "fail"
 
@@ -69,7 +70,36 @@ export const endpointCheck = (name: string, url: string, headers: Record<string,
 
 export const runDoctor = Effect.gen(function* () {
   const config = yield* AppConfig
+  const sources = yield* loadSources({
+    feedsFile: Option.getOrUndefined(config.feeds.feedsFile),
+    secBaseUrl: config.feeds.secBaseUrl
+  })
+  const secHeaders = Option.match(config.sec.userAgent, {
+    onNone: () => ({}),
+    onSome: (userAgent): Record<string, string> => ({ "User-Agent": userAgent })
+  })
+  const marketBaseUrl: Record<string, string | null> = {
+    yahoo: config.market.yahooBaseUrl,
+    tiingo: config.market.tiingoBaseUrl,
+    none: null
+  }
+  const marketUrl = marketBaseUrl[config.market.provider] ?? null
   const endpoints = [
+    ...sources
+      .filter((source) => source.enabled)
+      .map((source) =>
+        source.kind === "sec-atom" && Option.isNone(config.sec.userAgent)
+          ? Effect.succeed<Check>({
+              name: `feed ${source.name}`,
+              verdict: "warn",
+              detail: "off until SEC_USER_AGENT is set"
+            })
+          : endpointCheck(`feed ${source.name}`, source.url, source.kind === "sec-atom" ? secHeaders : {})
+      ),
+    ...(marketUrl === null ? [] : [endpointCheck(`market data (${config.market.provider})`, marketUrl)]),
+    ...Option.toArray(config.classify.llmBaseUrl).map((url) =>
+      endpointCheck(`LLM (${config.classify.llmProvider})`, url)
+    ),
     ...Option.toArray(config.discord.webhookUrl).map((url) => endpointCheck("discord webhook", Redacted.value(url))),
     ...Option.toArray(config.discord.adminWebhookUrl).map((url) =>
       endpointCheck("discord admin webhook", Redacted.value(url))
@@ -78,7 +108,7 @@ export const runDoctor = Effect.gen(function* () {
   const checks: ReadonlyArray<Check> = [
     ...configChecks(config),
     yield* databaseCheck,
-    ...(yield* Effect.all(endpoints, { concurrency: "unbounded" }))
+    ...(yield* Effect.all(endpoints, { concurrency: 8 }))
   ]
   for (const check of checks) {
     yield* Console.log(`${check.verdict.toUpperCase().padEnd(4)} ${check.name}: ${check.detail}`)
