@@ -5,7 +5,7 @@ import { Config, ConfigError, Effect, Either, Option, Redacted } from "effect"
  * before any work, and every bad variable is named in one message (Config.all accumulates errors).
  */
 
-const isHttpUrl = (value: string): boolean => {
+export const isHttpUrl = (value: string): boolean => {
   try {
     const url = new URL(value)
     return url.protocol === "http:" || url.protocol === "https:"

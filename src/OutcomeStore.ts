@@ -1,11 +1,11 @@
 import { SqlClient } from "@effect/sql"
 import { Array as Arr, Effect, Schema } from "effect"
-import type { TrackedOutcome } from "./Outcomes/Stats.js"
+import type { CheckpointPrices, TrackedOutcome } from "./Outcomes/Stats.js"
 import { SqlLive } from "./Sql.js"
 
 const decodeStrings = Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Schema.String)))
 
-export interface OutcomeRow {
+export interface OutcomeRow extends CheckpointPrices {
   readonly itemId: string
   readonly kind: "alert" | "filtered"
   readonly ticker: string
@@ -16,15 +16,7 @@ export interface OutcomeRow {
   readonly score: number
   readonly sentiment: number
   readonly reason: string | null
-  readonly alertAt: number
   readonly quotePrice: number | null
-  readonly priceAtAlert: number | null
-  readonly price15m: number | null
-  readonly price1h: number | null
-  readonly price4h: number | null
-  readonly priceNextClose: number | null
-  readonly maxFavourable1hPct: number | null
-  readonly maxAdverse1hPct: number | null
   readonly missing: string
   readonly status: string
 }

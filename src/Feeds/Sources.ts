@@ -1,5 +1,6 @@
 import { ConfigError, Effect, Either, ParseResult, Schema } from "effect"
 import { readFileSync } from "node:fs"
+import { isHttpUrl } from "../Config.js"
 import { FeedKind } from "../Domain.js"
 
 export const FeedSource = Schema.Struct({
@@ -60,15 +61,6 @@ export const defaultSources = (secBaseUrl: string): ReadonlyArray<FeedSource> =>
     enabled: true
   }))
 ]
-
-const isHttpUrl = (value: string): boolean => {
-  try {
-    const url = new URL(value)
-    return url.protocol === "http:" || url.protocol === "https:"
-  } catch {
-    return false
-  }
-}
 
 const invalid = (message: string) => ConfigError.InvalidData(["FEEDS_FILE"], message)
 

@@ -1,5 +1,6 @@
 import { DateTime, Option } from "effect"
 import type { Bar, BarSeries } from "../Domain.js"
+import type { CheckpointPrices } from "./Stats.js"
 
 /**
  * When an alert's price is sampled, and how a sample is read from bars. Pure functions, so the
@@ -16,18 +17,10 @@ import type { Bar, BarSeries } from "../Domain.js"
 export const Checkpoint = ["alert", "15m", "1h", "4h", "close"] as const
 export type Checkpoint = (typeof Checkpoint)[number]
 
-export interface Progress {
-  readonly alertAt: number
+export interface Progress extends CheckpointPrices {
   /** +1 for a bullish (or neutral) catalyst, -1 for a bearish one: moves are measured in this direction. */
   readonly direction: 1 | -1
   readonly quotePrice: number | null
-  readonly priceAtAlert: number | null
-  readonly price15m: number | null
-  readonly price1h: number | null
-  readonly price4h: number | null
-  readonly priceNextClose: number | null
-  readonly maxFavourable1hPct: number | null
-  readonly maxAdverse1hPct: number | null
   readonly missing: ReadonlyArray<Checkpoint>
 }
 

@@ -1,6 +1,18 @@
 /** Figures over tracked outcomes, shared by the report and the backtest. */
 
-export interface TrackedOutcome {
+/** The prices recorded at each checkpoint of an alert, and the first hour's extremes. */
+export interface CheckpointPrices {
+  readonly alertAt: number
+  readonly priceAtAlert: number | null
+  readonly price15m: number | null
+  readonly price1h: number | null
+  readonly price4h: number | null
+  readonly priceNextClose: number | null
+  readonly maxFavourable1hPct: number | null
+  readonly maxAdverse1hPct: number | null
+}
+
+export interface TrackedOutcome extends CheckpointPrices {
   readonly itemId: string
   readonly kind: "alert" | "filtered"
   readonly ticker: string
@@ -11,14 +23,6 @@ export interface TrackedOutcome {
   readonly score: number
   readonly sentiment: number
   readonly reason: string | null
-  readonly alertAt: number
-  readonly priceAtAlert: number | null
-  readonly price15m: number | null
-  readonly price1h: number | null
-  readonly price4h: number | null
-  readonly priceNextClose: number | null
-  readonly maxFavourable1hPct: number | null
-  readonly maxAdverse1hPct: number | null
   readonly complete: boolean
 }
 
