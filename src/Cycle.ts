@@ -14,6 +14,9 @@ import { SqlLive } from "./Sql.js"
 export const itemsFetched = Metric.counter("items_fetched_total", { description: "Items parsed from feeds" })
 export const itemsNew = Metric.counter("items_new_total", { description: "Items not seen before" })
 export const itemsAlerted = Metric.counter("items_alerted_total", { description: "Alerts enqueued for delivery" })
+export const itemsDuplicate = Metric.counter("items_duplicate_total", {
+  description: "Items dropped as already seen, or as a story another feed carried first"
+})
 
 const outcome = (item: NormalizedItem, kind: ItemOutcomeKind, reason: string | null): ItemOutcome => ({
   itemId: item.id,
@@ -112,6 +115,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
       yield* Metric.incrementBy(itemsFetched, batch.items.length + batch.stale.length)
       yield* Metric.incrementBy(itemsNew, unseen.length)
       yield* Metric.incrementBy(itemsAlerted, alerts.length - queued.dropped.length)
+      yield* Metric.incrementBy(itemsDuplicate, outcomes.filter((entry) => entry.outcome === "duplicate").length)
       const summary: CycleSummary = {
         startedAt: DateTime.formatIso(DateTime.unsafeMake(startedAt)),
         durationMs: (yield* Clock.currentTimeMillis) - startedAt,

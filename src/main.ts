@@ -29,6 +29,7 @@ import { ChartRenderer } from "./ChartRenderer.js"
 import { Classifier } from "./Classifier.js"
 import { AppConfig, describeConfigError } from "./Config.js"
 import { Delivery, DeliveryWorker } from "./Delivery.js"
+import { runDemo } from "./Demo.js"
 import { DiscordWebhooks } from "./Discord/Webhook.js"
 import { CikTickers } from "./Feeds/CikTickers.js"
 import { inspectFeed } from "./Feeds/Inspect.js"
@@ -279,9 +280,33 @@ const backtest = Command.make(
     )
 ).pipe(Command.withDescription("Re-run classification and filters over archived items, send nothing, score the result"))
 
+const demo = Command.make(
+  "demo",
+  {
+    output: Options.directory("output").pipe(
+      Options.withDefault("demo-output"),
+      Options.withDescription("where each alert's embed JSON and chart PNGs are written")
+    )
+  },
+  ({ output }) =>
+    runDemo(
+      // The whole bot, as `run` builds it, configured only by the world: no .env, no keys, no internet.
+      (env) =>
+        Layer.launch(BotLive).pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+          Logger.withMinimumLogLevel(LogLevel.Warning)
+        ),
+      { outputDir: output, loopSeconds: 2, drainTimeout: Duration.seconds(20) }
+    )
+).pipe(
+  Command.withDescription(
+    "Start a simulated market on 127.0.0.1 and run the bot against it; alerts land in demo-output/"
+  )
+)
+
 const root = Command.make("catalyst-bot", {}, () => Layer.launch(BotLive)).pipe(
   Command.withDescription("Catalyst alerts for small-cap traders, from press-release wires and SEC EDGAR"),
-  Command.withSubcommands([run, once, classify, doctor, parse, report, backtest])
+  Command.withSubcommands([run, once, classify, doctor, parse, report, backtest, demo])
 )
 
 const cli = Command.run(root, { name: "catalyst-bot", version: "0.1.0" })

@@ -19,6 +19,8 @@ export interface FakeDiscordOptions {
   readonly globalPerSecond?: number
   /** Added before every answer. */
   readonly latencyMs?: number
+  /** Keep each attachment's bytes in `ReceivedFile.data` (the demo writes them out). */
+  readonly keepFileData?: boolean
 }
 
 export interface ReceivedFile {
@@ -26,6 +28,8 @@ export interface ReceivedFile {
   readonly filename: string
   readonly contentType: string
   readonly size: number
+  /** Only with `keepFileData`. */
+  readonly data?: Uint8Array
 }
 
 export interface ReceivedMessage {
@@ -125,7 +129,7 @@ const readBody = (req: IncomingMessage): Promise<Buffer> =>
   })
 
 /** Multipart parsing by the platform's own Fetch implementation (undici), not by hand. */
-const parseBody = async (req: IncomingMessage, body: Buffer) => {
+const parseBody = async (req: IncomingMessage, body: Buffer, keepFileData: boolean) => {
   const type = req.headers["content-type"] ?? ""
   if (!type.startsWith("multipart/form-data")) {
     return { payload: JSON.parse(body.toString("utf8")) as Json, files: [] as Array<ReceivedFile>, multipart: false }
@@ -140,7 +144,13 @@ const parseBody = async (req: IncomingMessage, body: Buffer) => {
   for (const [field, value] of form.entries()) {
     if (field === "payload_json" && typeof value === "string") payload = JSON.parse(value) as Json
     else if (typeof value !== "string") {
-      files.push({ field, filename: value.name, contentType: value.type, size: value.size })
+      files.push({
+        field,
+        filename: value.name,
+        contentType: value.type,
+        size: value.size,
+        ...(keepFileData && { data: new Uint8Array(await value.arrayBuffer()) })
+      })
     }
   }
   return { payload, files, multipart: true }
@@ -148,13 +158,14 @@ const parseBody = async (req: IncomingMessage, body: Buffer) => {
 
 export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
   Effect.gen(function* () {
-    const settings = { limit: 5, windowMs: 2_000, globalPerSecond: 50, latencyMs: 0, ...options }
+    const settings = { limit: 5, windowMs: 2_000, globalPerSecond: 50, latencyMs: 0, keepFileData: false, ...options }
     const messages: Array<ReceivedMessage> = []
     const requests: Array<RequestRecord> = []
     const windows = new Map<string, Window>()
     const globalTimes: Array<number> = []
     const deleted = new Set<string>()
-    const scriptedFailures: Array<number> = []
+    /** A status, or "garbage": a 200 whose body isn't JSON (a broken proxy in the way). */
+    const scriptedFailures: Array<number | "garbage"> = []
     let globalBlockedUntil = 0
     let nextId = 1_000_000_000_000_000n
 
@@ -222,6 +233,11 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       const headers = bucketHeaders(settings.limit - window.count)
 
       const scripted = scriptedFailures.shift()
+      if (scripted === "garbage") {
+        record(webhookId, 200)
+        res.writeHead(200, { ...headers, "content-type": "text/html" })
+        return res.end("<html><body>502 Bad Gateway</body></html>")
+      }
       if (scripted !== undefined) {
         record(webhookId, scripted)
         return send(res, scripted, headers, { message: "scripted failure", code: 0 })
@@ -229,7 +245,7 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
 
       let parsed: Awaited<ReturnType<typeof parseBody>>
       try {
-        parsed = await parseBody(req, body)
+        parsed = await parseBody(req, body, settings.keepFileData)
       } catch {
         record(webhookId, 400)
         return send(res, 400, headers, { message: "Invalid Form Body", code: 50035, errors: { _errors: ["bad body"] } })
@@ -289,6 +305,15 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       /** The next `count` requests that pass the rate limits are answered with `status`. */
       failNext: (count: number, status = 500) => {
         for (let i = 0; i < count; i++) scriptedFailures.push(status)
+      },
+      /** The next `count` requests that pass the rate limits get a 200 whose body is HTML, not JSON. */
+      garbageNext: (count: number) => {
+        for (let i = 0; i < count; i++) scriptedFailures.push("garbage")
+      },
+      /** Forgets recorded messages and requests, so a long run keeps constant memory. */
+      clearRecords: () => {
+        messages.length = 0
+        requests.length = 0
       },
       /** The webhook answers 404 / 10015 from now on. */
       deleteWebhook: (id: string) => deleted.add(id),

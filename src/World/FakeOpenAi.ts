@@ -139,12 +139,20 @@ export interface FakeOpenAi {
   /** Behaviours for the next calls, in order; afterwards the default applies again. */
   readonly script: (...behaviours: ReadonlyArray<FakeLlmBehaviour>) => void
   readonly setDefault: (behaviour: FakeLlmBehaviour) => void
+  /** Forgets recorded calls, so a long run (soak, demo) keeps constant memory. */
+  readonly clearRecords: () => void
 }
 
-export const make = (options: { readonly defaultBehaviour?: FakeLlmBehaviour } = {}) =>
+export const make = (
+  options: {
+    readonly defaultBehaviour?: FakeLlmBehaviour
+    /** The analysis for an `Answer` that names none, from the request body (e.g. to match the prompt's story). */
+    readonly analyse?: (requestBody: string) => FakeAnalysis
+  } = {}
+) =>
   Effect.acquireRelease(
     Effect.async<{ readonly server: ReturnType<typeof createServer>; readonly fake: FakeOpenAi }>((resume) => {
-      const calls: Array<FakeLlmCall> = []
+      let calls: Array<FakeLlmCall> = []
       const queue: Array<FakeLlmBehaviour> = []
       let fallback = options.defaultBehaviour ?? answer()
 
@@ -185,7 +193,7 @@ export const make = (options: { readonly defaultBehaviour?: FakeLlmBehaviour } =
                 const text =
                   behaviour._tag === "Malformed"
                     ? '{"category": "fda_approval", "sentiment": 0.8, "summ'
-                    : JSON.stringify(behaviour.analysis ?? defaultAnalysis)
+                    : JSON.stringify(behaviour.analysis ?? options.analyse?.(raw) ?? defaultAnalysis)
                 const payload =
                   path === "/responses"
                     ? responsesBody(model, text, inputTokens, id)
@@ -210,7 +218,8 @@ export const make = (options: { readonly defaultBehaviour?: FakeLlmBehaviour } =
               calls: () => [...calls],
               callCount: () => calls.length,
               script: (...behaviours) => void queue.push(...behaviours),
-              setDefault: (behaviour) => void (fallback = behaviour)
+              setDefault: (behaviour) => void (fallback = behaviour),
+              clearRecords: () => void (calls = [])
             }
           })
         )

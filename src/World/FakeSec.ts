@@ -24,6 +24,8 @@ export interface FakeFiling {
   readonly parties: ReadonlyArray<FakeParty>
   /** `Item 8.01: Other Events`, … */
   readonly items?: ReadonlyArray<string>
+  /** Text of the primary document, served as HTML (default: a short generated filing). */
+  readonly documentText?: string
 }
 
 export interface FakeTicker {
@@ -78,6 +80,43 @@ export const companyTickersJson = (tickers: ReadonlyArray<FakeTicker>): string =
     )
   )
 
+/** The primary document's file name, as listed in the submissions index. */
+export const primaryDocumentName = (filing: FakeFiling): string =>
+  `d${filing.accession.replace(/-/g, "").slice(-8)}${filing.form.toLowerCase().replace(/[^a-z0-9]/g, "")}.htm`
+
+const documentHtml = (filing: FakeFiling): string => {
+  const company = filing.parties[0]?.company ?? "The Company"
+  const text =
+    filing.documentText ??
+    `${(filing.items ?? []).join(". ")}. On ${filing.updated.slice(0, 10)}, ${company} (the "Company") announced the matters described above.`
+  return `<html><head><title>${escapeXml(filing.form)}</title><style>p{margin:0}</style></head><body>
+<p>UNITED STATES SECURITIES AND EXCHANGE COMMISSION</p><p>FORM ${escapeXml(filing.form)}</p>
+<p>${escapeXml(company)}</p><p>${escapeXml(text)}</p></body></html>`
+}
+
+/** `filings.recent` as parallel arrays, newest first, for the filings where `cik` is a party. */
+export const submissionsJson = (cik: number, filings: ReadonlyArray<FakeFiling>): string | null => {
+  const own = filings.filter((filing) => filing.parties.some((party) => party.cik === cik))
+  if (own.length === 0) return null
+  return JSON.stringify({
+    cik: String(cik),
+    name: own[0]?.parties.find((party) => party.cik === cik)?.company ?? "",
+    filings: {
+      recent: {
+        accessionNumber: own.map((filing) => filing.accession),
+        filingDate: own.map((filing) => filing.updated.slice(0, 10)),
+        acceptanceDateTime: own.map((filing) => filing.updated),
+        form: own.map((filing) => filing.form),
+        items: own.map((filing) =>
+          (filing.items ?? []).map((item) => item.replace(/^Item ([\d.]+).*$/, "$1")).join(",")
+        ),
+        primaryDocument: own.map(primaryDocumentName)
+      },
+      files: []
+    }
+  })
+}
+
 export const make = (
   options: {
     readonly filings?: ReadonlyArray<FakeFiling>
@@ -91,16 +130,28 @@ export const make = (
       readonly requests: () => ReadonlyArray<SecRequest>
       readonly setFilings: (filings: ReadonlyArray<FakeFiling>) => void
       readonly setTickers: (tickers: ReadonlyArray<FakeTicker>) => void
+      /** Serves this text as company_tickers.json instead of the tickers (null restores them). */
+      readonly setTickersBody: (raw: string | null) => void
+      /** Answers every request with this status and SEC's HTML error page (null restores service). */
+      readonly setOutage: (status: number | null) => void
+      /** Forgets recorded requests, so a long run keeps constant memory. */
+      readonly clearRecords: () => void
       readonly close: () => Promise<void>
     }>((resume) => {
       let filings = options.filings ?? []
       let tickers = options.tickers ?? []
-      const requests: Array<SecRequest> = []
+      let tickersBody: string | null = null
+      let outage: number | null = null
+      let requests: Array<SecRequest> = []
       const server = createServer((request, response) => {
         const at = performance.timeOrigin + performance.now()
         const url = new URL(request.url ?? "/", "http://localhost")
         requests.push({ path: url.pathname + url.search, at, userAgent: request.headers["user-agent"] ?? null })
         const answer = () => {
+          if (outage !== null) {
+            response.writeHead(outage, { "Content-Type": "text/html" })
+            return response.end(`<html><body><h1>Request Rate Threshold Exceeded</h1></body></html>`)
+          }
           if (url.pathname === "/cgi-bin/browse-edgar" && url.searchParams.get("action") === "getcurrent") {
             const type = url.searchParams.get("type") ?? ""
             response.writeHead(200, { "Content-Type": "application/atom+xml" })
@@ -108,10 +159,23 @@ export const make = (
           }
           if (url.pathname === "/files/company_tickers.json") {
             response.writeHead(200, { "Content-Type": "application/json" })
-            return response.end(companyTickersJson(tickers))
+            return response.end(tickersBody ?? companyTickersJson(tickers))
+          }
+          const submissions = /^\/submissions\/CIK(\d{10})\.json$/.exec(url.pathname)
+          if (submissions !== null) {
+            const body = submissionsJson(Number(submissions[1]), filings)
+            if (body === null) {
+              response.writeHead(404, { "Content-Type": "application/xml" })
+              return response.end("<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code></Error>")
+            }
+            response.writeHead(200, { "Content-Type": "application/json" })
+            return response.end(body)
           }
           if (url.pathname.startsWith("/Archives/edgar/data/")) {
+            const document = url.pathname.split("/").pop() ?? ""
+            const filing = filings.find((candidate) => primaryDocumentName(candidate) === document)
             response.writeHead(200, { "Content-Type": "text/html" })
+            if (filing !== undefined) return response.end(documentHtml(filing))
             return response.end(`<html><body><h1>Filing index</h1><p>${escapeXml(url.pathname)}</p></body></html>`)
           }
           response.writeHead(404, { "Content-Type": "text/html" })
@@ -130,6 +194,15 @@ export const make = (
             },
             setTickers: (next: ReadonlyArray<FakeTicker>) => {
               tickers = next
+            },
+            setTickersBody: (raw: string | null) => {
+              tickersBody = raw
+            },
+            setOutage: (status: number | null) => {
+              outage = status
+            },
+            clearRecords: () => {
+              requests = []
             },
             close: () =>
               new Promise<void>((done) => {

@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { createServer, type IncomingHttpHeaders } from "node:http"
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 
 /**
@@ -22,6 +22,10 @@ export interface WireFeedScript {
   readonly status?: number
   /** Stream the body in 16 KiB chunks without Content-Length, so only a streaming size cap can stop it. */
   readonly chunked?: boolean
+  /** Instead of `body`: this many bytes of an RSS document generated while streaming (never held in memory). */
+  readonly streamBytes?: number
+  /** Slowloris: after the headers, one byte of `body` every this many ms, forever. */
+  readonly dribbleMs?: number
 }
 
 export interface RecordedRequest {
@@ -106,6 +110,34 @@ export const hugeRss = (bytes: number): string => {
   ).join("")}</channel></rss>`
 }
 
+/** Writes `total` bytes of RSS made up as it goes, honouring back-pressure, until done or the client hangs up. */
+const streamGenerated = (response: ServerResponse, total: number, sent: (bytes: number) => void) => {
+  const item = Buffer.from(`<item><title>filler</title><description>${"x".repeat(65_000)}</description></item>`)
+  let written = 0
+  const pump = () => {
+    while (written < total && !response.destroyed) {
+      const chunk = written === 0 ? Buffer.from('<?xml version="1.0"?><rss version="2.0"><channel>') : item
+      written += chunk.byteLength
+      sent(chunk.byteLength)
+      if (!response.write(chunk)) return void response.once("drain", pump)
+    }
+    if (!response.destroyed) response.end("</channel></rss>")
+  }
+  pump()
+}
+
+/** Slowloris: one byte every `intervalMs`, cycling through `body`, until the client hangs up. */
+const dribble = (response: ServerResponse, body: Buffer, intervalMs: number, sent: (bytes: number) => void) => {
+  let offset = 0
+  const timer = setInterval(() => {
+    if (response.destroyed) return clearInterval(timer)
+    response.write(body.subarray(offset % body.byteLength, (offset % body.byteLength) + 1))
+    offset += 1
+    sent(1)
+  }, intervalMs)
+  response.on("close", () => clearInterval(timer))
+}
+
 export const make = (initial: Record<string, WireFeedScript> = {}) =>
   Effect.acquireRelease(
     Effect.async<{
@@ -113,11 +145,17 @@ export const make = (initial: Record<string, WireFeedScript> = {}) =>
       readonly feedUrl: (name: string) => string
       readonly setFeed: (name: string, script: WireFeedScript) => void
       readonly requests: () => ReadonlyArray<RecordedRequest>
+      /** Body bytes written for a feed so far (streamed and dribbled ones included). */
+      readonly bytesSent: (name: string) => number
+      /** Forgets recorded requests, so a long run (soak, demo) keeps constant memory. */
+      readonly clearRecords: () => void
       readonly close: () => Promise<void>
     }>((resume) => {
       const feeds = new Map(Object.entries(initial))
       const failuresServed = new Map<string, number>()
-      const requests: Array<RecordedRequest> = []
+      const sent = new Map<string, number>()
+      const count = (name: string, bytes: number) => sent.set(name, (sent.get(name) ?? 0) + bytes)
+      let requests: Array<RecordedRequest> = []
       const server = createServer((request, response) => {
         const at = performance.timeOrigin + performance.now()
         const path = new URL(request.url ?? "/", "http://localhost").pathname
@@ -146,12 +184,26 @@ export const make = (initial: Record<string, WireFeedScript> = {}) =>
             script.lastModified !== undefined && request.headers["if-modified-since"] === script.lastModified
           if (etagMatches || dateMatches) return respond(304, validators, "")
           const headers = { "Content-Type": script.contentType ?? "application/rss+xml; charset=utf-8", ...validators }
-          if (!script.chunked) return respond(200, headers, script.body)
+          if (script.streamBytes !== undefined) {
+            requests.push({ path, at, headers: request.headers, status: 200 })
+            response.writeHead(200, headers)
+            return streamGenerated(response, script.streamBytes, (bytes) => count(name, bytes))
+          }
+          if (script.dribbleMs !== undefined) {
+            requests.push({ path, at, headers: request.headers, status: 200 })
+            response.writeHead(200, headers)
+            return dribble(response, Buffer.from(script.body), script.dribbleMs, (bytes) => count(name, bytes))
+          }
+          if (!script.chunked) {
+            count(name, Buffer.byteLength(script.body))
+            return respond(200, headers, script.body)
+          }
           requests.push({ path, at, headers: request.headers, status: 200 })
           response.writeHead(200, headers)
           const body = Buffer.from(script.body)
           for (let offset = 0; offset < body.byteLength && !response.destroyed; offset += 16_384) {
             response.write(body.subarray(offset, offset + 16_384))
+            count(name, Math.min(16_384, body.byteLength - offset))
           }
           response.end()
         }
@@ -171,6 +223,10 @@ export const make = (initial: Record<string, WireFeedScript> = {}) =>
               failuresServed.delete(name)
             },
             requests: () => requests.slice(),
+            bytesSent: (name: string) => sent.get(name) ?? 0,
+            clearRecords: () => {
+              requests = []
+            },
             close: () =>
               new Promise<void>((done) => {
                 server.closeAllConnections()
