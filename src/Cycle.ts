@@ -96,7 +96,10 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
       const decided = [...batch.stale, ...settled]
       const queued = yield* sql
         .withTransaction(
-          Effect.zipRight(seen.markSeen(settled), outbox.enqueue(alerts, cap)).pipe(
+          Effect.zipRight(
+            Effect.zipRight(batch.commit ?? Effect.void, seen.markSeen(settled)),
+            outbox.enqueue(alerts, cap)
+          ).pipe(
             Effect.tap((queued) =>
               archive.record(
                 archiveEntries({

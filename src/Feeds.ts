@@ -16,6 +16,11 @@ export interface FeedBatch {
   readonly items: ReadonlyArray<NormalizedItem>
   /** Items dropped for being older than the age limits. */
   readonly stale: ReadonlyArray<NormalizedItem>
+  /**
+   * Stores the feeds' validators (ETag, Last-Modified, body hash). The cycle runs it in the transaction
+   * that marks the items seen: a crash before that must refetch the same items, not get a 304 for them.
+   */
+  readonly commit?: Effect.Effect<void>
 }
 
 interface FeedResult {
@@ -24,6 +29,8 @@ interface FeedResult {
   readonly items: ReadonlyArray<NormalizedItem> | null
   readonly failure: string | null
   readonly disabled: string | null
+  /** Stores this feed's validators; see FeedBatch.commit. */
+  readonly commit: Effect.Effect<void>
 }
 
 const secUserAgentMissing = "SEC feeds are off until SEC_USER_AGENT is set"
@@ -74,7 +81,9 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
       const attempt = Effect.gen(function* () {
         const outcome = yield* fetcher.fetch(source)
         yield* Effect.annotateCurrentSpan({ "http.status": outcome.status })
-        if (outcome._tag === "NotModified") return Option.none<ReadonlyArray<NormalizedItem>>()
+        if (outcome._tag === "NotModified") {
+          return Option.none<{ readonly items: ReadonlyArray<NormalizedItem>; readonly commit: Effect.Effect<void> }>()
+        }
         yield* Effect.annotateCurrentSpan({ "feed.bytes": outcome.bytes })
         const parsed = yield* Either.mapLeft(
           parseDocument(outcome.text, source.kind === "rss" ? "auto" : source.kind),
@@ -88,21 +97,23 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
           dollarTickers: settings.dollarTickers,
           tickersForCik
         })
-        yield* outcome.commit
-        return Option.some(items)
+        return Option.some({ items, commit: outcome.commit })
       })
       const result = yield* breaker.protect(attempt).pipe(
-        Effect.map((items) => ({ items })),
+        Effect.map((fetched) => ({
+          items: Option.map(fetched, ({ items }) => items),
+          commit: Option.match(fetched, { onNone: () => Effect.void, onSome: ({ commit }) => commit })
+        })),
         Effect.catchAll((error) => Effect.succeed({ error: error.message }))
       )
       if ("error" in result) {
         yield* Metric.increment(Metric.tagged(feedFailures, "feed", source.name))
         yield* Effect.annotateCurrentSpan({ "feed.error": result.error })
         yield* Effect.logWarning(`feed ${source.name} failed: ${result.error}`)
-        return { source, items: [], failure: result.error }
+        return { source, items: [], failure: result.error, commit: Effect.void }
       }
       yield* Effect.annotateCurrentSpan({ "feed.items": Option.getOrElse(result.items, () => []).length })
-      return { source, items: Option.getOrNull(result.items), failure: null }
+      return { source, items: Option.getOrNull(result.items), failure: null, commit: result.commit }
     })
 
     const fetchAll = Effect.gen(function* () {
@@ -112,7 +123,7 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
         feeds,
         ({ source, breaker }): Effect.Effect<FeedResult> =>
           needsSecClient(source) && secDisabled
-            ? Effect.succeed({ source, items: [], failure: null, disabled: secUserAgentMissing })
+            ? Effect.succeed({ source, items: [], failure: null, disabled: secUserAgentMissing, commit: Effect.void })
             : Effect.map(ingestFeed(source, breaker, tickersForCik), (result) => ({ ...result, disabled: null })),
         { concurrency: settings.concurrency }
       )
@@ -141,7 +152,13 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
         reports.push({ name: source.name, url: source.url, status })
       }
       yield* Effect.annotateCurrentSpan({ feeds: reports.length, fresh: fresh.length, stale: stale.length })
-      return { reports, items: fresh, stale } satisfies FeedBatch
+      const batch: FeedBatch = {
+        reports,
+        items: fresh,
+        stale,
+        commit: Effect.forEach(results, (result) => result.commit, { discard: true })
+      }
+      return batch
     }).pipe(Effect.withSpan("FeedIngest.fetchAll"), Effect.annotateLogs("module", "Feeds"))
 
     return { fetchAll, sources } as const

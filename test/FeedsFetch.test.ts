@@ -52,27 +52,32 @@ const withIngest = <A, E>(
   notices?: Array<AdminEvent>
 ) => Effect.flatMap(FeedIngest, body).pipe(Effect.provide(ingestLayer(values, notices)))
 
+/** What the cycle does with a batch: its validators are stored with the seen items. */
+const fetchAndCommit = (ingest: FeedIngest) => Effect.tap(ingest.fetchAll, (batch) => batch.commit ?? Effect.void)
+
 const statusOf = (reports: ReadonlyArray<FeedReport>, name: string) => reports.find((r) => r.name === name)?.status
 
 const now = Date.now()
 const goodRss = FakeWire.globeNewswireRss(FakeWire.sampleWireItems(3, { now }))
 
 describe("FeedIngest against a local wire", () => {
-  it.live("sends the stored ETag and treats 304 as no work", () =>
+  it.live("sends the stored ETag and treats 304 as no work, once the cycle has committed the validators", () =>
     Effect.scoped(
       Effect.gen(function* () {
         const wire = yield* FakeWire.make({
           gnw: { body: goodRss, etag: '"v1"', lastModified: "Fri, 12 Dec 2025 14:00:00 GMT" }
         })
         const file = feedsFile([{ name: "GNW", url: wire.feedUrl("gnw"), kind: "rss" }])
-        const [first, second] = yield* withIngest({ FEEDS_FILE: file }, (ingest) =>
-          Effect.all([ingest.fetchAll, ingest.fetchAll])
+        const [uncommitted, first, second] = yield* withIngest({ FEEDS_FILE: file }, (ingest) =>
+          Effect.all([ingest.fetchAll, fetchAndCommit(ingest), ingest.fetchAll])
         )
+        // Until the cycle commits (a crash before it), the same items come again.
+        expect(statusOf(uncommitted.reports, "GNW")).toEqual({ _tag: "Ok", items: 3, fresh: 3 })
         expect(statusOf(first.reports, "GNW")).toEqual({ _tag: "Ok", items: 3, fresh: 3 })
         expect(first.items[0]?.tickers[0]).toEqual({ symbol: "ZZAA", exchange: "NASDAQ" })
         expect(statusOf(second.reports, "GNW")).toEqual({ _tag: "NotModified" })
         expect(second.items).toHaveLength(0)
-        const [, conditional] = wire.requests()
+        const [, , conditional] = wire.requests()
         expect(conditional?.headers["if-none-match"]).toBe('"v1"')
         expect(conditional?.headers["if-modified-since"]).toBe("Fri, 12 Dec 2025 14:00:00 GMT")
         expect(conditional?.status).toBe(304)
@@ -86,7 +91,9 @@ describe("FeedIngest against a local wire", () => {
         const wire = yield* FakeWire.make({ plain: { body: goodRss } })
         const file = feedsFile([{ name: "Plain", url: wire.feedUrl("plain"), kind: "rss" }])
         const reports = yield* withIngest({ FEEDS_FILE: file }, (ingest) =>
-          Effect.all([ingest.fetchAll, ingest.fetchAll]).pipe(Effect.map((batches) => batches.map((b) => b.reports)))
+          Effect.all([fetchAndCommit(ingest), ingest.fetchAll]).pipe(
+            Effect.map((batches) => batches.map((b) => b.reports))
+          )
         )
         expect(reports.map((r) => statusOf(r, "Plain")?._tag)).toEqual(["Ok", "NotModified"])
         expect(wire.requests()).toHaveLength(2)

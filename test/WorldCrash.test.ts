@@ -1,0 +1,117 @@
+import { describe, expect, it } from "@effect/vitest"
+import Database from "better-sqlite3"
+import { Effect } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import { join } from "node:path"
+import type { Story } from "../src/World/World.js"
+import * as World from "../src/World/World.js"
+
+/** The real bot, `run` mode, as its own OS process, so it can be killed with SIGKILL. */
+const startBot = (env: Record<string, string>): ChildProcess =>
+  spawn(process.execPath, ["--import", "tsx", "src/main.ts", "run"], {
+    cwd: join(import.meta.dirname, ".."),
+    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "Error", ...env },
+    stdio: ["ignore", "ignore", "inherit"]
+  })
+
+const killed = (child: ChildProcess, signal: NodeJS.Signals) =>
+  Effect.async<void>((resume) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+    child.once("exit", () => resume(Effect.void))
+    child.kill(signal)
+  })
+
+const waitUntil = (what: string, condition: () => boolean, timeoutMs: number) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + timeoutMs
+    while (!condition()) {
+      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
+      yield* Effect.sleep("25 millis")
+    }
+  })
+
+const total = 12
+const kinds = ["clinical_results", "government_contract", "partnership"] as const
+
+describe("the whole bot across kill -9", () => {
+  it.live(
+    "killed mid-cycle, then mid-delivery, then restarted: every alert arrives once (or is parked uncertain)",
+    () =>
+      Effect.gen(function* () {
+        const world = yield* World.make({ discord: { limit: 2, windowMs: 1_000, latencyMs: 100 } })
+        const stories = World.companies.slice(0, total).map((company, index): Story => ({
+          company,
+          kind: kinds[index % kinds.length]!,
+          wires: [World.wireNames[index % World.wireNames.length]!]
+        }))
+        const expected = new Set(world.publish(stories).map((story) => story.title))
+        const env: Record<string, string> = {
+          ...world.env,
+          LOOP_SECONDS: "1",
+          LOOP_SECONDS_CLOSED: "1",
+          LLM_TIMEOUT_SECONDS: "30",
+          LLM_CYCLE_BUDGET_SECONDS: "60",
+          ALERTS_PER_TICKER_PER_MINUTE: "0"
+        }
+        const bots: Array<ChildProcess> = []
+        yield* Effect.addFinalizer(() => Effect.sync(() => bots.forEach((bot) => bot.kill("SIGKILL"))))
+
+        // 1. Killed while the LLM is still thinking: fetched, nothing decided yet.
+        world.llm.setDefault({ _tag: "Answer", delayMs: 30_000 })
+        bots.push(startBot(env))
+        yield* waitUntil("the first LLM call", () => world.llm.callCount() > 0, 20_000)
+        yield* killed(bots[0]!, "SIGKILL")
+        expect(world.alerts()).toHaveLength(0)
+
+        // 2. Killed while delivering (Discord lets 2 through per second).
+        world.llm.setDefault({ _tag: "Answer" })
+        bots.push(startBot(env))
+        yield* waitUntil("the first deliveries", () => world.alerts().length >= 3, 30_000)
+        yield* killed(bots[1]!, "SIGKILL")
+        const beforeRestart = world.alerts().length
+        expect(beforeRestart).toBeLessThan(total)
+
+        // 3. Restarted: the rest goes out.
+        const db = new Database(join(world.env.DATA_DIR!, "catalyst-bot.sqlite"), {
+          readonly: true,
+          fileMustExist: true
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(() => db.close()))
+        const settled = () =>
+          (
+            db.prepare("SELECT count(*) AS n FROM outbox WHERE status NOT IN ('pending', 'sending')").get() as {
+              n: number
+            }
+          ).n
+        bots.push(startBot(env))
+        yield* waitUntil("every alert to settle", () => settled() >= total, 30_000)
+        yield* killed(bots[2]!, "SIGTERM")
+
+        const received = world.alerts().map((message) => {
+          const title = (message.payload["embeds"] as Array<{ title: string }>)[0]!.title
+          return title.slice(title.indexOf(" — ") + 3)
+        })
+        expect(new Set(received).size).toBe(received.length) // none twice
+        for (const title of received) expect(expected.has(title)).toBe(true)
+        const rows = db.prepare("SELECT status, message_id FROM outbox").all() as Array<{
+          status: string
+          message_id: string | null
+        }>
+        const delivered = rows.filter((row) => row.status === "delivered")
+        const uncertain = rows.filter((row) => row.status === "uncertain")
+        // At most the one request in flight at the kill is in doubt; everything else was delivered exactly once.
+        expect(uncertain.length).toBeLessThanOrEqual(1)
+        expect(delivered.length + uncertain.length).toBe(total)
+        expect(received.length).toBeGreaterThanOrEqual(total - uncertain.length)
+        const receivedIds = new Set(world.alerts().map((message) => message.id))
+        for (const row of delivered) expect(receivedIds.has(row.message_id!)).toBe(true)
+        // The parked row was reported to the admin channel.
+        if (uncertain.length > 0) {
+          expect(JSON.stringify(world.adminNotices().map((notice) => notice.payload))).toContain(
+            "may or may not have been delivered"
+          )
+        }
+      }).pipe(Effect.scoped),
+    90_000
+  )
+})
