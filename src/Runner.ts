@@ -17,6 +17,7 @@ import { Cycle } from "./Cycle.js"
 import type { CycleSummary, FeedReport } from "./Domain.js"
 import { ErrorTracker } from "./ErrorTracker.js"
 import { sessionAt } from "./MarketHours.js"
+import { databaseFile } from "./Sql.js"
 
 export type CycleResult =
   | { readonly _tag: "Completed"; readonly summary: CycleSummary }
@@ -52,10 +53,27 @@ const explainEmpty = (result: CycleResult): string => {
   return "every feed answered but returned nothing (quiet market)"
 }
 
+/**
+ * Why a cycle failed, for the log, /health and `once`. Database errors get one line naming the file
+ * (a lock held by another process is the usual one); anything else keeps its full cause.
+ */
+const describeFailure = (cause: Cause.Cause<unknown>, storage: AppConfig["storage"]): string => {
+  const error = Cause.squash(cause) as { _tag?: unknown; cause?: { code?: unknown; message?: unknown } }
+  if (error?._tag === "SqlError") {
+    const file = databaseFile(storage.dataDir)
+    const code = error.cause?.code
+    if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
+      return `database ${file} is locked by another connection (still busy after SQLITE_BUSY_TIMEOUT_MS=${storage.busyTimeoutMs}); nothing was marked seen, the next cycle tries again`
+    }
+    return `database ${file}: ${String(error.cause?.message ?? "statement failed")}`
+  }
+  return Cause.pretty(cause, { renderErrorCause: true })
+}
+
 /** Runs cycles under supervision: a failing or hung cycle is recorded and the loop goes on. */
 export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
   effect: Effect.gen(function* () {
-    const { runner: settings } = yield* AppConfig
+    const { runner: settings, storage } = yield* AppConfig
     const cycle = yield* Cycle
     const admin = yield* AdminChannel
     const errors = yield* ErrorTracker
@@ -72,7 +90,7 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
       Effect.catchAllCause((cause) =>
         Cause.isInterruptedOnly(cause)
           ? Effect.failCause(cause)
-          : Effect.succeed<CycleResult>({ _tag: "Failed", reason: Cause.pretty(cause, { renderErrorCause: true }) })
+          : Effect.succeed<CycleResult>({ _tag: "Failed", reason: describeFailure(cause, storage) })
       ),
       Metric.trackDurationWith(cycleDuration, Duration.toSeconds)
     )

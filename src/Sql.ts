@@ -24,10 +24,14 @@ const MigratorLive = SqliteMigrator.layer({ loader: Migrator.fromRecord(migratio
   Layer.provide(NodeContext.layer)
 )
 
+/** The SQLite file in DATA_DIR (or SQLite's in-memory database for ":memory:"). */
+export const databaseFile = (dataDir: string): string =>
+  dataDir === ":memory:" ? ":memory:" : join(dataDir, "catalyst-bot.sqlite")
+
 const ClientLive = Layer.unwrapEffect(
   Effect.gen(function* () {
     const { storage } = yield* AppConfig
-    const filename = storage.dataDir === ":memory:" ? ":memory:" : join(storage.dataDir, "catalyst-bot.sqlite")
+    const filename = databaseFile(storage.dataDir)
     if (filename !== ":memory:") {
       yield* Effect.try({
         try: () => mkdirSync(storage.dataDir, { recursive: true }),

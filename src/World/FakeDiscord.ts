@@ -164,8 +164,8 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
     const windows = new Map<string, Window>()
     const globalTimes: Array<number> = []
     const deleted = new Set<string>()
-    /** A status, or "garbage": a 200 whose body isn't JSON (a broken proxy in the way). */
-    const scriptedFailures: Array<number | "garbage"> = []
+    /** Scripted answers; `garbage` ones carry an HTML body instead of JSON (a broken proxy in the way). */
+    const scriptedFailures: Array<{ readonly status: number; readonly garbage: boolean }> = []
     let globalBlockedUntil = 0
     let nextId = 1_000_000_000_000_000n
 
@@ -233,14 +233,11 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       const headers = bucketHeaders(settings.limit - window.count)
 
       const scripted = scriptedFailures.shift()
-      if (scripted === "garbage") {
-        record(webhookId, 200)
-        res.writeHead(200, { ...headers, "content-type": "text/html" })
-        return res.end("<html><body>502 Bad Gateway</body></html>")
-      }
       if (scripted !== undefined) {
-        record(webhookId, scripted)
-        return send(res, scripted, headers, { message: "scripted failure", code: 0 })
+        record(webhookId, scripted.status)
+        if (!scripted.garbage) return send(res, scripted.status, headers, { message: "scripted failure", code: 0 })
+        res.writeHead(scripted.status, { ...headers, "content-type": "text/html" })
+        return res.end("<html><body><h1>upstream sent garbage</h1>\u0000\u0001</body></html>")
       }
 
       let parsed: Awaited<ReturnType<typeof parseBody>>
@@ -304,11 +301,11 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       requests: requests as ReadonlyArray<RequestRecord>,
       /** The next `count` requests that pass the rate limits are answered with `status`. */
       failNext: (count: number, status = 500) => {
-        for (let i = 0; i < count; i++) scriptedFailures.push(status)
+        for (let i = 0; i < count; i++) scriptedFailures.push({ status, garbage: false })
       },
-      /** The next `count` requests that pass the rate limits get a 200 whose body is HTML, not JSON. */
-      garbageNext: (count: number) => {
-        for (let i = 0; i < count; i++) scriptedFailures.push("garbage")
+      /** The next `count` requests that pass the rate limits get `status` with an HTML body, not JSON. */
+      garbageNext: (count: number, status = 200) => {
+        for (let i = 0; i < count; i++) scriptedFailures.push({ status, garbage: true })
       },
       /** Forgets recorded messages and requests, so a long run keeps constant memory. */
       clearRecords: () => {

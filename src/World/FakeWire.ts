@@ -179,10 +179,13 @@ export const make = (initial: Record<string, WireFeedScript> = {}) =>
           const validators: Record<string, string> = {}
           if (script.etag !== undefined) validators["ETag"] = script.etag
           if (script.lastModified !== undefined) validators["Last-Modified"] = script.lastModified
-          const etagMatches = script.etag !== undefined && request.headers["if-none-match"] === script.etag
-          const dateMatches =
-            script.lastModified !== undefined && request.headers["if-modified-since"] === script.lastModified
-          if (etagMatches || dateMatches) return respond(304, validators, "")
+          // RFC 9110 §13.2.2: If-None-Match, when sent, decides alone; If-Modified-Since only without it.
+          const ifNoneMatch = request.headers["if-none-match"]
+          const notModified =
+            ifNoneMatch !== undefined
+              ? script.etag !== undefined && ifNoneMatch === script.etag
+              : script.lastModified !== undefined && request.headers["if-modified-since"] === script.lastModified
+          if (notModified) return respond(304, validators, "")
           const headers = { "Content-Type": script.contentType ?? "application/rss+xml; charset=utf-8", ...validators }
           if (script.streamBytes !== undefined) {
             requests.push({ path, at, headers: request.headers, status: 200 })
