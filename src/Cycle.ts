@@ -92,12 +92,14 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
 
       // Held items (price unavailable, QUOTES_ON_OUTAGE=hold) stay unseen and unarchived: next cycle decides them.
       const settled = heldIds.size === 0 ? unseen : unseen.filter((item) => !heldIds.has(item.id))
+      // ...so their feeds must serve them again: those feeds' validators aren't stored this cycle.
+      const heldSources = new Set(unseen.filter((item) => heldIds.has(item.id)).map((item) => item.source))
       const cap = { maxPerCycle: config.filters.maxAlertsPerCycle, overflow: config.delivery.overflow }
       const decided = [...batch.stale, ...settled]
       const queued = yield* sql
         .withTransaction(
           Effect.zipRight(
-            Effect.zipRight(batch.commit ?? Effect.void, seen.markSeen(settled)),
+            Effect.zipRight(batch.commit?.(heldSources) ?? Effect.void, seen.markSeen(settled)),
             outbox.enqueue(alerts, cap)
           ).pipe(
             Effect.tap((queued) =>

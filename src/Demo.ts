@@ -56,8 +56,8 @@ const phases: ReadonlyArray<Phase> = [
   },
   { title: "News burst", scenarios: ["newsBurst"], act: () => {} },
   {
-    title: "Bad morning: a wire and SEC are down, and so is the LLM",
-    scenarios: ["feedOutage", "llmDown"],
+    title: "Bad morning: a wire, SEC, the LLM and the quote API are down",
+    scenarios: ["feedOutage", "llmDown", "priceApiDown"],
     act: (world) => void world.publishNews(4)
   },
   {

@@ -17,10 +17,11 @@ export interface FeedBatch {
   /** Items dropped for being older than the age limits. */
   readonly stale: ReadonlyArray<NormalizedItem>
   /**
-   * Stores the feeds' validators (ETag, Last-Modified, body hash). The cycle runs it in the transaction
-   * that marks the items seen: a crash before that must refetch the same items, not get a 304 for them.
+   * Stores the feeds' validators (ETag, Last-Modified, body hash), except for the feeds named in
+   * `refetch`. The cycle runs it in the transaction that marks the items seen: after a crash before
+   * that, or for items it held back, the next fetch must bring the same items again, not a 304.
    */
-  readonly commit?: Effect.Effect<void>
+  readonly commit?: (refetch: ReadonlySet<string>) => Effect.Effect<void>
 }
 
 interface FeedResult {
@@ -156,7 +157,12 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
         reports,
         items: fresh,
         stale,
-        commit: Effect.forEach(results, (result) => result.commit, { discard: true })
+        commit: (refetch) =>
+          Effect.forEach(
+            results.filter((result) => !refetch.has(result.source.name)),
+            (result) => result.commit,
+            { discard: true }
+          )
       }
       return batch
     }).pipe(Effect.withSpan("FeedIngest.fetchAll"), Effect.annotateLogs("module", "Feeds"))

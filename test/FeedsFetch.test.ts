@@ -53,7 +53,8 @@ const withIngest = <A, E>(
 ) => Effect.flatMap(FeedIngest, body).pipe(Effect.provide(ingestLayer(values, notices)))
 
 /** What the cycle does with a batch: its validators are stored with the seen items. */
-const fetchAndCommit = (ingest: FeedIngest) => Effect.tap(ingest.fetchAll, (batch) => batch.commit ?? Effect.void)
+const fetchAndCommit = (ingest: FeedIngest) =>
+  Effect.tap(ingest.fetchAll, (batch) => batch.commit?.(new Set()) ?? Effect.void)
 
 const statusOf = (reports: ReadonlyArray<FeedReport>, name: string) => reports.find((r) => r.name === name)?.status
 

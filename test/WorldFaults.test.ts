@@ -115,6 +115,43 @@ describe("bad data from every external party: the culprit is named and the cycle
     }).pipe(Effect.scoped)
   )
 
+  it.live("the quote API answering truncated JSON: alerts go out marked 'price unavailable', saying why", () =>
+    Effect.gen(function* () {
+      const world = yield* World.make()
+      const logs: Array<string> = []
+      world.quotes.setOutage("garbage")
+      const published = catalysts(world, 15)
+      yield* Effect.gen(function* () {
+        const result = yield* (yield* Runner).runCycle
+        expect(alertedTitles(result)).toEqual(expect.arrayContaining(published.map((story) => story.title)))
+        const [row] = yield* (yield* Outbox).due(1)
+        expect(row?.alert.market).toMatchObject({ _tag: "PriceUnavailable", reason: expect.stringMatching(/yahoo/i) })
+      }).pipe(Effect.provide(worldBot(world)), Effect.provide(captureLogs(logs)))
+      expect(world.quotes.requests().length).toBeGreaterThan(0)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("price API down with QUOTES_ON_OUTAGE=hold: items are held, then alert once prices are back", () =>
+    Effect.gen(function* () {
+      const world = yield* World.make()
+      yield* world.scenario("priceApiDown")
+      const published = catalysts(world, 18).map((story) => story.title)
+      yield* Effect.gen(function* () {
+        const runner = yield* Runner
+        const down = completed(yield* runner.runCycle)
+        expect(down.outcomes.filter((o) => o.outcome === "held").map((o) => o.title)).toEqual(
+          expect.arrayContaining(published)
+        )
+        expect(down.alerted).toBe(0)
+        yield* world.scenario("normal")
+        const back = yield* runner.runCycle
+        expect(alertedTitles(back)).toEqual(expect.arrayContaining(published))
+      }).pipe(
+        Effect.provide(worldBot(world, { QUOTES_ON_OUTAGE: "hold", QUOTE_RETRIES: 0, QUOTE_BREAKER_FAILURES: 100 }))
+      )
+    }).pipe(Effect.scoped)
+  )
+
   it.live("an LLM answering malformed JSON: items fall back to keywords, and still alert", () =>
     Effect.gen(function* () {
       const world = yield* World.make()

@@ -132,6 +132,8 @@ export const make = (options: FakeQuotesOptions = {}) => {
   let records: Array<QuoteRequestRecord> = []
   let failBatchesWith: number | null = null
   let failNext: Array<number> = []
+  /** Every request answers this: a status (an outage) or "garbage" (200 with a body that isn't JSON). */
+  let outage: number | "garbage" | null = null
   let latencyMs = options.latencyMs ?? 0
 
   const profile = (symbol: string): Profile & { readonly status?: number } => {
@@ -278,6 +280,15 @@ export const make = (options: FakeQuotesOptions = {}) => {
       return send(res, status, body)
     }
     const injected = failNext.shift()
+    if (outage === "garbage") {
+      record({ at, api: "yahoo-chart", symbols: parts.slice(3, 4), query, status: 200 })
+      res.writeHead(200, { "content-type": "application/json" })
+      return res.end('{"chart":{"result":[{"meta":{"regularMarketPrice":"n/a"')
+    }
+    if (outage !== null) {
+      record({ at, api: "yahoo-chart", symbols: parts.slice(3, 4), query, status: outage })
+      return yahooFailure(res, outage)
+    }
 
     if (parts[0] === "v8" && parts[1] === "finance" && parts[2] === "chart" && parts[3] !== undefined) {
       const symbol = parts[3]
@@ -393,12 +404,15 @@ export const make = (options: FakeQuotesOptions = {}) => {
       failNextRequests: (count: number, status: number) =>
         void (failNext = Array.from({ length: count }, () => status)),
       setLatency: (ms: number) => void (latencyMs = ms),
+      /** Every request answers `status`, or a truncated JSON body for "garbage", until set back to null. */
+      setOutage: (status: number | "garbage" | null) => void (outage = status),
       clearRequests: () => void (records = []),
       reset: () => {
         scripts.clear()
         records = []
         failBatchesWith = null
         failNext = []
+        outage = null
         latencyMs = options.latencyMs ?? 0
       }
     }))

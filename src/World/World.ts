@@ -5,12 +5,14 @@ import { join } from "node:path"
 import { secCurrentFeedUrl } from "../Feeds/Sources.js"
 import { type FakeDiscordOptions, makeFakeDiscord } from "./FakeDiscord.js"
 import * as FakeOpenAi from "./FakeOpenAi.js"
+import * as FakeQuotes from "./FakeQuotes.js"
 import * as FakeSec from "./FakeSec.js"
 import * as FakeWire from "./FakeWire.js"
 
 /**
  * A simulated market on 127.0.0.1: three press-release wires, SEC EDGAR (getcurrent, company_tickers.json,
- * submissions and filing documents), an OpenAI-compatible LLM and a Discord webhook server, all built
+ * submissions and filing documents), a Yahoo-style quote and bar API, an OpenAI-compatible LLM and a
+ * Discord webhook server, all built
  * from the stage fakes. `env` is the bot's configuration pointing at it; `publish*` put fresh news on
  * the wires and filings on EDGAR; `scenario` scripts the bad days (outages, 429 storms, …).
  */
@@ -222,6 +224,13 @@ const slug = (text: string) =>
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-|-$/g, "")
 
+/** Today's date (UTC), or the Friday before on a weekend: the session the quote server describes. */
+const lastWeekday = (now: number): string => {
+  const date = new Date(now)
+  while (date.getUTCDay() === 0 || date.getUTCDay() === 6) date.setUTCDate(date.getUTCDate() - 1)
+  return date.toISOString().slice(0, 10)
+}
+
 const pad = (n: number, width: number) => String(n).padStart(width, "0")
 
 /** Starts every fake for the life of the scope and returns the world with its controls. */
@@ -255,6 +264,13 @@ export const make = (options: WorldOptions = {}) =>
     })
     const llm = yield* FakeOpenAi.make({ defaultBehaviour: llmAnswer, analyse })
     const discord = yield* makeFakeDiscord(options.discord)
+    const quotes = yield* FakeQuotes.make({ sessionDate: lastWeekday(Date.now()), maxRecords: 2_000 })
+    // Small caps between $0.80 and $14, moving -8% … +60% on the day, like a catalyst tape.
+    companies.forEach((company, index) => {
+      const price = Number((0.8 + ((index * 7.3) % 13.2)).toFixed(2))
+      const change = -0.08 + ((index * 0.137) % 0.68)
+      quotes.script(company.ticker, { price, previousClose: Number((price / (1 + change)).toFixed(4)) })
+    })
 
     const alertWebhookId = "100000000000000001"
     const adminWebhookId = "100000000000000002"
@@ -293,6 +309,8 @@ export const make = (options: WorldOptions = {}) =>
       SEC_TICKERS_URL: `${sec.url}/files/company_tickers.json`,
       SEC_SUBMISSIONS_URL: sec.url,
       SEC_USER_AGENT: "catalyst-bot world admin@example.com",
+      MARKET_DATA_PROVIDER: "yahoo",
+      YAHOO_BASE_URL: quotes.url,
       LLM_PROVIDER: "openai",
       LLM_BASE_URL: llm.url,
       LLM_API_KEY: "world-llm-key",
@@ -375,7 +393,7 @@ export const make = (options: WorldOptions = {}) =>
             for (const wireName of wireNames) serveWire(wireName)
             sec.setOutage(null)
             llm.setDefault(llmAnswer)
-            return
+            return quotes.setOutage(null)
           case "quietDay":
             return
           case "newsBurst":
@@ -389,7 +407,7 @@ export const make = (options: WorldOptions = {}) =>
           case "llmDown":
             return llm.setDefault(FakeOpenAi.status(503))
           case "priceApiDown":
-            return
+            return quotes.setOutage(503)
         }
       })
 
@@ -402,6 +420,7 @@ export const make = (options: WorldOptions = {}) =>
       sec.clearRecords()
       llm.clearRecords()
       discord.clearRecords()
+      quotes.clearRequests()
     }
 
     return {
@@ -410,6 +429,7 @@ export const make = (options: WorldOptions = {}) =>
       sec,
       llm,
       discord,
+      quotes,
       publish,
       publishNews,
       scenario,
