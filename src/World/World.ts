@@ -60,8 +60,11 @@ export const companies: ReadonlyArray<Company> = [
 export type StoryKind =
   "fda_approval" | "clinical_results" | "offering" | "acquisition" | "government_contract" | "partnership" | "routine"
 
+const pad = (n: number, width: number) => String(n).padStart(width, "0")
+
 interface StoryTemplate {
-  readonly headline: (company: Company) => string
+  /** `serial` varies the numbers, so a company's later stories aren't taken for repeats of its earlier ones. */
+  readonly headline: (company: Company, serial: number) => string
   readonly body: string
   readonly analysis: FakeOpenAi.FakeAnalysis
   /** The filing that goes with it on EDGAR, if any. */
@@ -70,7 +73,7 @@ interface StoryTemplate {
 
 const templates: Record<StoryKind, StoryTemplate> = {
   fda_approval: {
-    headline: (c) => `${c.name} Announces FDA Approval of Its Lead Candidate`,
+    headline: (c, n) => `${c.name} Announces FDA Approval of ${c.ticker.slice(0, 2)}-${100 + n}`,
     body: "The approval covers the treatment of adults with a rare metabolic disorder; launch is expected next quarter.",
     analysis: {
       category: "fda_approval",
@@ -83,7 +86,8 @@ const templates: Record<StoryKind, StoryTemplate> = {
     filing: { form: "8-K", items: ["Item 8.01: Other Events", "Item 9.01: Financial Statements and Exhibits"] }
   },
   clinical_results: {
-    headline: (c) => `${c.name} Reports Positive Topline Results From Phase 2 Trial`,
+    headline: (c, n) =>
+      `${c.name} Reports Positive Topline Results From Phase 2 Trial of ${c.ticker.slice(0, 2)}-${100 + n}`,
     body: "The trial met its primary endpoint with statistically significant improvement over placebo.",
     analysis: {
       category: "clinical_results",
@@ -95,7 +99,7 @@ const templates: Record<StoryKind, StoryTemplate> = {
     }
   },
   offering: {
-    headline: (c) => `${c.name} Prices $15 Million Registered Direct Offering`,
+    headline: (c, n) => `${c.name} Prices $${5 + (n % 95)} Million Registered Direct Offering`,
     body: "The company intends to use the net proceeds for working capital and general corporate purposes.",
     analysis: {
       category: "offering",
@@ -108,7 +112,8 @@ const templates: Record<StoryKind, StoryTemplate> = {
     filing: { form: "424B5", items: [] }
   },
   acquisition: {
-    headline: (c) => `${c.name} Enters Definitive Agreement to Be Acquired for $4.10 Per Share in Cash`,
+    headline: (c, n) =>
+      `${c.name} Enters Definitive Agreement to Be Acquired for $${1 + (n % 9)}.${pad(n % 97, 2)} Per Share in Cash`,
     body: "The transaction represents a 62% premium to the last closing price and is expected to close in Q2.",
     analysis: {
       category: "acquisition",
@@ -124,7 +129,7 @@ const templates: Record<StoryKind, StoryTemplate> = {
     }
   },
   government_contract: {
-    headline: (c) => `${c.name} Wins $40 Million Department of Defense Contract`,
+    headline: (c, n) => `${c.name} Wins $${10 + (n % 90)} Million Department of Defense Contract`,
     body: "The multi-year award covers production and sustainment through 2029.",
     analysis: {
       category: "government_contract",
@@ -136,7 +141,8 @@ const templates: Record<StoryKind, StoryTemplate> = {
     }
   },
   partnership: {
-    headline: (c) => `${c.name} Announces Strategic Collaboration Agreement With Global Pharma Partner`,
+    headline: (c, n) =>
+      `${c.name} Announces Strategic Collaboration Agreement With Up to $${50 + (n % 250)} Million in Milestones`,
     body: "The collaboration includes an upfront payment and milestone payments of up to $200 million.",
     analysis: {
       category: "partnership",
@@ -231,8 +237,6 @@ const lastWeekday = (now: number): string => {
   return date.toISOString().slice(0, 10)
 }
 
-const pad = (n: number, width: number) => String(n).padStart(width, "0")
-
 /** Starts every fake for the life of the scope and returns the world with its controls. */
 export const make = (options: WorldOptions = {}) =>
   Effect.gen(function* () {
@@ -326,7 +330,7 @@ export const make = (options: WorldOptions = {}) =>
         sequence += 1
         const template = templates[story.kind]
         const publishedAt = story.publishedAt ?? Date.now()
-        const title = template.headline(story.company)
+        const title = template.headline(story.company, sequence)
         storiesByTitle.set(title, story.kind)
         const { company } = story
         for (const name of story.wires) {
