@@ -111,7 +111,8 @@ const writeAlert = (outputDir: string, index: number, message: ReceivedMessage) 
   const stem = `${String(index).padStart(3, "0")}-${symbol}`
   writeFileSync(join(outputDir, `${stem}.json`), JSON.stringify(message.payload, null, 2) + "\n")
   for (const file of message.files) {
-    if (file.data !== undefined) writeFileSync(join(outputDir, `${stem}-${file.filename}`), file.data)
+    if (file.data !== undefined)
+      writeFileSync(join(outputDir, `${String(index).padStart(3, "0")}-${file.filename}`), file.data)
   }
 }
 
