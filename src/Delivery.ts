@@ -1,4 +1,4 @@
-import { Clock, Duration, Effect, Layer, Metric, Ref, Schedule } from "effect"
+import { Clock, Duration, Effect, Fiber, Layer, Metric, Ref, Schedule } from "effect"
 import { AdminChannel } from "./AdminChannel.js"
 import { AlertLatency } from "./AlertLatency.js"
 import { AlertSink, type DeliveryError } from "./AlertSink.js"
@@ -43,7 +43,7 @@ export const summarise = (counts: StatusCounts, timedOut: boolean): DrainReport 
  */
 export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
   effect: Effect.gen(function* () {
-    const { delivery: settings } = yield* AppConfig
+    const { delivery: settings, charts: chartSettings } = yield* AppConfig
     const outbox = yield* Outbox
     const sink = yield* AlertSink
     const charts = yield* ChartRenderer
@@ -88,16 +88,19 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       return false
     })
 
-    /** Returns false when the batch must stop here (rate limited, or the sink is gone), to keep order. */
-    const deliver = Effect.fn("Delivery.deliver")(function* (row: OutboxRow) {
-      if (!(yield* withinTickerCap(row))) return true
-      const chart = yield* charts
+    const chartFor = (row: OutboxRow) =>
+      charts
         .forAlert(row.alert)
         .pipe(
           Effect.catchAllCause((cause) =>
             Effect.succeed<ChartOutcome>({ _tag: "Failed", reason: String(cause).split("\n")[0] ?? "chart failed" })
           )
         )
+
+    /** Returns false when the batch must stop here (rate limited, or the sink is gone), to keep order. */
+    const deliver = Effect.fn("Delivery.deliver")(function* (row: OutboxRow, nextChart: Effect.Effect<ChartOutcome>) {
+      if (!(yield* withinTickerCap(row))) return true
+      const chart = yield* nextChart
       const result = yield* Effect.either(sink.send(row.alert, chart, outbox.markSending(row.id)))
       const now = yield* Clock.currentTimeMillis
       if (result._tag === "Right") {
@@ -148,11 +151,16 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     const drainOnce = Effect.fn("Delivery.drainOnce")(function* () {
       if (yield* Ref.get(sinkUnavailable)) return 0
       const rows = yield* outbox.due(batchSize)
+      // Charts for the next rows render while this one waits for its rate-limit slot, a few at a
+      // time (as many as there are chart workers), so sends stay in order but never wait on a chart.
+      const lookahead = yield* Effect.makeSemaphore(chartSettings.workers)
+      const upcoming = yield* Effect.forEach(rows, (row) => Effect.fork(lookahead.withPermits(1)(chartFor(row))))
       let handled = 0
-      for (const row of rows) {
+      for (const [index, row] of rows.entries()) {
         handled += 1
-        if (!(yield* deliver(row))) break
+        if (!(yield* deliver(row, Fiber.join(upcoming[index]!)))) break
       }
+      yield* Fiber.interruptAll(upcoming)
       return handled
     })
 
