@@ -10,24 +10,12 @@ import { LlmUnavailable, SecLlmCache } from "../src/Classifier/SecLlmCache.js"
 import shippedPricing from "../src/Classifier/pricing.json" with { type: "json" }
 import { priceOf, UsageMonitor } from "../src/Classifier/UsageMonitor.js"
 import { AppConfig } from "../src/Config.js"
-import type { LlmAnalysis, NormalizedItem, SecFiling } from "../src/Domain.js"
+import type { LlmAnalysis, SecFiling } from "../src/Domain.js"
 import { SqlLive } from "../src/Sql.js"
 import { StatusBoard } from "../src/StatusBoard.js"
 import { fakeLanguageModel } from "./support/FakeLanguageModel.js"
 import { configLayer, makeTestLayer, tempDir } from "./support/TestLayers.js"
-
-const item = (id: string, title: string, sec?: SecFiling): NormalizedItem => ({
-  id,
-  source: sec ? "SEC" : "GlobeNewswire",
-  kind: sec ? "sec-atom" : "rss",
-  title,
-  summary: "",
-  link: `https://example.com/${id}`,
-  published: null,
-  fetchedAt: "2026-11-28T12:00:00.000Z",
-  tickers: [{ symbol: "ACME", exchange: "NASDAQ" }],
-  ...(sec ? { sec } : {})
-})
+import { newsItem } from "./support/Alerts.js"
 
 const filing = (accession: string, formType = "8-K", cik = "0000123456"): SecFiling => ({
   formType,
@@ -82,7 +70,7 @@ describe("Classifier with an LLM", () => {
       const fake = fakeLanguageModel()
       const { layer } = stack({ DATA_DIR: dir }, fake.layer)
       const batch = yield* Effect.flatMap(Classifier, (c) =>
-        c.classifyBatch([item("a", "Acme Receives FDA Approval")])
+        c.classifyBatch([newsItem("a", "Acme Receives FDA Approval")])
       ).pipe(Effect.provide(layer))
       expect(batch.items[0]?.classification.llm).toEqual({ _tag: "Skipped", reason: "LLM_PROVIDER=none" })
       expect(batch.items[0]?.classification.categories).toEqual(["fda_approval"])
@@ -98,9 +86,9 @@ describe("Classifier with an LLM", () => {
       const { layer } = stack({ ...LLM, DATA_DIR: dir, LLM_MIN_KEYWORD_SCORE: 2 }, fake.layer)
       const { items, notes } = yield* Effect.flatMap(Classifier, (c) =>
         c.classifyBatch([
-          item("a", "Acme Enters Definitive Agreement to Be Acquired"),
-          item("b", "Acme Granted U.S. Patent for Widget"),
-          item("c", "Acme Announces Management Changes")
+          newsItem("a", "Acme Enters Definitive Agreement to Be Acquired"),
+          newsItem("b", "Acme Granted U.S. Patent for Widget"),
+          newsItem("c", "Acme Announces Management Changes")
         ])
       ).pipe(Effect.provide(layer))
       expect(fake.controls.calls).toBe(1)
@@ -122,7 +110,7 @@ describe("Classifier with an LLM", () => {
       const fake = fakeLanguageModel({ fail: true })
       const { layer } = stack({ ...LLM, DATA_DIR: dir, LLM_RETRIES: 0 }, fake.layer)
       const [classified] = yield* Effect.flatMap(Classifier, (c) =>
-        c.classify([item("a", "Acme Receives FDA Approval")])
+        c.classify([newsItem("a", "Acme Receives FDA Approval")])
       ).pipe(Effect.provide(layer))
       expect(classified?.classification.llm._tag).toBe("Unavailable")
       expect(classified?.classification.categories).toEqual(["fda_approval"])
@@ -140,7 +128,7 @@ describe("Classifier with an LLM", () => {
       )
       const started = Date.now()
       const { items, notes } = yield* Effect.flatMap(Classifier, (c) =>
-        c.classifyBatch([item("a", "Acme Receives FDA Approval"), item("b", "Acme Announces Public Offering")])
+        c.classifyBatch([newsItem("a", "Acme Receives FDA Approval"), newsItem("b", "Acme Announces Public Offering")])
       ).pipe(Effect.provide(layer))
       expect(Date.now() - started).toBeLessThan(2_500)
       for (const entry of items) {
@@ -167,7 +155,7 @@ describe("Classifier with an LLM", () => {
       }
       const first = stack(values, fake.layer)
       const run = (titles: ReadonlyArray<string>) =>
-        Effect.flatMap(Classifier, (c) => c.classifyBatch(titles.map((title, i) => item(`${title}${i}`, title))))
+        Effect.flatMap(Classifier, (c) => c.classifyBatch(titles.map((title, i) => newsItem(`${title}${i}`, title))))
       const { items, notes, status } = yield* Effect.gen(function* () {
         const batch = yield* run([
           "Acme Receives FDA Approval",
@@ -200,7 +188,7 @@ describe("Classifier with an LLM", () => {
       const fake = fakeLanguageModel({ latencyMs: 50, analysis })
       const { layer } = stack({ ...LLM, DATA_DIR: dir, LLM_CONCURRENCY: 100 }, fake.layer)
       const items = Array.from({ length: 100 }, (_, i) =>
-        item(
+        newsItem(
           `f${i}`,
           "ACME CORP files 8-K: Entry into a Material Definitive Agreement",
           filing(`0000123456-26-00000${i % 10}`)
@@ -220,7 +208,7 @@ describe("Classifier with an LLM", () => {
       const dir = yield* tempDir
       const fake = fakeLanguageModel({ analysis })
       const values = { ...LLM, DATA_DIR: dir }
-      const items = [item("s1", "ACME CORP definitive agreement", filing("0000123456-26-000001"))]
+      const items = [newsItem("s1", "ACME CORP definitive agreement", filing("0000123456-26-000001"))]
       const classify = Effect.flatMap(Classifier, (c) => c.classify(items))
       const first = yield* classify.pipe(Effect.provide(stack(values, fake.layer).layer))
       const second = yield* classify.pipe(Effect.provide(stack(values, fake.layer).layer))

@@ -4,28 +4,16 @@ import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Classifier } from "../src/Classifier.js"
-import type { LlmVerdict, NormalizedItem, SecFiling } from "../src/Domain.js"
+import type { LlmVerdict, NormalizedItem } from "../src/Domain.js"
 import { StatusBoard } from "../src/StatusBoard.js"
 import * as FakeOpenAi from "../src/World/FakeOpenAi.js"
 import { configLayer, tempDir } from "./support/TestLayers.js"
+import { newsItem } from "./support/Alerts.js"
 
 /**
  * The real provider layers (@effect/ai-openai over the Responses API, and the chat-completions
  * adapter used for Gemini) end to end against the fake OpenAI server on 127.0.0.1.
  */
-
-const item = (id: string, title: string, sec?: SecFiling): NormalizedItem => ({
-  id,
-  source: sec ? "SEC" : "GlobeNewswire",
-  kind: sec ? "sec-atom" : "rss",
-  title,
-  summary: "",
-  link: `https://example.com/${id}`,
-  published: null,
-  fetchedAt: "2026-11-28T12:00:00.000Z",
-  tickers: [{ symbol: "ACME", exchange: "NASDAQ" }],
-  ...(sec ? { sec } : {})
-})
 
 const classifyWith = (values: Record<string, string | number>, items: ReadonlyArray<NormalizedItem>) =>
   Effect.gen(function* () {
@@ -52,7 +40,7 @@ describe("LLM providers against the fake OpenAI server", () => {
   it.scopedLive("openai: a strict json_schema request on /responses, decoded and costed", () =>
     Effect.gen(function* () {
       const fake = yield* FakeOpenAi.make()
-      const batch = yield* classifyWith(openai(fake.url), [item("a", "Acme Receives FDA Approval")])
+      const batch = yield* classifyWith(openai(fake.url), [newsItem("a", "Acme Receives FDA Approval")])
       expect(verdicts(batch)).toEqual([{ _tag: "Analysed", analysis: FakeOpenAi.defaultAnalysis, cached: false }])
       const [call] = fake.calls()
       expect(call?.path).toBe("/responses")
@@ -69,7 +57,7 @@ describe("LLM providers against the fake OpenAI server", () => {
       const fake = yield* FakeOpenAi.make()
       fake.script(FakeOpenAi.status(429))
       const batch = yield* classifyWith({ ...openai(fake.url), LLM_RETRIES: 2 }, [
-        item("a", "Acme Receives FDA Approval")
+        newsItem("a", "Acme Receives FDA Approval")
       ])
       expect(fake.callCount()).toBe(2)
       expect(verdicts(batch)[0]?._tag).toBe("Analysed")
@@ -82,7 +70,7 @@ describe("LLM providers against the fake OpenAI server", () => {
       const titles = ["Acme", "Beta", "Gamma", "Delta"].map((name) => `${name} Receives FDA Approval`)
       const batch = yield* classifyWith(
         { ...openai(fake.url), LLM_RETRIES: 1, LLM_BREAKER_THRESHOLD: 2, LLM_CONCURRENCY: 1 },
-        titles.map((title, i) => item(`i${i}`, title))
+        titles.map((title, i) => newsItem(`i${i}`, title))
       )
       // two items × (1 try + 1 retry), then the open breaker turns the rest away
       expect(fake.callCount()).toBe(4)
@@ -98,7 +86,7 @@ describe("LLM providers against the fake OpenAI server", () => {
   it.scopedLive("openai: malformed JSON output falls back to keywords without a retry", () =>
     Effect.gen(function* () {
       const fake = yield* FakeOpenAi.make({ defaultBehaviour: FakeOpenAi.malformed })
-      const batch = yield* classifyWith(openai(fake.url), [item("a", "Acme Receives FDA Approval")])
+      const batch = yield* classifyWith(openai(fake.url), [newsItem("a", "Acme Receives FDA Approval")])
       expect(fake.callCount()).toBe(1)
       expect(verdicts(batch)).toEqual([
         { _tag: "Unavailable", reason: "provider returned output that doesn't match the schema" }
@@ -112,7 +100,7 @@ describe("LLM providers against the fake OpenAI server", () => {
       const fake = yield* FakeOpenAi.make({ defaultBehaviour: FakeOpenAi.answer(FakeOpenAi.defaultAnalysis, 3_000) })
       const started = Date.now()
       const batch = yield* classifyWith({ ...openai(fake.url), LLM_TIMEOUT_SECONDS: 0.3 }, [
-        item("a", "Acme Receives FDA Approval")
+        newsItem("a", "Acme Receives FDA Approval")
       ])
       expect(Date.now() - started).toBeLessThan(2_000)
       expect(verdicts(batch)).toEqual([{ _tag: "Unavailable", reason: "LLM call timed out" }])
@@ -124,7 +112,7 @@ describe("LLM providers against the fake OpenAI server", () => {
       const fake = yield* FakeOpenAi.make()
       const batch = yield* classifyWith(
         { LLM_PROVIDER: "google", LLM_BASE_URL: fake.url, LLM_MODEL: "gemini-2.0-flash-lite" },
-        [item("a", "Acme Receives FDA Approval")]
+        [newsItem("a", "Acme Receives FDA Approval")]
       )
       expect(verdicts(batch)).toEqual([{ _tag: "Analysed", analysis: FakeOpenAi.defaultAnalysis, cached: false }])
       const [call] = fake.calls()
@@ -170,7 +158,7 @@ const fakeSec = Effect.acquireRelease(
 )
 
 describe("SEC prompts", () => {
-  const secItem = item("s", "8-K - ACME CORP (0000123456) (Filer)", {
+  const secItem = newsItem("s", "8-K - ACME CORP (0000123456) (Filer)", {
     formType: "8-K",
     cik: "0000123456",
     accession: "0000123456-26-000001",

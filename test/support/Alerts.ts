@@ -1,4 +1,4 @@
-import type { Alert } from "../../src/Domain.js"
+import type { Alert, NormalizedItem, SecFiling } from "../../src/Domain.js"
 
 /** An alert as the cycle would enqueue it; `n` makes id, ticker and headline unique. */
 export const alertFixture = (n: number, overrides: Partial<Alert> = {}): Alert => ({
@@ -28,4 +28,18 @@ export const alertFixture = (n: number, overrides: Partial<Alert> = {}): Alert =
   },
   decidedAt: "2026-11-28T14:30:12.000Z",
   ...overrides
+})
+
+/** A wire item for ACME, or an SEC filing when `sec` is given. */
+export const newsItem = (id: string, title: string, sec?: SecFiling): NormalizedItem => ({
+  id,
+  source: sec ? "SEC" : "GlobeNewswire",
+  kind: sec ? "sec-atom" : "rss",
+  title,
+  summary: "",
+  link: `https://example.com/${id}`,
+  published: null,
+  fetchedAt: "2026-11-28T12:00:00.000Z",
+  tickers: [{ symbol: "ACME", exchange: "NASDAQ" }],
+  ...(sec ? { sec } : {})
 })
