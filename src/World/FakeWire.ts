@@ -163,7 +163,7 @@ export const make = (initial: Record<string, WireFeedScript> = {}) =>
         const script = path.startsWith("/feeds/") ? feeds.get(name) : undefined
         const respond = (status: number, headers: Record<string, string>, body: string | Uint8Array) => {
           requests.push({ path, at, headers: request.headers, status })
-          response.writeHead(status, headers)
+          response.writeHead(status, { ...headers, "Content-Length": String(Buffer.byteLength(body)) })
           response.end(body)
         }
         const answer = () => {
@@ -214,7 +214,6 @@ export const make = (initial: Record<string, WireFeedScript> = {}) =>
         if (latency > 0) setTimeout(answer, latency)
         else answer()
       })
-      server.keepAliveTimeout = 1_000
       server.listen(0, "127.0.0.1", () => {
         const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
         resume(
