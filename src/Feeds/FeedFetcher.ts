@@ -1,4 +1,4 @@
-import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import { HttpClient, HttpClientRequest, type HttpClientError, type HttpClientResponse } from "@effect/platform"
 import {
   Data,
   Duration,
@@ -8,8 +8,7 @@ import {
   MetricBoundaries,
   Option,
   Schedule,
-  Stream,
-  SynchronizedRef
+  Stream
 } from "effect"
 import { createHash } from "node:crypto"
 import { AppConfig } from "../Config.js"
@@ -88,16 +87,14 @@ export class FeedFetcher extends Effect.Service<FeedFetcher>()("Feeds/FeedFetche
     )
     const secClient = Either.map(yield* Effect.either(sec.client), harden)
 
-    const hostLimits = yield* SynchronizedRef.make<ReadonlyMap<string, Effect.Semaphore>>(new Map())
-    const hostLimit = (host: string) =>
-      SynchronizedRef.modifyEffect(hostLimits, (limits) => {
-        const known = limits.get(host)
-        if (known !== undefined) return Effect.succeed([known, limits] as const)
-        return Effect.map(
-          Effect.makeSemaphore(settings.perHostConcurrency),
-          (created) => [created, new Map(limits).set(host, created)] as const
-        )
-      })
+    const hostLimits = new Map<string, Effect.Semaphore>()
+    const hostLimit = (host: string) => {
+      const known = hostLimits.get(host)
+      if (known !== undefined) return known
+      const created = Effect.unsafeMakeSemaphore(settings.perHostConcurrency)
+      hostLimits.set(host, created)
+      return created
+    }
 
     /** Reads the body, failing as soon as it passes FEED_MAX_BYTES (the rest is never buffered). */
     const readCapped = (response: HttpClientResponse.HttpClientResponse) => {
@@ -105,23 +102,25 @@ export class FeedFetcher extends Effect.Service<FeedFetcher>()("Feeds/FeedFetche
       if (Number.isFinite(declared) && declared > settings.maxBytes) {
         return Effect.fail(new FeedTooLarge({ limit: settings.maxBytes }))
       }
+      // A declared length within the cap bounds the body (the HTTP parser reads exactly that many
+      // bytes), so it's read in one go; only a chunked body needs counting as it streams.
       const initial: { readonly chunks: Array<Uint8Array>; size: number } = { chunks: [], size: 0 }
-      return Stream.runFoldEffect(
-        response.stream,
-        initial,
-        (acc, chunk): Effect.Effect<typeof initial, FeedTooLarge> => {
-          acc.size += chunk.byteLength
-          if (acc.size > settings.maxBytes) return Effect.fail(new FeedTooLarge({ limit: settings.maxBytes }))
-          acc.chunks.push(chunk)
-          return Effect.succeed(acc)
-        }
-      ).pipe(
-        Effect.map(({ chunks }) => Buffer.concat(chunks)),
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () => new FeedFetchError({ reason: "body read timed out" })
-        })
-      )
+      const body: Effect.Effect<Buffer, FeedTooLarge | HttpClientError.ResponseError> = Number.isFinite(declared)
+        ? Effect.map(response.arrayBuffer, (bytes) => Buffer.from(bytes))
+        : Stream.runFoldEffect(
+            response.stream,
+            initial,
+            (acc, chunk): Effect.Effect<typeof initial, FeedTooLarge> => {
+              acc.size += chunk.byteLength
+              if (acc.size > settings.maxBytes) return Effect.fail(new FeedTooLarge({ limit: settings.maxBytes }))
+              acc.chunks.push(chunk)
+              return Effect.succeed(acc)
+            }
+          ).pipe(Effect.map(({ chunks }) => Buffer.concat(chunks)))
+      return Effect.timeoutFail(body, {
+        duration: timeout,
+        onTimeout: () => new FeedFetchError({ reason: "body read timed out" })
+      })
     }
 
     const describe = (error: unknown): string => {
@@ -161,7 +160,7 @@ export class FeedFetcher extends Effect.Service<FeedFetcher>()("Feeds/FeedFetche
             ? HttpClientRequest.setHeader("If-Modified-Since", validators.lastModified)
             : (r) => r
         )
-        const limit = yield* hostLimit(new URL(source.url).host)
+        const limit = hostLimit(new URL(source.url).host)
         const response = yield* limit.withPermits(1)(
           client.execute(request).pipe(
             Effect.flatMap((response): Effect.Effect<Received, unknown> =>
