@@ -1,15 +1,5 @@
-import { HttpClient, HttpClientRequest, type HttpClientError, type HttpClientResponse } from "@effect/platform"
-import {
-  Data,
-  Duration,
-  Effect,
-  Either,
-  Metric,
-  MetricBoundaries,
-  Option,
-  Schedule,
-  Stream
-} from "effect"
+import { HttpClient, HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import { Cause, Data, Duration, Effect, Either, Metric, MetricBoundaries, Option, Schedule, Stream } from "effect"
 import { createHash } from "node:crypto"
 import { AppConfig } from "../Config.js"
 import { SecClient } from "../SecClient.js"
@@ -52,6 +42,16 @@ export type FetchOutcome =
       readonly commit: Effect.Effect<void>
     }
 
+const transientStatuses = new Set([408, 429, 500, 502, 503, 504])
+
+/** Worth another attempt: a timeout, a connection failure, or a status that says "try again later". */
+const isTransient = (error: unknown): boolean =>
+  Cause.isTimeoutException(error) ||
+  (HttpClientError.isHttpClientError(error) &&
+    (error._tag === "RequestError"
+      ? error.reason === "Transport"
+      : error.reason === "StatusCode" && transientStatuses.has(error.response.status)))
+
 /** SEC's fair-access rules apply to every sec.gov request, and to any feed declared as sec-atom. */
 export const needsSecClient = (source: Pick<FeedSource, "kind" | "url">): boolean =>
   source.kind === "sec-atom" || /(^|\.)sec\.gov$/i.test(new URL(source.url).hostname)
@@ -71,21 +71,15 @@ export class FeedFetcher extends Effect.Service<FeedFetcher>()("Feeds/FeedFetche
     const sec = yield* SecClient
     const timeout = Duration.seconds(settings.timeoutSeconds)
 
-    const harden = <E, R>(client: HttpClient.HttpClient.With<E, R>) =>
-      client.pipe(
-        HttpClient.filterStatus((status) => (status >= 200 && status < 300) || status === 304),
-        HttpClient.transformResponse(Effect.timeout(timeout)),
-        HttpClient.retryTransient({
-          schedule: Schedule.exponential(Duration.millis(settings.retryBaseMillis)).pipe(Schedule.jittered),
-          times: settings.retries
-        })
-      )
-    const wireClient = harden(
+    const acceptStatus = <E, R>(client: HttpClient.HttpClient.With<E, R>) =>
+      HttpClient.filterStatus(client, (status) => (status >= 200 && status < 300) || status === 304)
+    const wireClient = acceptStatus(
       (yield* HttpClient.HttpClient).pipe(
         HttpClient.mapRequest(HttpClientRequest.setHeader("User-Agent", "catalyst-bot/0.1 (feed reader)"))
       )
     )
-    const secClient = Either.map(yield* Effect.either(sec.client), harden)
+    const secClient = Either.map(yield* Effect.either(sec.client), acceptStatus)
+    const retrySchedule = Schedule.exponential(Duration.millis(settings.retryBaseMillis)).pipe(Schedule.jittered)
 
     const hostLimits = new Map<string, Effect.Semaphore>()
     const hostLimit = (host: string) => {
@@ -97,30 +91,27 @@ export class FeedFetcher extends Effect.Service<FeedFetcher>()("Feeds/FeedFetche
     }
 
     /** Reads the body, failing as soon as it passes FEED_MAX_BYTES (the rest is never buffered). */
-    const readCapped = (response: HttpClientResponse.HttpClientResponse) => {
+    const readCapped = (
+      response: HttpClientResponse.HttpClientResponse
+    ): Effect.Effect<Buffer, FeedTooLarge | HttpClientError.ResponseError> => {
       const declared = Number(response.headers["content-length"])
       if (Number.isFinite(declared) && declared > settings.maxBytes) {
         return Effect.fail(new FeedTooLarge({ limit: settings.maxBytes }))
       }
       // A declared length within the cap bounds the body (the HTTP parser reads exactly that many
       // bytes), so it's read in one go; only a chunked body needs counting as it streams.
+      if (Number.isFinite(declared)) return Effect.map(response.arrayBuffer, (bytes) => Buffer.from(bytes))
       const initial: { readonly chunks: Array<Uint8Array>; size: number } = { chunks: [], size: 0 }
-      const body: Effect.Effect<Buffer, FeedTooLarge | HttpClientError.ResponseError> = Number.isFinite(declared)
-        ? Effect.map(response.arrayBuffer, (bytes) => Buffer.from(bytes))
-        : Stream.runFoldEffect(
-            response.stream,
-            initial,
-            (acc, chunk): Effect.Effect<typeof initial, FeedTooLarge> => {
-              acc.size += chunk.byteLength
-              if (acc.size > settings.maxBytes) return Effect.fail(new FeedTooLarge({ limit: settings.maxBytes }))
-              acc.chunks.push(chunk)
-              return Effect.succeed(acc)
-            }
-          ).pipe(Effect.map(({ chunks }) => Buffer.concat(chunks)))
-      return Effect.timeoutFail(body, {
-        duration: timeout,
-        onTimeout: () => new FeedFetchError({ reason: "body read timed out" })
-      })
+      return Stream.runFoldEffect(
+        response.stream,
+        initial,
+        (acc, chunk): Effect.Effect<typeof initial, FeedTooLarge> => {
+          acc.size += chunk.byteLength
+          if (acc.size > settings.maxBytes) return Effect.fail(new FeedTooLarge({ limit: settings.maxBytes }))
+          acc.chunks.push(chunk)
+          return Effect.succeed(acc)
+        }
+      ).pipe(Effect.map(({ chunks }) => Buffer.concat(chunks)))
     }
 
     const describe = (error: unknown): string => {
@@ -161,19 +152,22 @@ export class FeedFetcher extends Effect.Service<FeedFetcher>()("Feeds/FeedFetche
             : (r) => r
         )
         const limit = hostLimit(new URL(source.url).host)
+        // One deadline per attempt covers the headers and the body; only transient failures are retried.
+        const attempt = client.execute(request).pipe(
+          Effect.flatMap((response): Effect.Effect<Received, unknown> =>
+            response.status === 304
+              ? Effect.succeed({ status: 304, headers: response.headers, body: null })
+              : Effect.map(readCapped(response), (body) => ({
+                  status: response.status,
+                  headers: response.headers,
+                  body
+                }))
+          ),
+          Effect.scoped,
+          Effect.timeout(timeout)
+        )
         const response = yield* limit.withPermits(1)(
-          client.execute(request).pipe(
-            Effect.flatMap((response): Effect.Effect<Received, unknown> =>
-              response.status === 304
-                ? Effect.succeed({ status: 304, headers: response.headers, body: null })
-                : Effect.map(readCapped(response), (body) => ({
-                    status: response.status,
-                    headers: response.headers,
-                    body
-                  }))
-            ),
-            Effect.scoped
-          )
+          Effect.retry(attempt, { schedule: retrySchedule, times: settings.retries, while: isTransient })
         )
         yield* Effect.annotateCurrentSpan({ "feed.url": source.url, "http.status": response.status })
         if (response.body === null) return { _tag: "NotModified", status: 304, why: "304" } as FetchOutcome
