@@ -1,3 +1,5 @@
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { pathToFileURL } from "node:url"
 
@@ -47,3 +49,23 @@ export const percentile = (values: ReadonlyArray<number>, p: number): number => 
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
 }
+
+/**
+ * A helper server (`bench/<script>.ts`) in a process of its own, so its work doesn't load the measured one:
+ * yields the first line it prints, and stops it (by closing its stdin) with the scope.
+ */
+export const helperProcess = (script: string, args: ReadonlyArray<string> = []) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly firstLine: string; readonly stop: () => void }>((resume) => {
+      const child = spawn(process.execPath, ["--import", "tsx", `bench/${script}.ts`, ...args], {
+        stdio: ["pipe", "pipe", "inherit"]
+      })
+      let printed = ""
+      child.stdout.on("data", (chunk: Buffer) => {
+        printed += chunk.toString()
+        const end = printed.indexOf("\n")
+        if (end >= 0) resume(Effect.succeed({ firstLine: printed.slice(0, end).trim(), stop: () => child.stdin.end() }))
+      })
+    }),
+    ({ stop }) => Effect.sync(stop)
+  )

@@ -3,10 +3,9 @@ import { performance } from "node:perf_hooks"
 import { Cycle } from "../src/Cycle.js"
 import { encodePrometheus } from "../src/Metrics.js"
 import { TracingLive } from "../src/Tracing.js"
-import { spawn } from "node:child_process"
 import { tempDataConfig } from "../test/support/TestLayers.js"
 import { type FeedServer, feedServer, testCycle, testItem } from "../test/support/TestPipeline.js"
-import { type BenchReport, isMain, percentile, publish } from "./lib.js"
+import { type BenchReport, helperProcess, isMain, percentile, publish } from "./lib.js"
 
 /**
  * Cycle time with tracing and metrics export on versus off, measured in the same process with
@@ -30,17 +29,7 @@ const warmupCycles = 30
 const wireLatencyMs = 50
 
 /** The receiver runs in its own process, as Jaeger would, so decoding spans doesn't load the measured loop. */
-const receiver = Effect.acquireRelease(
-  Effect.async<{ url: string; stop: () => void }>((resume) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/otelReceiver.ts"], {
-      stdio: ["pipe", "pipe", "inherit"]
-    })
-    child.stdout.once("data", (chunk: Buffer) =>
-      resume(Effect.succeed({ url: chunk.toString().trim(), stop: () => child.stdin.end() }))
-    )
-  }),
-  ({ stop }) => Effect.sync(stop)
-)
+const receiver = Effect.map(helperProcess("otelReceiver"), ({ firstLine }) => ({ url: firstLine }))
 
 const recordedSpans = (url: string) =>
   Effect.promise(async () => {
