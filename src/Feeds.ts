@@ -4,6 +4,7 @@ import { AppConfig } from "./Config.js"
 import type { FeedReport, FeedStatus, NormalizedItem, Ticker } from "./Domain.js"
 import { CikTickers } from "./Feeds/CikTickers.js"
 import { FeedFetcher, FeedFetchError, feedFailures, needsSecClient } from "./Feeds/FeedFetcher.js"
+import { FeedStateRepo, type Validators } from "./Feeds/FeedState.js"
 import { partitionFresh } from "./Feeds/Freshness.js"
 import { normalizeFeed } from "./Feeds/Normalize.js"
 import { parseDocument } from "./Feeds/Parser.js"
@@ -46,6 +47,7 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
     const config = yield* AppConfig
     const settings = config.feeds
     const fetcher = yield* FeedFetcher
+    const feedState = yield* FeedStateRepo
     const cikTickers = yield* CikTickers
     const breakers = yield* Breakers
     const { userAgent } = yield* SecClient
@@ -76,11 +78,12 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
     const ingestFeed = Effect.fn("FeedIngest.feed")(function* (
       source: FeedSource,
       breaker: CircuitBreaker,
+      validators: Validators | null,
       tickersForCik: (cik: string) => ReadonlyArray<Ticker>
     ) {
       yield* Effect.annotateCurrentSpan({ "feed.name": source.name, "feed.url": source.url })
       const attempt = Effect.gen(function* () {
-        const outcome = yield* fetcher.fetch(source)
+        const outcome = yield* fetcher.fetch(source, validators)
         yield* Effect.annotateCurrentSpan({ "http.status": outcome.status })
         if (outcome._tag === "NotModified") {
           return Option.none<{ readonly items: ReadonlyArray<NormalizedItem>; readonly commit: Effect.Effect<void> }>()
@@ -120,12 +123,16 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
     const fetchAll = Effect.gen(function* () {
       const needsSec = feeds.some(({ source }) => needsSecClient(source)) && !secDisabled
       const tickersForCik = needsSec ? yield* cikTickers.lookup : () => []
+      const stored = yield* feedState.getMany(feeds.map(({ source }) => source.url))
       const results = yield* Effect.forEach(
         feeds,
         ({ source, breaker }): Effect.Effect<FeedResult> =>
           needsSecClient(source) && secDisabled
             ? Effect.succeed({ source, items: [], failure: null, disabled: secUserAgentMissing, commit: Effect.void })
-            : Effect.map(ingestFeed(source, breaker, tickersForCik), (result) => ({ ...result, disabled: null })),
+            : Effect.map(ingestFeed(source, breaker, stored.get(source.url) ?? null, tickersForCik), (result) => ({
+                ...result,
+                disabled: null
+              })),
         { concurrency: settings.concurrency }
       )
       const now = yield* Clock.currentTimeMillis
@@ -169,5 +176,12 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
 
     return { fetchAll, sources } as const
   }),
-  dependencies: [AppConfig.Default, FeedFetcher.Default, CikTickers.Default, Breakers.Default, SecClient.Default]
+  dependencies: [
+    AppConfig.Default,
+    FeedFetcher.Default,
+    FeedStateRepo.Default,
+    CikTickers.Default,
+    Breakers.Default,
+    SecClient.Default
+  ]
 }) {}

@@ -12,6 +12,7 @@ import type { FeedReport } from "../src/Domain.js"
 import { FeedIngest } from "../src/Feeds.js"
 import { CikTickers } from "../src/Feeds/CikTickers.js"
 import { FeedFetcher, feedFailures } from "../src/Feeds/FeedFetcher.js"
+import { FeedStateRepo } from "../src/Feeds/FeedState.js"
 import { type FeedSource, secCurrentFeedUrl } from "../src/Feeds/Sources.js"
 import { SecClient } from "../src/SecClient.js"
 import * as FakeSec from "../src/World/FakeSec.js"
@@ -26,7 +27,14 @@ const feedsFile = (feeds: ReadonlyArray<Omit<FeedSource, "enabled">>) => {
 
 const ingestLayer = (values: Record<string, string | number>, notices: Array<AdminEvent> = []) =>
   FeedIngest.DefaultWithoutDependencies.pipe(
-    Layer.provide(Layer.mergeAll(FeedFetcher.Default, CikTickers.Default, Breakers.DefaultWithoutDependencies)),
+    Layer.provide(
+      Layer.mergeAll(
+        FeedFetcher.Default,
+        FeedStateRepo.Default,
+        CikTickers.Default,
+        Breakers.DefaultWithoutDependencies
+      )
+    ),
     Layer.provideMerge(Layer.mergeAll(SecClient.Default, AppConfig.Default)),
     Layer.provide(
       Layer.succeed(

@@ -1,10 +1,10 @@
 import { HttpClient, HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Cause, Data, Duration, Effect, Either, Metric, MetricBoundaries, Option, Schedule, Stream } from "effect"
+import { Cause, Data, Duration, Effect, Either, Metric, MetricBoundaries, Schedule, Stream } from "effect"
 import { createHash } from "node:crypto"
 import { AppConfig } from "../Config.js"
 import { SecClient } from "../SecClient.js"
 import { decodeBody } from "./Charset.js"
-import { FeedStateRepo } from "./FeedState.js"
+import { FeedStateRepo, type Validators } from "./FeedState.js"
 import type { FeedSource } from "./Sources.js"
 
 export const feedFetchLatency = Metric.histogram(
@@ -62,7 +62,8 @@ const accept =
 /**
  * Conditional GETs for feeds: per-host concurrency limit, timeout per attempt, jittered exponential
  * retries of transient failures, a response-size cap while streaming, charset decoding, and
- * ETag/Last-Modified/body-hash state in SQLite. sec.gov traffic goes through SecClient.
+ * ETag/Last-Modified/body-hash state in SQLite (read by the caller for all feeds at once, saved
+ * here). sec.gov traffic goes through SecClient.
  */
 export class FeedFetcher extends Effect.Service<FeedFetcher>()("Feeds/FeedFetcher", {
   effect: Effect.gen(function* () {
@@ -140,10 +141,8 @@ export class FeedFetcher extends Effect.Service<FeedFetcher>()("Feeds/FeedFetche
     }
 
     const fetch = Effect.fn("FeedFetcher.fetch")(
-      function* (source: FeedSource) {
+      function* (source: FeedSource, validators: Validators | null) {
         const client = needsSecClient(source) ? yield* secClient : wireClient
-        const stored = yield* repo.get(source.url)
-        const validators = Option.getOrNull(stored)
         const request = HttpClientRequest.get(source.url).pipe(
           HttpClientRequest.setHeader("Accept", accept),
           validators?.etag ? HttpClientRequest.setHeader("If-None-Match", validators.etag) : (r) => r,

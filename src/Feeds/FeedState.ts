@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Effect, Option } from "effect"
+import { Clock, Effect } from "effect"
 import { SqlLive } from "../Sql.js"
 
 /** What a feed's server told us last time, so the next request can be conditional. */
@@ -14,14 +14,22 @@ export class FeedStateRepo extends Effect.Service<FeedStateRepo>()("Feeds/FeedSt
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
 
-    const get = Effect.fn("FeedStateRepo.get")(function* (url: string) {
-      const rows = yield* sql<{ etag: string | null; last_modified: string | null; body_hash: string | null }>`
-        SELECT etag, last_modified, body_hash FROM feed_state WHERE url = ${url}`
-      return Option.map(Option.fromNullable(rows[0]), (row): Validators => ({
-        etag: row.etag,
-        lastModified: row.last_modified,
-        bodyHash: row.body_hash
-      }))
+    /** The stored validators of every URL given that has any, in one query (the cycle asks for all its feeds). */
+    const getMany = Effect.fn("FeedStateRepo.getMany")(function* (urls: ReadonlyArray<string>) {
+      if (urls.length === 0) return new Map<string, Validators>()
+      const rows = yield* sql<{
+        url: string
+        etag: string | null
+        last_modified: string | null
+        body_hash: string | null
+      }>`
+        SELECT url, etag, last_modified, body_hash FROM feed_state WHERE url IN ${sql.in(urls)}`
+      return new Map(
+        rows.map((row): [string, Validators] => [
+          row.url,
+          { etag: row.etag, lastModified: row.last_modified, bodyHash: row.body_hash }
+        ])
+      )
     }, Effect.orDie)
 
     const save = Effect.fn("FeedStateRepo.save")(function* (url: string, validators: Validators) {
@@ -32,7 +40,7 @@ export class FeedStateRepo extends Effect.Service<FeedStateRepo>()("Feeds/FeedSt
           body_hash = excluded.body_hash, updated_at = excluded.updated_at`
     }, Effect.orDie)
 
-    return { get, save } as const
+    return { getMany, save } as const
   }),
   dependencies: [SqlLive]
 }) {}
