@@ -127,6 +127,27 @@ describe("FeedIngest against a local wire", () => {
     )
   )
 
+  it.live("gives a body that stalls the same per-attempt deadline as the headers, and retries it", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        // Headers at once, then one byte every 100 ms: only a deadline over the whole attempt ends it.
+        const wire = yield* FakeWire.make({ stalling: { body: goodRss, dribbleMs: 100 } })
+        const file = feedsFile([{ name: "Stalling", url: wire.feedUrl("stalling"), kind: "rss" }])
+        const started = Date.now()
+        const batch = yield* withIngest(
+          { FEEDS_FILE: file, FEED_TIMEOUT_SECONDS: 0.5, FEED_RETRIES: 1 },
+          (ingest) => ingest.fetchAll
+        )
+        const elapsed = Date.now() - started
+        expect(statusOf(batch.reports, "Stalling")).toEqual({ _tag: "Failed", reason: "timed out after 500ms" })
+        expect(wire.requests()).toHaveLength(2)
+        // Two attempts of 0.5 s each, plus a short backoff: not one timeout for the headers and another for the body.
+        expect(elapsed).toBeGreaterThanOrEqual(1_000)
+        expect(elapsed).toBeLessThan(2_500)
+      })
+    )
+  )
+
   it.live("retries a 500 and then succeeds", () =>
     Effect.scoped(
       Effect.gen(function* () {
