@@ -166,12 +166,14 @@ describe("FeedIngest against a local wire", () => {
         const wire = yield* FakeWire.make({
           huge: { body: FakeWire.hugeRss(2_000_000) },
           chunked: { body: FakeWire.hugeRss(2_000_000), chunked: true },
-          small: { body: goodRss }
+          small: { body: goodRss },
+          smallChunked: { body: goodRss, chunked: true }
         })
         const file = feedsFile([
           { name: "Huge", url: wire.feedUrl("huge"), kind: "rss" },
           { name: "Chunked", url: wire.feedUrl("chunked"), kind: "rss" },
           { name: "Small", url: wire.feedUrl("small"), kind: "rss" },
+          { name: "Small chunked", url: wire.feedUrl("smallChunked"), kind: "rss" },
           { name: "Missing", url: wire.feedUrl("missing"), kind: "rss" }
         ])
         const batch = yield* withIngest({ FEEDS_FILE: file, FEED_MAX_BYTES: 65_536 }, (ingest) => ingest.fetchAll)
@@ -180,7 +182,8 @@ describe("FeedIngest against a local wire", () => {
           _tag: "Failed",
           reason: "body exceeds FEED_MAX_BYTES=65536"
         })
-        expect(statusOf(batch.reports, "Small")?._tag).toBe("Ok")
+        expect(statusOf(batch.reports, "Small")).toEqual({ _tag: "Ok", items: 3, fresh: 3 })
+        expect(statusOf(batch.reports, "Small chunked")).toEqual({ _tag: "Ok", items: 3, fresh: 3 })
         expect(statusOf(batch.reports, "Missing")).toEqual({ _tag: "Failed", reason: "HTTP 404" })
       })
     )
