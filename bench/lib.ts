@@ -61,11 +61,18 @@ export const helperProcess = (script: string, args: ReadonlyArray<string> = []) 
         stdio: ["pipe", "pipe", "inherit"]
       })
       let printed = ""
-      child.stdout.on("data", (chunk: Buffer) => {
+      const onExit = (code: number | null) =>
+        resume(Effect.dieMessage(`bench/${script}.ts exited (code ${code}) before it printed a line`))
+      const onData = (chunk: Buffer) => {
         printed += chunk.toString()
         const end = printed.indexOf("\n")
-        if (end >= 0) resume(Effect.succeed({ firstLine: printed.slice(0, end).trim(), stop: () => child.stdin.end() }))
-      })
+        if (end < 0) return
+        child.stdout.off("data", onData)
+        child.off("exit", onExit)
+        resume(Effect.succeed({ firstLine: printed.slice(0, end).trim(), stop: () => child.stdin.end() }))
+      }
+      child.stdout.on("data", onData)
+      child.once("exit", onExit)
     }),
     ({ stop }) => Effect.sync(stop)
   )
