@@ -7,8 +7,8 @@ import { ConfigProvider, Effect, Layer } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { NormalizedItem } from "../src/Domain.js"
-import { SeenStore } from "../src/SeenStore.js"
+import type { NormalizedItem } from "../src/Kernel/Domain.js"
+import { SeenStore } from "../src/Storage/SeenStore.js"
 import { type BenchReport, isMain, publish } from "./lib.js"
 
 const total = 100_000

@@ -3,7 +3,7 @@ import { Effect, Exit } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { compile, loadFile, shipped } from "../src/Classifier/Keywords.js"
+import { compile, loadFile, shipped } from "../src/Classification/Keywords.js"
 
 const engine = compile(Effect.runSync(shipped))
 

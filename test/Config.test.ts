@@ -1,13 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option, Redacted } from "effect"
-import { AppConfig, describeConfigError } from "../src/Config.js"
+import { AppConfig, describeConfigError } from "../src/Kernel/AppConfig.js"
 import { runCli } from "./support/Cli.js"
 import { configLayer } from "./support/TestLayers.js"
 
 const load = (values: Record<string, string>) =>
   Effect.either(AppConfig.pipe(Effect.provide(AppConfig.Default), Effect.provide(configLayer(values))))
 
-describe("AppConfig", () => {
+describe("Kernel/AppConfig", () => {
   it.effect("uses the embedded defaults when nothing is set", () =>
     Effect.gen(function* () {
       const config = yield* Effect.flatten(load({}))

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { alertMessage, enforceLimits, Limits, messageLength, truncate } from "../src/Discord/Embed.js"
+import { alertMessage, enforceLimits, Limits, messageLength, truncate } from "../src/Delivery/Discord/Embed.js"
 import { pingsOf, validateMessage } from "../src/World/FakeDiscord.js"
 import { alertFixture } from "./support/Alerts.js"
 

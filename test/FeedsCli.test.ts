@@ -3,10 +3,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { AppConfig } from "../src/Config.js"
+import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { CikTickers } from "../src/Feeds/CikTickers.js"
 import { inspectFeed } from "../src/Feeds/Inspect.js"
-import { SecClient } from "../src/SecClient.js"
+import { SecClient } from "../src/Kernel/SecClient.js"
 import { tempDataConfig } from "./support/TestLayers.js"
 
 const root = fileURLToPath(new URL("..", import.meta.url))

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import { readFileSync } from "node:fs"
-import type { NormalizedItem, Ticker } from "../src/Domain.js"
+import type { NormalizedItem, Ticker } from "../src/Kernel/Domain.js"
 import { decodeBody } from "../src/Feeds/Charset.js"
 import { partitionFresh } from "../src/Feeds/Freshness.js"
 import { normalizeFeed, type NormalizeContext } from "../src/Feeds/Normalize.js"

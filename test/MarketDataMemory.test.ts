@@ -1,11 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Metric, Option } from "effect"
-import { Breakers } from "../src/CircuitBreaker.js"
-import { AppConfig } from "../src/Config.js"
-import type { ClassifiedItem } from "../src/Domain.js"
-import { MarketData, MarketDataMetrics } from "../src/MarketData.js"
-import { found, QuoteProvider } from "../src/QuoteProvider.js"
-import { StatusBoard } from "../src/StatusBoard.js"
+import { Breakers } from "../src/Kernel/Breakers.js"
+import { AppConfig } from "../src/Kernel/AppConfig.js"
+import type { ClassifiedItem } from "../src/Kernel/Domain.js"
+import { MarketData, MarketDataMetrics } from "../src/MarketData/MarketData.js"
+import { found, QuoteProvider } from "../src/MarketData/QuoteProvider.js"
+import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { configLayer } from "./support/TestLayers.js"
 
 /**

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Metric, MetricBoundaries, TestClock } from "effect"
 import parsePrometheus from "parse-prometheus-text-format"
-import { formatSeconds, measure, percentiles } from "../src/AlertLatency.js"
-import type { Alert } from "../src/Domain.js"
-import { ErrorTracker } from "../src/ErrorTracker.js"
-import { encodePrometheus } from "../src/Metrics.js"
+import { formatSeconds, measure, percentiles } from "../src/Kernel/AlertLatency.js"
+import type { Alert } from "../src/Kernel/Domain.js"
+import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
+import { encodePrometheus } from "../src/App/MetricsExporter.js"
 import { testItem } from "./support/TestPipeline.js"
 
 describe("ErrorTracker", () => {

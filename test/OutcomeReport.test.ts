@@ -4,10 +4,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, TestClock } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { AppConfig } from "../src/Config.js"
+import { AppConfig } from "../src/Kernel/AppConfig.js"
 import type { GroupStats } from "../src/Outcomes/Stats.js"
-import { renderMarkdown, Report, writeReport } from "../src/Report.js"
-import { SqlLive } from "../src/Sql.js"
+import { renderMarkdown, Report, writeReport } from "../src/Outcomes/Report.js"
+import { SqlLive } from "../src/Kernel/Sql.js"
 import { tempDataConfig, tempDir } from "./support/TestLayers.js"
 
 const now = Date.UTC(2026, 10, 28, 12)

@@ -1,10 +1,10 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, TestClock } from "effect"
-import type { NormalizedItem } from "../src/Domain.js"
-import { SeenStore } from "../src/SeenStore.js"
-import { canonicalUrl, itemId, storySignature } from "../src/SeenStore/CanonicalId.js"
-import { SqlLive } from "../src/Sql.js"
+import type { NormalizedItem } from "../src/Kernel/Domain.js"
+import { SeenStore } from "../src/Storage/SeenStore.js"
+import { canonicalUrl, itemId, storySignature } from "../src/Kernel/CanonicalId.js"
+import { SqlLive } from "../src/Kernel/Sql.js"
 import { tempDataConfig } from "./support/TestLayers.js"
 
 const item = (id: string, overrides: Partial<NormalizedItem> = {}): NormalizedItem => ({

@@ -4,7 +4,7 @@ import { GridComponent, MarkAreaComponent, MarkLineComponent, TitleComponent } f
 import * as echarts from "echarts/core"
 import { SVGRenderer } from "echarts/renderers"
 import { createRequire } from "node:module"
-import type { Bar } from "../Domain.js"
+import type { Bar } from "../Kernel/Domain.js"
 import type { ChartRequest } from "./Protocol.js"
 
 /**

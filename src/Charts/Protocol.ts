@@ -1,5 +1,5 @@
 import * as Schema from "effect/Schema"
-import { BarSeries } from "../Domain.js"
+import { BarSeries } from "../Kernel/Domain.js"
 
 /** What a chart shows: the bars, and where the alert's publication time falls (null: no marker). */
 export const ChartRequest = Schema.Struct({

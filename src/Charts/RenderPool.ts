@@ -5,7 +5,7 @@ import { Cause, Context, Data, Deferred, Duration, Effect, Metric, Option, Scope
 import { extname } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as WorkerThreads from "node:worker_threads"
-import { AppConfig } from "../Config.js"
+import { AppConfig } from "../Kernel/AppConfig.js"
 import { type ChartRequest, RenderChart } from "./Protocol.js"
 
 /** Why a chart could not be drawn; the alert then goes out flagged "chart unavailable". */

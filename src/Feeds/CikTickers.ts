@@ -1,10 +1,10 @@
 import { HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { Clock, Duration, Effect, Option, Ref, Schema } from "effect"
-import { AppConfig } from "../Config.js"
-import type { Ticker } from "../Domain.js"
-import { SecClient } from "../SecClient.js"
-import { SqlLive } from "../Sql.js"
+import { AppConfig } from "../Kernel/AppConfig.js"
+import type { Ticker } from "../Kernel/Domain.js"
+import { SecClient } from "../Kernel/SecClient.js"
+import { SqlLive } from "../Kernel/Sql.js"
 import { normalizeSymbol } from "./Tickers.js"
 
 /** `{"0":{"cik_str":789019,"ticker":"MSFT","title":"MICROSOFT CORP"},...}` (DESIGN.md §5). */

@@ -1,10 +1,10 @@
 import { HttpClient, HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import { Cause, Data, Duration, Effect, Either, Metric, MetricBoundaries, Schedule, Stream } from "effect"
 import { createHash } from "node:crypto"
-import { AppConfig } from "../Config.js"
-import { SecClient } from "../SecClient.js"
+import { AppConfig } from "../Kernel/AppConfig.js"
+import { SecClient } from "../Kernel/SecClient.js"
 import { decodeBody } from "./Charset.js"
-import { FeedStateRepo, type Validators } from "./FeedState.js"
+import { FeedStateRepo, type Validators } from "./FeedStateRepo.js"
 import type { FeedSource } from "./Sources.js"
 
 export const feedFetchLatency = Metric.histogram(

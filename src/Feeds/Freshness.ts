@@ -1,4 +1,4 @@
-import type { NormalizedItem } from "../Domain.js"
+import type { NormalizedItem } from "../Kernel/Domain.js"
 
 /**
  * Splits items by age. An item without a date can't be judged, so it is kept: the seen store then

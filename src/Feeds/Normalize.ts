@@ -1,5 +1,5 @@
-import type { FeedKind, NormalizedItem, Ticker } from "../Domain.js"
-import { canonicalUrl, itemId, secItemId } from "../SeenStore/CanonicalId.js"
+import type { FeedKind, NormalizedItem, Ticker } from "../Kernel/Domain.js"
+import { canonicalUrl, itemId, secItemId } from "../Kernel/CanonicalId.js"
 import type { ParsedFeed, RawEntry } from "./Parser.js"
 import { parseSecEntry, partyRank, type SecEntry } from "./SecEntry.js"
 import { htmlToText, parseDate, resolveUrl } from "./Text.js"

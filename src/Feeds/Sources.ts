@@ -1,7 +1,7 @@
 import { ConfigError, Effect, Either, ParseResult, Schema } from "effect"
 import { readFileSync } from "node:fs"
-import { isHttpUrl } from "../Config.js"
-import { FeedKind } from "../Domain.js"
+import { isHttpUrl } from "../Kernel/AppConfig.js"
+import { FeedKind } from "../Kernel/Domain.js"
 
 export const FeedSource = Schema.Struct({
   name: Schema.NonEmptyTrimmedString,

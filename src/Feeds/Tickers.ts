@@ -1,4 +1,4 @@
-import type { Ticker } from "../Domain.js"
+import type { Ticker } from "../Kernel/Domain.js"
 
 /**
  * Ticker extraction from wire items: GlobeNewswire stock category tags and `(EXCHANGE: SYMBOL)`

@@ -1,5 +1,5 @@
 import { DateTime, Option } from "effect"
-import type { Bar, BarSeries } from "../Domain.js"
+import type { Bar, BarSeries } from "../Kernel/Domain.js"
 import type { CheckpointPrices } from "./Stats.js"
 
 /**

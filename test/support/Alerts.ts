@@ -1,4 +1,4 @@
-import type { Alert, NormalizedItem, SecFiling } from "../../src/Domain.js"
+import type { Alert, NormalizedItem, SecFiling } from "../../src/Kernel/Domain.js"
 
 /** An alert as the cycle would enqueue it; `n` makes id, ticker and headline unique. */
 export const alertFixture = (n: number, overrides: Partial<Alert> = {}): Alert => ({

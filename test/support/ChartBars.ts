@@ -1,4 +1,4 @@
-import type { Bar, BarSeries } from "../../src/Domain.js"
+import type { Bar, BarSeries } from "../../src/Kernel/Domain.js"
 
 /**
  * Deterministic bars for chart tests, the golden images and the bench: a small cap that drifts in pre-market, gaps up

@@ -1,0 +1,61 @@
+import { Duration, Effect, Layer, Option, Schedule } from "effect"
+import { AdminChannel } from "../Kernel/AdminChannel.js"
+import { AlertLatency } from "../Kernel/AlertLatency.js"
+import { AppConfig } from "../Kernel/AppConfig.js"
+import { Outbox } from "../Delivery/Outbox.js"
+import { Runner, type RunnerState } from "../Runner/Runner.js"
+import { StatusBoard } from "../Kernel/StatusBoard.js"
+
+const describeLast = (state: RunnerState): string =>
+  Option.match(state.lastResult, {
+    onNone: () => "no cycle yet",
+    onSome: ({ result }) =>
+      result._tag === "Completed"
+        ? `last cycle: ${result.summary.fetched} fetched, ${result.summary.new} new, ${result.summary.alerted} alerted in ${result.summary.durationMs} ms`
+        : result._tag === "Failed"
+          ? `last cycle failed: ${result.reason.split("\n")[0]}`
+          : "last cycle timed out"
+  })
+
+/** Every ADMIN_HEARTBEAT_MINUTES (0 = off): cycle statistics, delivery counts, Discord headroom and latency p50/p95. */
+export const AdminHeartbeat = Layer.scopedDiscard(
+  Effect.gen(function* () {
+    const { delivery } = yield* AppConfig
+    if (delivery.heartbeatMinutes <= 0) return
+    const admin = yield* AdminChannel
+    const runner = yield* Runner
+    const outbox = yield* Outbox
+    const status = yield* StatusBoard
+    const latency = yield* AlertLatency
+    let previousCycles = 0
+    let previousDelivered = 0
+
+    const beat = Effect.gen(function* () {
+      const state = yield* runner.state
+      const counts = yield* outbox.counts()
+      const board = (yield* status.snapshot) as Record<string, unknown>
+      const discord = board["discord"] as
+        { invalidLast10Min?: number; webhooks?: Array<{ label: string; remaining: number; limit: number }> } | undefined
+      const headroom = (discord?.webhooks ?? []).map((w) => `${w.label} ${w.remaining}/${w.limit}`).join(", ")
+      const latencyLines = yield* latency.describe
+      const lines = [
+        `cycles: ${state.cycles - previousCycles} since the last heartbeat (${state.cycles} total), ${state.consecutiveEmpty} empty in a row`,
+        describeLast(state),
+        `alerts delivered: ${counts.delivered - previousDelivered} since the last heartbeat; queued ${counts.pending + counts.deferred}, dead-lettered ${counts.dead}, uncertain ${counts.uncertain}, dropped ${counts.dropped}`,
+        ...(discord === undefined
+          ? []
+          : [
+              `discord headroom: ${headroom || "no requests yet"}; invalid responses (10 min): ${discord.invalidLast10Min ?? 0}`
+            ]),
+        ...(latencyLines.length === 0 ? [] : ["publication → alert latency:", ...latencyLines])
+      ]
+      previousCycles = state.cycles
+      previousDelivered = counts.delivered
+      yield* admin.notify({ key: `heartbeat:${state.cycles}`, title: "heartbeat", detail: lines.join("\n") })
+    }).pipe(Effect.catchAllCause((cause) => Effect.logError("heartbeat failed", cause)))
+
+    yield* Effect.forkScoped(
+      Effect.repeat(Effect.delay(beat, Duration.minutes(delivery.heartbeatMinutes)), Schedule.forever)
+    )
+  }).pipe(Effect.annotateLogs("module", "Heartbeat"))
+)

@@ -1,0 +1,249 @@
+import { HttpMiddleware, HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Clock, DateTime, Effect, Layer, Option } from "effect"
+import { createServer } from "node:http"
+import { AlertLatency, type SourceLatency } from "../Kernel/AlertLatency.js"
+import { Breakers, type BreakerState } from "../Kernel/Breakers.js"
+import { AppConfig } from "../Kernel/AppConfig.js"
+import type { FeedReport } from "../Kernel/Domain.js"
+import { ErrorTracker, type ErrorReport } from "../Kernel/ErrorTracker.js"
+import { MetricsExporter, prometheusContentType } from "./MetricsExporter.js"
+import { Outbox } from "../Delivery/Outbox.js"
+import { Runner, type RunnerState } from "../Runner/Runner.js"
+import { StatusBoard } from "../Kernel/StatusBoard.js"
+
+export type HealthStatus = "ok" | "degraded" | "unhealthy" | "starting"
+
+export interface FeedHealth {
+  readonly name: string
+  readonly status: "ok" | "not-modified" | "failed" | "disabled"
+  readonly items?: number
+  readonly fresh?: number
+  readonly reason?: string
+}
+
+export interface HealthReport {
+  readonly status: HealthStatus
+  /** Why the status isn't "ok", one line each. */
+  readonly problems: ReadonlyArray<string>
+  readonly checkedAt: string
+  readonly uptimeSeconds: number
+  readonly cycles: number
+  readonly consecutiveEmptyCycles: number
+  readonly lastCycle: {
+    readonly at: string
+    readonly ageSeconds: number
+    readonly result: "Completed" | "Failed" | "TimedOut"
+    readonly reason?: string
+    readonly startedAt?: string
+    readonly durationMs?: number
+    readonly fetched?: number
+    readonly new?: number
+    readonly alerted?: number
+  } | null
+  readonly feeds: ReadonlyArray<FeedHealth>
+  readonly breakers: ReadonlyArray<{ readonly name: string; readonly state: BreakerState }>
+  readonly outbox: { readonly depth: number; readonly oldestPendingAgeSeconds: number | null }
+  readonly errors: ErrorReport
+  /** Discord rate-limit headroom, as the Discord sink publishes it on the StatusBoard (null until it does). */
+  readonly rateLimits: unknown
+  /** LLM budget state, as the LLM stage publishes it on the StatusBoard (null until it does). */
+  readonly llmBudget: unknown
+  /** Everything else stages publish on the StatusBoard. */
+  readonly board: Readonly<Record<string, unknown>>
+  /** Publication-to-delivery latency p50/p95 per source, in seconds. */
+  readonly latency: ReadonlyArray<SourceLatency>
+}
+
+/** An alert waiting longer than this means delivery is stuck (Discord down, rate-limited, …). */
+const outboxStuckSeconds = 600
+
+const feedHealth = (report: FeedReport): FeedHealth => {
+  switch (report.status._tag) {
+    case "Ok":
+      return { name: report.name, status: "ok", items: report.status.items, fresh: report.status.fresh }
+    case "NotModified":
+      return { name: report.name, status: "not-modified" }
+    case "Failed":
+      return { name: report.name, status: "failed", reason: report.status.reason }
+    case "Disabled":
+      return { name: report.name, status: "disabled", reason: report.status.reason }
+  }
+}
+
+interface Assessment {
+  readonly status: HealthStatus
+  readonly problems: ReadonlyArray<string>
+}
+
+/**
+ * The verdict, from the last cycle alone, so /health turns unhealthy within one cycle of a feed
+ * failing and healthy again on the first cycle after it recovers. Open breakers and a slow outbox
+ * only degrade: alerts still flow from the other feeds.
+ */
+export const assess = (input: {
+  readonly now: number
+  readonly state: RunnerState
+  readonly staleAfterSeconds: number
+  readonly breakers: ReadonlyArray<{ readonly name: string; readonly state: BreakerState }>
+  readonly oldestPendingAgeSeconds: number | null
+}): Assessment => {
+  const last = Option.getOrNull(input.state.lastResult)
+  if (last === null) return { status: "starting", problems: ["no cycle has finished yet"] }
+  const unhealthy: Array<string> = []
+  const degraded: Array<string> = []
+  const ageSeconds = (input.now - last.at) / 1000
+  if (ageSeconds > input.staleAfterSeconds) {
+    unhealthy.push(`the last cycle finished ${Math.round(ageSeconds)} s ago (limit ${input.staleAfterSeconds} s)`)
+  }
+  const { result } = last
+  if (result._tag === "Failed") unhealthy.push(`the last cycle failed: ${result.reason.split("\n")[0]}`)
+  if (result._tag === "TimedOut") unhealthy.push("the last cycle timed out")
+  if (result._tag === "Completed") {
+    for (const feed of result.summary.feeds) {
+      if (feed.status._tag === "Failed") unhealthy.push(`feed ${feed.name} failed: ${feed.status.reason}`)
+    }
+  }
+  for (const { name, state } of input.breakers) {
+    if (state._tag !== "Closed") degraded.push(`breaker ${name} is ${state._tag === "Open" ? "open" : "half-open"}`)
+  }
+  if (input.oldestPendingAgeSeconds !== null && input.oldestPendingAgeSeconds > outboxStuckSeconds) {
+    degraded.push(`an alert has waited ${Math.round(input.oldestPendingAgeSeconds)} s for delivery`)
+  }
+  return {
+    status: unhealthy.length > 0 ? "unhealthy" : degraded.length > 0 ? "degraded" : "ok",
+    problems: [...unhealthy, ...degraded]
+  }
+}
+
+const isoAt = (millis: number) => DateTime.formatIso(DateTime.unsafeMake(millis))
+
+/** Everything /health reports, gathered from the services that own it. */
+export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck", {
+  effect: Effect.gen(function* () {
+    const { runner: settings } = yield* AppConfig
+    const runner = yield* Runner
+    const breakers = yield* Breakers
+    const outbox = yield* Outbox
+    const errors = yield* ErrorTracker
+    const board = yield* StatusBoard
+    const latency = yield* AlertLatency
+    /** Two of the longest gaps between cycles plus a full cycle: a live loop never gets this far behind. */
+    const staleAfterSeconds =
+      2 * Math.max(settings.loopSeconds, settings.loopSecondsClosed) + settings.cycleTimeoutSeconds
+
+    const report = Effect.fn("HealthCheck.report")(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const state = yield* runner.state
+      const breakerStates = yield* breakers.states
+      const pending = yield* outbox.pendingStats
+      const oldestPendingAgeSeconds =
+        pending.oldestCreatedAt === null ? null : Math.max(0, (now - pending.oldestCreatedAt) / 1000)
+      const snapshot = yield* board.snapshot
+      const last = Option.getOrNull(state.lastResult)
+      const { status, problems } = assess({
+        now,
+        state,
+        staleAfterSeconds,
+        breakers: breakerStates,
+        oldestPendingAgeSeconds
+      })
+      const health: HealthReport = {
+        status,
+        problems,
+        checkedAt: isoAt(now),
+        uptimeSeconds: Math.round(process.uptime()),
+        cycles: state.cycles,
+        consecutiveEmptyCycles: state.consecutiveEmpty,
+        lastCycle:
+          last === null
+            ? null
+            : {
+                at: isoAt(last.at),
+                ageSeconds: Math.round((now - last.at) / 1000),
+                result: last.result._tag,
+                ...(last.result._tag === "Failed" ? { reason: last.result.reason.split("\n")[0] ?? "" } : {}),
+                ...(last.result._tag === "Completed"
+                  ? {
+                      startedAt: last.result.summary.startedAt,
+                      durationMs: last.result.summary.durationMs,
+                      fetched: last.result.summary.fetched,
+                      new: last.result.summary.new,
+                      alerted: last.result.summary.alerted
+                    }
+                  : {})
+              },
+        feeds: last?.result._tag === "Completed" ? last.result.summary.feeds.map(feedHealth) : [],
+        breakers: breakerStates,
+        outbox: { depth: pending.depth, oldestPendingAgeSeconds },
+        errors: yield* errors.report,
+        rateLimits: snapshot["discord"] ?? null,
+        llmBudget: snapshot["llm"] ?? null,
+        board: snapshot,
+        latency: yield* latency.summary
+      }
+      return health
+    })
+
+    return { report } as const
+  }),
+  dependencies: [
+    AppConfig.Default,
+    Runner.Default,
+    Breakers.Default,
+    Outbox.Default,
+    ErrorTracker.Default,
+    StatusBoard.Default,
+    AlertLatency.Default
+  ]
+}) {}
+
+/**
+ * GET /health/ping, GET /health (200 when ok or degraded, 503 otherwise), GET /metrics.
+ * Untraced: probes and scrapes would otherwise start a root trace each, burying the cycles in Jaeger.
+ */
+export const healthRouter = HttpRouter.empty.pipe(
+  HttpRouter.get("/health/ping", Effect.succeed(HttpServerResponse.text("pong"))),
+  HttpRouter.get(
+    "/health",
+    Effect.gen(function* () {
+      const health = yield* (yield* HealthCheck).report()
+      const healthy = health.status === "ok" || health.status === "degraded"
+      return HttpServerResponse.unsafeJson(health, { status: healthy ? 200 : 503 })
+    }).pipe(Effect.withTracerEnabled(false))
+  ),
+  HttpRouter.get(
+    "/metrics",
+    Effect.gen(function* () {
+      const text = yield* (yield* MetricsExporter).scrape()
+      return HttpServerResponse.text(text, { contentType: prometheusContentType })
+    }).pipe(Effect.withTracerEnabled(false))
+  )
+)
+
+/** The router served on `port`/`host`; port 0 asks the OS for a free port (tests). */
+export const layerServer = (options: { readonly port: number; readonly host: string }) =>
+  HttpServer.serve(healthRouter).pipe(
+    HttpMiddleware.withTracerDisabledWhen(() => true),
+    HttpServer.withLogAddress,
+    Layer.provide(NodeHttpServer.layer(createServer, options))
+  )
+
+/**
+ * The health server on HEALTH_HOST:HEALTH_PORT (HEALTH_PORT=0: off). A port already in use is
+ * logged and the bot runs on without it: polling and alerts matter more than the probe.
+ */
+export const HealthServerLive = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const { observability } = yield* AppConfig
+    if (observability.healthPort === 0) return Layer.empty
+    const address = `${observability.healthHost}:${observability.healthPort}`
+    return layerServer({ port: observability.healthPort, host: observability.healthHost }).pipe(
+      Layer.catchAll((error) =>
+        Layer.effectDiscard(
+          Effect.logError(`health server can't listen on ${address} (HEALTH_HOST/HEALTH_PORT): ${String(error.cause)}`)
+        )
+      )
+    )
+  }).pipe(Effect.annotateLogs("module", "Health"))
+).pipe(Layer.provide(Layer.mergeAll(HealthCheck.Default, MetricsExporter.Default)))

@@ -1,0 +1,47 @@
+import { AnthropicClient, AnthropicLanguageModel } from "@effect/ai-anthropic"
+import { OpenAiClient, OpenAiLanguageModel } from "@effect/ai-openai"
+import type { HttpClient } from "@effect/platform"
+import { Effect, Layer, Option } from "effect"
+import { AppConfig, type LlmProvider } from "../Kernel/AppConfig.js"
+import * as ChatCompletions from "./ChatCompletions.js"
+
+type Settings = AppConfig["classify"]
+
+export const defaultModels: Record<Exclude<LlmProvider, "none">, string> = {
+  openai: "gpt-4o-mini",
+  anthropic: "claude-haiku-4-5",
+  google: "gemini-2.5-flash"
+}
+
+/** Google's OpenAI-compatible endpoint (DESIGN.md §4: no @effect/ai-google here). */
+export const GOOGLE_OPENAI_URL = "https://generativelanguage.googleapis.com/v1beta/openai"
+
+export const modelFor = (settings: Settings): string =>
+  settings.llmProvider === "none"
+    ? "none"
+    : Option.getOrElse(settings.llmModel, () => defaultModels[settings.llmProvider as Exclude<LlmProvider, "none">])
+
+/**
+ * The `LanguageModel` for LLM_PROVIDER, or nothing for `none` (keywords only):
+ * - openai: @effect/ai-openai (OpenAI's Responses API), LLM_BASE_URL for compatible servers;
+ * - anthropic: @effect/ai-anthropic;
+ * - google: Gemini through its OpenAI-compatible chat-completions endpoint.
+ * Typed as providing nothing, because callers look the model up with `Effect.serviceOption`.
+ */
+export const LanguageModelLive: Layer.Layer<never, never, HttpClient.HttpClient | AppConfig> = Layer.unwrapEffect(
+  Effect.map(AppConfig, ({ classify: settings }): Layer.Layer<never, never, HttpClient.HttpClient> => {
+    const model = modelFor(settings)
+    const apiKey = Option.getOrUndefined(settings.llmApiKey)
+    const apiUrl = Option.getOrUndefined(settings.llmBaseUrl)
+    switch (settings.llmProvider) {
+      case "none":
+        return Layer.empty
+      case "openai":
+        return OpenAiLanguageModel.layer({ model }).pipe(Layer.provide(OpenAiClient.layer({ apiKey, apiUrl })))
+      case "anthropic":
+        return AnthropicLanguageModel.layer({ model }).pipe(Layer.provide(AnthropicClient.layer({ apiKey, apiUrl })))
+      case "google":
+        return ChatCompletions.layer({ apiUrl: apiUrl ?? GOOGLE_OPENAI_URL, apiKey, model })
+    }
+  })
+)

@@ -1,0 +1,215 @@
+import { Clock, Duration, Effect, Metric } from "effect"
+import { AppConfig } from "../../Kernel/AppConfig.js"
+import { StatusBoard } from "../../Kernel/StatusBoard.js"
+
+/**
+ * Discord rate limits, learned from the response headers instead of hard-coded
+ * (https://discord.com/developers/docs/topics/rate-limits): a bucket per webhook from
+ * X-RateLimit-Limit / -Remaining / -Reset-After / -Bucket, 429 bodies with a float `retry_after`,
+ * global 429s, the 50 requests/s global cap, and the invalid-request ban (10,000 401/403/429 in 10 min).
+ */
+
+/** Until a webhook's headers arrive: the per-webhook limit observed in practice, 5 requests per 2 s. */
+export const cautiousDefault = { limit: 5, windowMs: 2_000 } as const
+/** We stop sending well before Discord's 10,000 invalid responses per 10 minutes: a tenth of it. */
+export const invalidBudget = { limit: 1_000, windowMs: 600_000 } as const
+/** Timers and transit can make us a hair early for a reset; 5 ms cost 1% of a 500 ms window. */
+const resetMarginMs = 5
+/**
+ * The global cap is counted over a slightly longer second than Discord's: our send times are
+ * earlier than its receive times, and a request that slips through costs a 429.
+ */
+const globalWindowMs = 1_050
+
+interface Bucket {
+  label: string
+  /** From X-RateLimit-Bucket; null until the first response with headers. */
+  bucket: string | null
+  limit: number
+  remaining: number
+  resetAt: number
+  blockedUntil: number
+  /** Send times, for the cautious default before discovery. */
+  recent: Array<number>
+}
+
+export interface RateLimitHeaders {
+  readonly limit: number | null
+  readonly remaining: number | null
+  readonly resetAfterSeconds: number | null
+  readonly bucket: string | null
+}
+
+export interface Headroom {
+  readonly label: string
+  readonly bucket: string | null
+  readonly discovered: boolean
+  readonly limit: number
+  readonly remaining: number
+  readonly resetAfterMs: number
+}
+
+export const remainingGauge = Metric.gauge("discord_ratelimit_remaining", {
+  description: "Requests left in the current Discord rate-limit bucket, per webhook"
+})
+export const invalidGauge = Metric.gauge("discord_invalid_requests_10m", {
+  description: "401/403/429 responses from Discord in the last 10 minutes (Discord bans at 10,000)"
+})
+export const rateLimitedCounter = Metric.counter("discord_rate_limited_total", {
+  description: "429 responses from Discord"
+})
+
+const parseNumber = (value: string | undefined): number | null => {
+  if (value === undefined || value.trim() === "") return null
+  const n = Number(value)
+  return Number.isFinite(n) ? n : null
+}
+
+export const readRateLimitHeaders = (headers: Readonly<Record<string, string | undefined>>): RateLimitHeaders => ({
+  limit: parseNumber(headers["x-ratelimit-limit"]),
+  remaining: parseNumber(headers["x-ratelimit-remaining"]),
+  resetAfterSeconds: parseNumber(headers["x-ratelimit-reset-after"]),
+  bucket: headers["x-ratelimit-bucket"] ?? null
+})
+
+const prune = (times: Array<number>, since: number) => {
+  while (times.length > 0 && times[0]! <= since) times.shift()
+}
+
+export class DiscordRateLimiter extends Effect.Service<DiscordRateLimiter>()("Delivery/Discord/DiscordRateLimiter", {
+  effect: Effect.gen(function* () {
+    const { delivery } = yield* AppConfig
+    const status = yield* StatusBoard
+    const buckets = new Map<string, Bucket>()
+    const globalSends: Array<number> = []
+    const invalids: Array<number> = []
+    let globalBlockedUntil = 0
+
+    const bucketFor = (key: string, label: string): Bucket => {
+      let bucket = buckets.get(key)
+      if (bucket === undefined) {
+        bucket = {
+          label,
+          bucket: null,
+          limit: cautiousDefault.limit,
+          remaining: cautiousDefault.limit,
+          resetAt: 0,
+          blockedUntil: 0,
+          recent: []
+        }
+        buckets.set(key, bucket)
+      }
+      return bucket
+    }
+
+    /** Milliseconds to wait before `bucket` may send; 0 means go (and the permit is then taken). */
+    const delayFor = (bucket: Bucket, now: number): number => {
+      prune(globalSends, now - globalWindowMs)
+      prune(invalids, now - invalidBudget.windowMs)
+      const waits = [globalBlockedUntil - now, bucket.blockedUntil - now]
+      if (globalSends.length >= delivery.globalRequestsPerSecond) waits.push(globalSends[0]! + globalWindowMs - now)
+      if (invalids.length >= invalidBudget.limit) waits.push(invalids[0]! + invalidBudget.windowMs - now)
+      if (bucket.bucket === null) {
+        prune(bucket.recent, now - cautiousDefault.windowMs)
+        if (bucket.recent.length >= cautiousDefault.limit)
+          waits.push(bucket.recent[0]! + cautiousDefault.windowMs - now)
+      } else if (bucket.remaining <= 0) {
+        waits.push(bucket.resetAt - now)
+      }
+      return Math.max(0, ...waits)
+    }
+
+    const headroom = (bucket: Bucket, now: number): Headroom => ({
+      label: bucket.label,
+      bucket: bucket.bucket,
+      discovered: bucket.bucket !== null,
+      limit: bucket.limit,
+      remaining: bucket.bucket === null ? cautiousDefault.limit - bucket.recent.length : bucket.remaining,
+      resetAfterMs: Math.max(0, bucket.resetAt - now)
+    })
+
+    const publish = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      prune(invalids, now - invalidBudget.windowMs)
+      prune(globalSends, now - 1_000)
+      const webhooks = Array.from(buckets.values(), (bucket) => headroom(bucket, now))
+      for (const entry of webhooks) {
+        yield* Metric.set(Metric.tagged(remainingGauge, "webhook", entry.label), entry.remaining)
+      }
+      yield* Metric.set(invalidGauge, invalids.length)
+      yield* status.set("discord", {
+        webhooks,
+        globalRequestsLastSecond: globalSends.length,
+        globalLimitPerSecond: delivery.globalRequestsPerSecond,
+        globalBlockedForMs: Math.max(0, globalBlockedUntil - now),
+        invalidLast10Min: invalids.length,
+        invalidBudget: invalidBudget.limit
+      })
+    })
+
+    /** Waits for a permit from the webhook's bucket and the global cap, then takes it. */
+    const acquire = Effect.fn("DiscordRateLimiter.acquire")(function* (key: string, label: string) {
+      const bucket = bucketFor(key, label)
+      while (true) {
+        const now = yield* Clock.currentTimeMillis
+        if (bucket.bucket !== null && bucket.remaining <= 0 && now >= bucket.resetAt) bucket.remaining = bucket.limit
+        const delay = delayFor(bucket, now)
+        if (delay <= 0) {
+          globalSends.push(now)
+          bucket.recent.push(now)
+          if (bucket.bucket !== null) bucket.remaining -= 1
+          return
+        }
+        yield* Effect.sleep(Duration.millis(delay))
+      }
+    })
+
+    /** Every response: the headers are the truth about the bucket. */
+    const observe = Effect.fn("DiscordRateLimiter.observe")(function* (key: string, headers: RateLimitHeaders) {
+      const bucket = buckets.get(key)
+      if (bucket === undefined) return
+      const now = yield* Clock.currentTimeMillis
+      if (headers.bucket !== null) bucket.bucket = headers.bucket
+      if (headers.limit !== null) bucket.limit = headers.limit
+      if (headers.remaining !== null) bucket.remaining = headers.remaining
+      if (headers.resetAfterSeconds !== null) bucket.resetAt = now + headers.resetAfterSeconds * 1000 + resetMarginMs
+      yield* publish
+    })
+
+    /** A 429: wait `retry_after` (float seconds) on the bucket, or on everything when it is global. */
+    const rateLimited = Effect.fn("DiscordRateLimiter.rateLimited")(function* (
+      key: string,
+      limited: { readonly retryAfterMs: number; readonly global: boolean; readonly scope: string | null }
+    ) {
+      const now = yield* Clock.currentTimeMillis
+      const until = now + limited.retryAfterMs + resetMarginMs
+      if (limited.global) globalBlockedUntil = Math.max(globalBlockedUntil, until)
+      else {
+        const bucket = buckets.get(key)
+        if (bucket !== undefined) {
+          bucket.blockedUntil = Math.max(bucket.blockedUntil, until)
+          bucket.remaining = 0
+          bucket.resetAt = Math.max(bucket.resetAt, until)
+        }
+      }
+      // Discord doesn't count 429s of scope "shared" towards the invalid-request ban.
+      if (limited.scope !== "shared") invalids.push(now)
+      yield* Metric.increment(Metric.tagged(rateLimitedCounter, "scope", limited.scope ?? "user"))
+      yield* publish
+    })
+
+    /** 401 and 403 count towards the ban too. */
+    const invalid = Effect.fn("DiscordRateLimiter.invalid")(function* () {
+      invalids.push(yield* Clock.currentTimeMillis)
+      yield* publish
+    })
+
+    const snapshot = Effect.map(Clock.currentTimeMillis, (now) => ({
+      webhooks: Array.from(buckets.values(), (bucket) => headroom(bucket, now)),
+      invalidLast10Min: invalids.filter((at) => at > now - invalidBudget.windowMs).length
+    }))
+
+    return { acquire, observe, rateLimited, invalid, snapshot } as const
+  }),
+  dependencies: [AppConfig.Default, StatusBoard.Default]
+}) {}

@@ -1,0 +1,249 @@
+import type { Alert, ChartOutcome } from "../../Kernel/Domain.js"
+
+/**
+ * Discord message limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
+ * Every embed string counts towards `total`, summed over the message, or Discord answers 400 / 50035.
+ */
+export const Limits = {
+  content: 2000,
+  embeds: 10,
+  title: 256,
+  description: 4096,
+  fields: 25,
+  fieldName: 256,
+  fieldValue: 1024,
+  footer: 2048,
+  author: 256,
+  total: 6000
+} as const
+
+export interface EmbedField {
+  readonly name: string
+  readonly value: string
+  readonly inline?: boolean
+}
+
+export interface Embed {
+  readonly title?: string
+  readonly url?: string
+  readonly description?: string
+  readonly color?: number
+  readonly timestamp?: string
+  readonly fields?: ReadonlyArray<EmbedField>
+  readonly footer?: { readonly text: string }
+  readonly author?: { readonly name: string }
+  readonly image?: { readonly url: string }
+}
+
+export interface WebhookPayload {
+  readonly content?: string
+  readonly username?: string
+  readonly embeds?: ReadonlyArray<Embed>
+  /** Always `{ parse: [] }`: text from a feed must never ping @everyone, a role or a user. */
+  readonly allowed_mentions: { readonly parse: ReadonlyArray<never> }
+  readonly attachments?: ReadonlyArray<{ readonly id: number; readonly filename: string }>
+}
+
+export interface WebhookFile {
+  readonly name: string
+  readonly data: Uint8Array
+  readonly contentType: string
+}
+
+export interface WebhookMessage {
+  readonly payload: WebhookPayload
+  readonly files: ReadonlyArray<WebhookFile>
+}
+
+const ellipsis = "…"
+
+/**
+ * At most `max` UTF-16 code units (stricter than Discord's character count), ending in "…" when cut.
+ * Never splits a surrogate pair, so an emoji is either whole or gone.
+ */
+export const truncate = (text: string, max: number): string => {
+  if (text.length <= max) return text
+  if (max <= 0) return ""
+  let end = max - ellipsis.length
+  const last = text.charCodeAt(end - 1)
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1
+  return text.slice(0, Math.max(0, end)).trimEnd() + ellipsis
+}
+
+const embedLength = (embed: Embed): number =>
+  (embed.title?.length ?? 0) +
+  (embed.description?.length ?? 0) +
+  (embed.footer?.text.length ?? 0) +
+  (embed.author?.name.length ?? 0) +
+  (embed.fields ?? []).reduce((sum, field) => sum + field.name.length + field.value.length, 0)
+
+/** Characters Discord counts towards the 6000 total, over every embed in the message. */
+export const messageLength = (payload: WebhookPayload): number =>
+  (payload.embeds ?? []).reduce((sum, embed) => sum + embedLength(embed), 0)
+
+/** Discord rejects empty field names and values. */
+const nonEmpty = (text: string) => (text.trim() === "" ? "—" : text.trim())
+
+const clampEmbed = (embed: Embed): Embed => ({
+  ...embed,
+  ...(embed.title !== undefined && { title: truncate(embed.title.trim(), Limits.title) }),
+  ...(embed.description !== undefined && { description: truncate(embed.description.trim(), Limits.description) }),
+  ...(embed.footer !== undefined && { footer: { text: truncate(embed.footer.text.trim(), Limits.footer) } }),
+  ...(embed.author !== undefined && { author: { name: truncate(embed.author.name.trim(), Limits.author) } }),
+  ...(embed.fields !== undefined && {
+    fields: embed.fields.slice(0, Limits.fields).map((field) => ({
+      ...field,
+      name: truncate(nonEmpty(field.name), Limits.fieldName),
+      value: truncate(nonEmpty(field.value), Limits.fieldValue)
+    }))
+  })
+})
+
+/**
+ * Applies every documented limit. When the total is still over 6000, the description gives way
+ * first (it is the longest and least essential), then fields from the end, then the footer.
+ */
+export const enforceLimits = (payload: WebhookPayload): WebhookPayload => {
+  const embeds = (payload.embeds ?? []).slice(0, Limits.embeds).map(clampEmbed)
+  let excess = embeds.reduce((sum, embed) => sum + embedLength(embed), 0) - Limits.total
+  const shrunk = embeds.map((original) => {
+    let embed = original
+    if (excess > 0 && embed.description !== undefined) {
+      const keep = Math.max(0, embed.description.length - excess)
+      const description = truncate(embed.description, keep)
+      excess -= embed.description.length - description.length
+      embed = { ...embed, description }
+    }
+    while (excess > 0 && embed.fields !== undefined && embed.fields.length > 0) {
+      const last = embed.fields[embed.fields.length - 1]!
+      excess -= last.name.length + last.value.length
+      embed = { ...embed, fields: embed.fields.slice(0, -1) }
+    }
+    if (excess > 0 && embed.footer !== undefined) {
+      excess -= embed.footer.text.length
+      const { footer: _dropped, ...rest } = embed
+      embed = rest
+    }
+    return embed
+  })
+  return {
+    ...payload,
+    ...(payload.content !== undefined && { content: truncate(payload.content, Limits.content) }),
+    embeds: shrunk,
+    allowed_mentions: { parse: [] }
+  }
+}
+
+const colours = { positive: 0x2ecc71, neutral: 0x95a5a6, negative: 0xe74c3c } as const
+
+const signed = (n: number, digits: number) => `${n >= 0 ? "+" : ""}${n.toFixed(digits)}`
+
+const compact = (n: number) =>
+  new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 }).format(n)
+
+const isHttpUrl = (value: string) => {
+  try {
+    return ["http:", "https:"].includes(new URL(value).protocol)
+  } catch {
+    return false
+  }
+}
+
+const formatLatency = (ms: number): string => {
+  if (ms < 0) return "—"
+  const seconds = Math.round(ms / 1000)
+  if (seconds < 120) return `${seconds} s`
+  const minutes = Math.round(seconds / 60)
+  return minutes < 120 ? `${minutes} min` : `${(minutes / 60).toFixed(1)} h`
+}
+
+const marketFields = (alert: Alert): Array<EmbedField> => {
+  switch (alert.market._tag) {
+    case "Priced": {
+      const { price, changePct, volume, relativeVolume } = alert.market.quote
+      return [
+        { name: "Price", value: `$${price.toFixed(price < 1 ? 4 : 2)}`, inline: true },
+        { name: "Change", value: changePct === null ? "—" : `${signed(changePct, 1)}%`, inline: true },
+        relativeVolume !== null
+          ? {
+              name: "Volume",
+              value: `${volume === null ? "" : `${compact(volume)} · `}${relativeVolume.toFixed(1)}× rel`,
+              inline: true
+            }
+          : { name: "Volume", value: volume === null ? "—" : compact(volume), inline: true }
+      ]
+    }
+    case "UnknownSymbol":
+      return [{ name: "Price", value: `unknown symbol ${alert.market.symbol}`, inline: true }]
+    case "PriceUnavailable":
+      return [{ name: "Price", value: "⚠️ price unavailable", inline: true }]
+  }
+}
+
+/** The Discord message for one alert; the chart, when rendered, rides along as `files[0]`. */
+export const alertMessage = (alert: Alert, chart: ChartOutcome): WebhookMessage => {
+  const { item, classification, ticker } = alert
+  const llm = classification.llm._tag === "Analysed" ? classification.llm.analysis : null
+  const warning = classification.negative ? "⚠️ NEGATIVE · " : ""
+  const published = item.published === null ? null : Date.parse(item.published)
+  const latency = published === null || Number.isNaN(published) ? null : Date.parse(alert.decidedAt) - published
+  const sentiment = llm?.sentiment ?? classification.sentiment
+  const colour = classification.negative || sentiment < -0.1 ? "negative" : sentiment > 0.1 ? "positive" : "neutral"
+
+  const fields: Array<EmbedField> = [
+    ...marketFields(alert),
+    {
+      name: "Category",
+      value: [llm?.category, ...classification.categories].filter(Boolean).join(", ") || "uncategorised",
+      inline: true
+    },
+    { name: "Score", value: classification.score.toFixed(2), inline: true },
+    { name: "Sentiment", value: signed(sentiment, 2), inline: true },
+    { name: "Source", value: item.source, inline: true },
+    {
+      name: "Published",
+      value: published === null || Number.isNaN(published) ? "unknown" : `<t:${Math.floor(published / 1000)}:T>`,
+      inline: true
+    },
+    { name: "Detection latency", value: latency === null ? "—" : formatLatency(latency), inline: true }
+  ]
+  if (item.sec !== undefined) {
+    fields.push({ name: "Form", value: item.sec.formType, inline: true })
+    if (item.sec.items.length > 0) fields.push({ name: "Items", value: item.sec.items.join("\n") })
+  }
+  if (chart._tag === "Failed") fields.push({ name: "Chart", value: "⚠️ chart unavailable" })
+  if (llm !== null && llm.key_facts.length > 0) {
+    fields.push({ name: "Key facts", value: llm.key_facts.map((fact) => `• ${fact}`).join("\n") })
+  }
+
+  const files: Array<WebhookFile> =
+    chart._tag === "Rendered" ? [{ name: chart.chart.filename, data: chart.chart.png, contentType: "image/png" }] : []
+  const payload: WebhookPayload = {
+    embeds: [
+      {
+        title: `${warning}${ticker.symbol}${ticker.exchange ? ` (${ticker.exchange})` : ""} — ${item.title}`,
+        ...(isHttpUrl(item.link) && { url: item.link }),
+        description: llm?.summary ?? item.summary,
+        color: colours[colour],
+        fields,
+        footer: { text: `catalyst-bot · ${item.source}` },
+        ...(published !== null && !Number.isNaN(published) && { timestamp: new Date(published).toISOString() }),
+        ...(files[0] !== undefined && { image: { url: `attachment://${files[0].name}` } })
+      }
+    ],
+    allowed_mentions: { parse: [] },
+    ...(files[0] !== undefined && { attachments: [{ id: 0, filename: files[0].name }] })
+  }
+  return { payload: enforceLimits(payload), files }
+}
+
+/** A plain operator notice (admin channel): one embed, same limits and mention safety. */
+export const noticeMessage = (title: string, detail: string, colour: number = colours.neutral): WebhookMessage => ({
+  payload: enforceLimits({
+    embeds: [{ title, description: detail, color: colour, footer: { text: "catalyst-bot admin" } }],
+    allowed_mentions: { parse: [] }
+  }),
+  files: []
+})
+
+export const NoticeColours = { info: 0x3498db, warning: 0xf1c40f, error: colours.negative } as const

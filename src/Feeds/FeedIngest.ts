@@ -1,0 +1,187 @@
+import { Clock, DateTime, Duration, Effect, Either, Metric, Option } from "effect"
+import { Breakers, type CircuitBreaker } from "../Kernel/Breakers.js"
+import { AppConfig } from "../Kernel/AppConfig.js"
+import type { FeedReport, FeedStatus, NormalizedItem, Ticker } from "../Kernel/Domain.js"
+import { CikTickers } from "./CikTickers.js"
+import { FeedFetcher, FeedFetchError, feedFailures, needsSecClient } from "./FeedFetcher.js"
+import { FeedStateRepo, type Validators } from "./FeedStateRepo.js"
+import { partitionFresh } from "./Freshness.js"
+import { normalizeFeed } from "./Normalize.js"
+import { parseDocument } from "./Parser.js"
+import { type FeedSource, loadSources } from "./Sources.js"
+import { SecClient } from "../Kernel/SecClient.js"
+
+export interface FeedBatch {
+  readonly reports: ReadonlyArray<FeedReport>
+  /** Fresh items, ready for dedupe. */
+  readonly items: ReadonlyArray<NormalizedItem>
+  /** Items dropped for being older than the age limits. */
+  readonly stale: ReadonlyArray<NormalizedItem>
+  /**
+   * Stores the feeds' validators (ETag, Last-Modified, body hash), except for the feeds named in
+   * `refetch`. The cycle runs it in the transaction that marks the items seen: after a crash before
+   * that, or for items it held back, the next fetch must bring the same items again, not a 304.
+   */
+  readonly commit?: (refetch: ReadonlySet<string>) => Effect.Effect<void>
+}
+
+interface FeedResult {
+  readonly source: FeedSource
+  /** Null when the feed was not modified. */
+  readonly items: ReadonlyArray<NormalizedItem> | null
+  readonly failure: string | null
+  readonly disabled: string | null
+  /** Stores this feed's validators; see FeedBatch.commit. */
+  readonly commit: Effect.Effect<void>
+}
+
+const secUserAgentMissing = "SEC feeds are off until SEC_USER_AGENT is set"
+
+/**
+ * Turns the configured wires and SEC feeds into normalised items: every feed fetched concurrently
+ * (FEED_CONCURRENCY), each behind its own circuit breaker, each failure attributed to its feed and
+ * never failing the cycle.
+ */
+export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest", {
+  effect: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const settings = config.feeds
+    const fetcher = yield* FeedFetcher
+    const feedState = yield* FeedStateRepo
+    const cikTickers = yield* CikTickers
+    const breakers = yield* Breakers
+    const { userAgent } = yield* SecClient
+
+    const sources = (yield* loadSources({
+      feedsFile: Option.getOrUndefined(settings.feedsFile),
+      secBaseUrl: settings.secBaseUrl
+    })).filter((source) => source.enabled)
+    const secDisabled = Option.isNone(userAgent) && sources.some(needsSecClient)
+    if (secDisabled) {
+      yield* Effect.logWarning(
+        `${secUserAgentMissing} ("Company contact@example.com", SEC fair-access policy); the wire feeds run as usual`
+      )
+    }
+
+    const feeds = yield* Effect.forEach(sources, (source) =>
+      Effect.map(
+        breakers.make({
+          name: `feed ${source.name}`,
+          failureThreshold: settings.breakerThreshold,
+          backoff: Duration.seconds(settings.breakerBackoffSeconds),
+          maxBackoff: Duration.seconds(settings.breakerMaxBackoffSeconds)
+        }),
+        (breaker) => ({ source, breaker })
+      )
+    )
+
+    const ingestFeed = Effect.fn("FeedIngest.feed")(function* (
+      source: FeedSource,
+      breaker: CircuitBreaker,
+      validators: Validators | null,
+      tickersForCik: (cik: string) => ReadonlyArray<Ticker>
+    ) {
+      yield* Effect.annotateCurrentSpan({ "feed.name": source.name, "feed.url": source.url })
+      const attempt = Effect.gen(function* () {
+        const outcome = yield* fetcher.fetch(source, validators)
+        yield* Effect.annotateCurrentSpan({ "http.status": outcome.status })
+        if (outcome._tag === "NotModified") {
+          return Option.none<{ readonly items: ReadonlyArray<NormalizedItem>; readonly commit: Effect.Effect<void> }>()
+        }
+        yield* Effect.annotateCurrentSpan({ "feed.bytes": outcome.bytes })
+        const parsed = yield* Either.mapLeft(
+          parseDocument(outcome.text, source.kind === "rss" ? "auto" : source.kind),
+          (error) => new FeedFetchError({ reason: error.message })
+        )
+        const fetchedAt = DateTime.formatIso(DateTime.unsafeMake(yield* Clock.currentTimeMillis))
+        const items = normalizeFeed(parsed, {
+          source,
+          fetchedAt,
+          allowOtc: config.filters.allowOtcTickers,
+          dollarTickers: settings.dollarTickers,
+          tickersForCik
+        })
+        return Option.some({ items, commit: outcome.commit })
+      })
+      const result = yield* breaker.protect(attempt).pipe(
+        Effect.map((fetched) => ({
+          items: Option.map(fetched, ({ items }) => items),
+          commit: Option.match(fetched, { onNone: () => Effect.void, onSome: ({ commit }) => commit })
+        })),
+        Effect.catchAll((error) => Effect.succeed({ error: error.message }))
+      )
+      if ("error" in result) {
+        yield* Metric.increment(Metric.tagged(feedFailures, "feed", source.name))
+        yield* Effect.annotateCurrentSpan({ "feed.error": result.error })
+        yield* Effect.logWarning(`feed ${source.name} failed: ${result.error}`)
+        return { source, items: [], failure: result.error, commit: Effect.void }
+      }
+      yield* Effect.annotateCurrentSpan({ "feed.items": Option.getOrElse(result.items, () => []).length })
+      return { source, items: Option.getOrNull(result.items), failure: null, commit: result.commit }
+    })
+
+    const fetchAll = Effect.gen(function* () {
+      const needsSec = feeds.some(({ source }) => needsSecClient(source)) && !secDisabled
+      const tickersForCik = needsSec ? yield* cikTickers.lookup : () => []
+      const stored = yield* feedState.getMany(feeds.map(({ source }) => source.url))
+      const results = yield* Effect.forEach(
+        feeds,
+        ({ source, breaker }): Effect.Effect<FeedResult> =>
+          needsSecClient(source) && secDisabled
+            ? Effect.succeed({ source, items: [], failure: null, disabled: secUserAgentMissing, commit: Effect.void })
+            : Effect.map(ingestFeed(source, breaker, stored.get(source.url) ?? null, tickersForCik), (result) => ({
+                ...result,
+                disabled: null
+              })),
+        { concurrency: settings.concurrency }
+      )
+      const now = yield* Clock.currentTimeMillis
+      const reports: Array<FeedReport> = []
+      const fresh: Array<NormalizedItem> = []
+      const stale: Array<NormalizedItem> = []
+      for (const { source, items, failure, disabled } of results) {
+        let status: FeedStatus
+        if (disabled !== null) {
+          status = { _tag: "Disabled", reason: disabled }
+        } else if (failure !== null) {
+          status = { _tag: "Failed", reason: failure }
+        } else if (items === null) {
+          status = { _tag: "NotModified" }
+        } else {
+          const split = partitionFresh(items, {
+            now,
+            maxAgeMinutes:
+              source.kind === "sec-atom" ? config.filters.maxSecFilingAgeMinutes : config.filters.maxArticleAgeMinutes
+          })
+          fresh.push(...split.fresh)
+          stale.push(...split.stale)
+          status = { _tag: "Ok", items: items.length, fresh: split.fresh.length }
+        }
+        reports.push({ name: source.name, url: source.url, status })
+      }
+      yield* Effect.annotateCurrentSpan({ feeds: reports.length, fresh: fresh.length, stale: stale.length })
+      const batch: FeedBatch = {
+        reports,
+        items: fresh,
+        stale,
+        commit: (refetch) =>
+          Effect.forEach(
+            results.filter((result) => !refetch.has(result.source.name)),
+            (result) => result.commit,
+            { discard: true }
+          )
+      }
+      return batch
+    }).pipe(Effect.withSpan("FeedIngest.fetchAll"), Effect.annotateLogs("module", "Feeds"))
+
+    return { fetchAll, sources } as const
+  }),
+  dependencies: [
+    AppConfig.Default,
+    FeedFetcher.Default,
+    FeedStateRepo.Default,
+    CikTickers.Default,
+    Breakers.Default,
+    SecClient.Default
+  ]
+}) {}

@@ -1,0 +1,322 @@
+import { Config, ConfigError, Effect, Either, Option, Redacted } from "effect"
+
+/**
+ * Every setting the bot reads, in one service, so that a bad value anywhere fails at start-up
+ * before any work, and every bad variable is named in one message (Config.all accumulates errors).
+ */
+
+export const isHttpUrl = (value: string): boolean => {
+  try {
+    const url = new URL(value)
+    return url.protocol === "http:" || url.protocol === "https:"
+  } catch {
+    return false
+  }
+}
+
+/** Like Config.validate, but the error names the variable, so the start-up report can too. */
+const checked =
+  <A>(name: string, message: string, valid: (value: A) => boolean, options?: { readonly secret: boolean }) =>
+  (self: Config.Config<A>): Config.Config<A> =>
+    Config.mapOrFail(self, (value) =>
+      valid(value)
+        ? Either.right(value)
+        : Either.left(
+            ConfigError.InvalidData([name], options?.secret ? message : `${message}, got ${JSON.stringify(value)}`)
+          )
+    )
+
+const integerAtLeast = (name: string, min: number, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    checked(name, `Expected an integer >= ${min}`, (n) => n >= min)
+  )
+
+const numberAtLeast = (name: string, min: number, fallback: number) =>
+  Config.number(name).pipe(
+    Config.withDefault(fallback),
+    checked(name, `Expected a number >= ${min}`, (n) => n >= min)
+  )
+
+/** "1"/"0" and "true"/"false", as the Python bot accepted. */
+const flag = (name: string, fallback: boolean) => Config.boolean(name).pipe(Config.withDefault(fallback))
+
+/** An unset or empty variable is "not configured"; anything else must be an http(s) URL. */
+const optionalHttpUrl = (name: string, options?: { readonly secret: boolean }) =>
+  Config.string(name).pipe(
+    Config.withDefault(""),
+    checked(name, "Expected an http(s) URL", (value) => value.trim() === "" || isHttpUrl(value.trim()), options),
+    Config.map((value) => (value.trim() === "" ? Option.none<string>() : Option.some(value.trim())))
+  )
+
+const optionalSecretUrl = (name: string) =>
+  optionalHttpUrl(name, { secret: true }).pipe(Config.map(Option.map((url) => Redacted.make(url))))
+
+const httpUrl = (name: string, fallback: string) =>
+  Config.string(name).pipe(Config.withDefault(fallback), checked(name, "Expected an http(s) URL", isHttpUrl))
+
+const optionalString = (name: string) =>
+  Config.string(name).pipe(
+    Config.withDefault(""),
+    Config.map((value) => (value.trim() === "" ? Option.none<string>() : Option.some(value.trim())))
+  )
+
+const optionalSecret = (name: string) => optionalString(name).pipe(Config.map(Option.map((v) => Redacted.make(v))))
+
+export const QuotesOnOutage = ["send", "hold"] as const
+
+export const SqliteSynchronous = ["OFF", "NORMAL", "FULL", "EXTRA"] as const
+
+const runner = Config.all({
+  loopSeconds: integerAtLeast("LOOP_SECONDS", 1, 60),
+  loopSecondsClosed: integerAtLeast("LOOP_SECONDS_CLOSED", 1, 300),
+  cycleTimeoutSeconds: integerAtLeast("CYCLE_TIMEOUT_SECONDS", 1, 120),
+  shutdownGraceSeconds: integerAtLeast("SHUTDOWN_GRACE_SECONDS", 0, 3),
+  alertConsecutiveEmptyCycles: integerAtLeast("ALERT_CONSECUTIVE_EMPTY_CYCLES", 0, 5)
+})
+
+const storage = Config.all({
+  dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
+  walMode: flag("SQLITE_WAL_MODE", true),
+  synchronous: Config.literal(...SqliteSynchronous)("SQLITE_SYNCHRONOUS").pipe(Config.withDefault("NORMAL" as const)),
+  cacheSize: Config.integer("SQLITE_CACHE_SIZE").pipe(Config.withDefault(-64_000)),
+  mmapSize: integerAtLeast("SQLITE_MMAP_SIZE", 0, 268_435_456),
+  busyTimeoutMs: integerAtLeast("SQLITE_BUSY_TIMEOUT_MS", 0, 5_000),
+  seenTtlDays: integerAtLeast("SEEN_TTL_DAYS", 1, 7)
+})
+
+const filters = Config.all({
+  minScore: numberAtLeast("MIN_SCORE", 0, 1),
+  priceFloor: numberAtLeast("PRICE_FLOOR", 0, 0),
+  priceCeiling: numberAtLeast("PRICE_CEILING", 0, 0),
+  maxAlertsPerCycle: integerAtLeast("MAX_ALERTS_PER_CYCLE", 0, 40),
+  maxArticleAgeMinutes: integerAtLeast("MAX_ARTICLE_AGE_MINUTES", 0, 180),
+  maxSecFilingAgeMinutes: integerAtLeast("MAX_SEC_FILING_AGE_MINUTES", 0, 240),
+  allowOtcTickers: flag("ALLOW_OTC_TICKERS", false),
+  minVolume: numberAtLeast("MIN_VOLUME", 0, 0),
+  quotesOnOutage: Config.all([
+    Config.literal(...QuotesOnOutage)("QUOTES_ON_OUTAGE").pipe(Config.withDefault("send" as const)),
+    Config.string("MARKET_DATA_PROVIDER").pipe(Config.withDefault("yahoo"))
+  ]).pipe(
+    Config.mapOrFail(([policy, provider]) =>
+      policy === "hold" && provider.trim().toLowerCase() === "none"
+        ? Either.left(
+            ConfigError.InvalidData(
+              ["QUOTES_ON_OUTAGE"],
+              "hold needs a market data provider: with MARKET_DATA_PROVIDER=none every item would be held until it went stale"
+            )
+          )
+        : Either.right(policy)
+    )
+  )
+})
+
+const discord = Config.all({
+  webhookUrl: optionalSecretUrl("DISCORD_WEBHOOK_URL"),
+  adminWebhookUrl: optionalSecretUrl("DISCORD_ADMIN_WEBHOOK")
+})
+
+const sec = Config.all({
+  userAgent: optionalString("SEC_USER_AGENT"),
+  rateLimit: numberAtLeast("SEC_RATE_LIMIT", 0.1, 10).pipe(
+    checked("SEC_RATE_LIMIT", "SEC allows at most 10 requests per second", (n) => n <= 10)
+  )
+})
+
+const feeds = Config.all({
+  feedsFile: optionalString("FEEDS_FILE"),
+  concurrency: integerAtLeast("FEED_CONCURRENCY", 1, 32),
+  perHostConcurrency: integerAtLeast("FEED_PER_HOST_CONCURRENCY", 1, 6),
+  timeoutSeconds: numberAtLeast("FEED_TIMEOUT_SECONDS", 0.1, 15),
+  retries: integerAtLeast("FEED_RETRIES", 0, 2),
+  retryBaseMillis: integerAtLeast("FEED_RETRY_BASE_MS", 1, 250),
+  maxBytes: integerAtLeast("FEED_MAX_BYTES", 1_024, 5_000_000),
+  breakerThreshold: integerAtLeast("FEED_BREAKER_THRESHOLD", 1, 3),
+  breakerBackoffSeconds: integerAtLeast("FEED_BREAKER_BACKOFF_SECONDS", 1, 60),
+  breakerMaxBackoffSeconds: integerAtLeast("FEED_BREAKER_MAX_BACKOFF_SECONDS", 1, 1_800),
+  dollarTickers: flag("DOLLAR_TICKERS", false),
+  secBaseUrl: httpUrl("SEC_BASE_URL", "https://www.sec.gov"),
+  secTickersUrl: httpUrl("SEC_TICKERS_URL", "https://www.sec.gov/files/company_tickers.json")
+})
+
+export const LlmProviders = ["none", "openai", "anthropic", "google"] as const
+export type LlmProvider = (typeof LlmProviders)[number]
+
+/** Comma-separated dollar amounts, e.g. "5,10,20"; empty disables. */
+const dollarThresholds = (name: string, fallback: string) =>
+  Config.string(name).pipe(
+    Config.withDefault(fallback),
+    Config.map((value) =>
+      value
+        .split(",")
+        .map((part) => part.trim())
+        .filter((part) => part !== "")
+        .map(Number)
+    ),
+    checked(name, "Expected comma-separated positive dollar amounts such as 5,10,20", (amounts) =>
+      amounts.every((amount) => Number.isFinite(amount) && amount > 0)
+    ),
+    Config.map((amounts) => [...amounts].sort((a, b) => a - b))
+  )
+
+const classify = Config.all({
+  keywordsFile: optionalString("KEYWORDS_FILE"),
+  llmProvider: Config.literal(...LlmProviders)("LLM_PROVIDER").pipe(Config.withDefault("none" as const)),
+  llmModel: optionalString("LLM_MODEL"),
+  llmBaseUrl: optionalHttpUrl("LLM_BASE_URL"),
+  llmApiKey: optionalSecret("LLM_API_KEY"),
+  llmMinKeywordScore: numberAtLeast("LLM_MIN_KEYWORD_SCORE", 0, 1),
+  llmConcurrency: integerAtLeast("LLM_CONCURRENCY", 1, 4),
+  llmRpm: integerAtLeast("LLM_RPM", 0, 60),
+  llmTimeoutSeconds: numberAtLeast("LLM_TIMEOUT_SECONDS", 0.1, 20),
+  llmRetries: integerAtLeast("LLM_RETRIES", 0, 2),
+  llmBreakerThreshold: integerAtLeast("LLM_BREAKER_THRESHOLD", 1, 5),
+  llmCycleBudgetSeconds: numberAtLeast("LLM_CYCLE_BUDGET_SECONDS", 1, 45),
+  llmDailyBudgetUsd: numberAtLeast("LLM_DAILY_BUDGET_USD", 0, 0),
+  llmCostAlertUsd: dollarThresholds("LLM_COST_ALERT_USD", "5,10,20"),
+  llmPricingFile: optionalString("LLM_PRICING_FILE"),
+  secLlmCacheTtlHours: numberAtLeast("SEC_LLM_CACHE_TTL_HOURS", 0, 72),
+  secExcerptChars: integerAtLeast("SEC_EXCERPT_CHARS", 0, 6_000),
+  secSubmissionsUrl: httpUrl("SEC_SUBMISSIONS_URL", "https://data.sec.gov")
+}).pipe(
+  Config.mapOrFail((settings) =>
+    settings.llmProvider !== "none" && Option.isNone(settings.llmApiKey) && Option.isNone(settings.llmBaseUrl)
+      ? Either.left(
+          ConfigError.InvalidData(
+            ["LLM_API_KEY"],
+            `LLM_PROVIDER=${settings.llmProvider} needs an API key (or LLM_BASE_URL for a local server that needs none)`
+          )
+        )
+      : Either.right(settings)
+  )
+)
+
+const delivery = Config.all({
+  stdoutFormat: Config.literal("card", "json")("ALERTS_STDOUT_FORMAT").pipe(Config.withDefault("card" as const)),
+  alertsPerTickerPerMinute: integerAtLeast("ALERTS_PER_TICKER_PER_MINUTE", 0, 4),
+  overflow: Config.literal("defer", "drop")("ALERT_OVERFLOW").pipe(Config.withDefault("defer" as const)),
+  maxAttempts: integerAtLeast("DELIVERY_MAX_ATTEMPTS", 1, 6),
+  retryBaseSeconds: numberAtLeast("DELIVERY_RETRY_BASE_SECONDS", 0.01, 2),
+  requestTimeoutSeconds: numberAtLeast("DISCORD_TIMEOUT_SECONDS", 0.1, 15),
+  globalRequestsPerSecond: integerAtLeast("DISCORD_GLOBAL_RATE_LIMIT", 1, 50).pipe(
+    checked("DISCORD_GLOBAL_RATE_LIMIT", "Discord allows at most 50 requests per second", (n) => n <= 50)
+  ),
+  onceDrainSeconds: integerAtLeast("ONCE_DRAIN_SECONDS", 0, 60),
+  adminDedupeMinutes: numberAtLeast("ADMIN_DEDUPE_MINUTES", 0, 15),
+  adminDigestMinutes: numberAtLeast("ADMIN_DIGEST_MINUTES", 0.01, 5),
+  heartbeatMinutes: numberAtLeast("ADMIN_HEARTBEAT_MINUTES", 0, 60)
+})
+
+const observability = Config.all({
+  otlpEndpoint: optionalHttpUrl("OTEL_EXPORTER_OTLP_ENDPOINT"),
+  serviceName: Config.string("OTEL_SERVICE_NAME").pipe(
+    Config.withDefault("catalyst-bot"),
+    checked("OTEL_SERVICE_NAME", "Expected a non-empty name", (name) => name.trim() !== "")
+  ),
+  healthPort: integerAtLeast("HEALTH_PORT", 0, 8080).pipe(
+    checked("HEALTH_PORT", "Expected a TCP port (0 turns the health server off)", (port) => port <= 65_535)
+  ),
+  healthHost: Config.string("HEALTH_HOST").pipe(Config.withDefault("127.0.0.1"))
+})
+
+const outcomes = Config.all({
+  archiveDays: integerAtLeast("ARCHIVE_DAYS", 1, 90),
+  pollSeconds: integerAtLeast("OUTCOME_POLL_SECONDS", 1, 60),
+  hitPct: numberAtLeast("OUTCOME_HIT_PCT", 0, 5),
+  missedPct: numberAtLeast("OUTCOME_MISSED_PCT", 0, 10),
+  filteredPerDay: integerAtLeast("OUTCOME_FILTERED_PER_DAY", 0, 100)
+})
+
+export const MarketDataProviders = ["yahoo", "tiingo", "none"] as const
+export type MarketDataProviderName = (typeof MarketDataProviders)[number]
+
+const market = Config.all({
+  provider: Config.string("MARKET_DATA_PROVIDER").pipe(
+    Config.withDefault("yahoo"),
+    Config.map((value) => value.trim().toLowerCase()),
+    checked(
+      "MARKET_DATA_PROVIDER",
+      `Expected one of ${MarketDataProviders.join(", ")}`,
+      (value): value is MarketDataProviderName => (MarketDataProviders as ReadonlyArray<string>).includes(value)
+    ),
+    Config.map((value) => value as MarketDataProviderName)
+  ),
+  yahooBaseUrl: httpUrl("YAHOO_BASE_URL", "https://query1.finance.yahoo.com"),
+  yahooConcurrency: integerAtLeast("YAHOO_CONCURRENCY", 1, 4),
+  tiingoBaseUrl: httpUrl("TIINGO_BASE_URL", "https://api.tiingo.com"),
+  tiingoApiKey: optionalSecret("TIINGO_API_KEY"),
+  batchSize: integerAtLeast("QUOTE_BATCH_SIZE", 1, 50),
+  rps: numberAtLeast("QUOTE_RPS", 0.1, 4),
+  cacheMax: integerAtLeast("QUOTE_CACHE_MAX", 1, 5_000),
+  cacheTtlSeconds: integerAtLeast("QUOTE_CACHE_TTL_SECONDS", 1, 60),
+  timeoutSeconds: integerAtLeast("QUOTE_TIMEOUT_SECONDS", 1, 10),
+  retries: integerAtLeast("QUOTE_RETRIES", 0, 2),
+  breakerFailures: integerAtLeast("QUOTE_BREAKER_FAILURES", 1, 5),
+  breakerBackoffSeconds: integerAtLeast("QUOTE_BREAKER_BACKOFF_SECONDS", 1, 30),
+  barsCacheMax: integerAtLeast("BARS_CACHE_MAX", 1, 200),
+  barsCacheTtlSeconds: integerAtLeast("BARS_CACHE_TTL_SECONDS", 1, 120),
+  dailyLookbackDays: integerAtLeast("BARS_DAILY_LOOKBACK_DAYS", 2, 90)
+})
+
+export const ChartVariants = ["auto", "intraday", "daily"] as const
+
+const charts = Config.all({
+  workers: integerAtLeast("CHART_WORKERS", 1, 2),
+  queueSize: integerAtLeast("CHART_QUEUE_SIZE", 0, 16),
+  timeoutMs: integerAtLeast("CHART_TIMEOUT_MS", 100, 10_000),
+  cacheSize: integerAtLeast("CHART_CACHE_SIZE", 1, 256),
+  cacheTtlSeconds: integerAtLeast("CHART_CACHE_TTL_SECONDS", 1, 300),
+  variant: Config.literal(...ChartVariants)("CHART_VARIANT").pipe(Config.withDefault("auto" as const))
+})
+
+export class AppConfig extends Effect.Service<AppConfig>()("Kernel/AppConfig", {
+  effect: Config.all({
+    runner,
+    storage,
+    filters,
+    discord,
+    sec,
+    feeds,
+    classify,
+    delivery,
+    observability,
+    outcomes,
+    market,
+    charts
+  })
+}) {}
+
+/** Building blocks for stage modules that add settings of their own. */
+export const ConfigValues = {
+  httpUrl,
+  optionalHttpUrl,
+  optionalSecret,
+  optionalString,
+  integerAtLeast,
+  numberAtLeast,
+  flag
+}
+
+/** One line per bad variable: `LOOP_SECONDS: Expected an integer value but received abc`. */
+export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
+  const lines: Array<string> = []
+  const visit = (e: ConfigError.ConfigError): void => {
+    switch (e._op) {
+      case "And":
+      case "Or":
+        visit(e.left)
+        visit(e.right)
+        return
+      case "MissingData":
+      case "InvalidData":
+      case "SourceUnavailable":
+      case "Unsupported": {
+        const name = e.path.join("_") || "(config)"
+        const message = e.message.replace(/^Expected \w+ to exist in the process context$/, "is required")
+        lines.push(`${name}: ${message}`)
+      }
+    }
+  }
+  visit(error)
+  return Array.from(new Set(lines))
+}

@@ -1,0 +1,183 @@
+import { Schema } from "effect"
+
+/** The data that flows between stages. Every stage speaks these shapes; the outbox stores them as JSON. */
+
+export const FeedKind = Schema.Literal("rss", "atom", "sec-atom")
+export type FeedKind = typeof FeedKind.Type
+
+export const Ticker = Schema.Struct({
+  symbol: Schema.String,
+  exchange: Schema.NullOr(Schema.String)
+})
+export type Ticker = typeof Ticker.Type
+
+export const SecFiling = Schema.Struct({
+  formType: Schema.String,
+  cik: Schema.String,
+  accession: Schema.String,
+  items: Schema.Array(Schema.String),
+  companyName: Schema.String
+})
+export type SecFiling = typeof SecFiling.Type
+
+export const NormalizedItem = Schema.Struct({
+  id: Schema.String,
+  source: Schema.String,
+  kind: FeedKind,
+  title: Schema.String,
+  summary: Schema.String,
+  link: Schema.String,
+  published: Schema.NullOr(Schema.String),
+  fetchedAt: Schema.String,
+  tickers: Schema.Array(Ticker),
+  sec: Schema.optionalWith(SecFiling, { exact: true })
+})
+export type NormalizedItem = typeof NormalizedItem.Type
+
+export const LlmAnalysis = Schema.Struct({
+  category: Schema.String,
+  sentiment: Schema.Number,
+  confidence: Schema.Number,
+  summary: Schema.String,
+  key_facts: Schema.Array(Schema.String),
+  is_material: Schema.Boolean
+})
+export type LlmAnalysis = typeof LlmAnalysis.Type
+
+/** `unavailable` means the LLM was configured but failed, timed out or ran out of budget for this item. */
+export const LlmVerdict = Schema.Union(
+  Schema.TaggedStruct("Skipped", { reason: Schema.String }),
+  Schema.TaggedStruct("Unavailable", { reason: Schema.String }),
+  Schema.TaggedStruct("Analysed", { analysis: LlmAnalysis, cached: Schema.Boolean })
+)
+export type LlmVerdict = typeof LlmVerdict.Type
+
+export const Classification = Schema.Struct({
+  categories: Schema.Array(Schema.String),
+  score: Schema.Number,
+  sentiment: Schema.Number,
+  negative: Schema.Boolean,
+  matched: Schema.Array(Schema.String),
+  llm: LlmVerdict
+})
+export type Classification = typeof Classification.Type
+
+export const Quote = Schema.Struct({
+  symbol: Schema.String,
+  price: Schema.Number,
+  previousClose: Schema.NullOr(Schema.Number),
+  changePct: Schema.NullOr(Schema.Number),
+  volume: Schema.NullOr(Schema.Number),
+  relativeVolume: Schema.NullOr(Schema.Number)
+})
+export type Quote = typeof Quote.Type
+
+/** What the market-data stage learned about an item's primary ticker. */
+export const MarketSnapshot = Schema.Union(
+  Schema.TaggedStruct("Priced", { quote: Quote }),
+  Schema.TaggedStruct("UnknownSymbol", { symbol: Schema.String }),
+  Schema.TaggedStruct("PriceUnavailable", { reason: Schema.String })
+)
+export type MarketSnapshot = typeof MarketSnapshot.Type
+
+export interface ClassifiedItem {
+  readonly item: NormalizedItem
+  readonly classification: Classification
+}
+
+export interface EnrichedItem extends ClassifiedItem {
+  readonly market: MarketSnapshot
+}
+
+/** What goes into the outbox: everything the sink needs to render the message, frozen at decision time. */
+export const Alert = Schema.Struct({
+  item: NormalizedItem,
+  ticker: Ticker,
+  classification: Classification,
+  market: MarketSnapshot,
+  decidedAt: Schema.String
+})
+export type Alert = typeof Alert.Type
+
+/** `held`: not decided this cycle (e.g. prices unavailable with QUOTES_ON_OUTAGE=hold); not marked seen. */
+export const ItemOutcomeKind = Schema.Literal("duplicate", "stale", "filtered", "held", "alerted", "failed")
+export type ItemOutcomeKind = typeof ItemOutcomeKind.Type
+
+export interface ItemOutcome {
+  readonly itemId: string
+  readonly source: string
+  readonly title: string
+  readonly outcome: ItemOutcomeKind
+  readonly reason: string | null
+}
+
+export type FeedStatus =
+  | { readonly _tag: "Ok"; readonly items: number; readonly fresh: number }
+  | { readonly _tag: "NotModified" }
+  | { readonly _tag: "Failed"; readonly reason: string }
+  /** Switched off by configuration (e.g. SEC feeds without SEC_USER_AGENT): reported, never a failure. */
+  | { readonly _tag: "Disabled"; readonly reason: string }
+
+export interface FeedReport {
+  readonly name: string
+  readonly url: string
+  readonly status: FeedStatus
+}
+
+export interface CycleSummary {
+  readonly startedAt: string
+  readonly durationMs: number
+  readonly feeds: ReadonlyArray<FeedReport>
+  readonly fetched: number
+  readonly new: number
+  readonly alerted: number
+  readonly outcomes: ReadonlyArray<ItemOutcome>
+  readonly notes: ReadonlyArray<string>
+}
+
+/** One OHLCV bar; `time` is the bar's start in epoch milliseconds. */
+export const Bar = Schema.Struct({
+  time: Schema.Number,
+  open: Schema.Number,
+  high: Schema.Number,
+  low: Schema.Number,
+  close: Schema.Number,
+  volume: Schema.Number
+})
+export type Bar = typeof Bar.Type
+
+export const BarInterval = Schema.Literal("5m", "1d")
+export type BarInterval = typeof BarInterval.Type
+
+/** Bars for charts: today's 5-minute bars (with pre/post market), or daily bars over a lookback. */
+export const BarSeries = Schema.Struct({
+  symbol: Schema.String,
+  interval: BarInterval,
+  bars: Schema.Array(Bar),
+  previousClose: Schema.NullOr(Schema.Number),
+  /** Regular session bounds in epoch ms, for shading pre- and post-market. */
+  regularStart: Schema.NullOr(Schema.Number),
+  regularEnd: Schema.NullOr(Schema.Number)
+})
+export type BarSeries = typeof BarSeries.Type
+
+/** A rendered chart, attached to a Discord message as `attachment://{filename}`. */
+export interface Chart {
+  readonly filename: string
+  readonly png: Uint8Array
+}
+
+/** `Failed` is flagged on the alert ("chart unavailable"); the alert itself always goes out. */
+export type ChartOutcome =
+  | { readonly _tag: "Rendered"; readonly chart: Chart }
+  | { readonly _tag: "NoBars" }
+  | { readonly _tag: "Failed"; readonly reason: string }
+
+/** What the outbox did with a cycle's alerts. */
+export interface EnqueueResult {
+  /** Item ids held back by the cycle cap; deferred ones are released by later cycles. */
+  readonly deferred: ReadonlyArray<string>
+  readonly dropped: ReadonlyArray<string>
+  /** Rows deferred by earlier cycles that this cycle released. */
+  readonly released: number
+}

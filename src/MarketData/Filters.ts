@@ -1,0 +1,68 @@
+import type { AppConfig } from "../Kernel/AppConfig.js"
+import type { ClassifiedItem, EnqueueResult, EnrichedItem, ItemOutcome } from "../Kernel/Domain.js"
+
+type FilterSettings = AppConfig["filters"]
+
+/** Cheap checks before any quote is fetched. Returns why the item can't alert, or null. */
+export const rejectBeforeMarket = (
+  settings: FilterSettings,
+  { item, classification }: ClassifiedItem
+): string | null => {
+  if (item.tickers.length === 0) return "no ticker"
+  if (classification.score < settings.minScore)
+    return `score ${classification.score.toFixed(2)} below MIN_SCORE ${settings.minScore}`
+  return null
+}
+
+/** Price and volume filters; 0 disables each bound. A quote without volume can't fail MIN_VOLUME. */
+export const rejectOnMarket = (settings: FilterSettings, { market }: EnrichedItem): string | null => {
+  if (market._tag === "UnknownSymbol") return `unknown or delisted symbol ${market.symbol}`
+  if (market._tag !== "Priced") return null
+  const { price, volume } = market.quote
+  if (settings.priceFloor > 0 && price < settings.priceFloor)
+    return `price ${price} below PRICE_FLOOR ${settings.priceFloor}`
+  if (settings.priceCeiling > 0 && price > settings.priceCeiling)
+    return `price ${price} above PRICE_CEILING ${settings.priceCeiling}`
+  if (settings.minVolume > 0 && volume !== null && volume < settings.minVolume)
+    return `volume ${volume} below MIN_VOLUME ${settings.minVolume}`
+  return null
+}
+
+/**
+ * MAX_ALERTS_PER_CYCLE (0 = no cap) is applied by the outbox inside the cycle's transaction;
+ * this turns its verdict into per-item outcomes and summary notes, so no alert vanishes silently.
+ */
+export const applyCycleCap = (
+  outcomes: ReadonlyArray<ItemOutcome>,
+  queued: EnqueueResult,
+  maxPerCycle: number
+): { readonly outcomes: ReadonlyArray<ItemOutcome>; readonly notes: ReadonlyArray<string> } => {
+  const deferred = new Set(queued.deferred)
+  const dropped = new Set(queued.dropped)
+  const notes: Array<string> = []
+  if (queued.released > 0) notes.push(`${queued.released} alert(s) deferred by earlier cycles released`)
+  if (deferred.size > 0) notes.push(`${deferred.size} alert(s) over MAX_ALERTS_PER_CYCLE=${maxPerCycle} deferred`)
+  if (dropped.size > 0) notes.push(`${dropped.size} alert(s) over MAX_ALERTS_PER_CYCLE=${maxPerCycle} dropped`)
+  return {
+    outcomes: outcomes.map((entry) =>
+      entry.outcome !== "alerted"
+        ? entry
+        : dropped.has(entry.itemId)
+          ? { ...entry, outcome: "filtered", reason: `over MAX_ALERTS_PER_CYCLE=${maxPerCycle} (dropped)` }
+          : deferred.has(entry.itemId)
+            ? { ...entry, reason: `deferred: over MAX_ALERTS_PER_CYCLE=${maxPerCycle}` }
+            : entry
+    ),
+    notes
+  }
+}
+
+/**
+ * With QUOTES_ON_OUTAGE=hold, an item whose price couldn't be fetched waits: it is not marked seen,
+ * so the next cycle evaluates it again (until it goes stale). With `send` it alerts, flagged
+ * "price unavailable".
+ */
+export const holdOnMarket = (settings: FilterSettings, { market }: EnrichedItem): string | null =>
+  settings.quotesOnOutage === "hold" && market._tag === "PriceUnavailable"
+    ? `held until prices are back (QUOTES_ON_OUTAGE=hold): ${market.reason}`
+    : null

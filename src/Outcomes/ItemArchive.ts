@@ -1,0 +1,136 @@
+import { SqlClient } from "@effect/sql"
+import { Array as Arr, Clock, Effect, Schema } from "effect"
+import { AppConfig } from "../Kernel/AppConfig.js"
+import {
+  Classification,
+  type ClassifiedItem,
+  type EnrichedItem,
+  type ItemOutcome,
+  type ItemOutcomeKind,
+  MarketSnapshot,
+  NormalizedItem
+} from "../Kernel/Domain.js"
+import { SqlLive } from "../Kernel/Sql.js"
+
+/** What a cycle knew about one item when it decided: the raw material of reports and backtests. */
+export interface ArchiveEntry {
+  readonly item: NormalizedItem
+  readonly outcome: ItemOutcomeKind
+  readonly reason: string | null
+  readonly classification: Classification | null
+  readonly market: MarketSnapshot | null
+}
+
+export interface ArchivedItem {
+  readonly id: number
+  readonly archivedAt: number
+  readonly outcome: ItemOutcomeKind
+  readonly item: NormalizedItem
+  readonly market: MarketSnapshot | null
+}
+
+const encodeItem = Schema.encodeSync(Schema.parseJson(NormalizedItem))
+const encodeClassification = Schema.encodeSync(Schema.parseJson(Classification))
+const encodeMarket = Schema.encodeSync(Schema.parseJson(MarketSnapshot))
+/** JSON.parse then decode: half the cost of Schema.parseJson, which matters over 100k rows. */
+const decodeItem = Schema.decodeUnknownSync(NormalizedItem)
+const decodeMarket = Schema.decodeUnknownSync(MarketSnapshot)
+const decodeOutcome = Schema.decodeUnknownSync(Schema.Literal("duplicate", "stale", "filtered", "alerted", "failed"))
+
+/** 15 columns per row: 200 rows stay far below SQLite's 32766 bound parameters. */
+const rowsPerInsert = 200
+
+/**
+ * Joins a cycle's outcomes with what it learned about each item. Only items the cycle decided on
+ * for the first time are archived: an id it had already seen was archived when it was new.
+ */
+export const archiveEntries = (cycle: {
+  readonly decided: ReadonlyArray<NormalizedItem>
+  readonly classified: ReadonlyArray<ClassifiedItem>
+  readonly enriched: ReadonlyArray<EnrichedItem>
+  readonly outcomes: ReadonlyArray<ItemOutcome>
+}): ReadonlyArray<ArchiveEntry> => {
+  const items = new Map(cycle.decided.map((item) => [item.id, item]))
+  const classifications = new Map(cycle.classified.map((entry) => [entry.item.id, entry.classification]))
+  const markets = new Map(cycle.enriched.map((entry) => [entry.item.id, entry.market]))
+  return cycle.outcomes.flatMap((outcome) => {
+    const item = items.get(outcome.itemId)
+    if (item === undefined) return []
+    items.delete(outcome.itemId)
+    return [
+      {
+        item,
+        outcome: outcome.outcome,
+        reason: outcome.reason,
+        classification: classifications.get(item.id) ?? null,
+        market: markets.get(item.id) ?? null
+      }
+    ]
+  })
+}
+
+export class ItemArchive extends Effect.Service<ItemArchive>()("Outcomes/ItemArchive", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const { outcomes: settings } = yield* AppConfig
+
+    /** Joins the caller's transaction when there is one (the cycle writes it with seen + outbox). */
+    const record = Effect.fn("ItemArchive.record")(function* (entries: ReadonlyArray<ArchiveEntry>) {
+      if (entries.length === 0) return
+      const now = yield* Clock.currentTimeMillis
+      for (const chunk of Arr.chunksOf(entries, rowsPerInsert)) {
+        yield* sql`INSERT OR IGNORE INTO item_archive ${sql.insert(
+          chunk.map((entry) => ({
+            item_id: entry.item.id,
+            archived_at: now,
+            source: entry.item.source,
+            ticker: entry.item.tickers[0]?.symbol ?? null,
+            form_type: entry.item.sec?.formType ?? null,
+            title: entry.item.title,
+            outcome: entry.outcome,
+            reason: entry.reason,
+            score: entry.classification?.score ?? null,
+            sentiment: entry.classification?.sentiment ?? null,
+            item: encodeItem(entry.item),
+            classification: entry.classification === null ? null : encodeClassification(entry.classification),
+            market: entry.market === null ? null : encodeMarket(entry.market)
+          }))
+        )}`
+      }
+    }, Effect.orDie)
+
+    /**
+     * Archived items that reached classification (not duplicates or stale ones), oldest first, one
+     * page after `afterId`: keyset paging keeps memory flat however large the archive is. The unary
+     * `+` keeps SQLite on the primary key: through the archived_at index every page would re-scan
+     * and re-sort the whole window.
+     */
+    const page = Effect.fn("ItemArchive.page")(function* (options: {
+      readonly afterId: number
+      readonly since: number
+      readonly limit: number
+    }) {
+      const rows = yield* sql<{ id: number; archivedAt: number; outcome: string; item: string; market: string | null }>`
+        SELECT id, archived_at AS archivedAt, outcome, item, market FROM item_archive
+        WHERE id > ${options.afterId} AND +archived_at >= ${options.since} AND outcome IN ('filtered', 'alerted')
+        ORDER BY id LIMIT ${options.limit}`
+      return rows.map((row): ArchivedItem => ({
+        id: row.id,
+        archivedAt: row.archivedAt,
+        outcome: decodeOutcome(row.outcome),
+        item: decodeItem(JSON.parse(row.item)),
+        market: row.market === null ? null : decodeMarket(JSON.parse(row.market))
+      }))
+    }, Effect.orDie)
+
+    /** Forgets items older than ARCHIVE_DAYS, so the archive stays bounded. */
+    const purgeExpired = Effect.fn("ItemArchive.purgeExpired")(function* () {
+      const cutoff = (yield* Clock.currentTimeMillis) - settings.archiveDays * 86_400_000
+      yield* sql`DELETE FROM item_archive WHERE archived_at < ${cutoff}`
+      yield* sql`DELETE FROM price_outcomes WHERE alert_at < ${cutoff}`
+    }, Effect.orDie)
+
+    return { record, page, purgeExpired } as const
+  }),
+  dependencies: [SqlLive, AppConfig.Default]
+}) {}

@@ -1,0 +1,121 @@
+import { SqlClient } from "@effect/sql"
+import { Array as Arr, Clock, Effect, Metric } from "effect"
+import { AppConfig } from "../Kernel/AppConfig.js"
+import type { NormalizedItem } from "../Kernel/Domain.js"
+import { storySignature } from "../Kernel/CanonicalId.js"
+import { SqlLive } from "../Kernel/Sql.js"
+
+/** SQLite allows 32766 bound parameters; 500 per statement keeps statements cached and fast. */
+const chunkSize = 500
+
+/**
+ * The hot statements are plain placeholder lists rather than composed fragments: at 100k ids per
+ * second, compiling a fragment per value costs more than SQLite does. At most `chunkSize` shapes each.
+ */
+const placeholders = (count: number, tuple: string) => Array(count).fill(tuple).join(",")
+const selectSeen = (count: number) => `SELECT id FROM seen_items WHERE id IN (${placeholders(count, "?")})`
+const insertSeen = (count: number) =>
+  `INSERT OR IGNORE INTO seen_items (id, source, seen_at) VALUES ${placeholders(count, "(?,?,?)")}`
+
+export const seenLookups = Metric.counter("seen_store_lookups_total", {
+  description: "Ids checked against the seen store"
+})
+export const seenHits = Metric.counter("seen_store_hits_total", { description: "Ids the seen store already knew" })
+
+export interface DuplicateStory {
+  readonly item: NormalizedItem
+  readonly firstSource: string
+}
+
+const storyKeys = (item: NormalizedItem) => {
+  if (item.tickers.length === 0) return []
+  const signature = storySignature(item.title)
+  return signature === "" ? [] : item.tickers.map((ticker) => ({ ticker: ticker.symbol.toUpperCase(), signature }))
+}
+
+export class SeenStore extends Effect.Service<SeenStore>()("Storage/SeenStore", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const { storage } = yield* AppConfig
+
+    const filterUnseen = Effect.fn("SeenStore.filterUnseen")(function* (ids: ReadonlyArray<string>) {
+      const unique = Array.from(new Set(ids))
+      const seen = new Set<string>()
+      for (const chunk of Arr.chunksOf(unique, chunkSize)) {
+        const rows = yield* sql.unsafe<{ id: string }>(selectSeen(chunk.length), chunk)
+        for (const row of rows) seen.add(row.id)
+      }
+      yield* Metric.incrementBy(seenLookups, unique.length)
+      yield* Metric.incrementBy(seenHits, seen.size)
+      return unique.filter((id) => !seen.has(id))
+    }, Effect.orDie)
+
+    /**
+     * Items whose story (ticker + title signature) was first carried by another item — in an earlier
+     * cycle, or earlier in this same batch — so the same press release from two wires alerts once.
+     */
+    const findRepeatedStories = Effect.fn("SeenStore.findRepeatedStories")(function* (
+      items: ReadonlyArray<NormalizedItem>
+    ) {
+      const keyed = items.flatMap((item) => storyKeys(item).map((key) => ({ item, key })))
+      const known = new Map<string, { source: string; itemId: string }>()
+      for (const chunk of Arr.chunksOf(keyed, chunkSize)) {
+        const rows = yield* sql<{ ticker: string; signature: string; source: string; itemId: string }>`
+          SELECT ticker, signature, source, item_id AS itemId FROM story_first_seen
+          WHERE (ticker, signature) IN (VALUES ${sql.csv(chunk.map(({ key }) => sql`(${key.ticker}, ${key.signature})`))})`
+        for (const row of rows) known.set(`${row.ticker}\u0000${row.signature}`, row)
+      }
+      const repeated: Array<DuplicateStory> = []
+      for (const item of items) {
+        const first = storyKeys(item)
+          .map((key) => known.get(`${key.ticker}\u0000${key.signature}`))
+          .find((entry) => entry !== undefined && entry.itemId !== item.id)
+        if (first) {
+          repeated.push({ item, firstSource: first.source })
+        } else {
+          for (const key of storyKeys(item)) {
+            const id = `${key.ticker}\u0000${key.signature}`
+            if (!known.has(id)) known.set(id, { source: item.source, itemId: item.id })
+          }
+        }
+      }
+      return repeated
+    }, Effect.orDie)
+
+    /** One transaction per batch; call it inside the cycle's transaction so seen + outbox commit together. */
+    const markSeen = Effect.fn("SeenStore.markSeen")(function* (items: ReadonlyArray<NormalizedItem>) {
+      const now = yield* Clock.currentTimeMillis
+      const write = Effect.gen(function* () {
+        for (const chunk of Arr.chunksOf(items, chunkSize)) {
+          yield* sql.unsafe(
+            insertSeen(chunk.length),
+            chunk.flatMap((item) => [item.id, item.source, now])
+          )
+          const stories = chunk.flatMap((item) =>
+            storyKeys(item).map((key) => ({
+              ticker: key.ticker,
+              signature: key.signature,
+              source: item.source,
+              item_id: item.id,
+              first_seen_at: now
+            }))
+          )
+          for (const stories500 of Arr.chunksOf(stories, chunkSize)) {
+            yield* sql`INSERT OR IGNORE INTO story_first_seen ${sql.insert(stories500)}`
+          }
+        }
+      })
+      yield* sql.withTransaction(write)
+    }, Effect.orDie)
+
+    /** Forgets ids older than SEEN_TTL_DAYS, so the store stays bounded. */
+    const purgeExpired = Effect.fn("SeenStore.purgeExpired")(function* () {
+      const cutoff = (yield* Clock.currentTimeMillis) - storage.seenTtlDays * 86_400_000
+      yield* sql`DELETE FROM seen_items WHERE seen_at < ${cutoff}`
+      yield* sql`DELETE FROM story_first_seen WHERE first_seen_at < ${cutoff}`
+    }, Effect.orDie)
+
+    return { filterUnseen, findRepeatedStories, markSeen, purgeExpired } as const
+  }),
+  dependencies: [SqlLive, AppConfig.Default]
+}) {}
