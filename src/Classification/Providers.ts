@@ -13,7 +13,7 @@ export const defaultModels: Record<Exclude<LlmProvider, "none">, string> = {
   google: "gemini-2.5-flash"
 }
 
-/** Google's OpenAI-compatible endpoint (DESIGN.md §4: no @effect/ai-google here). */
+/** Google's OpenAI-compatible endpoint (https://ai.google.dev/gemini-api/docs/openai); @effect/ai-google needs an older @effect/platform. */
 export const GOOGLE_OPENAI_URL = "https://generativelanguage.googleapis.com/v1beta/openai"
 
 export const modelFor = (settings: Settings): string =>

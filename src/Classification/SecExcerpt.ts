@@ -10,7 +10,7 @@ export class SecExcerptFailed extends Data.TaggedError("SecExcerptFailed")<{ rea
   }
 }
 
-/** `filings.recent` is a set of parallel arrays, one entry per filing (DESIGN.md §5, SEC submissions API). */
+/** `filings.recent` is a set of parallel arrays, one entry per filing (https://www.sec.gov/edgar/sec-api-documentation). */
 const Submissions = Schema.Struct({
   filings: Schema.Struct({
     recent: Schema.Struct({

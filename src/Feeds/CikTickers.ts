@@ -7,7 +7,7 @@ import { SecClient } from "../Kernel/SecClient.js"
 import { SqlLive } from "../Kernel/Sql.js"
 import { normalizeSymbol } from "./Tickers.js"
 
-/** `{"0":{"cik_str":789019,"ticker":"MSFT","title":"MICROSOFT CORP"},...}` (DESIGN.md §5). */
+/** `{"0":{"cik_str":789019,"ticker":"MSFT","title":"MICROSOFT CORP"},...}` (https://www.sec.gov/os/accessing-edgar-data). */
 const CompanyTickers = Schema.Record({
   key: Schema.String,
   value: Schema.Struct({ cik_str: Schema.Number, ticker: Schema.String, title: Schema.String })

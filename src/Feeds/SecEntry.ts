@@ -1,7 +1,7 @@
 import { htmlToText, parseDate } from "./Text.js"
 
 /**
- * One party's line in SEC's getcurrent Atom feed (DESIGN.md §5 "SEC EDGAR"):
+ * One party's line in SEC's getcurrent Atom feed (docs/ARCHITECTURE.md, "SEC EDGAR"):
  *   title   `8-K - COMPANY NAME (0000882796) (Filer)`
  *   summary `<b>Filed:</b> 2025-12-12 <b>AccNo:</b> 0001171843-25-007909 <b>Size:</b> 260 KB<br>Item 8.01: ...`
  *   id      `urn:tag:sec.gov,2008:accession-number=0001171843-25-007909`

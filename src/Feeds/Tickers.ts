@@ -2,7 +2,7 @@ import type { Ticker } from "../Kernel/Domain.js"
 
 /**
  * Ticker extraction from wire items: GlobeNewswire stock category tags and `(EXCHANGE: SYMBOL)`
- * patterns in the text (DESIGN.md §5 "Wires"). Exchanges get one canonical spelling each, so
+ * patterns in the text (docs/ARCHITECTURE.md, "Press-release wires"). Exchanges get one canonical spelling each, so
  * filtering and ordering can rely on them.
  */
 

@@ -38,7 +38,7 @@ const numberAtLeast = (name: string, min: number, fallback: number) =>
     checked(name, `Expected a number >= ${min}`, (n) => n >= min)
   )
 
-/** "1"/"0" and "true"/"false", as the Python bot accepted. */
+/** "1"/"0" and "true"/"false", as .env files commonly write them. */
 const flag = (name: string, fallback: boolean) => Config.boolean(name).pipe(Config.withDefault(fallback))
 
 /** An unset or empty variable is "not configured"; anything else must be an http(s) URL. */

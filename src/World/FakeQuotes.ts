@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net"
 
 /**
- * A local quote API speaking two real wire formats (DESIGN.md §5):
+ * A local quote API speaking two real wire formats (docs/ARCHITECTURE.md, "Quotes"):
  * - Yahoo `GET /v8/finance/chart/{SYM}` (keyless), including its oddities: nulls inside the arrays,
  *   an empty range with no `timestamp` key and `quote:[{}]`, and the 404 "No data found, symbol may be delisted".
  * - Tiingo `GET /iex/?tickers=`, `/iex/{t}`, `/iex/{t}/prices`, `/tiingo/daily/{t}/prices` with

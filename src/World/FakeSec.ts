@@ -4,7 +4,7 @@ import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 
 /**
- * A local SEC EDGAR (DESIGN.md §5 "SEC EDGAR"): the getcurrent Atom feed in ISO-8859-1 (one entry
+ * A local SEC EDGAR (docs/ARCHITECTURE.md, "SEC EDGAR"): the getcurrent Atom feed in ISO-8859-1 (one entry
  * per party, same accession), company_tickers.json and filing index pages. It records each
  * request's arrival time and User-Agent, so tests can check fair access from the server's side.
  */

@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders, type ServerResponse } from "nod
 import type { AddressInfo } from "node:net"
 
 /**
- * A local press-release wire (DESIGN.md §5 "Wires"): RSS/Atom feeds at `/feeds/<name>`, each
+ * A local press-release wire (docs/ARCHITECTURE.md, "Press-release wires"): RSS/Atom feeds at `/feeds/<name>`, each
  * scriptable with latency, failures, status codes, ETag/Last-Modified validators and huge bodies,
  * recording every request it receives. Used by tests, benches and the demo; never a real host.
  */

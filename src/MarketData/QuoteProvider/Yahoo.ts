@@ -15,7 +15,7 @@ import {
 
 /**
  * Yahoo Finance, keyless, through the v8 chart endpoint only (the v7 quote endpoint needs a cookie
- * and crumb). Reply shape and oddities (DESIGN.md §5): nulls inside the arrays during halts, no
+ * and crumb). Reply shape and oddities (docs/ARCHITECTURE.md, "Quotes"): nulls inside the arrays during halts, no
  * `timestamp` key and `quote:[{}]` for an empty range, and a 404 with
  * `{"chart":{"result":null,"error":{"code":"Not Found","description":"No data found, symbol may be delisted"}}}`
  * for an unknown symbol.
