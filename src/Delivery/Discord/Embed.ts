@@ -191,6 +191,15 @@ const marketFields = (alert: Alert): Array<EmbedField> => {
   }
 }
 
+/** The LLM's category first, then the keyword ones, each once. */
+const categoriesOf = (alert: Alert, llmCategory: string | undefined): string => {
+  const names = [llmCategory, ...alert.classification.categories].flatMap((name) => name?.trim() || [])
+  const unique = names.filter(
+    (name, index) => names.findIndex((other) => other.toLowerCase() === name.toLowerCase()) === index
+  )
+  return unique.map(md).join(", ") || "uncategorised"
+}
+
 /**
  * The Discord message for one alert; the chart, when rendered, rides along as `files[0]`.
  * Every string from a feed or the LLM is Markdown-escaped: the only link is the embed's own `url`.
@@ -206,15 +215,7 @@ export const alertMessage = (alert: Alert, chart: ChartOutcome): WebhookMessage 
 
   const fields: Array<EmbedField> = [
     ...marketFields(alert),
-    {
-      name: "Category",
-      value:
-        [llm?.category, ...classification.categories]
-          .filter(Boolean)
-          .map((name) => md(name!))
-          .join(", ") || "uncategorised",
-      inline: true
-    },
+    { name: "Category", value: categoriesOf(alert, llm?.category), inline: true },
     { name: "Score", value: classification.score.toFixed(2), inline: true },
     { name: "Sentiment", value: signed(sentiment, 2), inline: true },
     { name: "Source", value: md(item.source), inline: true },
@@ -229,7 +230,7 @@ export const alertMessage = (alert: Alert, chart: ChartOutcome): WebhookMessage 
     fields.push({ name: "Form", value: md(item.sec.formType), inline: true })
     if (item.sec.items.length > 0) fields.push({ name: "Items", value: item.sec.items.map(md).join("\n") })
   }
-  if (chart._tag === "Failed") fields.push({ name: "Chart", value: "⚠️ chart unavailable" })
+  if (chart._tag === "Failed") fields.push({ name: "Chart", value: `⚠️ chart unavailable: ${md(chart.reason)}` })
   if (llm !== null && llm.key_facts.length > 0) {
     fields.push({ name: "Key facts", value: llm.key_facts.map((fact) => `• ${md(fact)}`).join("\n") })
   }
