@@ -74,7 +74,14 @@ export class ChartRenderer extends Effect.Service<ChartRenderer>()("Charts/Chart
     const lookup = (key: ChartKey): Effect.Effect<ChartOutcome> =>
       market.bars(key.symbol, key.interval).pipe(
         Effect.catchAllCause((cause) =>
-          Effect.fail(new ChartFailed({ reason: `bars unavailable: ${Cause.pretty(cause).split("\n")[0]}` }))
+          Effect.fail(
+            new ChartFailed({
+              reason: Option.match(Cause.failureOption(cause), {
+                onSome: (error) => `price API down (${error.reason})`,
+                onNone: () => `bars unavailable: ${Cause.pretty(cause).split("\n")[0]}`
+              })
+            })
+          )
         ),
         Effect.flatMap(
           Option.match({

@@ -73,23 +73,35 @@ export const buildPrompt = (item: NormalizedItem, keywords: KeywordResult, excer
   ]
 }
 
-/** 429, 408, 5xx and transport failures are worth another try; bad requests and bad output are not. */
+/**
+ * 429, 408, 5xx and transport failures are worth another try; bad requests and bad output are not,
+ * nor 501 Not Implemented: the server doesn't offer the endpoint at all.
+ */
 const isTransient = (error: unknown): boolean => {
   if (typeof error !== "object" || error === null || !("_tag" in error)) return false
   if (error._tag === "HttpRequestError") return true
   if (error._tag === "HttpResponseError" && "response" in error) {
     const status = (error.response as { status: number }).status
-    return status === 429 || status === 408 || status >= 500
+    return status === 429 || status === 408 || (status >= 500 && status !== 501)
   }
   return false
 }
 
+/** 404 or 501: the server has no such endpoint (or model), and only a setting can fix it. */
+const missingEndpointHint = (settings: AppConfig["classify"], status: number): string => {
+  if (status !== 404 && status !== 501) return ""
+  if (settings.llmProvider === "openai" && settings.llmApi === "responses") {
+    return ` on /responses: a server that speaks only chat completions (Ollama, vLLM, LM Studio, llama.cpp) needs LLM_API=chat-completions${status === 404 ? "; otherwise check LLM_MODEL" : ""}`
+  }
+  return ": check LLM_BASE_URL and LLM_MODEL"
+}
+
 /** A short reason for the item's verdict; never the request (it can carry a secret base URL). */
-const describeFailure = (error: { readonly _tag: string }): string => {
+const describeFailure = (error: { readonly _tag: string }, settings: AppConfig["classify"]): string => {
   switch (error._tag) {
     case "HttpResponseError": {
       const status = (error as unknown as { response: { status: number } }).response.status
-      return `provider answered HTTP ${status}`
+      return `provider answered HTTP ${status}${missingEndpointHint(settings, status)}`
     }
     case "HttpRequestError":
       return "provider unreachable"
@@ -178,7 +190,7 @@ export class LlmAnalyst extends Effect.Service<LlmAnalyst>()("Classification/Llm
           while: isTransient
         }),
         Effect.tapError(() => Metric.increment(Metric.tagged(llmCalls, "outcome", "failed"))),
-        Effect.mapError((error) => new LlmUnavailable({ reason: describeFailure(error) })),
+        Effect.mapError((error) => new LlmUnavailable({ reason: describeFailure(error, settings) })),
         breaker.protect,
         Effect.catchTag("BreakerOpen", (open) =>
           Effect.zipRight(

@@ -13,8 +13,14 @@ export const defaultModels: Record<Exclude<LlmProvider, "none">, string> = {
   google: "gemini-2.5-flash"
 }
 
-/** Google's OpenAI-compatible endpoint (https://ai.google.dev/gemini-api/docs/openai); @effect/ai-google needs an older @effect/platform. */
+/**
+ * Google's OpenAI-compatible endpoint (https://ai.google.dev/gemini-api/docs/openai); `@effect/ai-google`
+ * needs another `@effect/platform` than this project's.
+ */
 export const GOOGLE_OPENAI_URL = "https://generativelanguage.googleapis.com/v1beta/openai"
+
+/** OpenAI's own API, for LLM_API=chat-completions without LLM_BASE_URL. */
+export const OPENAI_URL = "https://api.openai.com/v1"
 
 export const modelFor = (settings: Settings): string =>
   settings.llmProvider === "none"
@@ -23,7 +29,9 @@ export const modelFor = (settings: Settings): string =>
 
 /**
  * The `LanguageModel` for LLM_PROVIDER, or nothing for `none` (keywords only):
- * - openai: @effect/ai-openai (OpenAI's Responses API), LLM_BASE_URL for compatible servers;
+ * - openai: @effect/ai-openai (OpenAI's Responses API), LLM_BASE_URL for compatible servers; with
+ *   LLM_API=chat-completions the chat-completions adapter instead, for servers without `/responses`
+ *   (Ollama, vLLM, LM Studio, llama.cpp);
  * - anthropic: @effect/ai-anthropic;
  * - google: Gemini through its OpenAI-compatible chat-completions endpoint.
  * Typed as providing nothing, because callers look the model up with `Effect.serviceOption`.
@@ -37,7 +45,9 @@ export const LanguageModelLive: Layer.Layer<never, never, HttpClient.HttpClient 
       case "none":
         return Layer.empty
       case "openai":
-        return OpenAiLanguageModel.layer({ model }).pipe(Layer.provide(OpenAiClient.layer({ apiKey, apiUrl })))
+        return settings.llmApi === "chat-completions"
+          ? ChatCompletions.layer({ apiUrl: apiUrl ?? OPENAI_URL, apiKey, model })
+          : OpenAiLanguageModel.layer({ model }).pipe(Layer.provide(OpenAiClient.layer({ apiKey, apiUrl })))
       case "anthropic":
         return AnthropicLanguageModel.layer({ model }).pipe(Layer.provide(AnthropicClient.layer({ apiKey, apiUrl })))
       case "google":

@@ -1,7 +1,7 @@
 import type { FeedKind, NormalizedItem, Ticker } from "../Kernel/Domain.js"
 import { canonicalUrl, itemId, secItemId } from "../Kernel/CanonicalId.js"
 import type { ParsedFeed, RawEntry } from "./Parser.js"
-import { parseSecEntry, partyRank, type SecEntry } from "./SecEntry.js"
+import { parseSecEntry, partyRank, type SecEntry, secTitle } from "./SecEntry.js"
 import { htmlToText, parseDate, resolveUrl } from "./Text.js"
 import { preferTickers, tickersInCategories, tickersInText } from "./Tickers.js"
 
@@ -56,7 +56,7 @@ const secItem = (parties: readonly [Party, ...Array<Party>], base: string | null
     id: secItemId(main.sec.accession),
     source: context.source.name,
     kind: context.source.kind,
-    title: htmlToText(main.entry.title),
+    title: secTitle(main.sec),
     summary: htmlToText(main.entry.summary).slice(0, maxSummaryChars),
     link: url === null ? "" : canonicalUrl(url),
     published: parseDate(main.entry.published) ?? main.sec.filed,

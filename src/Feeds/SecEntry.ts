@@ -1,7 +1,7 @@
 import { htmlToText, parseDate } from "./Text.js"
 
 /**
- * One party's line in SEC's getcurrent Atom feed (docs/ARCHITECTURE.md, "SEC EDGAR"):
+ * One party's line in SEC's getcurrent Atom feed (https://www.sec.gov/cgi-bin/browse-edgar?action=getcurrent&output=atom):
  *   title   `8-K - COMPANY NAME (0000882796) (Filer)`
  *   summary `<b>Filed:</b> 2025-12-12 <b>AccNo:</b> 0001171843-25-007909 <b>Size:</b> 260 KB<br>Item 8.01: ...`
  *   id      `urn:tag:sec.gov,2008:accession-number=0001171843-25-007909`
@@ -44,6 +44,15 @@ export const parseSecEntry = (entry: {
     filed: filed === null ? null : parseDate(`${filed}T00:00:00-05:00`),
     items: Array.from(new Set(Array.from(summary.matchAll(itemPattern), (match) => match[1] ?? "")))
   }
+}
+
+/**
+ * The headline of a filing, `8-K: COMPANY NAME — Items 1.01, 9.01`: SEC's line carries the CIK and
+ * the party's role, which mean nothing to a reader; both stay in the item's `sec` fields.
+ */
+export const secTitle = (entry: SecEntry): string => {
+  const items = entry.items.length === 0 ? "" : ` — Item${entry.items.length > 1 ? "s" : ""} ${entry.items.join(", ")}`
+  return `${entry.formType}: ${entry.companyName}${items}`
 }
 
 /** The party the filing is about comes first: a 13D's Subject, a Form 4's Issuer, then the Filer. */

@@ -142,6 +142,10 @@ const feeds = Config.all({
 export const LlmProviders = ["none", "openai", "anthropic", "google"] as const
 export type LlmProvider = (typeof LlmProviders)[number]
 
+/** The wire format LLM_PROVIDER=openai speaks: OpenAI's Responses API, or Chat Completions (local servers). */
+export const LlmApis = ["responses", "chat-completions"] as const
+export type LlmApi = (typeof LlmApis)[number]
+
 /** Comma-separated dollar amounts, e.g. "5,10,20"; empty disables. */
 const dollarThresholds = (name: string, fallback: string) =>
   Config.string(name).pipe(
@@ -164,6 +168,7 @@ const classify = Config.all({
   llmProvider: Config.literal(...LlmProviders)("LLM_PROVIDER").pipe(Config.withDefault("none" as const)),
   llmModel: optionalString("LLM_MODEL"),
   llmBaseUrl: optionalHttpUrl("LLM_BASE_URL"),
+  llmApi: Config.literal(...LlmApis)("LLM_API").pipe(Config.withDefault("responses" as const)),
   llmApiKey: optionalSecret("LLM_API_KEY"),
   llmMinKeywordScore: numberAtLeast("LLM_MIN_KEYWORD_SCORE", 0, 1),
   llmConcurrency: integerAtLeast("LLM_CONCURRENCY", 1, 4),

@@ -27,6 +27,13 @@ export class QuoteUnavailable extends Data.TaggedError("QuoteUnavailable")<{ rea
   }
 }
 
+/** The provider failed to answer for bars; `Option.none` from `bars` means it answered and there are none. */
+export class BarsUnavailable extends Data.TaggedError("BarsUnavailable")<{ readonly reason: string }> {
+  override get message() {
+    return this.reason
+  }
+}
+
 class GetQuote extends Request.TaggedClass("GetQuote")<QuoteLookup, QuoteUnavailable, { readonly symbol: string }> {}
 
 const cacheHits = Metric.counter("market_cache_hits_total", {
@@ -207,7 +214,10 @@ export class MarketData extends Effect.Service<MarketData>()("MarketData/MarketD
 
     const resolver = RequestResolver.makeBatched(resolveBatch).pipe(RequestResolver.batchN(market.batchSize))
 
-    /** Answers (including "unknown symbol") live for the TTL; failures aren't kept, so the next cycle asks again. */
+    /**
+     * Answers (including "unknown symbol" and "no bars") live for the TTL; failures aren't kept, so the
+     * next cycle or chart asks again instead of reading an outage as an answer.
+     */
     const shortLivedFailures =
       (ttl: Duration.Duration) =>
       <A, E>(exit: Exit.Exit<A, E>): Duration.Duration =>
@@ -291,17 +301,17 @@ export class MarketData extends Effect.Service<MarketData>()("MarketData/MarketD
       const key = `${interval} ${symbol.trim().toUpperCase()}`
       const before = yield* barsCache.cacheStats
       const present = yield* barsCache.contains(key)
-      const series = yield* barsCache
-        .get(key)
-        .pipe(
-          Effect.catchAll((error) =>
-            Effect.logWarning(`no ${interval} bars for ${symbol}: ${error.message}`).pipe(
-              Effect.as(Option.none<BarSeries>())
-            )
-          )
+      const series = yield* barsCache.get(key).pipe(
+        Effect.either,
+        Effect.tap(() =>
+          Effect.flatMap(barsCache.cacheStats, (after) => recordCacheActivity("bars", before, after, present ? 0 : 1))
         )
-      yield* recordCacheActivity("bars", before, yield* barsCache.cacheStats, present ? 0 : 1)
-      return series
+      )
+      if (Either.isRight(series)) return series.right
+      const error = series.left
+      const reason = error._tag === "BreakerOpen" ? `${error.lastError}; paused after repeated failures` : error.message
+      yield* Effect.logWarning(`no ${interval} bars for ${symbol}: ${reason}`)
+      return yield* new BarsUnavailable({ reason })
     })
 
     return { enrich, bars }

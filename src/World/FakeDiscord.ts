@@ -41,6 +41,8 @@ export interface ReceivedMessage {
   readonly multipart: boolean
   /** Who this message would notify, given its content and `allowed_mentions`. */
   readonly pinged: ReadonlyArray<string>
+  /** Formatting, links and tags Discord would render in the embeds' text (see `markdownOf`). */
+  readonly markdown: ReadonlyArray<string>
 }
 
 export interface RequestRecord {
@@ -118,6 +120,53 @@ export const pingsOf = (payload: Json): Array<string> => {
   if (parse.includes("users")) pings.push(...(content.match(/<@!?\d+>/g) ?? []))
   if (parse.includes("roles")) pings.push(...(content.match(/<@&\d+>/g) ?? []))
   return pings
+}
+
+/**
+ * The Markdown constructs Discord would render in `text`
+ * (https://support.discord.com/hc/en-us/articles/210298617-Markdown-Text-101-Chat-Formatting-Bold-Italic-Underline),
+ * after honouring backslash escapes (a backslash before any ASCII punctuation shows it literally).
+ * Timestamps (`<t:…>`) aren't reported: they only format a number.
+ */
+export const renderedMarkdown = (text: string): Array<string> => {
+  // Escaped characters become a placeholder, so no pattern below can match across them.
+  const visible = text.replace(/\\[!-/:-@[-`{-~]/g, "\uE000")
+  const constructs: Array<[string, RegExp]> = [
+    ["bold", /\*\*(?=\S)[\s\S]*?\S\*\*/],
+    ["italic", /(?:^|[^*\w])\*(?=[^\s*])[^*]*?[^\s*]?\*(?![*\w])/],
+    ["underline", /__(?=\S)[\s\S]*?\S__/],
+    ["italic", /(?:^|\W)_(?=\S)[^_]*?\S?_(?!\w)/],
+    ["strikethrough", /~~(?=\S)[\s\S]*?\S~~/],
+    ["spoiler", /\|\|[\s\S]+?\|\|/],
+    ["code", /`[^`]+`/],
+    ["heading", /^[ \t]*#{1,3}[ \t]+\S/m],
+    ["subtext", /^[ \t]*-#[ \t]+\S/m],
+    ["quote", /^[ \t]*>{1,3}[ \t]/m],
+    ["list", /^[ \t]*(?:[-*+]|\d+\.)[ \t]+\S/m],
+    ["masked link", /\[[^\]\uE000]*\]\(\s*<?[A-Za-z][\w+.-]*:/],
+    ["link", /\b[A-Za-z][\w+.-]*:\/\/[^\s\uE000]/],
+    ["tag", /<(?:@[!&]?\d|#\d|a?:\w+:\d|[A-Za-z][\w+.-]*:\/\/)/]
+  ]
+  return constructs.flatMap(([name, pattern]) => (pattern.test(visible) ? [name] : []))
+}
+
+/** Every embed text Discord renders Markdown in, with the constructs found: `embeds.0.title: masked link`. */
+export const markdownOf = (payload: Json): Array<string> => {
+  const embeds = Array.isArray(payload["embeds"]) ? (payload["embeds"] as Array<Json>) : []
+  return embeds.flatMap((embed, i) => {
+    const fields = Array.isArray(embed["fields"]) ? (embed["fields"] as Array<Json>) : []
+    const texts: Array<[string, string]> = [
+      ["title", str(embed["title"])],
+      ["description", str(embed["description"])],
+      ["footer.text", str((embed["footer"] as Json | undefined)?.["text"])],
+      ["author.name", str((embed["author"] as Json | undefined)?.["name"])],
+      ...fields.flatMap((field, j): Array<[string, string]> => [
+        [`fields.${j}.name`, str(field["name"])],
+        [`fields.${j}.value`, str(field["value"])]
+      ])
+    ]
+    return texts.flatMap(([path, text]) => renderedMarkdown(text).map((name) => `embeds.${i}.${path}: ${name}`))
+  })
 }
 
 const readBody = (req: IncomingMessage): Promise<Buffer> =>
@@ -263,7 +312,8 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
         payload: parsed.payload,
         files: parsed.files,
         multipart: parsed.multipart,
-        pinged: pingsOf(parsed.payload)
+        pinged: pingsOf(parsed.payload),
+        markdown: markdownOf(parsed.payload)
       })
       record(webhookId, url.searchParams.get("wait") === "true" ? 200 : 204)
       if (url.searchParams.get("wait") !== "true") return send(res, 204, headers)

@@ -10,7 +10,9 @@ import type { AddressInfo } from "node:net"
  * Each call takes the next scripted behaviour, or the default one when the script is empty:
  * an answer, an HTTP status (429 carries `retry-after`), malformed JSON, or any of them after a delay.
  * It records every request with its time, and checks each JSON schema against OpenAI's strict
- * structured-output rules (every property required, no additional properties).
+ * structured-output rules (every property required, no additional properties). With
+ * `refuseResponses` it plays a chat-completions-only server (Ollama, vLLM, LM Studio, llama.cpp),
+ * answering `/responses` with that status.
  */
 
 export interface FakeAnalysis {
@@ -30,6 +32,8 @@ export type FakeLlmBehaviour =
 export interface FakeLlmCall {
   readonly at: number
   readonly path: string
+  /** The Authorization header, or null when the client sent none (keyless local servers). */
+  readonly authorization: string | null
   readonly body: any
   /** Strict-mode rule the request's JSON schema breaks, or null. */
   readonly strictViolation: string | null
@@ -148,6 +152,8 @@ export const make = (
     readonly defaultBehaviour?: FakeLlmBehaviour
     /** The analysis for an `Answer` that names none, from the request body (e.g. to match the prompt's story). */
     readonly analyse?: (requestBody: string) => FakeAnalysis
+    /** Answer every `/responses` call with this status (e.g. 501 or 404), as servers without that API do. */
+    readonly refuseResponses?: number
   } = {}
 ) =>
   Effect.acquireRelease(
@@ -174,7 +180,16 @@ export const make = (
           } catch {
             return reply(response, 400, JSON.stringify({ error: { message: "request body is not JSON" } }))
           }
-          calls.push({ at: Date.now(), path, body, strictViolation: strictViolation(schemaOf(path, body)) })
+          calls.push({
+            at: Date.now(),
+            path,
+            authorization: request.headers.authorization ?? null,
+            body,
+            strictViolation: strictViolation(schemaOf(path, body))
+          })
+          if (path === "/responses" && options.refuseResponses !== undefined) {
+            return reply(response, options.refuseResponses, JSON.stringify({ error: { message: "not implemented" } }))
+          }
           const id = calls.length
           const behaviour = queue.shift() ?? fallback
           const model = String(body.model ?? "fake-model")

@@ -1,4 +1,5 @@
 import type { Alert, ChartOutcome } from "../../Kernel/Domain.js"
+import { escapeMarkdown as md } from "./Markdown.js"
 
 /**
  * Discord message limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
@@ -57,9 +58,17 @@ export interface WebhookMessage {
 
 const ellipsis = "…"
 
+/** Backslashes just before `end`; an odd count means the last one escapes the character at `end`. */
+const backslashesBefore = (text: string, end: number) => {
+  let count = 0
+  while (end - count > 0 && text.charCodeAt(end - count - 1) === 0x5c) count += 1
+  return count
+}
+
 /**
  * At most `max` UTF-16 code units (stricter than Discord's character count), ending in "…" when cut.
- * Never splits a surrogate pair, so an emoji is either whole or gone.
+ * Never splits a surrogate pair, so an emoji is either whole or gone, nor a Markdown escape, whose
+ * backslash would otherwise be left to act on the ellipsis.
  */
 export const truncate = (text: string, max: number): string => {
   if (text.length <= max) return text
@@ -67,7 +76,9 @@ export const truncate = (text: string, max: number): string => {
   let end = max - ellipsis.length
   const last = text.charCodeAt(end - 1)
   if (last >= 0xd800 && last <= 0xdbff) end -= 1
-  return text.slice(0, Math.max(0, end)).trimEnd() + ellipsis
+  let kept = text.slice(0, Math.max(0, end)).trimEnd()
+  if (backslashesBefore(kept, kept.length) % 2 === 1) kept = kept.slice(0, -1).trimEnd()
+  return kept + ellipsis
 }
 
 const embedLength = (embed: Embed): number =>
@@ -174,13 +185,25 @@ const marketFields = (alert: Alert): Array<EmbedField> => {
       ]
     }
     case "UnknownSymbol":
-      return [{ name: "Price", value: `unknown symbol ${alert.market.symbol}`, inline: true }]
+      return [{ name: "Price", value: `unknown symbol ${md(alert.market.symbol)}`, inline: true }]
     case "PriceUnavailable":
       return [{ name: "Price", value: "⚠️ price unavailable", inline: true }]
   }
 }
 
-/** The Discord message for one alert; the chart, when rendered, rides along as `files[0]`. */
+/** The LLM's category first, then the keyword ones, each once. */
+const categoriesOf = (alert: Alert, llmCategory: string | undefined): string => {
+  const names = [llmCategory, ...alert.classification.categories].flatMap((name) => name?.trim() || [])
+  const unique = names.filter(
+    (name, index) => names.findIndex((other) => other.toLowerCase() === name.toLowerCase()) === index
+  )
+  return unique.map(md).join(", ") || "uncategorised"
+}
+
+/**
+ * The Discord message for one alert; the chart, when rendered, rides along as `files[0]`.
+ * Every string from a feed or the LLM is Markdown-escaped: the only link is the embed's own `url`.
+ */
 export const alertMessage = (alert: Alert, chart: ChartOutcome): WebhookMessage => {
   const { item, classification, ticker } = alert
   const llm = classification.llm._tag === "Analysed" ? classification.llm.analysis : null
@@ -192,14 +215,10 @@ export const alertMessage = (alert: Alert, chart: ChartOutcome): WebhookMessage 
 
   const fields: Array<EmbedField> = [
     ...marketFields(alert),
-    {
-      name: "Category",
-      value: [llm?.category, ...classification.categories].filter(Boolean).join(", ") || "uncategorised",
-      inline: true
-    },
+    { name: "Category", value: categoriesOf(alert, llm?.category), inline: true },
     { name: "Score", value: classification.score.toFixed(2), inline: true },
     { name: "Sentiment", value: signed(sentiment, 2), inline: true },
-    { name: "Source", value: item.source, inline: true },
+    { name: "Source", value: md(item.source), inline: true },
     {
       name: "Published",
       value: published === null || Number.isNaN(published) ? "unknown" : `<t:${Math.floor(published / 1000)}:T>`,
@@ -208,12 +227,12 @@ export const alertMessage = (alert: Alert, chart: ChartOutcome): WebhookMessage 
     { name: "Detection latency", value: latency === null ? "—" : formatLatency(latency), inline: true }
   ]
   if (item.sec !== undefined) {
-    fields.push({ name: "Form", value: item.sec.formType, inline: true })
-    if (item.sec.items.length > 0) fields.push({ name: "Items", value: item.sec.items.join("\n") })
+    fields.push({ name: "Form", value: md(item.sec.formType), inline: true })
+    if (item.sec.items.length > 0) fields.push({ name: "Items", value: item.sec.items.map(md).join("\n") })
   }
-  if (chart._tag === "Failed") fields.push({ name: "Chart", value: "⚠️ chart unavailable" })
+  if (chart._tag === "Failed") fields.push({ name: "Chart", value: `⚠️ chart unavailable: ${md(chart.reason)}` })
   if (llm !== null && llm.key_facts.length > 0) {
-    fields.push({ name: "Key facts", value: llm.key_facts.map((fact) => `• ${fact}`).join("\n") })
+    fields.push({ name: "Key facts", value: llm.key_facts.map((fact) => `• ${md(fact)}`).join("\n") })
   }
 
   const files: Array<WebhookFile> =
@@ -221,12 +240,12 @@ export const alertMessage = (alert: Alert, chart: ChartOutcome): WebhookMessage 
   const payload: WebhookPayload = {
     embeds: [
       {
-        title: `${warning}${ticker.symbol}${ticker.exchange ? ` (${ticker.exchange})` : ""} — ${item.title}`,
+        title: `${warning}${md(ticker.symbol)}${ticker.exchange ? ` (${md(ticker.exchange)})` : ""} — ${md(item.title)}`,
         ...(isHttpUrl(item.link) && { url: item.link }),
-        description: llm?.summary ?? item.summary,
+        description: md(llm?.summary ?? item.summary),
         color: colours[colour],
         fields,
-        footer: { text: `catalyst-bot · ${item.source}` },
+        footer: { text: `catalyst-bot · ${md(item.source)}` },
         ...(published !== null && !Number.isNaN(published) && { timestamp: new Date(published).toISOString() }),
         ...(files[0] !== undefined && { image: { url: `attachment://${files[0].name}` } })
       }
@@ -237,10 +256,13 @@ export const alertMessage = (alert: Alert, chart: ChartOutcome): WebhookMessage 
   return { payload: enforceLimits(payload), files }
 }
 
-/** A plain operator notice (admin channel): one embed, same limits and mention safety. */
+/**
+ * A plain operator notice (admin channel): one embed, same limits and mention safety. Notices quote
+ * headlines and error text, so both are Markdown-escaped like alerts.
+ */
 export const noticeMessage = (title: string, detail: string, colour: number = colours.neutral): WebhookMessage => ({
   payload: enforceLimits({
-    embeds: [{ title, description: detail, color: colour, footer: { text: "catalyst-bot admin" } }],
+    embeds: [{ title: md(title), description: md(detail), color: colour, footer: { text: "catalyst-bot admin" } }],
     allowed_mentions: { parse: [] }
   }),
   files: []
