@@ -33,7 +33,7 @@ import { HealthServerLive } from "./HealthCheck.js"
  */
 
 /** Discord when DISCORD_WEBHOOK_URL is set, else stdout (ALERTS_STDOUT_FORMAT); same outbox either way. */
-export const AlertSinkLive = Layer.unwrapEffect(
+const AlertSinkLive = Layer.unwrapEffect(
   Effect.map(AppConfig, ({ discord, delivery }) =>
     Option.match(discord.webhookUrl, {
       onNone: () => StdoutSink.layer(delivery.stdoutFormat),
@@ -43,7 +43,7 @@ export const AlertSinkLive = Layer.unwrapEffect(
 )
 
 /** Admin notices go to DISCORD_ADMIN_WEBHOOK when set (with the errors digest), else only to the log. */
-export const AdminPosterLive = Layer.unwrapEffect(
+const AdminPosterLive = Layer.unwrapEffect(
   Effect.map(AppConfig, ({ discord }) =>
     Option.match(discord.adminWebhookUrl, {
       onNone: () => Layer.empty,
@@ -77,10 +77,10 @@ export const Services = Layer.mergeAll(
 )
 
 /** The polling loop and the delivery fiber. */
-export const PipelineLoops = Layer.mergeAll(RunnerLoop, DeliveryWorker)
+const PipelineLoops = Layer.mergeAll(RunnerLoop, DeliveryWorker)
 
 /** What runs beside the pipeline: the admin heartbeat, the health/metrics server and outcome tracking. */
-export const Companions = Layer.mergeAll(AdminHeartbeat, HealthServerLive, OutcomeTrackerLoop)
+const Companions = Layer.mergeAll(AdminHeartbeat, HealthServerLive, OutcomeTrackerLoop)
 
 /**
  * `loops` over the services. The admin poster comes first, so its error logger sees every loop's
