@@ -1,17 +1,13 @@
-import { NodeHttpClient } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import Database from "better-sqlite3"
-import { ConfigProvider, Effect, Layer, ManagedRuntime } from "effect"
+import { Effect, ManagedRuntime } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import os from "node:os"
 import { join } from "node:path"
+import { BacktestLive, withConfig } from "../src/App/Layers.js"
 import { Backtest } from "../src/Outcomes/Backtest.js"
-import { Classifier } from "../src/Classification/Classifier.js"
-import { AppConfig } from "../src/Kernel/AppConfig.js"
 import type { MarketSnapshot, NormalizedItem } from "../src/Kernel/Domain.js"
 import { type ArchiveEntry, ItemArchive } from "../src/Outcomes/ItemArchive.js"
-import { OutcomeStore } from "../src/Outcomes/OutcomeStore.js"
-import { SqlLive } from "../src/Kernel/Sql.js"
 import { type BenchReport, isMain, percentile, publish } from "./lib.js"
 
 /**
@@ -107,24 +103,7 @@ const time = async (task: () => Promise<unknown>) => {
 
 export const run = async (): Promise<BenchReport> => {
   const dir = mkdtempSync(join(os.tmpdir(), "catalyst-bot-bench-backtest-"))
-  const config = Layer.setConfigProvider(
-    ConfigProvider.fromMap(
-      new Map([
-        ["DATA_DIR", dir],
-        ["MIN_SCORE", "2"],
-        ["PRICE_FLOOR", "1"]
-      ])
-    )
-  )
-  const runtime = ManagedRuntime.make(
-    Backtest.DefaultWithoutDependencies.pipe(
-      Layer.provideMerge(Layer.mergeAll(ItemArchive.Default, OutcomeStore.Default, Classifier.Default)),
-      Layer.provide(NodeHttpClient.layerUndici),
-      Layer.provideMerge(SqlLive),
-      Layer.provideMerge(AppConfig.Default),
-      Layer.provide(config)
-    )
-  )
+  const runtime = ManagedRuntime.make(BacktestLive.pipe(withConfig({ DATA_DIR: dir, MIN_SCORE: 2, PRICE_FLOOR: 1 })))
   try {
     await runtime.runPromise(seed)
     let wouldAlert = 0

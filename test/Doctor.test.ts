@@ -1,11 +1,9 @@
-import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Logger } from "effect"
+import { Effect, Logger } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { runDoctor } from "../src/App/Doctor.js"
-import { SqlLive } from "../src/Kernel/Sql.js"
+import * as Layers from "../src/App/Layers.js"
 import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import * as FakeWire from "../src/World/FakeWire.js"
 import { configLayer, tempDir } from "./support/TestLayers.js"
@@ -29,7 +27,7 @@ describe("doctor", () => {
         ])
       )
       const checks = yield* runDoctor.pipe(
-        Effect.provide(Layer.mergeAll(AppConfig.Default, SqlLive, NodeHttpClient.layerUndici)),
+        Effect.provide(Layers.DoctorLive),
         Effect.provide(
           configLayer({
             DATA_DIR: dir,

@@ -1,12 +1,9 @@
-import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { AppConfig } from "../src/Kernel/AppConfig.js"
-import { CikTickers } from "../src/Feeds/CikTickers.js"
+import * as Layers from "../src/App/Layers.js"
 import { inspectFeed } from "../src/Feeds/Inspect.js"
-import { SecClient } from "../src/Kernel/SecClient.js"
 import { tempDataConfig } from "./support/TestLayers.js"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
@@ -55,10 +52,6 @@ describe("catalyst-bot parse", () => {
       const error = yield* Effect.flip(inspectFeed("test/fixtures/feeds/does-not-exist.xml", "auto"))
       expect(error.message).toMatch(/^can't read test\/fixtures\/feeds\/does-not-exist.xml: ENOENT/)
       expect(error.message).not.toContain("\n")
-    }).pipe(
-      Effect.provide(Layer.mergeAll(CikTickers.Default, SecClient.Default)),
-      Effect.provide(Layer.mergeAll(AppConfig.Default, NodeHttpClient.layerUndici)),
-      Effect.provide(tempDataConfig())
-    )
+    }).pipe(Effect.provide(Layers.ParseLive), Effect.provide(tempDataConfig()))
   )
 })

@@ -175,8 +175,8 @@ describe("bad data from every external party: the culprit is named and the cycle
       Effect.gen(function* () {
         const world = yield* World.make({ discord: { limit: 50, windowMs: 1_000 } })
         const published = catalysts(world, 6)
-        world.discord.garbageNext(1, 400)
-        world.discord.garbageNext(1, 502)
+        world.discord.garbageNext(1, 400, world.webhookIds.alerts)
+        world.discord.garbageNext(1, 502, world.webhookIds.alerts)
         yield* Effect.gen(function* () {
           const runner = yield* Runner
           const delivery = yield* Delivery

@@ -1,4 +1,4 @@
-import { Console, Duration, Effect, Fiber, Metric, MetricState, Schedule } from "effect"
+import { Console, Duration, Effect, Fiber, Layer, Logger, LogLevel, Metric, MetricState, Schedule } from "effect"
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { percentiles } from "../Kernel/AlertLatency.js"
@@ -6,6 +6,7 @@ import { itemsAlerted, itemsDuplicate, itemsFetched, itemsNew } from "../Runner/
 import { cycleDuration } from "../Runner/Runner.js"
 import type { ReceivedMessage } from "../World/FakeDiscord.js"
 import * as World from "../World/World.js"
+import { Bot, withConfig } from "./Layers.js"
 
 /**
  * `catalyst-bot demo`: the simulated world on 127.0.0.1, the real bot against it, and a short script
@@ -121,10 +122,11 @@ const latencySeconds = (message: ReceivedMessage): number | null => {
   return Number.isNaN(published) ? null : Math.max(0, (message.at - published) / 1000)
 }
 
-export const runDemo = (
-  launchBot: (env: Record<string, string>) => Effect.Effect<never, unknown>,
-  options: DemoOptions
-): Effect.Effect<DemoSummary, unknown> =>
+/** The whole bot, as `run` builds it, configured only by the world: no .env, no keys, no internet. */
+const launchBot = (env: Record<string, string>) =>
+  Layer.launch(Bot.pipe(withConfig(env))).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
+
+export const runDemo = (options: DemoOptions): Effect.Effect<DemoSummary, unknown> =>
   Effect.scoped(
     Effect.gen(function* () {
       const outputDir = resolve(options.outputDir)

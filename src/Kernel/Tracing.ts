@@ -27,7 +27,7 @@ export const layerOtlp = (options: TracingOptions) =>
 
 /**
  * Tracing from OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_SERVICE_NAME, or nothing when the endpoint is
- * unset. main.ts provides it outermost, so its scope closes last and the final flush sees every span.
+ * unset. `App/Layers.ts` provides it outermost, so its scope closes last and the final flush sees every span.
  */
 export const TracingLive = Layer.unwrapEffect(
   Effect.gen(function* () {

@@ -213,8 +213,15 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
     const windows = new Map<string, Window>()
     const globalTimes: Array<number> = []
     const deleted = new Set<string>()
-    /** Scripted answers; `garbage` ones carry an HTML body instead of JSON (a broken proxy in the way). */
-    const scriptedFailures: Array<{ readonly status: number; readonly garbage: boolean }> = []
+    /**
+     * Scripted answers, for one webhook or (`webhookId` null) any; `garbage` ones carry an HTML body
+     * instead of JSON (a broken proxy in the way).
+     */
+    const scriptedFailures: Array<{
+      readonly status: number
+      readonly garbage: boolean
+      readonly webhookId: string | null
+    }> = []
     let globalBlockedUntil = 0
     let nextId = 1_000_000_000_000_000n
 
@@ -281,7 +288,10 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       window.count += 1
       const headers = bucketHeaders(settings.limit - window.count)
 
-      const scripted = scriptedFailures.shift()
+      const scriptIndex = scriptedFailures.findIndex(
+        (entry) => entry.webhookId === null || entry.webhookId === webhookId
+      )
+      const scripted = scriptIndex === -1 ? undefined : scriptedFailures.splice(scriptIndex, 1)[0]
       if (scripted !== undefined) {
         record(webhookId, scripted.status)
         if (!scripted.garbage) return send(res, scripted.status, headers, { message: "scripted failure", code: 0 })
@@ -349,13 +359,13 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       webhookUrl: (id = "123456789012345678", token = "fake-token") => `${base}/api/webhooks/${id}/${token}`,
       messages: messages as ReadonlyArray<ReceivedMessage>,
       requests: requests as ReadonlyArray<RequestRecord>,
-      /** The next `count` requests that pass the rate limits are answered with `status`. */
-      failNext: (count: number, status = 500) => {
-        for (let i = 0; i < count; i++) scriptedFailures.push({ status, garbage: false })
+      /** The next `count` requests (to `webhookId`, default any) that pass the rate limits are answered with `status`. */
+      failNext: (count: number, status = 500, webhookId: string | null = null) => {
+        for (let i = 0; i < count; i++) scriptedFailures.push({ status, garbage: false, webhookId })
       },
-      /** The next `count` requests that pass the rate limits get `status` with an HTML body, not JSON. */
-      garbageNext: (count: number, status = 200) => {
-        for (let i = 0; i < count; i++) scriptedFailures.push({ status, garbage: true })
+      /** Like `failNext`, with an HTML body instead of JSON. */
+      garbageNext: (count: number, status = 200, webhookId: string | null = null) => {
+        for (let i = 0; i < count; i++) scriptedFailures.push({ status, garbage: true, webhookId })
       },
       /** Forgets recorded messages and requests, so a long run keeps constant memory. */
       clearRecords: () => {

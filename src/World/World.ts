@@ -429,6 +429,8 @@ export const make = (options: WorldOptions = {}) =>
 
     return {
       env,
+      /** The ids of the alert and admin webhooks in `env`, for scripting Discord per webhook. */
+      webhookIds: { alerts: alertWebhookId, admin: adminWebhookId },
       wire,
       sec,
       llm,

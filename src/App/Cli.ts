@@ -1,0 +1,246 @@
+import { Args, Command, Options, ValidationError } from "@effect/cli"
+import {
+  Cause,
+  Chunk,
+  Clock,
+  ConfigError,
+  ConfigProvider,
+  Console,
+  Data,
+  Duration,
+  Effect,
+  Layer,
+  Option
+} from "effect"
+import type { NormalizedItem } from "../Kernel/Domain.js"
+import { Backtest, renderBacktest } from "../Outcomes/Backtest.js"
+import { Classifier } from "../Classification/Classifier.js"
+import { AppConfig, describeConfigError } from "../Kernel/AppConfig.js"
+import { Delivery } from "../Delivery/Delivery.js"
+import { Outbox } from "../Delivery/Outbox.js"
+import { inspectFeed } from "../Feeds/Inspect.js"
+import { parseLookback, renderMarkdown, Report, writeReport } from "../Outcomes/Report.js"
+import { Runner } from "../Runner/Runner.js"
+import { runDemo } from "./Demo.js"
+import { runDoctor } from "./Doctor.js"
+import * as Layers from "./Layers.js"
+
+/** The command already explained itself; only the exit code is left to set. */
+class CommandFailed extends Data.TaggedError("CommandFailed") {}
+
+const run = Command.make("run", {}, () => Layer.launch(Layers.Bot)).pipe(
+  Command.withDescription("Poll the feeds and deliver alerts, forever (the default)")
+)
+
+const once = Command.make("once", {}, () =>
+  Effect.gen(function* () {
+    const runner = yield* Runner
+    const delivery = yield* Delivery
+    const outbox = yield* Outbox
+    const { delivery: settings } = yield* AppConfig
+    yield* delivery.recover()
+    const before = yield* outbox.lastId
+    const result = yield* runner.runCycle
+    const drained = yield* delivery.awaitSettled(before, Duration.seconds(settings.onceDrainSeconds))
+    if (result._tag !== "Completed") {
+      yield* Console.error(result._tag === "Failed" ? `cycle failed: ${result.reason}` : "cycle timed out")
+      return yield* Effect.fail(new CommandFailed())
+    }
+    const { summary } = result
+    for (const feed of summary.feeds) {
+      const status =
+        feed.status._tag === "Ok"
+          ? `ok: ${feed.status.items} items, ${feed.status.fresh} fresh`
+          : feed.status._tag === "NotModified"
+            ? "not modified"
+            : `${feed.status._tag === "Failed" ? "failed" : "disabled"}: ${feed.status.reason}`
+      yield* Console.log(`feed ${feed.name}: ${status}`)
+    }
+    for (const item of summary.outcomes) {
+      yield* Console.log(
+        `${item.outcome.padEnd(9)} ${item.source}: ${item.title}${item.reason ? ` — ${item.reason}` : ""}`
+      )
+    }
+    for (const note of summary.notes) yield* Console.log(`note: ${note}`)
+    yield* Console.log(
+      `${summary.fetched} fetched, ${summary.new} new, ${summary.alerted} alerted in ${summary.durationMs} ms`
+    )
+    yield* Console.log(
+      `delivery: ${drained.delivered} delivered, ${drained.deferred} deferred, ${drained.failed} failed` +
+        (drained.dropped > 0 ? `, ${drained.dropped} dropped` : "") +
+        (drained.timedOut ? ` (stopped waiting after ONCE_DRAIN_SECONDS=${settings.onceDrainSeconds})` : "")
+    )
+  }).pipe(Effect.provide(Layers.OnceLive))
+).pipe(Command.withDescription("Run one cycle, print why each item did or didn't alert, then exit"))
+
+const classify = Command.make(
+  "classify",
+  {
+    headline: Args.text({ name: "headline" }).pipe(Args.withDescription("the headline to classify")),
+    summary: Options.text("summary").pipe(Options.withDescription("the item's summary text"), Options.withDefault(""))
+  },
+  ({ headline, summary }) =>
+    Effect.gen(function* () {
+      const classifier = yield* Classifier
+      const item: NormalizedItem = {
+        id: "cli",
+        source: "cli",
+        kind: "rss",
+        title: headline,
+        summary,
+        link: "",
+        published: null,
+        fetchedAt: new Date().toISOString(),
+        tickers: []
+      }
+      const [classified] = yield* classifier.classify([item])
+      const llm = classified?.classification.llm
+      const output =
+        llm === undefined || llm._tag === "Skipped"
+          ? { keywords: classifier.keywords(item) }
+          : { keywords: classifier.keywords(item), llm, combined: classified?.classification }
+      yield* Console.log(JSON.stringify(output, null, 2))
+    }).pipe(Effect.provide(Layers.ClassifyLive))
+).pipe(
+  Command.withDescription(
+    "Print the keyword classification of a headline as JSON, and the LLM's when LLM_PROVIDER is set"
+  )
+)
+
+const doctor = Command.make("doctor", {}, () =>
+  runDoctor.pipe(
+    Effect.flatMap((checks) =>
+      checks.some((check) => check.verdict === "fail") ? Effect.fail(new CommandFailed()) : Effect.void
+    ),
+    Effect.provide(Layers.DoctorLive)
+  )
+).pipe(Command.withDescription("Check configuration, database and endpoints, with a verdict for each"))
+
+const parse = Command.make(
+  "parse",
+  {
+    input: Args.text({ name: "file-or-url" }),
+    kind: Options.choice("kind", ["auto", "rss", "atom", "sec-atom"]).pipe(Options.withDefault("auto" as const))
+  },
+  ({ input, kind }) =>
+    inspectFeed(input, kind).pipe(
+      Effect.flatMap((items) => Effect.forEach(items, (item) => Console.log(JSON.stringify(item)), { discard: true })),
+      Effect.catchTag("InspectError", (error) =>
+        Effect.zipRight(Console.error(error.message), Effect.fail(new CommandFailed()))
+      ),
+      Effect.provide(Layers.ParseLive)
+    )
+).pipe(Command.withDescription("Print the normalised items of a feed file or URL, one JSON object per line"))
+
+const format = Options.choice("format", ["md", "json"]).pipe(
+  Options.withDefault("md" as const),
+  Options.withDescription("md (tables) or json")
+)
+
+const report = Command.make(
+  "report",
+  {
+    since: Options.text("since").pipe(
+      Options.withDefault("7d"),
+      Options.withDescription("look back: 30m, 24h, 7d, 2w")
+    ),
+    format,
+    out: Options.text("out").pipe(
+      Options.optional,
+      Options.withDescription("directory for the report file and its chart (default DATA_DIR/reports)")
+    )
+  },
+  ({ since, format, out }) =>
+    Effect.gen(function* () {
+      const lookback = yield* parseLookback("since", since)
+      const outcomes = yield* (yield* Report).build(lookback)
+      const text = format === "json" ? JSON.stringify(outcomes, null, 2) + "\n" : renderMarkdown(outcomes)
+      const { storage } = yield* AppConfig
+      const dir = Option.getOrElse(out, () => `${storage.dataDir}/reports`)
+      const written = yield* writeReport(outcomes, text, format, dir)
+      yield* Console.log(text)
+      yield* Console.error(`wrote ${written.reportFile} and ${written.chartFile}`)
+    }).pipe(Effect.provide(Layers.ReportLive))
+).pipe(Command.withDescription("How delivered alerts moved the stock, per category, source and form type"))
+
+/** The backtest's settings win over the environment; the LLM is never called for history. */
+const withOverrides =
+  (overrides: Record<string, string>) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    Effect.configProviderWith((current) =>
+      Effect.withConfigProvider(
+        self,
+        ConfigProvider.fromMap(new Map(Object.entries(overrides))).pipe(ConfigProvider.orElse(() => current))
+      )
+    )
+
+const backtest = Command.make(
+  "backtest",
+  {
+    minScore: Options.float("min-score").pipe(Options.optional, Options.withDescription("MIN_SCORE to test")),
+    keywords: Options.file("keywords", { exists: "yes" }).pipe(
+      Options.optional,
+      Options.withDescription("keyword file to test (as KEYWORDS_FILE)")
+    ),
+    since: Options.text("since").pipe(Options.optional, Options.withDescription("look back (default: whole archive)")),
+    limit: Options.integer("limit").pipe(Options.withDefault(25), Options.withDescription("would-be alerts listed")),
+    format
+  },
+  ({ minScore, keywords, since, limit, format }) =>
+    Effect.gen(function* () {
+      const lookback = Option.isSome(since) ? yield* parseLookback("since", since.value) : null
+      const now = yield* Clock.currentTimeMillis
+      const result = yield* (yield* Backtest).run({ since: lookback === null ? 0 : now - lookback, limit })
+      yield* Console.log(
+        format === "json" ? JSON.stringify(result, null, 2) : renderBacktest(result, Option.getOrNull(keywords))
+      )
+    }).pipe(
+      Effect.provide(Layers.BacktestLive),
+      withOverrides({
+        LLM_PROVIDER: "none",
+        ...Option.match(minScore, { onNone: () => ({}), onSome: (score) => ({ MIN_SCORE: String(score) }) }),
+        ...Option.match(keywords, { onNone: () => ({}), onSome: (file) => ({ KEYWORDS_FILE: file }) })
+      })
+    )
+).pipe(Command.withDescription("Re-run classification and filters over archived items, send nothing, score the result"))
+
+const demo = Command.make(
+  "demo",
+  {
+    output: Options.directory("output").pipe(
+      Options.withDefault("demo-output"),
+      Options.withDescription("where each alert's embed JSON and chart PNGs are written")
+    )
+  },
+  ({ output }) => runDemo({ outputDir: output, loopSeconds: 2, drainTimeout: Duration.seconds(20) })
+).pipe(
+  Command.withDescription(
+    "Start a simulated market on 127.0.0.1 and run the bot against it; alerts land in demo-output/"
+  )
+)
+
+const root = Command.make("catalyst-bot", {}, () => Layer.launch(Layers.Bot)).pipe(
+  Command.withDescription("Catalyst alerts for small-cap traders, from press-release wires and SEC EDGAR"),
+  Command.withSubcommands([run, once, classify, doctor, parse, report, backtest, demo])
+)
+
+export const cli = Command.run(root, { name: "catalyst-bot", version: "0.1.0" })
+
+/** User errors get one readable message; only genuine bugs print a stack trace. */
+export const reportFailure = (cause: Cause.Cause<unknown>) => {
+  const failure = Chunk.head(Cause.failures(cause))
+  if (Option.isNone(failure)) {
+    return Cause.isInterruptedOnly(cause) ? Effect.void : Console.error(Cause.pretty(cause))
+  }
+  const error = failure.value
+  if (ConfigError.isConfigError(error)) {
+    return Console.error(
+      `Invalid configuration:\n${describeConfigError(error)
+        .map((line) => `  ${line}`)
+        .join("\n")}`
+    )
+  }
+  if (ValidationError.isValidationError(error) || error instanceof CommandFailed) return Effect.void
+  const tagged = error as { _tag?: string; message?: string }
+  return Console.error(`${tagged._tag ?? "Error"}: ${tagged.message ?? String(error)}`)
+}
