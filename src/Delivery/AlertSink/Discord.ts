@@ -22,7 +22,7 @@ const statusText: Record<number, string> = { 401: "Unauthorized", 403: "Forbidde
 
 /**
  * What a refusing webhook answered, for /health. 10015 is "Unknown Webhook":
- * https://discord.com/developers/docs/topics/opcodes-and-status-codes#json
+ * https://discord.com/developers/docs/topics/opcodes-and-status-codes#json-json-error-codes
  */
 export const describeUnusable = (status: number, code: number | null): string => {
   const text = code === 10015 ? "Unknown Webhook" : (statusText[status] ?? "refused")
