@@ -70,6 +70,7 @@ describe("AdminChannel on Discord", () => {
             delivered: 30,
             dead: 2,
             uncertain: 0,
+            expired: 0,
             deferred: 3,
             dropped: 0
           })

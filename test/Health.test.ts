@@ -9,6 +9,7 @@ import { AlertSink, DeliveryError } from "../src/Delivery/AlertSink.js"
 import { ChartRenderer } from "../src/Charts/ChartRenderer.js"
 import { Breakers } from "../src/Kernel/Breakers.js"
 import { Delivery } from "../src/Delivery/Delivery.js"
+import { DeliveryHealth } from "../src/Delivery/DeliveryHealth.js"
 import type { Alert } from "../src/Kernel/Domain.js"
 import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
 import { assess, HealthCheck, type HealthReport, healthRouter } from "../src/App/HealthCheck.js"
@@ -42,6 +43,7 @@ const healthServer = (feed: FeedServer) =>
         StatusBoard.Default,
         AlertLatency.Default,
         AdminChannel.Default,
+        DeliveryHealth.Default,
         TestSink,
         NoCharts
       )

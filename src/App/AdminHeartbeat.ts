@@ -1,7 +1,8 @@
-import { Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { AlertLatency } from "../Kernel/AlertLatency.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
+import { DeliveryHealth, sinkVerdict } from "../Delivery/DeliveryHealth.js"
 import { Outbox } from "../Delivery/Outbox.js"
 import { Runner, type RunnerState } from "../Runner/Runner.js"
 import { StatusBoard } from "../Kernel/StatusBoard.js"
@@ -27,6 +28,7 @@ export const AdminHeartbeat = Layer.scopedDiscard(
     const outbox = yield* Outbox
     const status = yield* StatusBoard
     const latency = yield* AlertLatency
+    const deliveryHealth = yield* DeliveryHealth
     let previousCycles = 0
     let previousDelivered = 0
 
@@ -38,10 +40,16 @@ export const AdminHeartbeat = Layer.scopedDiscard(
         { invalidLast10Min?: number; webhooks?: Array<{ label: string; remaining: number; limit: number }> } | undefined
       const headroom = (discord?.webhooks ?? []).map((w) => `${w.label} ${w.remaining}/${w.limit}`).join(", ")
       const latencyLines = yield* latency.describe
+      const now = yield* Clock.currentTimeMillis
+      const sinkLines = (yield* deliveryHealth.snapshot).map((sink) => {
+        const verdict = sinkVerdict(sink, now)
+        return verdict.level === "ok" ? `${sink.sink}: delivering` : `${sink.sink}: ${verdict.problem}`
+      })
       const lines = [
         `cycles: ${state.cycles - previousCycles} since the last heartbeat (${state.cycles} total), ${state.consecutiveEmpty} empty in a row`,
         describeLast(state),
-        `alerts delivered: ${counts.delivered - previousDelivered} since the last heartbeat; queued ${counts.pending + counts.deferred}, dead-lettered ${counts.dead}, uncertain ${counts.uncertain}, dropped ${counts.dropped}`,
+        `alerts delivered: ${counts.delivered - previousDelivered} since the last heartbeat; queued ${counts.pending + counts.deferred}, dead-lettered ${counts.dead}, expired ${counts.expired}, uncertain ${counts.uncertain}, dropped ${counts.dropped}`,
+        ...sinkLines,
         ...(discord === undefined
           ? []
           : [
@@ -58,4 +66,7 @@ export const AdminHeartbeat = Layer.scopedDiscard(
       Effect.repeat(Effect.delay(beat, Duration.minutes(delivery.heartbeatMinutes)), Schedule.forever)
     )
   }).pipe(Effect.annotateLogs("module", "Heartbeat"))
+).pipe(
+  // Layers are shared within one build: this is the instance the alert sink publishes to.
+  Layer.provide(DeliveryHealth.Default)
 )

@@ -8,7 +8,8 @@ import { AppConfig } from "../Kernel/AppConfig.js"
 import type { FeedReport } from "../Kernel/Domain.js"
 import { ErrorTracker, type ErrorReport } from "../Kernel/ErrorTracker.js"
 import { MetricsExporter, prometheusContentType } from "./MetricsExporter.js"
-import { Outbox } from "../Delivery/Outbox.js"
+import { DeliveryHealth, type SinkHealth, sinkVerdict } from "../Delivery/DeliveryHealth.js"
+import { Outbox, type StatusCounts } from "../Delivery/Outbox.js"
 import { Runner, type RunnerState } from "../Runner/Runner.js"
 import { StatusBoard } from "../Kernel/StatusBoard.js"
 
@@ -43,7 +44,21 @@ export interface HealthReport {
   } | null
   readonly feeds: ReadonlyArray<FeedHealth>
   readonly breakers: ReadonlyArray<{ readonly name: string; readonly state: BreakerState }>
-  readonly outbox: { readonly depth: number; readonly oldestPendingAgeSeconds: number | null }
+  readonly outbox: {
+    readonly depth: number
+    readonly oldestPendingAgeSeconds: number | null
+    /** Rows per status: uncertain, expired and dead ones need an operator (`catalyst-bot outbox`). */
+    readonly counts: StatusCounts
+  }
+  /** Each alert sink's ability to deliver, as the sink publishes it (empty until its first send). */
+  readonly delivery: ReadonlyArray<{
+    readonly sink: string
+    readonly status: "ok" | "degraded" | "unhealthy"
+    readonly lastSuccessAt: string | null
+    readonly consecutiveFailures: number
+    readonly failingForSeconds: number | null
+    readonly lastError: string | null
+  }>
   readonly errors: ErrorReport
   /** Discord rate-limit headroom, as the Discord sink publishes it on the StatusBoard (null until it does). */
   readonly rateLimits: unknown
@@ -79,7 +94,8 @@ interface Assessment {
 /**
  * The verdict, from the last cycle alone, so /health turns unhealthy within one cycle of a feed
  * failing and healthy again on the first cycle after it recovers. Open breakers and a slow outbox
- * only degrade: alerts still flow from the other feeds.
+ * only degrade: alerts still flow from the other feeds. A sink that can't deliver (a refusing webhook,
+ * or failing for a minute) is unhealthy: nothing reaches anyone, however well the feeds do.
  */
 export const assess = (input: {
   readonly now: number
@@ -87,11 +103,16 @@ export const assess = (input: {
   readonly staleAfterSeconds: number
   readonly breakers: ReadonlyArray<{ readonly name: string; readonly state: BreakerState }>
   readonly oldestPendingAgeSeconds: number | null
+  readonly sinks?: ReadonlyArray<SinkHealth>
 }): Assessment => {
   const last = Option.getOrNull(input.state.lastResult)
   if (last === null) return { status: "starting", problems: ["no cycle has finished yet"] }
   const unhealthy: Array<string> = []
   const degraded: Array<string> = []
+  for (const sink of input.sinks ?? []) {
+    const verdict = sinkVerdict(sink, input.now)
+    if (verdict.level !== "ok") (verdict.level === "unhealthy" ? unhealthy : degraded).push(verdict.problem)
+  }
   const ageSeconds = (input.now - last.at) / 1000
   if (ageSeconds > input.staleAfterSeconds) {
     unhealthy.push(`the last cycle finished ${Math.round(ageSeconds)} s ago (limit ${input.staleAfterSeconds} s)`)
@@ -128,6 +149,7 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
     const errors = yield* ErrorTracker
     const board = yield* StatusBoard
     const latency = yield* AlertLatency
+    const deliveryHealth = yield* DeliveryHealth
     /** Two of the longest gaps between cycles plus a full cycle: a live loop never gets this far behind. */
     const staleAfterSeconds =
       2 * Math.max(settings.loopSeconds, settings.loopSecondsClosed) + settings.cycleTimeoutSeconds
@@ -139,6 +161,8 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
       const pending = yield* outbox.pendingStats
       const oldestPendingAgeSeconds =
         pending.oldestCreatedAt === null ? null : Math.max(0, (now - pending.oldestCreatedAt) / 1000)
+      const counts = yield* outbox.counts()
+      const sinks = yield* deliveryHealth.snapshot
       const snapshot = yield* board.snapshot
       const last = Option.getOrNull(state.lastResult)
       const { status, problems } = assess({
@@ -146,7 +170,8 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
         state,
         staleAfterSeconds,
         breakers: breakerStates,
-        oldestPendingAgeSeconds
+        oldestPendingAgeSeconds,
+        sinks
       })
       const health: HealthReport = {
         status,
@@ -175,7 +200,15 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
               },
         feeds: last?.result._tag === "Completed" ? last.result.summary.feeds.map(feedHealth) : [],
         breakers: breakerStates,
-        outbox: { depth: pending.depth, oldestPendingAgeSeconds },
+        outbox: { depth: pending.depth, oldestPendingAgeSeconds, counts },
+        delivery: sinks.map((sink) => ({
+          sink: sink.sink,
+          status: sinkVerdict(sink, now).level,
+          lastSuccessAt: sink.lastSuccessAt === null ? null : isoAt(sink.lastSuccessAt),
+          consecutiveFailures: sink.consecutiveFailures,
+          failingForSeconds: sink.failingSince === null ? null : Math.round((now - sink.failingSince) / 1000),
+          lastError: sink.lastError
+        })),
         errors: yield* errors.report,
         rateLimits: snapshot["discord"] ?? null,
         llmBudget: snapshot["llm"] ?? null,
@@ -194,7 +227,8 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
     Outbox.Default,
     ErrorTracker.Default,
     StatusBoard.Default,
-    AlertLatency.Default
+    AlertLatency.Default,
+    DeliveryHealth.Default
   ]
 }) {}
 

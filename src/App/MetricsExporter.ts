@@ -10,6 +10,9 @@ export const outboxDepth = Metric.gauge("outbox_depth", { description: "Alerts w
 export const outboxOldestAge = Metric.gauge("outbox_oldest_pending_age_seconds", {
   description: "Age of the oldest alert waiting for delivery (0 when none)"
 })
+export const outboxRows = Metric.gauge("outbox_rows", {
+  description: "Outbox rows by status (pending, deferred, sending, delivered, uncertain, expired, dead, dropped)"
+})
 export const eventLoopDelay = Metric.gauge("nodejs_eventloop_delay_seconds", {
   description: "Event-loop delay over the last sampling period, by quantile"
 })
@@ -172,6 +175,9 @@ export class MetricsExporter extends Effect.Service<MetricsExporter>()("App/Metr
       const { depth, oldestCreatedAt } = yield* outbox.pendingStats
       yield* Metric.set(outboxDepth, depth)
       yield* Metric.set(outboxOldestAge, oldestCreatedAt === null ? 0 : Math.max(0, (now - oldestCreatedAt) / 1000))
+      for (const [status, count] of Object.entries(yield* outbox.counts())) {
+        yield* Metric.set(Metric.tagged(outboxRows, "status", status), count)
+      }
       const memory = process.memoryUsage()
       yield* Metric.set(heapUsed, memory.heapUsed)
       yield* Metric.set(heapTotal, memory.heapTotal)

@@ -37,7 +37,8 @@ export const summarise = (counts: StatusCounts, timedOut: boolean): DrainReport 
 })
 
 /**
- * Drains the outbox through the sink, oldest first, one request at a time (order per webhook).
+ * Drains the outbox through the sink one request at a time, taking turns between sources (oldest
+ * first within each, see `Outbox.due`), and picks again as soon as new alerts arrive.
  * Each row is marked `sending` right before its request leaves, and `delivered` with the message id
  * after: a crash in between leaves the row parked as `uncertain`, never re-sent (at most once).
  */
@@ -150,6 +151,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     /** One batch of due rows. Returns how many rows it handled. */
     const drainOnce = Effect.fn("Delivery.drainOnce")(function* () {
       if (yield* Ref.get(sinkUnavailable)) return 0
+      const arrivals = yield* outbox.arrivalCount
       const rows = yield* outbox.due(batchSize)
       // Charts for the next rows render while this one waits for its rate-limit slot, a few at a
       // time (as many as there are chart workers), so sends stay in order but never wait on a chart.
@@ -159,6 +161,8 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       for (const [index, row] of rows.entries()) {
         handled += 1
         if (!(yield* deliver(row, Fiber.join(upcoming[index]!)))) break
+        // New alerts arrived: pick again, so a fresh one waits for one send, not for the rest of this batch.
+        if ((yield* outbox.arrivalCount) !== arrivals) break
       }
       yield* Fiber.interruptAll(upcoming)
       return handled

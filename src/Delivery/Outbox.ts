@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Effect, Metric, Queue, Schema } from "effect"
+import { Clock, Effect, Metric, Queue, Ref, Schema } from "effect"
+import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { Alert, type EnqueueResult } from "../Kernel/Domain.js"
 import { SqlLive } from "../Kernel/Sql.js"
 
@@ -9,12 +10,21 @@ export interface OutboxRow {
   readonly attempts: number
 }
 
-export type OutboxStatus = "pending" | "sending" | "delivered" | "dead" | "uncertain" | "deferred" | "dropped"
+export type OutboxStatus =
+  "pending" | "sending" | "delivered" | "dead" | "uncertain" | "expired" | "deferred" | "dropped"
+
+/** SOURCE_MAX_ALERTS_PER_POLL and SOURCE_MAX_ALERTS_PER_MINUTE: what one feed may enqueue (0 = no cap). */
+export interface SourceCaps {
+  readonly perPoll: number
+  readonly perMinute: number
+}
 
 /** MAX_ALERTS_PER_CYCLE: how many alerts one cycle may release, and what happens to the rest. */
 export interface CycleCap {
   readonly maxPerCycle: number
   readonly overflow: "defer" | "drop"
+  /** Applied first, per source; absent = no source caps. */
+  readonly perSource?: SourceCaps
 }
 
 export type StatusCounts = Readonly<Record<OutboxStatus, number>>
@@ -26,8 +36,86 @@ export const alertsCapped = Metric.counter("alerts_capped_total", {
 export const cappedBy = (cap: "ticker" | "cycle", action: "deferred" | "dropped") =>
   Metric.tagged(Metric.tagged(alertsCapped, "cap", cap), "action", action)
 
+export const alertsSourceCapped = Metric.counter("alerts_source_capped_total", {
+  description:
+    "Alerts dropped because their source went over SOURCE_MAX_ALERTS_PER_POLL or _PER_MINUTE, by source and cap"
+})
+
 const encodeAlert = Schema.encodeSync(Schema.parseJson(Alert))
 const decodeAlert = Schema.decodeUnknownSync(Schema.parseJson(Alert))
+
+/**
+ * Takes turns between per-source queues (each already oldest first): every source's first row, then
+ * every source's second, …, each turn in `order`, until `limit`. One source's backlog then never
+ * holds back another source's alert by more than one row per turn.
+ */
+export const roundRobin = <A>(
+  queues: ReadonlyArray<ReadonlyArray<A>>,
+  limit: number,
+  order: (item: A) => number
+): Array<A> => {
+  const picked: Array<A> = []
+  for (let turn = 0; picked.length < limit; turn++) {
+    const round = queues.flatMap((queue) => (turn < queue.length ? [queue[turn]!] : []))
+    if (round.length === 0) break
+    round.sort((a, b) => order(a) - order(b))
+    picked.push(...round.slice(0, limit - picked.length))
+  }
+  return picked
+}
+
+export interface SourceOverflow {
+  readonly alert: Alert
+  readonly cap: "poll" | "minute"
+  readonly reason: string
+}
+
+/**
+ * Per source, how many of one poll's alerts may be enqueued: at most `perPoll`, and no more than
+ * `perMinute` minus what the source enqueued in the last minute. The newest stories are kept (a
+ * trader wants those); the rest come back with the cap they broke.
+ */
+export const capBySource = (
+  alerts: ReadonlyArray<Alert>,
+  enqueuedLastMinute: ReadonlyMap<string, number>,
+  caps: SourceCaps
+): {
+  readonly kept: ReadonlyArray<Alert>
+  readonly over: ReadonlyArray<SourceOverflow>
+} => {
+  const bySource = new Map<string, Array<Alert>>()
+  for (const alert of alerts) {
+    const own = bySource.get(alert.item.source)
+    if (own === undefined) bySource.set(alert.item.source, [alert])
+    else own.push(alert)
+  }
+  const dropped = new Map<Alert, SourceOverflow>()
+  for (const [source, own] of bySource) {
+    const pollRoom = caps.perPoll > 0 ? caps.perPoll : Number.POSITIVE_INFINITY
+    const minuteRoom =
+      caps.perMinute > 0
+        ? Math.max(0, caps.perMinute - (enqueuedLastMinute.get(source) ?? 0))
+        : Number.POSITIVE_INFINITY
+    const room = Math.min(pollRoom, minuteRoom)
+    if (own.length <= room) continue
+    const cap = pollRoom <= minuteRoom ? "poll" : "minute"
+    const reason =
+      cap === "poll"
+        ? `over SOURCE_MAX_ALERTS_PER_POLL=${caps.perPoll} for ${source}`
+        : `over SOURCE_MAX_ALERTS_PER_MINUTE=${caps.perMinute} for ${source}`
+    const published = (alert: Alert) => (alert.item.published === null ? 0 : Date.parse(alert.item.published) || 0)
+    const newestFirst = own.map((alert, index) => ({ alert, index }))
+    newestFirst.sort((a, b) => published(b.alert) - published(a.alert) || a.index - b.index)
+    for (const { alert } of newestFirst.slice(room)) dropped.set(alert, { alert, cap, reason })
+  }
+  return {
+    kept: alerts.filter((alert) => !dropped.has(alert)),
+    over: alerts.flatMap((alert) => {
+      const overflow = dropped.get(alert)
+      return overflow === undefined ? [] : [overflow]
+    })
+  }
+}
 
 const emptyCounts = (): Record<OutboxStatus, number> => ({
   pending: 0,
@@ -35,6 +123,7 @@ const emptyCounts = (): Record<OutboxStatus, number> => ({
   delivered: 0,
   dead: 0,
   uncertain: 0,
+  expired: 0,
   deferred: 0,
   dropped: 0
 })
@@ -46,12 +135,18 @@ const emptyCounts = (): Record<OutboxStatus, number> => ({
 export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
   scoped: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const admin = yield* AdminChannel
     const wakeups = yield* Queue.sliding<void>(1)
+    /** Bumped whenever rows become pending, so a delivery batch can tell that fresher work arrived. */
+    const arrivals = yield* Ref.make(0)
+    /** Sources over their cap whose admin notice went out; each is told again only after a poll within it. */
+    const overCap = yield* Ref.make<ReadonlySet<string>>(new Set())
 
     const insert = (alert: Alert, status: OutboxStatus, now: number, error: string | null) =>
       sql`INSERT OR IGNORE INTO outbox ${sql.insert({
         item_id: alert.item.id,
         ticker: alert.ticker.symbol,
+        source: alert.item.source,
         payload: encodeAlert(alert),
         status,
         created_at: now,
@@ -60,26 +155,113 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       })}`
 
     /**
-     * Call inside the cycle's transaction. With a cap, rows deferred by earlier cycles go first
-     * (oldest first), then this cycle's alerts fill what is left; the overflow is deferred or dropped.
+     * Up to `perSource` rows in `status` for each source, oldest first, skipping rows not due by `dueBy`.
+     * The sources come from a skip-scan of outbox_source_queue (one index seek per source), and each
+     * queue is read through that index, so a source with a huge backlog costs no more than one with
+     * a single row. INDEXED BY: given a range on next_attempt_at, the planner prefers outbox_pending
+     * and then sorts the whole backlog.
      */
-    const enqueue = Effect.fn("Outbox.enqueue")(function* (alerts: ReadonlyArray<Alert>, cap?: CycleCap) {
+    const queuesBySource = (status: OutboxStatus, perSource: number, dueBy = Number.MAX_SAFE_INTEGER) =>
+      Effect.gen(function* () {
+        const sources = yield* sql<{ source: string }>`
+          WITH RECURSIVE s(source) AS (
+            SELECT min(source) FROM outbox WHERE status = ${status}
+            UNION ALL
+            SELECT (SELECT min(source) FROM outbox WHERE status = ${status} AND source > s.source)
+            FROM s WHERE s.source IS NOT NULL
+          )
+          SELECT source FROM s WHERE source IS NOT NULL`
+        return yield* Effect.forEach(
+          sources,
+          ({ source }) => sql<{ id: number; source: string }>`
+            SELECT id, source FROM outbox INDEXED BY outbox_source_queue
+            WHERE status = ${status} AND source = ${source} AND next_attempt_at <= ${dueBy}
+            ORDER BY id LIMIT ${perSource}`
+        )
+      })
+
+    /** Rows enqueued per source since `since` (epoch ms), whatever became of them: the per-minute source cap. */
+    const enqueuedSince = Effect.fn("Outbox.enqueuedSince")(function* (since: number) {
+      const rows = yield* sql<{ source: string; n: number }>`
+        SELECT source, count(*) AS n FROM outbox WHERE created_at > ${since} GROUP BY source`
+      return new Map(rows.map((row) => [row.source, row.n])) as ReadonlyMap<string, number>
+    }, Effect.orDie)
+
+    /** Counts what a source's caps dropped, and tells the admin once per episode of overflow. */
+    const reportSourceCaps = Effect.fn("Outbox.reportSourceCaps")(function* (
+      alerts: ReadonlyArray<Alert>,
+      over: ReadonlyArray<SourceOverflow>
+    ) {
+      const overflowing = new Map<string, { count: number; reason: string }>()
+      for (const { alert, cap, reason } of over) {
+        const source = alert.item.source
+        overflowing.set(source, { count: (overflowing.get(source)?.count ?? 0) + 1, reason })
+        yield* Metric.increment(Metric.tagged(Metric.tagged(alertsSourceCapped, "source", source), "cap", cap))
+      }
+      const told = yield* Ref.get(overCap)
+      const next = new Set(told)
+      for (const alert of alerts) if (!overflowing.has(alert.item.source)) next.delete(alert.item.source)
+      for (const [source, { count, reason }] of overflowing) {
+        next.add(source)
+        if (told.has(source)) continue
+        yield* admin.notify({
+          key: `source-cap:${source}`,
+          title: `${source} is over its alert cap`,
+          detail:
+            `${count} alert(s) from one poll were dropped (${reason}). The feed may be flooding or broken; ` +
+            `more overflow from it is only counted, in alerts_source_capped_total{source="${source}"}, ` +
+            "until a poll of it is back within the cap."
+        })
+      }
+      yield* Ref.set(overCap, next)
+    })
+
+    /**
+     * Call inside the cycle's transaction. Source caps (`perSource`) go first: what a source offers over
+     * them is not enqueued at all. Then MAX_ALERTS_PER_CYCLE: its room goes round-robin across sources;
+     * within a source, rows deferred by earlier cycles go first (oldest first), then this cycle's
+     * alerts. So one source's deferred backlog can't take the room of another source's fresh alert.
+     * The overflow is deferred or dropped.
+     */
+    const enqueue = Effect.fn("Outbox.enqueue")(function* (offered: ReadonlyArray<Alert>, cap?: CycleCap) {
       const now = yield* Clock.currentTimeMillis
+      let alerts = offered
+      let overSourceCap: ReadonlyArray<{ readonly itemId: string; readonly reason: string }> = []
+      if (cap?.perSource !== undefined && offered.length > 0) {
+        const recent = cap.perSource.perMinute > 0 ? yield* enqueuedSince(now - 60_000) : new Map<string, number>()
+        const { kept, over } = capBySource(offered, recent, cap.perSource)
+        yield* reportSourceCaps(offered, over)
+        alerts = kept
+        overSourceCap = over.map(({ alert, reason }) => ({ itemId: alert.item.id, reason }))
+      }
       const deferred: Array<string> = []
       const dropped: Array<string> = []
+      let admitted: ReadonlySet<number> = new Set(alerts.keys())
       let released = 0
-      let room = alerts.length
       if (cap !== undefined && cap.maxPerCycle > 0) {
-        const held = yield* sql<{ id: number }>`
-          SELECT id FROM outbox WHERE status = 'deferred' ORDER BY id LIMIT ${cap.maxPerCycle}`
-        for (const { id } of held) {
-          yield* sql`UPDATE outbox SET status = 'pending', next_attempt_at = ${now} WHERE id = ${id}`
+        const held = yield* queuesBySource("deferred", cap.maxPerCycle)
+        const newestHeld = Math.max(0, ...held.flatMap((rows) => rows.map((row) => row.id)))
+        type Candidate = { readonly order: number; readonly heldId: number | null; readonly index: number }
+        const queues = new Map<string, Array<Candidate>>()
+        const queueOf = (source: string) => {
+          const queue = queues.get(source) ?? []
+          queues.set(source, queue)
+          return queue
         }
-        released = held.length
-        room = cap.maxPerCycle - released
+        for (const row of held.flat()) queueOf(row.source).push({ order: row.id, heldId: row.id, index: -1 })
+        for (const [index, alert] of alerts.entries()) {
+          queueOf(alert.item.source).push({ order: newestHeld + 1 + index, heldId: null, index })
+        }
+        const chosen = roundRobin([...queues.values()], cap.maxPerCycle, (candidate) => candidate.order)
+        for (const { heldId } of chosen) {
+          if (heldId === null) continue
+          yield* sql`UPDATE outbox SET status = 'pending', next_attempt_at = ${now} WHERE id = ${heldId}`
+          released += 1
+        }
+        admitted = new Set(chosen.flatMap((candidate) => (candidate.heldId === null ? [candidate.index] : [])))
       }
       for (const [index, alert] of alerts.entries()) {
-        if (index < room) {
+        if (admitted.has(index)) {
           yield* insert(alert, "pending", now, null)
         } else if (cap?.overflow === "drop") {
           dropped.push(alert.item.id)
@@ -91,18 +273,33 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       }
       yield* Metric.incrementBy(cappedBy("cycle", "deferred"), deferred.length)
       yield* Metric.incrementBy(cappedBy("cycle", "dropped"), dropped.length)
-      if (alerts.length > 0 || released > 0) yield* Queue.offer(wakeups, undefined)
-      return { deferred, dropped, released } satisfies EnqueueResult
+      if (alerts.length > 0 || released > 0) {
+        yield* Ref.update(arrivals, (n) => n + 1)
+        yield* Queue.offer(wakeups, undefined)
+      }
+      return {
+        deferred,
+        dropped,
+        released,
+        ...(overSourceCap.length > 0 ? { overSourceCap } : {})
+      } satisfies EnqueueResult
     }, Effect.orDie)
 
-    /** The oldest rows due for delivery, in enqueue order. */
+    /** Rows due for delivery, taking turns between sources (see `roundRobin`), oldest first within each. */
     const due = Effect.fn("Outbox.due")(function* (limit: number) {
       const now = yield* Clock.currentTimeMillis
+      const picked = roundRobin(yield* queuesBySource("pending", limit, now), limit, (row) => row.id)
+      if (picked.length === 0) return []
       const rows = yield* sql<{ id: number; payload: string; attempts: number }>`
-        SELECT id, payload, attempts FROM outbox
-        WHERE status = 'pending' AND next_attempt_at <= ${now}
-        ORDER BY id LIMIT ${limit}`
-      return rows.map((row): OutboxRow => ({ id: row.id, alert: decodeAlert(row.payload), attempts: row.attempts }))
+        SELECT id, payload, attempts FROM outbox WHERE ${sql.in(
+          "id",
+          picked.map((row) => row.id)
+        )}`
+      const byId = new Map(rows.map((row) => [row.id, row]))
+      return picked.flatMap(({ id }): Array<OutboxRow> => {
+        const row = byId.get(id)
+        return row === undefined ? [] : [{ id, alert: decodeAlert(row.payload), attempts: row.attempts }]
+      })
     }, Effect.orDie)
 
     /** Committed before the request leaves: after a crash this row is known to be in flight. */
@@ -188,6 +385,9 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     /** Resolves when new work was enqueued; delivery loops also poll, so a missed wake-up only delays. */
     const awaitWork = Queue.take(wakeups)
 
+    /** Changes whenever rows became pending; compare two reads to tell whether anything arrived in between. */
+    const arrivalCount = Ref.get(arrivals)
+
     return {
       enqueue,
       due,
@@ -199,12 +399,14 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       drop,
       parkInFlight,
       tickerSends,
+      enqueuedSince,
       counts,
       lastId,
       pendingCount,
       pendingStats,
-      awaitWork
+      awaitWork,
+      arrivalCount
     } as const
   }),
-  dependencies: [SqlLive]
+  dependencies: [SqlLive, AdminChannel.Default]
 }) {}

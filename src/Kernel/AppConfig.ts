@@ -90,6 +90,8 @@ const filters = Config.all({
   priceFloor: numberAtLeast("PRICE_FLOOR", 0, 0),
   priceCeiling: numberAtLeast("PRICE_CEILING", 0, 0),
   maxAlertsPerCycle: integerAtLeast("MAX_ALERTS_PER_CYCLE", 0, 40),
+  sourceMaxAlertsPerPoll: integerAtLeast("SOURCE_MAX_ALERTS_PER_POLL", 0, 20),
+  sourceMaxAlertsPerMinute: integerAtLeast("SOURCE_MAX_ALERTS_PER_MINUTE", 0, 30),
   maxArticleAgeMinutes: integerAtLeast("MAX_ARTICLE_AGE_MINUTES", 0, 180),
   maxSecFilingAgeMinutes: integerAtLeast("MAX_SEC_FILING_AGE_MINUTES", 0, 240),
   allowOtcTickers: flag("ALLOW_OTC_TICKERS", false),

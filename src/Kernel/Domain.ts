@@ -180,4 +180,9 @@ export interface EnqueueResult {
   readonly dropped: ReadonlyArray<string>
   /** Rows deferred by earlier cycles that this cycle released. */
   readonly released: number
+  /**
+   * Alerts not enqueued because their source went over SOURCE_MAX_ALERTS_PER_POLL or
+   * SOURCE_MAX_ALERTS_PER_MINUTE, with the cap they broke; present only when some were.
+   */
+  readonly overSourceCap?: ReadonlyArray<{ readonly itemId: string; readonly reason: string }>
 }

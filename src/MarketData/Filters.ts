@@ -29,8 +29,9 @@ export const rejectOnMarket = (settings: FilterSettings, { market }: EnrichedIte
 }
 
 /**
- * MAX_ALERTS_PER_CYCLE (0 = no cap) is applied by the outbox inside the cycle's transaction;
- * this turns its verdict into per-item outcomes and summary notes, so no alert vanishes silently.
+ * The source caps (SOURCE_MAX_ALERTS_PER_POLL / _PER_MINUTE) and MAX_ALERTS_PER_CYCLE (0 = no cap)
+ * are applied by the outbox inside the cycle's transaction; this turns its verdict into per-item
+ * outcomes and summary notes, so no alert vanishes silently.
  */
 export const applyCycleCap = (
   outcomes: ReadonlyArray<ItemOutcome>,
@@ -39,7 +40,11 @@ export const applyCycleCap = (
 ): { readonly outcomes: ReadonlyArray<ItemOutcome>; readonly notes: ReadonlyArray<string> } => {
   const deferred = new Set(queued.deferred)
   const dropped = new Set(queued.dropped)
+  const overSourceCap = new Map((queued.overSourceCap ?? []).map(({ itemId, reason }) => [itemId, reason]))
   const notes: Array<string> = []
+  const bySourceCap = new Map<string, number>()
+  for (const reason of overSourceCap.values()) bySourceCap.set(reason, (bySourceCap.get(reason) ?? 0) + 1)
+  for (const [reason, count] of bySourceCap) notes.push(`${count} alert(s) ${reason} dropped`)
   if (queued.released > 0) notes.push(`${queued.released} alert(s) deferred by earlier cycles released`)
   if (deferred.size > 0) notes.push(`${deferred.size} alert(s) over MAX_ALERTS_PER_CYCLE=${maxPerCycle} deferred`)
   if (dropped.size > 0) notes.push(`${dropped.size} alert(s) over MAX_ALERTS_PER_CYCLE=${maxPerCycle} dropped`)
@@ -47,11 +52,13 @@ export const applyCycleCap = (
     outcomes: outcomes.map((entry) =>
       entry.outcome !== "alerted"
         ? entry
-        : dropped.has(entry.itemId)
-          ? { ...entry, outcome: "filtered", reason: `over MAX_ALERTS_PER_CYCLE=${maxPerCycle} (dropped)` }
-          : deferred.has(entry.itemId)
-            ? { ...entry, reason: `deferred: over MAX_ALERTS_PER_CYCLE=${maxPerCycle}` }
-            : entry
+        : overSourceCap.has(entry.itemId)
+          ? { ...entry, outcome: "filtered", reason: `${overSourceCap.get(entry.itemId)} (dropped)` }
+          : dropped.has(entry.itemId)
+            ? { ...entry, outcome: "filtered", reason: `over MAX_ALERTS_PER_CYCLE=${maxPerCycle} (dropped)` }
+            : deferred.has(entry.itemId)
+              ? { ...entry, reason: `deferred: over MAX_ALERTS_PER_CYCLE=${maxPerCycle}` }
+              : entry
     ),
     notes
   }

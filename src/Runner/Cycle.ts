@@ -94,7 +94,14 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
       const settled = heldIds.size === 0 ? unseen : unseen.filter((item) => !heldIds.has(item.id))
       // ...so their feeds must serve them again: those feeds' validators aren't stored this cycle.
       const heldSources = new Set(unseen.filter((item) => heldIds.has(item.id)).map((item) => item.source))
-      const cap = { maxPerCycle: config.filters.maxAlertsPerCycle, overflow: config.delivery.overflow }
+      const cap = {
+        maxPerCycle: config.filters.maxAlertsPerCycle,
+        overflow: config.delivery.overflow,
+        perSource: {
+          perPoll: config.filters.sourceMaxAlertsPerPoll,
+          perMinute: config.filters.sourceMaxAlertsPerMinute
+        }
+      }
       const decided = [...batch.stale, ...settled]
       const queued = yield* sql
         .withTransaction(
@@ -116,10 +123,11 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
         )
         .pipe(Effect.orDie)
       const capped = applyCycleCap(outcomes, queued, cap.maxPerCycle)
+      const enqueued = alerts.length - queued.dropped.length - (queued.overSourceCap?.length ?? 0)
 
       yield* Metric.incrementBy(itemsFetched, batch.items.length + batch.stale.length)
       yield* Metric.incrementBy(itemsNew, unseen.length)
-      yield* Metric.incrementBy(itemsAlerted, alerts.length - queued.dropped.length)
+      yield* Metric.incrementBy(itemsAlerted, enqueued)
       yield* Metric.incrementBy(itemsDuplicate, outcomes.filter((entry) => entry.outcome === "duplicate").length)
       const summary: CycleSummary = {
         startedAt: DateTime.formatIso(DateTime.unsafeMake(startedAt)),
@@ -127,7 +135,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
         feeds: batch.reports,
         fetched: batch.items.length + batch.stale.length,
         new: unseen.length,
-        alerted: alerts.length - queued.dropped.length,
+        alerted: enqueued,
         outcomes: capped.outcomes,
         notes: [...notes, ...capped.notes]
       }

@@ -1,7 +1,8 @@
 import { Effect, Layer, type Redacted } from "effect"
 import { AlertSink, DeliveryError } from "../AlertSink.js"
+import { DeliveryHealth } from "../DeliveryHealth.js"
 import { alertMessage } from "../Discord/Embed.js"
-import { DiscordWebhooks, type WebhookError } from "../Discord/DiscordWebhooks.js"
+import { DiscordWebhooks, type WebhookError, type WebhookFailure } from "../Discord/DiscordWebhooks.js"
 
 const toDeliveryError = (error: WebhookError): DeliveryError => {
   const { failure } = error
@@ -17,22 +18,57 @@ const toDeliveryError = (error: WebhookError): DeliveryError => {
   }
 }
 
+const statusText: Record<number, string> = { 401: "Unauthorized", 403: "Forbidden", 404: "Not Found" }
+
+/**
+ * What a refusing webhook answered, for /health. 10015 is "Unknown Webhook":
+ * https://discord.com/developers/docs/topics/opcodes-and-status-codes#json-json-error-codes
+ */
+export const describeUnusable = (status: number, code: number | null): string => {
+  const text = code === 10015 ? "Unknown Webhook" : (statusText[status] ?? "refused")
+  return `Discord webhook answers ${status} ${text}${code === null || code === 0 ? "" : ` (code ${code})`}`
+}
+
+const sinkName = "Discord"
+
 /** Alerts as rich embeds on a Discord webhook, the chart attached as `files[0]`. */
 export const layer = (url: Redacted.Redacted<string>) =>
   Layer.effect(
     AlertSink,
     Effect.gen(function* () {
       const webhooks = yield* DiscordWebhooks
+      const health = yield* DeliveryHealth
       const target = { label: "alerts", url }
+
+      /** A 400 is about one message, not the webhook; status 0 repeats a refusal already recorded. */
+      const record = (failure: WebhookFailure, message: string) => {
+        switch (failure._tag) {
+          case "Unusable":
+            return failure.status === 0
+              ? Effect.void
+              : health.unusable(sinkName, describeUnusable(failure.status, failure.code))
+          case "Rejected":
+            return Effect.void
+          case "RateLimited":
+          case "Transient":
+            return health.failed(sinkName, message)
+        }
+      }
+
       return AlertSink.of({
         name: "discord",
         send: (alert, chart, beforeSend) =>
-          webhooks
-            .execute(target, alertMessage(alert, chart), beforeSend)
-            .pipe(
-              Effect.mapError(toDeliveryError),
-              Effect.withSpan("AlertSink.discord.send", { attributes: { ticker: alert.ticker.symbol } })
-            )
+          webhooks.execute(target, alertMessage(alert, chart), beforeSend).pipe(
+            Effect.tapBoth({
+              onSuccess: () => health.succeeded(sinkName),
+              onFailure: (error) => record(error.failure, error.message)
+            }),
+            Effect.mapError(toDeliveryError),
+            Effect.withSpan("AlertSink.discord.send", { attributes: { ticker: alert.ticker.symbol } })
+          )
       })
     })
+  ).pipe(
+    // Layers are shared within one build, so /health and the heartbeat read this same instance.
+    Layer.provide(DeliveryHealth.Default)
   )
