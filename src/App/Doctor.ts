@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { HttpBody, HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
-import { ConfigProvider, Console, Effect, Option, Redacted } from "effect"
+import { ConfigProvider, Console, Data, Effect, Option, Redacted } from "effect"
 import { AppConfig, settingNames, type Settings } from "../Kernel/AppConfig.js"
 import { loadSources } from "../Feeds/Sources.js"
 import { GOOGLE_OPENAI_URL, modelFor, OPENAI_URL } from "../Classification/Providers.js"
@@ -106,7 +106,10 @@ interface Answer {
   readonly json: any
 }
 
-/** One request with a short timeout; fails with a description that never contains the URL. */
+/** A request that got no answer; `reason` never contains the URL. */
+class ProbeError extends Data.TaggedError("ProbeError")<{ readonly reason: string }> {}
+
+/** One request with a short timeout. */
 const ask = (request: HttpClientRequest.HttpClientRequest) =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
@@ -115,8 +118,8 @@ const ask = (request: HttpClientRequest.HttpClientRequest) =>
     return { status: response.status, json } as Answer
   }).pipe(
     Effect.scoped,
-    Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "timed out" }),
-    Effect.mapError((error) => (typeof error === "string" ? error : describeTransportError(error)))
+    Effect.mapError((error) => new ProbeError({ reason: describeTransportError(error) })),
+    Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new ProbeError({ reason: "timed out" }) })
   )
 
 const ok = (detail: string) => ({ verdict: "ok" as const, detail })
@@ -125,10 +128,10 @@ const fail = (detail: string) => ({ verdict: "fail" as const, detail })
 
 const check = (
   name: string,
-  run: Effect.Effect<Omit<Check, "name">, string, HttpClient.HttpClient>
+  run: Effect.Effect<Omit<Check, "name">, ProbeError, HttpClient.HttpClient>
 ): Effect.Effect<Check, never, HttpClient.HttpClient> =>
   run.pipe(
-    Effect.catchAll((detail) => Effect.succeed(fail(detail))),
+    Effect.catchTag("ProbeError", (error) => Effect.succeed(fail(error.reason))),
     Effect.map((result) => ({ name, ...result }))
   )
 
