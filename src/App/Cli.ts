@@ -107,13 +107,14 @@ const classify = Command.make(
   )
 )
 
-const doctor = Command.make("doctor", {}, () =>
-  runDoctor.pipe(
-    Effect.flatMap((checks) =>
-      checks.some((check) => check.verdict === "fail") ? Effect.fail(new CommandFailed()) : Effect.void
-    ),
-    Effect.provide(Layers.DoctorLive)
-  )
+const doctor = Command.make(
+  "doctor",
+  { all: Options.boolean("all").pipe(Options.withDescription("list every setting, defaults included")) },
+  ({ all }) =>
+    runDoctor({ all }).pipe(
+      Effect.flatMap((report) => (report.failed ? Effect.fail(new CommandFailed()) : Effect.void)),
+      Effect.provide(Layers.DoctorLive)
+    )
 ).pipe(Command.withDescription("Check configuration, database and endpoints, with a verdict for each"))
 
 const parse = Command.make(

@@ -276,22 +276,157 @@ const charts = Config.all({
   variant: Config.literal(...ChartVariants)("CHART_VARIANT").pipe(Config.withDefault("auto" as const))
 })
 
-export class AppConfig extends Effect.Service<AppConfig>()("Kernel/AppConfig", {
-  effect: Config.all({
-    runner,
-    storage,
-    filters,
-    discord,
-    sec,
-    feeds,
-    classify,
-    delivery,
-    observability,
-    outcomes,
-    market,
-    charts
-  })
-}) {}
+const settings = Config.all({
+  runner,
+  storage,
+  filters,
+  discord,
+  sec,
+  feeds,
+  classify,
+  delivery,
+  observability,
+  outcomes,
+  market,
+  charts
+})
+
+export type Settings = Config.Config.Success<typeof settings>
+
+export class AppConfig extends Effect.Service<AppConfig>()("Kernel/AppConfig", { effect: settings }) {}
+
+/**
+ * The environment variable behind each setting, for reports that speak the operator's language
+ * (`doctor` prints `LOOP_SECONDS=30`, not `runner.loopSeconds`). Typed against the settings, so a
+ * setting added without its name here does not compile.
+ */
+export const settingNames: { readonly [S in keyof Settings]: { readonly [K in keyof Settings[S]]: string } } = {
+  runner: {
+    loopSeconds: "LOOP_SECONDS",
+    loopSecondsClosed: "LOOP_SECONDS_CLOSED",
+    cycleTimeoutSeconds: "CYCLE_TIMEOUT_SECONDS",
+    shutdownGraceSeconds: "SHUTDOWN_GRACE_SECONDS",
+    alertConsecutiveEmptyCycles: "ALERT_CONSECUTIVE_EMPTY_CYCLES"
+  },
+  storage: {
+    dataDir: "DATA_DIR",
+    walMode: "SQLITE_WAL_MODE",
+    synchronous: "SQLITE_SYNCHRONOUS",
+    cacheSize: "SQLITE_CACHE_SIZE",
+    mmapSize: "SQLITE_MMAP_SIZE",
+    busyTimeoutMs: "SQLITE_BUSY_TIMEOUT_MS",
+    seenTtlDays: "SEEN_TTL_DAYS"
+  },
+  filters: {
+    minScore: "MIN_SCORE",
+    priceFloor: "PRICE_FLOOR",
+    priceCeiling: "PRICE_CEILING",
+    maxAlertsPerCycle: "MAX_ALERTS_PER_CYCLE",
+    sourceMaxAlertsPerPoll: "SOURCE_MAX_ALERTS_PER_POLL",
+    sourceMaxAlertsPerMinute: "SOURCE_MAX_ALERTS_PER_MINUTE",
+    maxArticleAgeMinutes: "MAX_ARTICLE_AGE_MINUTES",
+    maxSecFilingAgeMinutes: "MAX_SEC_FILING_AGE_MINUTES",
+    allowOtcTickers: "ALLOW_OTC_TICKERS",
+    minVolume: "MIN_VOLUME",
+    quotesOnOutage: "QUOTES_ON_OUTAGE"
+  },
+  discord: {
+    webhookUrl: "DISCORD_WEBHOOK_URL",
+    adminWebhookUrl: "DISCORD_ADMIN_WEBHOOK"
+  },
+  sec: {
+    userAgent: "SEC_USER_AGENT",
+    rateLimit: "SEC_RATE_LIMIT"
+  },
+  feeds: {
+    feedsFile: "FEEDS_FILE",
+    concurrency: "FEED_CONCURRENCY",
+    perHostConcurrency: "FEED_PER_HOST_CONCURRENCY",
+    timeoutSeconds: "FEED_TIMEOUT_SECONDS",
+    retries: "FEED_RETRIES",
+    retryBaseMillis: "FEED_RETRY_BASE_MS",
+    maxBytes: "FEED_MAX_BYTES",
+    breakerThreshold: "FEED_BREAKER_THRESHOLD",
+    breakerBackoffSeconds: "FEED_BREAKER_BACKOFF_SECONDS",
+    breakerMaxBackoffSeconds: "FEED_BREAKER_MAX_BACKOFF_SECONDS",
+    dollarTickers: "DOLLAR_TICKERS",
+    secBaseUrl: "SEC_BASE_URL",
+    secTickersUrl: "SEC_TICKERS_URL"
+  },
+  classify: {
+    keywordsFile: "KEYWORDS_FILE",
+    llmProvider: "LLM_PROVIDER",
+    llmModel: "LLM_MODEL",
+    llmBaseUrl: "LLM_BASE_URL",
+    llmApi: "LLM_API",
+    llmApiKey: "LLM_API_KEY",
+    llmMinKeywordScore: "LLM_MIN_KEYWORD_SCORE",
+    llmConcurrency: "LLM_CONCURRENCY",
+    llmRpm: "LLM_RPM",
+    llmTimeoutSeconds: "LLM_TIMEOUT_SECONDS",
+    llmRetries: "LLM_RETRIES",
+    llmBreakerThreshold: "LLM_BREAKER_THRESHOLD",
+    llmCycleBudgetSeconds: "LLM_CYCLE_BUDGET_SECONDS",
+    llmDailyBudgetUsd: "LLM_DAILY_BUDGET_USD",
+    llmCostAlertUsd: "LLM_COST_ALERT_USD",
+    llmPricingFile: "LLM_PRICING_FILE",
+    secLlmCacheTtlHours: "SEC_LLM_CACHE_TTL_HOURS",
+    secExcerptChars: "SEC_EXCERPT_CHARS",
+    secSubmissionsUrl: "SEC_SUBMISSIONS_URL"
+  },
+  delivery: {
+    stdoutFormat: "ALERTS_STDOUT_FORMAT",
+    alertsPerTickerPerMinute: "ALERTS_PER_TICKER_PER_MINUTE",
+    overflow: "ALERT_OVERFLOW",
+    maxAttempts: "DELIVERY_MAX_ATTEMPTS",
+    retryBaseSeconds: "DELIVERY_RETRY_BASE_SECONDS",
+    requestTimeoutSeconds: "DISCORD_TIMEOUT_SECONDS",
+    globalRequestsPerSecond: "DISCORD_GLOBAL_RATE_LIMIT",
+    onceDrainSeconds: "ONCE_DRAIN_SECONDS",
+    adminDedupeMinutes: "ADMIN_DEDUPE_MINUTES",
+    adminDigestMinutes: "ADMIN_DIGEST_MINUTES",
+    heartbeatMinutes: "ADMIN_HEARTBEAT_MINUTES"
+  },
+  observability: {
+    otlpEndpoint: "OTEL_EXPORTER_OTLP_ENDPOINT",
+    serviceName: "OTEL_SERVICE_NAME",
+    healthPort: "HEALTH_PORT",
+    healthHost: "HEALTH_HOST"
+  },
+  outcomes: {
+    archiveDays: "ARCHIVE_DAYS",
+    pollSeconds: "OUTCOME_POLL_SECONDS",
+    hitPct: "OUTCOME_HIT_PCT",
+    missedPct: "OUTCOME_MISSED_PCT",
+    filteredPerDay: "OUTCOME_FILTERED_PER_DAY"
+  },
+  market: {
+    provider: "MARKET_DATA_PROVIDER",
+    yahooBaseUrl: "YAHOO_BASE_URL",
+    yahooConcurrency: "YAHOO_CONCURRENCY",
+    tiingoBaseUrl: "TIINGO_BASE_URL",
+    tiingoApiKey: "TIINGO_API_KEY",
+    batchSize: "QUOTE_BATCH_SIZE",
+    rps: "QUOTE_RPS",
+    cacheMax: "QUOTE_CACHE_MAX",
+    cacheTtlSeconds: "QUOTE_CACHE_TTL_SECONDS",
+    timeoutSeconds: "QUOTE_TIMEOUT_SECONDS",
+    retries: "QUOTE_RETRIES",
+    breakerFailures: "QUOTE_BREAKER_FAILURES",
+    breakerBackoffSeconds: "QUOTE_BREAKER_BACKOFF_SECONDS",
+    barsCacheMax: "BARS_CACHE_MAX",
+    barsCacheTtlSeconds: "BARS_CACHE_TTL_SECONDS",
+    dailyLookbackDays: "BARS_DAILY_LOOKBACK_DAYS"
+  },
+  charts: {
+    workers: "CHART_WORKERS",
+    queueSize: "CHART_QUEUE_SIZE",
+    timeoutMs: "CHART_TIMEOUT_MS",
+    cacheSize: "CHART_CACHE_SIZE",
+    cacheTtlSeconds: "CHART_CACHE_TTL_SECONDS",
+    variant: "CHART_VARIANT"
+  }
+}
 
 /** Building blocks for stage modules that add settings of their own. */
 export const ConfigValues = {

@@ -7,7 +7,8 @@ import type { AddressInfo } from "node:net"
  * (https://discord.com/developers/docs/resources/webhook#execute-webhook and /topics/rate-limits):
  * a fixed-window bucket per webhook with X-RateLimit-* headers, 429 bodies with a float `retry_after`,
  * a global requests/s limit answered with global 429s, JSON or multipart (`payload_json` + `files[n]`)
- * bodies, 400 / 50035 when a message breaks a limit, and 404 / 10015 for a deleted webhook.
+ * bodies, 400 / 50035 when a message breaks a limit, 404 / 10015 for a deleted webhook and 401 / 50027
+ * for a wrong token. `GET` on a webhook URL returns the webhook object, as Discord's Get Webhook with Token does.
  * Every accepted message is recorded in order, with its parsed payload and attachments.
  */
 
@@ -213,6 +214,8 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
     const windows = new Map<string, Window>()
     const globalTimes: Array<number> = []
     const deleted = new Set<string>()
+    /** Webhooks whose token was reset: only this token is accepted. */
+    const tokens = new Map<string, string>()
     /**
      * Scripted answers, for one webhook or (`webhookId` null) any; `garbage` ones carry an HTML body
      * instead of JSON (a broken proxy in the way).
@@ -238,7 +241,7 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       const now = Date.now()
       const record = (webhookId: string, status: number, scope: string | null = null) =>
         requests.push({ at: now, webhookId, status, scope })
-      if (req.method !== "POST" || match === null) {
+      if ((req.method !== "POST" && req.method !== "GET") || match === null) {
         record("", 404)
         return send(res, 404, {}, { message: "404: Not Found", code: 0 })
       }
@@ -246,6 +249,21 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       if (deleted.has(webhookId)) {
         record(webhookId, 404)
         return send(res, 404, {}, { message: "Unknown Webhook", code: 10015 })
+      }
+      const token = tokens.get(webhookId)
+      if (token !== undefined && token !== match[2]) {
+        record(webhookId, 401)
+        return send(res, 401, {}, { message: "Invalid Webhook Token", code: 50027 })
+      }
+      // Get Webhook with Token (https://discord.com/developers/docs/resources/webhook#get-webhook-with-token)
+      if (req.method === "GET") {
+        record(webhookId, 200)
+        return send(
+          res,
+          200,
+          {},
+          { id: webhookId, type: 1, name: "Fake webhook", channel_id: "1", guild_id: "1", token: match[2] }
+        )
       }
 
       // Global limit: no bucket headers, X-RateLimit-Global and scope "global".
@@ -374,6 +392,8 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       },
       /** The webhook answers 404 / 10015 from now on. */
       deleteWebhook: (id: string) => deleted.add(id),
+      /** Only `token` is valid for the webhook from now on; any other answers 401 / 50027. */
+      setToken: (id: string, token: string) => tokens.set(id, token),
       /** Every request is answered with a global 429 for this long. */
       blockGlobally: (ms: number) => {
         globalBlockedUntil = Date.now() + ms

@@ -12,7 +12,8 @@ import type { AddressInfo } from "node:net"
  * It records every request with its time, and checks each JSON schema against OpenAI's strict
  * structured-output rules (every property required, no additional properties). With
  * `refuseResponses` it plays a chat-completions-only server (Ollama, vLLM, LM Studio, llama.cpp),
- * answering `/responses` with that status.
+ * answering `/responses` with that status. `GET /models` lists the models it serves; a request
+ * without a model is rejected with 400 before anything is generated, as real servers do.
  */
 
 export interface FakeAnalysis {
@@ -154,6 +155,10 @@ export const make = (
     readonly analyse?: (requestBody: string) => FakeAnalysis
     /** Answer every `/responses` call with this status (e.g. 501 or 404), as servers without that API do. */
     readonly refuseResponses?: number
+    /** What `GET /models` lists (OpenAI's list-models; `/v1/models` too, where Anthropic's is). */
+    readonly models?: ReadonlyArray<string>
+    /** When set, every request must carry this key (`Authorization: Bearer` or `x-api-key`) or gets 401. */
+    readonly apiKey?: string
   } = {}
 ) =>
   Effect.acquireRelease(
@@ -171,6 +176,14 @@ export const make = (
       const server = createServer((request, response) => {
         void readBody(request).then((raw) => {
           const path = (request.url ?? "").replace(/\?.*$/, "")
+          const key = request.headers.authorization?.replace(/^Bearer /, "") ?? request.headers["x-api-key"]
+          if (options.apiKey !== undefined && key !== options.apiKey) {
+            return reply(response, 401, JSON.stringify({ error: { message: "Incorrect API key provided" } }))
+          }
+          if (request.method === "GET" && (path === "/models" || path === "/v1/models")) {
+            const data = (options.models ?? ["gpt-4o-mini"]).map((id) => ({ id, object: "model", owned_by: "fake" }))
+            return reply(response, 200, JSON.stringify({ object: "list", data }))
+          }
           if (request.method !== "POST" || (path !== "/responses" && path !== "/chat/completions")) {
             return reply(response, 404, JSON.stringify({ error: { message: `no route ${request.method} ${path}` } }))
           }
@@ -189,6 +202,9 @@ export const make = (
           })
           if (path === "/responses" && options.refuseResponses !== undefined) {
             return reply(response, options.refuseResponses, JSON.stringify({ error: { message: "not implemented" } }))
+          }
+          if (typeof body?.model !== "string") {
+            return reply(response, 400, JSON.stringify({ error: { message: "you must provide a model parameter" } }))
           }
           const id = calls.length
           const behaviour = queue.shift() ?? fallback
