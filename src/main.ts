@@ -42,6 +42,7 @@ import { OutcomeTracker, OutcomeTrackerLoop } from "./Outcomes/OutcomeTracker.js
 import { parseLookback, renderMarkdown, Report, writeReport } from "./Outcomes/Report.js"
 import { Runner, RunnerLoop } from "./Runner/Runner.js"
 import { SecClient } from "./Kernel/SecClient.js"
+import { ScrubbedLogging } from "./Kernel/Secrets.js"
 import { SqlLive } from "./Kernel/Sql.js"
 import { StatusBoard } from "./Kernel/StatusBoard.js"
 import { TracingLive } from "./Kernel/Tracing.js"
@@ -343,6 +344,7 @@ const LoggingLive = Layer.unwrapEffect(
 const DotEnvLive = PlatformConfigProvider.layerDotEnvAdd(".env").pipe(Layer.provide(NodeContext.layer))
 
 cli(process.argv).pipe(
+  Effect.provide(ScrubbedLogging),
   Effect.provide(LoggingLive),
   Effect.provide(NodeContext.layer),
   Effect.tapErrorCause(reportFailure),
