@@ -51,17 +51,35 @@ export const ScrubbedLogging: Layer.Layer<never> = Layer.unwrapEffect(
   })
 )
 
-/** OTLP/JSON data is plain objects; HTTP client spans keep their query apart, in `url.query`. */
+/**
+ * OTLP/JSON data is plain objects and arrays; HTTP client spans keep their query apart, in
+ * `url.query`. Copy-on-write: a batch with nothing to scrub is walked but not copied.
+ */
 const scrubTelemetry = (value: unknown, scrub: Scrub): unknown => {
   if (typeof value === "string") return scrub(value)
-  if (Array.isArray(value)) return value.map((item) => scrubTelemetry(item, scrub))
   if (typeof value !== "object" || value === null) return value
+  if (Array.isArray(value)) {
+    let copy: Array<unknown> | undefined
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i]
+      const scrubbed = scrubTelemetry(item, scrub)
+      if (scrubbed !== item) (copy ??= value.slice())[i] = scrubbed
+    }
+    return copy ?? value
+  }
   const record = value as Record<string, unknown>
   const attribute = record.value as { stringValue?: unknown } | undefined
   if (record.key === "url.query" && typeof attribute?.stringValue === "string") {
-    return { ...record, value: { ...attribute, stringValue: redactQuery(scrub(attribute.stringValue)) } }
+    const query = redactQuery(scrub(attribute.stringValue))
+    return query === attribute.stringValue ? record : { ...record, value: { ...attribute, stringValue: query } }
   }
-  return Object.fromEntries(Object.entries(record).map(([key, item]) => [key, scrubTelemetry(item, scrub)]))
+  let copy: Record<string, unknown> | undefined
+  for (const key in record) {
+    const item = record[key]
+    const scrubbed = scrubTelemetry(item, scrub)
+    if (scrubbed !== item) (copy ??= { ...record })[key] = scrubbed
+  }
+  return copy ?? record
 }
 
 /**
