@@ -4,6 +4,7 @@ import { Cause, Data, Effect, Layer, Logger } from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Classifier } from "../src/Classification/Classifier.js"
+import { AdminErrorLogger, AdminQueue } from "../src/Kernel/AdminChannel.js"
 import { AppConfig, describeConfigError } from "../src/Kernel/AppConfig.js"
 import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
 import { ScrubbedLogging } from "../src/Kernel/Secrets.js"
@@ -152,6 +153,25 @@ describe("Secrets never leave the process", () => {
       expect(report).toContain("POST <redacted> answered 401: bad key <redacted>")
       expect(report).toContain("https://proxy.local/feed?key=<redacted>")
     }).pipe(Effect.provide(ErrorTracker.Default), Effect.provide(configLayer(secretEnv)))
+  )
+
+  it.effect("notices and error logs bound for the admin webhook carry no secret", () =>
+    Effect.gen(function* () {
+      const queue = yield* AdminQueue
+      yield* queue.offer({
+        _tag: "Notice",
+        event: { key: "llm", title: `LLM rejected ${llmKey}`, detail: `posting to ${webhookUrl}` }
+      })
+      yield* Effect.logError(`quote provider said: bad token ${tiingoKey}`).pipe(Effect.provide(AdminErrorLogger))
+      const sent = JSON.stringify([yield* queue.take, yield* queue.take])
+      for (const secret of secrets) expect(sent).not.toContain(secret)
+      expect(sent).toContain("LLM rejected <redacted>")
+      expect(sent).toContain("bad token <redacted>")
+    }).pipe(
+      Effect.provide(AdminQueue.Default),
+      Effect.provide(configLayer(secretEnv)),
+      Effect.provide(Logger.remove(Logger.defaultLogger))
+    )
   )
 
   it.scoped("a malformed LLM_BASE_URL is refused without echoing its password or query", () =>
