@@ -3,8 +3,10 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect } from "effect"
 import { cli, reportFailure } from "./App/Cli.js"
 import { DotEnvLive, LoggingLive } from "./App/Layers.js"
+import { ScrubbedLogging } from "./Kernel/Secrets.js"
 
 cli(process.argv).pipe(
+  Effect.provide(ScrubbedLogging),
   Effect.provide(LoggingLive),
   Effect.provide(NodeContext.layer),
   Effect.tapErrorCause(reportFailure),

@@ -1,5 +1,6 @@
 import { Data, Effect, Schema } from "effect"
 import { readFile } from "node:fs/promises"
+import { describeProblems } from "../Kernel/DecodeProblems.js"
 import shippedKeywords from "./keywords.json" with { type: "json" }
 
 /**
@@ -38,12 +39,16 @@ export interface KeywordResult {
   readonly matched: ReadonlyArray<string>
 }
 
+/** `reason` holds one problem per line; each line of the message names the variable and the file. */
 export class KeywordsFileInvalid extends Data.TaggedError("KeywordsFileInvalid")<{
   readonly path: string
   readonly reason: string
 }> {
   override get message() {
-    return `KEYWORDS_FILE ${this.path} can't be used: ${this.reason}`
+    return this.reason
+      .split("\n")
+      .map((problem) => `KEYWORDS_FILE ${this.path}: ${problem}`)
+      .join("\n")
   }
 }
 
@@ -182,10 +187,16 @@ export const loadFile = (path: string): Effect.Effect<KeywordsFile, KeywordsFile
     Effect.flatMap((text) =>
       Effect.try({
         try: () => JSON.parse(text) as unknown,
-        catch: (cause) => new KeywordsFileInvalid({ path, reason: `not JSON (${String(cause)})` })
+        catch: (cause) =>
+          new KeywordsFileInvalid({
+            path,
+            reason: `not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`
+          })
       })
     ),
     Effect.flatMap((json) =>
-      decodeKeywords(json).pipe(Effect.mapError((error) => new KeywordsFileInvalid({ path, reason: error.message })))
+      decodeKeywords(json).pipe(
+        Effect.mapError((error) => new KeywordsFileInvalid({ path, reason: describeProblems(error, json).join("\n") }))
+      )
     )
   )

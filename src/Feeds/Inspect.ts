@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs"
 import { basename } from "node:path"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { FeedKind, NormalizedItem } from "../Kernel/Domain.js"
+import { describeHttpFailure } from "../Kernel/HttpFailure.js"
 import { SecClient } from "../Kernel/SecClient.js"
 import { decodeBody } from "./Charset.js"
 import { CikTickers } from "./CikTickers.js"
@@ -29,6 +30,10 @@ const readInput = (input: string) =>
         catch: (error) => new InspectError({ reason: `can't read ${input}: ${(error as Error).message}` })
       })
     }
+    yield* Effect.try({
+      try: () => new URL(input),
+      catch: () => new InspectError({ reason: `${input} is not a valid URL` })
+    })
     const client = needsSecClient({ kind: "atom", url: input })
       ? yield* Effect.mapError((yield* SecClient).client, (error) => new InspectError({ reason: error.message }))
       : yield* HttpClient.HttpClient
@@ -42,12 +47,7 @@ const readInput = (input: string) =>
       ),
       Effect.scoped,
       Effect.timeout(Duration.seconds(feeds.timeoutSeconds)),
-      Effect.mapError(
-        (error) =>
-          new InspectError({
-            reason: `can't fetch ${input}: ${error._tag === "TimeoutException" ? "timed out" : error.message}`
-          })
-      )
+      Effect.mapError((error) => new InspectError({ reason: `can't fetch ${input}: ${describeHttpFailure(error)}` }))
     )
   })
 

@@ -1,6 +1,7 @@
-import { ConfigError, Effect, Either, ParseResult, Schema } from "effect"
+import { ConfigError, Effect, Either, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { isHttpUrl } from "../Kernel/AppConfig.js"
+import { describeProblems } from "../Kernel/DecodeProblems.js"
 import { FeedKind } from "../Kernel/Domain.js"
 
 export const FeedSource = Schema.Struct({
@@ -11,13 +12,17 @@ export const FeedSource = Schema.Struct({
 })
 export type FeedSource = typeof FeedSource.Type
 
-/** A bare array replaces the defaults; `{ "mode": "extend", "feeds": [...] }` adds to them (same name = override). */
-const FeedsFile = Schema.Union(
-  Schema.Array(FeedSource),
+/**
+ * A bare array replaces the defaults; `{ "mode": "extend", "feeds": [...] }` adds to them (same name = override).
+ * The shape is chosen before decoding, so that a bad entry is reported once, not once per shape of a union.
+ */
+const decodeFeedList = Schema.decodeUnknownEither(Schema.Array(FeedSource), { errors: "all" })
+const decodeFeedsObject = Schema.decodeUnknownEither(
   Schema.Struct({
     mode: Schema.optionalWith(Schema.Literal("replace", "extend"), { default: () => "extend" as const }),
     feeds: Schema.Array(FeedSource)
-  })
+  }),
+  { errors: "all" }
 )
 
 /** The catalyst forms. getcurrent's `type` matches by prefix, so each also brings its /A amendments. */
@@ -64,9 +69,14 @@ export const defaultSources = (secBaseUrl: string): ReadonlyArray<FeedSource> =>
 
 const invalid = (message: string) => ConfigError.InvalidData(["FEEDS_FILE"], message)
 
+/** Every problem at once, one per line of the start-up report. */
+const allInvalid = (messages: ReadonlyArray<string>): ConfigError.ConfigError =>
+  messages.map(invalid).reduce((left, right) => ConfigError.And(left, right))
+
 /**
  * The feeds to poll: the defaults, replaced or extended by FEEDS_FILE. Any problem (unreadable file,
- * bad JSON, a feed whose URL isn't http(s), duplicate names) is a config error naming FEEDS_FILE.
+ * bad JSON, a bad entry, a feed whose URL isn't http(s), duplicate names) is a config error naming
+ * FEEDS_FILE, the file and, for an entry, its index, name and field.
  */
 export const loadSources = (options: {
   readonly feedsFile: string | undefined
@@ -75,6 +85,7 @@ export const loadSources = (options: {
   Effect.gen(function* () {
     const defaults = defaultSources(options.secBaseUrl)
     let sources: ReadonlyArray<FeedSource> = defaults
+    const where = options.feedsFile === undefined ? "" : `${options.feedsFile}: `
     if (options.feedsFile !== undefined) {
       const path = options.feedsFile
       const text = yield* Effect.try({
@@ -85,10 +96,15 @@ export const loadSources = (options: {
         try: (): unknown => JSON.parse(text),
         catch: (error) => invalid(`${path} is not valid JSON: ${(error as Error).message}`)
       })
-      const file = yield* Either.mapLeft(Schema.decodeUnknownEither(FeedsFile)(json), (error) =>
-        invalid(`${path}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`)
+      if (typeof json !== "object" || json === null) {
+        return yield* Effect.fail(invalid(`${where}expected an array of feeds or { "feeds": [...] }`))
+      }
+      const decoded = Array.isArray(json)
+        ? Either.map(decodeFeedList(json), (feeds) => ({ mode: "replace" as const, feeds }))
+        : decodeFeedsObject(json)
+      const { mode, feeds } = yield* Either.mapLeft(decoded, (error) =>
+        allInvalid(describeProblems(error, json).map((problem) => `${where}${problem}`))
       )
-      const { mode, feeds } = "feeds" in file ? file : { mode: "replace" as const, feeds: file }
       const overrides = new Map(feeds.map((feed) => [feed.name, feed]))
       sources =
         mode === "replace"
@@ -98,12 +114,13 @@ export const loadSources = (options: {
               ...feeds.filter((feed) => !defaults.some((known) => known.name === feed.name))
             ]
     }
+    const problems: Array<string> = []
     const names = new Set<string>()
     for (const source of sources) {
-      if (!isHttpUrl(source.url))
-        return yield* Effect.fail(invalid(`feed "${source.name}": url must be http(s), got ${source.url}`))
-      if (names.has(source.name)) return yield* Effect.fail(invalid(`feed name "${source.name}" appears twice`))
+      if (!isHttpUrl(source.url)) problems.push(`${where}feed "${source.name}": url must be http(s), got ${source.url}`)
+      if (names.has(source.name)) problems.push(`${where}feed name "${source.name}" appears twice`)
       names.add(source.name)
     }
+    if (problems.length > 0) return yield* Effect.fail(allInvalid(problems))
     return sources
   })

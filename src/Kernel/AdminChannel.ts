@@ -1,4 +1,6 @@
 import { Effect, HashMap, Logger, LogLevel, Option, Queue } from "effect"
+import type { Scrub } from "./Scrub.js"
+import { Secrets } from "./Secrets.js"
 
 export interface AdminEvent {
   /** Groups repeats of the same condition, e.g. `feed-outage:GlobeNewswire`. */
@@ -11,16 +13,32 @@ export type AdminMessage =
   | { readonly _tag: "Notice"; readonly event: AdminEvent }
   | { readonly _tag: "Error"; readonly key: string; readonly message: string }
 
-/** Notices and errors on their way to the admin webhook. Bounded, dropping the oldest. */
+const scrubMessage = (scrub: Scrub, message: AdminMessage): AdminMessage =>
+  message._tag === "Notice"
+    ? {
+        _tag: "Notice",
+        event: { key: scrub(message.event.key), title: scrub(message.event.title), detail: scrub(message.event.detail) }
+      }
+    : { _tag: "Error", key: scrub(message.key), message: scrub(message.message) }
+
+/**
+ * Notices and errors on their way to the admin webhook, scrubbed of secrets on the way in.
+ * Bounded, dropping the oldest.
+ */
 export class AdminQueue extends Effect.Service<AdminQueue>()("Kernel/AdminQueue", {
-  effect: Effect.map(Queue.sliding<AdminMessage>(256), (queue) => ({
-    offer: (message: AdminMessage) => Queue.offer(queue, message),
-    /** Callable from a logger. */
-    unsafeOffer: (message: AdminMessage): void => {
-      Queue.unsafeOffer(queue, message)
-    },
-    take: Queue.take(queue)
-  }))
+  effect: Effect.gen(function* () {
+    const queue = yield* Queue.sliding<AdminMessage>(256)
+    const { scrub } = yield* Secrets
+    return {
+      offer: (message: AdminMessage) => Queue.offer(queue, scrubMessage(scrub, message)),
+      /** Callable from a logger. */
+      unsafeOffer: (message: AdminMessage): void => {
+        Queue.unsafeOffer(queue, scrubMessage(scrub, message))
+      },
+      take: Queue.take(queue)
+    }
+  }),
+  dependencies: [Secrets.Default]
 }) {}
 
 /**

@@ -1,11 +1,14 @@
 import { Config, ConfigError, Effect, Either, Option, Redacted } from "effect"
+import { redactUrl, scrubUrls } from "./Scrub.js"
 
 /**
  * Every setting the bot reads, in one service, so that a bad value anywhere fails at start-up
  * before any work, and every bad variable is named in one message (Config.all accumulates errors).
  */
 
+/** Whitespace inside is refused too: WHATWG URL parsing would quietly percent-encode it. */
 export const isHttpUrl = (value: string): boolean => {
+  if (/\s/.test(value)) return false
   try {
     const url = new URL(value)
     return url.protocol === "http:" || url.protocol === "https:"
@@ -14,17 +17,23 @@ export const isHttpUrl = (value: string): boolean => {
   }
 }
 
+interface CheckOptions {
+  /** Never echo the value. */
+  readonly secret?: boolean
+  /** Echo the value without its URL password and query values. */
+  readonly url?: boolean
+}
+
 /** Like Config.validate, but the error names the variable, so the start-up report can too. */
 const checked =
-  <A>(name: string, message: string, valid: (value: A) => boolean, options?: { readonly secret: boolean }) =>
+  <A>(name: string, message: string, valid: (value: A) => boolean, options?: CheckOptions) =>
   (self: Config.Config<A>): Config.Config<A> =>
-    Config.mapOrFail(self, (value) =>
-      valid(value)
-        ? Either.right(value)
-        : Either.left(
-            ConfigError.InvalidData([name], options?.secret ? message : `${message}, got ${JSON.stringify(value)}`)
-          )
-    )
+    Config.mapOrFail(self, (value) => {
+      if (valid(value)) return Either.right(value)
+      if (options?.secret) return Either.left(ConfigError.InvalidData([name], message))
+      const shown = options?.url && typeof value === "string" ? redactUrl(value) : value
+      return Either.left(ConfigError.InvalidData([name], `${message}, got ${JSON.stringify(shown)}`))
+    })
 
 const integerAtLeast = (name: string, min: number, fallback: number) =>
   Config.integer(name).pipe(
@@ -45,7 +54,10 @@ const flag = (name: string, fallback: boolean) => Config.boolean(name).pipe(Conf
 const optionalHttpUrl = (name: string, options?: { readonly secret: boolean }) =>
   Config.string(name).pipe(
     Config.withDefault(""),
-    checked(name, "Expected an http(s) URL", (value) => value.trim() === "" || isHttpUrl(value.trim()), options),
+    checked(name, "Expected an http(s) URL", (value) => value.trim() === "" || isHttpUrl(value.trim()), {
+      url: true,
+      ...options
+    }),
     Config.map((value) => (value.trim() === "" ? Option.none<string>() : Option.some(value.trim())))
   )
 
@@ -53,7 +65,10 @@ const optionalSecretUrl = (name: string) =>
   optionalHttpUrl(name, { secret: true }).pipe(Config.map(Option.map((url) => Redacted.make(url))))
 
 const httpUrl = (name: string, fallback: string) =>
-  Config.string(name).pipe(Config.withDefault(fallback), checked(name, "Expected an http(s) URL", isHttpUrl))
+  Config.string(name).pipe(
+    Config.withDefault(fallback),
+    checked(name, "Expected an http(s) URL", isHttpUrl, { url: true })
+  )
 
 const optionalString = (name: string) =>
   Config.string(name).pipe(
@@ -439,7 +454,10 @@ export const ConfigValues = {
   flag
 }
 
-/** One line per bad variable: `LOOP_SECONDS: Expected an integer value but received abc`. */
+/**
+ * One line per bad variable: `LOOP_SECONDS: Expected an integer value but received abc`. A URL in
+ * a message loses its password and query values: the value may be a secret put in the wrong place.
+ */
 export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
   const lines: Array<string> = []
   const visit = (e: ConfigError.ConfigError): void => {
@@ -455,7 +473,7 @@ export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArr
       case "Unsupported": {
         const name = e.path.join("_") || "(config)"
         const message = e.message.replace(/^Expected \w+ to exist in the process context$/, "is required")
-        lines.push(`${name}: ${message}`)
+        lines.push(scrubUrls(`${name}: ${message}`))
       }
     }
   }

@@ -1,4 +1,5 @@
 import { Clock, Duration, Effect, Metric, Ref } from "effect"
+import { Secrets } from "./Secrets.js"
 
 export interface ErrorEvent {
   /** Where it surfaced: `cycle`, `feed`, `delivery`, … */
@@ -61,8 +62,15 @@ export class ErrorTracker extends Effect.Service<ErrorTracker>()("Kernel/ErrorTr
   effect: Effect.gen(function* () {
     const state = yield* Ref.make<State>({ entries: new Map(), samples: [] })
     const windowMillis = Duration.toMillis(recentWindow)
+    const { scrub } = yield* Secrets
 
-    const record = Effect.fn("ErrorTracker.record")(function* (event: ErrorEvent) {
+    const record = Effect.fn("ErrorTracker.record")(function* (reported: ErrorEvent) {
+      // Messages end up in /health, the heartbeat and admin digests: no secret may ride along.
+      const event: ErrorEvent = {
+        ...reported,
+        message: scrub(reported.message),
+        ...(reported.subject === undefined ? {} : { subject: scrub(reported.subject) })
+      }
       const at = yield* Clock.currentTimeMillis
       yield* Ref.update(state, (current) => {
         const key = `${event.stage}\u0000${event.tag}`
@@ -105,5 +113,6 @@ export class ErrorTracker extends Effect.Service<ErrorTracker>()("Kernel/ErrorTr
     }).pipe(Effect.withSpan("ErrorTracker.report"))
 
     return { record, report } as const
-  })
+  }),
+  dependencies: [Secrets.Default]
 }) {}

@@ -119,6 +119,7 @@ export const make = (options: FakeOtlpOptions = {}) =>
   Effect.gen(function* () {
     const spans: Array<RecordedSpan> = []
     const requests: Array<RecordedRequest> = []
+    const bodies: Array<string> = []
     const settings = { status: options.status ?? 200, latencyMs: options.latencyMs ?? 0 }
 
     const reply = (response: ServerResponse, status: number, body: unknown) => {
@@ -132,7 +133,10 @@ export const make = (options: FakeOtlpOptions = {}) =>
       const contentType = request.headers["content-type"] ?? null
       const receivedAt = Date.now()
       if (settings.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, settings.latencyMs))
-      const record = (status: number) => requests.push({ path, contentType, bytes: body.length, status, receivedAt })
+      const record = (status: number) => {
+        requests.push({ path, contentType, bytes: body.length, status, receivedAt })
+        bodies.push(body.toString("utf8"))
+      }
 
       if (request.method === "GET" && path === "/recorded") {
         return reply(response, 200, {
@@ -209,6 +213,8 @@ export const make = (options: FakeOtlpOptions = {}) =>
       url: `http://127.0.0.1:${port}`,
       spans: Effect.sync((): ReadonlyArray<RecordedSpan> => [...spans]),
       requests: Effect.sync((): ReadonlyArray<RecordedRequest> => [...requests]),
+      /** The raw body of every export request (traces, metrics and logs), accepted or not. */
+      bodies: Effect.sync((): ReadonlyArray<string> => [...bodies]),
       setStatus: (status: number) => Effect.sync(() => void (settings.status = status)),
       setLatency: (latencyMs: number) => Effect.sync(() => void (settings.latencyMs = latencyMs))
     } as const
