@@ -5,9 +5,12 @@ import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { runDoctor } from "../src/App/Doctor.js"
+import { Outbox } from "../src/Delivery/Outbox.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
+import { SeenStore } from "../src/Storage/SeenStore.js"
 import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import * as FakeWire from "../src/World/FakeWire.js"
+import { alertFixture, newsItem } from "./support/Alerts.js"
 import { configLayer, tempDir } from "./support/TestLayers.js"
 
 describe("doctor", () => {
@@ -28,8 +31,14 @@ describe("doctor", () => {
           { name: "Filings", url: wire.feedUrl("up"), kind: "sec-atom" }
         ])
       )
-      const checks = yield* runDoctor.pipe(
-        Effect.provide(Layer.mergeAll(AppConfig.Default, SqlLive, NodeHttpClient.layerUndici)),
+      const checks = yield* Effect.gen(function* () {
+        yield* (yield* SeenStore).markSeen([newsItem("a", "A"), newsItem("b", "B")])
+        yield* (yield* Outbox).enqueue([alertFixture(1)])
+        return yield* runDoctor
+      }).pipe(
+        Effect.provide(
+          Layer.mergeAll(SeenStore.Default, Outbox.Default, AppConfig.Default, SqlLive, NodeHttpClient.layerUndici)
+        ),
         Effect.provide(
           configLayer({
             DATA_DIR: dir,
@@ -41,7 +50,10 @@ describe("doctor", () => {
         Effect.provide(Logger.remove(Logger.defaultLogger))
       )
       const verdict = (name: string) => checks.find((check) => check.name === name)
-      expect(verdict("database")?.verdict).toBe("ok")
+      expect(verdict("database")).toMatchObject({
+        verdict: "ok",
+        detail: expect.stringContaining("2 seen ids, 1 pending alerts")
+      })
       expect(verdict("feed Up")).toMatchObject({ verdict: "ok", detail: "HTTP 200" })
       expect(verdict("feed Down")).toMatchObject({ verdict: "fail", detail: "HTTP 503" })
       expect(verdict("feed Filings")).toMatchObject({ verdict: "warn", detail: "off until SEC_USER_AGENT is set" })

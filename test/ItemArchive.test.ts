@@ -140,7 +140,7 @@ describe("item archive", () => {
     }).pipe(Effect.provide(CycleLive))
   )
 
-  it.scoped("forgets items and outcomes older than ARCHIVE_DAYS", () =>
+  it.scoped("forgets items older than ARCHIVE_DAYS", () =>
     Effect.gen(function* () {
       const cycle = yield* Cycle
       const archive = yield* ItemArchive

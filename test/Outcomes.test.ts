@@ -71,8 +71,8 @@ const FakeMarket = makeTestLayer(MarketData)({
 })
 
 const TrackerLive = (dir: string, extra: Record<string, string | number> = {}) =>
-  Layer.mergeAll(OutcomeTracker.DefaultWithoutDependencies, OutcomeStore.Default).pipe(
-    Layer.provideMerge(Layer.mergeAll(Outbox.Default, ItemArchive.Default, FakeMarket)),
+  OutcomeTracker.DefaultWithoutDependencies.pipe(
+    Layer.provideMerge(Layer.mergeAll(Outbox.Default, ItemArchive.Default, OutcomeStore.Default, FakeMarket)),
     Layer.provideMerge(SqlLive),
     Layer.provideMerge(AppConfig.Default),
     Layer.provide(configLayer({ DATA_DIR: dir, ...extra }))
@@ -214,6 +214,37 @@ describe("OutcomeTracker", () => {
         yield* TestClock.adjust("20 minutes")
         expect(yield* stored("A")).toMatchObject({ m15: 10.5 })
       }).pipe(Effect.provide(layer))
+    })
+  )
+
+  it.scoped("enrols an alert delivered in the same millisecond as the newest tracked one", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* Effect.gen(function* () {
+        const tracker = yield* OutcomeTracker
+        yield* deliver(alertFor("A", et(24, 10), priced(10), 0.8), et(24, 10))
+        expect((yield* tracker.tick()).enrolled).toBe(1)
+        yield* deliver(alertFor("B", et(24, 10), priced(10), 0.8), et(24, 10))
+        expect((yield* tracker.tick()).enrolled).toBe(1)
+        expect(yield* stored("B")).toMatchObject({ status: "open" })
+      }).pipe(Effect.provide(TrackerLive(dir)))
+    })
+  )
+
+  it.scoped("forgets outcomes older than ARCHIVE_DAYS and doesn't enrol their alerts again", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* Effect.gen(function* () {
+        const tracker = yield* OutcomeTracker
+        yield* deliver(alertFor("A", et(24, 10), priced(10), 0.8), et(24, 10))
+        yield* TestClock.setTime(et(24, 10, 1))
+        expect((yield* tracker.tick()).enrolled).toBe(1)
+        yield* TestClock.setTime(et(25, 11))
+        expect((yield* tracker.tick()).enrolled).toBe(0)
+        expect(yield* stored("A")).toBeUndefined()
+        yield* TestClock.setTime(et(25, 12))
+        expect((yield* tracker.tick()).enrolled).toBe(0)
+      }).pipe(Effect.provide(TrackerLive(dir, { ARCHIVE_DAYS: 1 })))
     })
   )
 

@@ -9,6 +9,12 @@ export interface OutboxRow {
   readonly attempts: number
 }
 
+/** A delivered alert and when Discord (or stdout) took it. */
+export interface DeliveredAlert {
+  readonly alert: Alert
+  readonly deliveredAt: number
+}
+
 export type OutboxStatus = "pending" | "sending" | "delivered" | "dead" | "uncertain" | "deferred" | "dropped"
 
 /** MAX_ALERTS_PER_CYCLE: how many alerts one cycle may release, and what happens to the rest. */
@@ -156,6 +162,15 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       return { count: row?.n ?? 0, oldest: row?.oldest ?? null }
     }, Effect.orDie)
 
+    /** Alerts delivered at or after `since` (epoch ms), in delivery order. */
+    const deliveredSince = Effect.fn("Outbox.deliveredSince")(function* (since: number, limit: number) {
+      const rows = yield* sql<{ payload: string; deliveredAt: number }>`
+        SELECT payload, delivered_at AS deliveredAt FROM outbox
+        WHERE status = 'delivered' AND delivered_at >= ${since}
+        ORDER BY delivered_at, id LIMIT ${limit}`
+      return rows.map((row): DeliveredAlert => ({ alert: decodeAlert(row.payload), deliveredAt: row.deliveredAt }))
+    }, Effect.orDie)
+
     /** Rows per status, optionally only those with id > `afterId` (one cycle's alerts). */
     const counts = Effect.fn("Outbox.counts")(function* (afterId = 0) {
       const rows = yield* sql<{ status: OutboxStatus; n: number }>`
@@ -199,6 +214,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       drop,
       parkInFlight,
       tickerSends,
+      deliveredSince,
       counts,
       lastId,
       pendingCount,
