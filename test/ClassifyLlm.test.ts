@@ -4,7 +4,7 @@ import { Effect, Layer, Option, TestClock } from "effect"
 import { type AdminEvent, AdminChannel } from "../src/Kernel/AdminChannel.js"
 import { Breakers } from "../src/Kernel/Breakers.js"
 import { Classifier } from "../src/Classification/Classifier.js"
-import { LlmAnalyst } from "../src/Classification/LlmAnalyst.js"
+import { LlmAnalyst, LlmStatus } from "../src/Classification/LlmAnalyst.js"
 import { SecExcerpt } from "../src/Classification/SecExcerpt.js"
 import { LlmUnavailable, SecLlmCache } from "../src/Classification/SecLlmCache.js"
 import shippedPricing from "../src/Classification/pricing.json" with { type: "json" }
@@ -162,7 +162,7 @@ describe("Classifier with an LLM", () => {
           "Beta Receives FDA Approval",
           "Gamma Receives FDA Approval"
         ])
-        const status = (yield* Effect.flatMap(StatusBoard, (board) => board.snapshot)).llm as Record<string, unknown>
+        const status = Option.getOrNull(yield* Effect.flatMap(StatusBoard, (board) => board.get(LlmStatus)))
         return { ...batch, status }
       }).pipe(Effect.provide(first.layer))
 
