@@ -12,7 +12,7 @@ import { Outbox } from "../src/Delivery/Outbox.js"
 import { Runner } from "../src/Runner/Runner.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
-import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+import { tempDataConfig } from "./support/TestLayers.js"
 
 const titles = (messages: ReadonlyArray<{ payload: Record<string, unknown> }>) =>
   messages.map((m) => (m.payload["embeds"] as Array<{ title: string; description: string }>)[0]!)
@@ -60,10 +60,10 @@ describe("AdminChannel on Discord", () => {
 
   it.live("the heartbeat reports cycle statistics from Runner.state, Discord headroom and latency p50/p95", () =>
     Effect.gen(function* () {
-      const RunnerTest = makeTestLayer(Runner)({
+      const RunnerTest = Runner.Test({
         state: Effect.succeed({ cycles: 12, consecutiveEmpty: 0, lastResult: Option.none() })
       })
-      const OutboxTest = makeTestLayer(Outbox)({
+      const OutboxTest = Outbox.Test({
         counts: () =>
           Effect.succeed({
             pending: 1,
@@ -95,7 +95,7 @@ describe("AdminChannel on Discord", () => {
             RunnerTest,
             OutboxTest,
             BoardTest,
-            makeTestLayer(AlertLatency)({
+            AlertLatency.Test({
               describe: Effect.succeed(["GlobeNewswire: p50 42 s, p95 1 min 10 s (8 alerts)"])
             })
           )

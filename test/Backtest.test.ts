@@ -8,12 +8,12 @@ import type { ClassifiedItem, MarketSnapshot, NormalizedItem } from "../src/Kern
 import { type ArchiveEntry, ItemArchive } from "../src/Outcomes/ItemArchive.js"
 import { OutcomeStore } from "../src/Outcomes/OutcomeStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
-import { configLayer, makeTestLayer, tempDir } from "./support/TestLayers.js"
+import { configLayer, tempDir } from "./support/TestLayers.js"
 
 const now = Date.UTC(2026, 10, 24, 15)
 
 /** A stand-in keyword engine: "FDA" scores 3, "partnership" 1. */
-const FakeClassifier = makeTestLayer(Classifier)({
+const FakeClassifier = Classifier.Test({
   classify: (items: ReadonlyArray<NormalizedItem>) =>
     Effect.succeed(
       items.map((item): ClassifiedItem => ({

@@ -10,7 +10,7 @@ import type { Alert, BarInterval, BarSeries } from "../src/Kernel/Domain.js"
 import { MarketData } from "../src/MarketData/MarketData.js"
 import { dailySeries, intradaySeries, newsTime } from "./support/ChartBars.js"
 import { countNear, decodePng, differingShare, rgb } from "./support/Png.js"
-import { configLayer, makeTestLayer } from "./support/TestLayers.js"
+import { configLayer } from "./support/TestLayers.js"
 
 const colours = {
   up: rgb("#26a69a"),
@@ -70,7 +70,7 @@ const alertFor = (symbol: string, published: string | null = new Date(newsTime).
  * failing provider; everything else gets the fixed series. Records every call.
  */
 const calls: Array<string> = []
-const MarketTest = makeTestLayer(MarketData)({
+const MarketTest = MarketData.Test({
   bars: (symbol: string, interval: BarInterval) =>
     Effect.suspend(() => {
       calls.push(`${symbol}/${interval}`)

@@ -14,7 +14,7 @@ import type { LlmAnalysis, SecFiling } from "../src/Kernel/Domain.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { fakeLanguageModel } from "./support/FakeLanguageModel.js"
-import { configLayer, makeTestLayer, tempDir } from "./support/TestLayers.js"
+import { configLayer, tempDir } from "./support/TestLayers.js"
 import { newsItem } from "./support/Alerts.js"
 
 const filing = (accession: string, formType = "8-K", cik = "0000123456"): SecFiling => ({
@@ -47,12 +47,12 @@ const stack = (values: Record<string, string | number | boolean>, model: Layer.L
         UsageMonitor.DefaultWithoutDependencies,
         SecLlmCache.DefaultWithoutDependencies,
         StatusBoard.Default,
-        makeTestLayer(SecExcerpt)({ excerpt: () => Effect.succeed("Item 8.01 text") })
+        SecExcerpt.Test({ excerpt: () => Effect.succeed("Item 8.01 text") })
       )
     ),
     Layer.provideMerge(
       Layer.mergeAll(
-        makeTestLayer(AdminChannel)({ notify: (event) => Effect.sync(() => void notices.push(event)) }),
+        AdminChannel.Test({ notify: (event) => Effect.sync(() => void notices.push(event)) }),
         SqlLive,
         AppConfig.Default,
         model

@@ -11,7 +11,7 @@ import { MarketData } from "../src/MarketData/MarketData.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
-import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+import { tempDataConfig } from "./support/TestLayers.js"
 
 const item = (id: string, title: string, symbol: string | null): NormalizedItem => ({
   id,
@@ -32,7 +32,7 @@ const items = [
   item("penny", "Tiny Co wins contract", "TINY")
 ]
 
-const feeds = makeTestLayer(FeedIngest)({
+const feeds = FeedIngest.Test({
   fetchAll: Effect.succeed({
     reports: [{ name: "GlobeNewswire", url: "https://x", status: { _tag: "Ok", items: 4, fresh: 4 } }],
     items,
@@ -40,7 +40,7 @@ const feeds = makeTestLayer(FeedIngest)({
   })
 })
 
-const classifier = makeTestLayer(Classifier)({
+const classifier = Classifier.Test({
   classifyBatch: (batch: ReadonlyArray<NormalizedItem>) =>
     Effect.succeed({
       notes: ["LLM off (LLM_PROVIDER=none): keywords only"],
@@ -58,7 +58,7 @@ const classifier = makeTestLayer(Classifier)({
     })
 })
 
-const market = makeTestLayer(MarketData)({
+const market = MarketData.Test({
   enrich: (batch: ReadonlyArray<ClassifiedItem>) =>
     Effect.succeed(
       batch.map((entry): EnrichedItem => ({
@@ -110,7 +110,7 @@ describe("Cycle", () => {
 
   it.scoped("marks nothing seen when enqueueing fails, so no alert is lost", () =>
     Effect.gen(function* () {
-      const failingOutbox = makeTestLayer(Outbox)({ enqueue: () => Effect.die("disk full") })
+      const failingOutbox = Outbox.Test({ enqueue: () => Effect.die("disk full") })
       const live = Cycle.DefaultWithoutDependencies.pipe(
         Layer.provideMerge(Layer.mergeAll(stages, failingOutbox)),
         Layer.provideMerge(Layer.mergeAll(SeenStore.Default, ItemArchive.Default, SqlLive, AppConfig.Default)),

@@ -18,12 +18,12 @@ import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { DiscordStatus } from "../src/Delivery/Discord/DiscordRateLimiter.js"
 import { type FakeDiscord, makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { alertFixture } from "./support/Alerts.js"
-import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+import { tempDataConfig } from "./support/TestLayers.js"
 
 const token = "s3cret-token-value"
 
 /** Even-numbered items get a rendered chart, so both JSON and multipart bodies are exercised. */
-const ChartsTest = makeTestLayer(ChartRenderer)({
+const ChartsTest = ChartRenderer.Test({
   forAlert: (alert: Alert) =>
     Effect.succeed<ChartOutcome>(
       Number(alert.item.id.split("-")[1]) % 2 === 0

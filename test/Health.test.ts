@@ -17,18 +17,18 @@ import { assess, HealthCheck, type HealthReport, healthRouter } from "../src/App
 import { MetricsExporter } from "../src/App/MetricsExporter.js"
 import { Runner } from "../src/Runner/Runner.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
-import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+import { tempDataConfig } from "./support/TestLayers.js"
 import { type FeedServer, feedServer, testCycle, testItem } from "./support/TestPipeline.js"
 
 let sinkFails = false
-const TestSink = makeTestLayer(AlertSink)({
+const TestSink = AlertSink.Test({
   name: "test",
   send: (_alert: Alert) =>
     sinkFails
       ? Effect.fail(new DeliveryError({ reason: "webhook answered 503", retryable: true }))
       : Effect.succeed({ messageId: "m1" })
 })
-const NoCharts = makeTestLayer(ChartRenderer)({ forAlert: () => Effect.succeed({ _tag: "NoBars" } as const) })
+const NoCharts = ChartRenderer.Test({ forAlert: () => Effect.succeed({ _tag: "NoBars" } as const) })
 
 /** The health router on a test server, over the real Runner and Cycle with a local HTTP feed. */
 const healthServer = (feed: FeedServer) =>

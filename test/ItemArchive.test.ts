@@ -11,7 +11,7 @@ import { MarketData } from "../src/MarketData/MarketData.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
-import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+import { tempDataConfig } from "./support/TestLayers.js"
 
 const item = (id: string, title: string, tickers: NormalizedItem["tickers"]): NormalizedItem => ({
   id,
@@ -44,7 +44,7 @@ const CycleLive = Cycle.DefaultWithoutDependencies.pipe(
       SeenStore.Default,
       Outbox.Default,
       ItemArchive.Default,
-      makeTestLayer(MarketData)({
+      MarketData.Test({
         enrich: (items) =>
           Effect.succeed(
             items.map((entry) => ({
@@ -53,8 +53,8 @@ const CycleLive = Cycle.DefaultWithoutDependencies.pipe(
             }))
           )
       }),
-      makeTestLayer(FeedIngest)({ fetchAll: Effect.succeed({ reports: [], items: fresh, stale }) }),
-      makeTestLayer(Classifier)({
+      FeedIngest.Test({ fetchAll: Effect.succeed({ reports: [], items: fresh, stale }) }),
+      Classifier.Test({
         classifyBatch: (items: ReadonlyArray<NormalizedItem>) =>
           Effect.succeed({
             notes: [],

@@ -11,7 +11,7 @@ import { ItemArchive } from "../src/Outcomes/ItemArchive.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
-import { configLayer, makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+import { configLayer, tempDataConfig } from "./support/TestLayers.js"
 
 const news: NormalizedItem = {
   id: "gnw-1",
@@ -99,11 +99,11 @@ const cycleLayer = (values: Record<string, string | number>) =>
   Cycle.DefaultWithoutDependencies.pipe(
     Layer.provide(
       Layer.mergeAll(
-        makeTestLayer(FeedIngest)({ fetchAll: Effect.succeed({ reports: [], items: [news], stale: [] }) }),
-        makeTestLayer(Classifier)({
+        FeedIngest.Test({ fetchAll: Effect.succeed({ reports: [], items: [news], stale: [] }) }),
+        Classifier.Test({
           classifyBatch: (items) => Effect.succeed({ items: items.map(() => classified), notes: [] })
         }),
-        makeTestLayer(MarketData)({
+        MarketData.Test({
           enrich: (items) =>
             Effect.succeed(items.map((entry) => ({ ...entry, market: { _tag: "PriceUnavailable", reason: "down" } })))
         })

@@ -10,7 +10,7 @@ import { OutcomeStore } from "../src/Outcomes/OutcomeStore.js"
 import { advance, nextCheckAt, nextRegularClose, type Progress } from "../src/Outcomes/Checkpoints.js"
 import { OutcomeTracker, OutcomeTrackerLoop } from "../src/Outcomes/OutcomeTracker.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
-import { configLayer, makeTestLayer, tempDir } from "./support/TestLayers.js"
+import { configLayer, tempDir } from "./support/TestLayers.js"
 
 const minute = 60_000
 /** New York is UTC-5 in late November. */
@@ -51,7 +51,7 @@ const dailyBars: ReadonlyArray<Bar> = [
 ]
 
 /** A quote provider that, like the real one, only knows today's 5-minute bars, and only completed ones. */
-const FakeMarket = makeTestLayer(MarketData)({
+const FakeMarket = MarketData.Test({
   bars: (symbol: string, interval: BarInterval) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
       if (symbol !== "ABCD") return Option.none<BarSeries>()

@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { Clock, Effect, Metric, Queue, Schema } from "effect"
 import { Alert, type EnqueueResult } from "../Kernel/Domain.js"
 import { SqlLive } from "../Kernel/Sql.js"
+import { makeTestLayer } from "../Kernel/TestLayer.js"
 
 export interface OutboxRow {
   readonly id: number
@@ -223,4 +224,6 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     } as const
   }),
   dependencies: [SqlLive]
-}) {}
+}) {
+  static readonly Test = makeTestLayer(Outbox)
+}

@@ -1,4 +1,5 @@
 import { Effect, HashMap, Logger, LogLevel, Option, Queue } from "effect"
+import { makeTestLayer } from "./TestLayer.js"
 
 export interface AdminEvent {
   /** Groups repeats of the same condition, e.g. `feed-outage:GlobeNewswire`. */
@@ -42,7 +43,9 @@ export class AdminChannel extends Effect.Service<AdminChannel>()("Kernel/AdminCh
     } as const
   }),
   dependencies: [AdminQueue.Default]
-}) {}
+}) {
+  static readonly Test = makeTestLayer(AdminChannel)
+}
 
 /** Logs at Error level from every module (except the admin poster itself) feed the errors digest. */
 export const AdminErrorLogger = Logger.addEffect(

@@ -21,6 +21,7 @@ import { currentPacer, type QuoteLookup, QuoteProvider, type QuoteProviderError 
 import * as Tiingo from "./QuoteProvider/Tiingo.js"
 import * as Yahoo from "./QuoteProvider/Yahoo.js"
 import { StatusBoard, StatusEntry } from "../Kernel/StatusBoard.js"
+import { makeTestLayer } from "../Kernel/TestLayer.js"
 
 export class QuoteUnavailable extends Data.TaggedError("QuoteUnavailable")<{ readonly reason: string }> {
   override get message() {
@@ -326,4 +327,6 @@ export class MarketData extends Effect.Service<MarketData>()("MarketData/MarketD
     return { enrich, bars }
   }).pipe(Effect.annotateLogs("module", "MarketData")),
   dependencies: [AppConfig.Default, Breakers.Default, StatusBoard.Default, QuoteProviderLive]
-}) {}
+}) {
+  static readonly Test = makeTestLayer(MarketData)
+}

@@ -15,7 +15,7 @@ import { ItemArchive } from "../../src/Outcomes/ItemArchive.js"
 import { Outbox } from "../../src/Delivery/Outbox.js"
 import { SeenStore } from "../../src/Storage/SeenStore.js"
 import { SqlLive } from "../../src/Kernel/Sql.js"
-import { makeTestLayer, tempDir } from "./TestLayers.js"
+import { tempDir } from "./TestLayers.js"
 
 /**
  * A cycle whose feed stage does a real HTTP GET against a local JSON "feed" server (so traces get
@@ -115,7 +115,7 @@ export const httpFeedIngest = (feed: FeedServer) =>
   ).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
 export const passThroughStages = Layer.mergeAll(
-  makeTestLayer(Classifier)({
+  Classifier.Test({
     classifyBatch: Effect.fn("Classifier.classifyBatch")(function* (items: ReadonlyArray<NormalizedItem>) {
       return {
         notes: [],
@@ -133,7 +133,7 @@ export const passThroughStages = Layer.mergeAll(
       }
     })
   }),
-  makeTestLayer(MarketData)({
+  MarketData.Test({
     enrich: Effect.fn("MarketData.enrich")(function* (items: ReadonlyArray<ClassifiedItem>) {
       return items.map((item): EnrichedItem => ({ ...item, market: { _tag: "PriceUnavailable", reason: "test" } }))
     })
