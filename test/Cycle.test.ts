@@ -12,18 +12,15 @@ import { Outbox } from "../src/Delivery/Outbox.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { tempDataConfig } from "./support/TestLayers.js"
+import { classifiedFixture, itemFixture } from "./support/Alerts.js"
 
-const item = (id: string, title: string, symbol: string | null): NormalizedItem => ({
-  id,
-  source: "GlobeNewswire",
-  kind: "rss",
-  title,
-  summary: "",
-  link: `https://example.com/${id}`,
-  published: "2026-11-28T14:00:00.000Z",
-  fetchedAt: "2026-11-28T14:00:05.000Z",
-  tickers: symbol === null ? [] : [{ symbol, exchange: "NASDAQ" }]
-})
+const item = (id: string, title: string, symbol: string | null): NormalizedItem =>
+  itemFixture(id, {
+    title,
+    published: "2026-11-28T14:00:00.000Z",
+    fetchedAt: "2026-11-28T14:00:05.000Z",
+    tickers: symbol === null ? [] : [{ symbol, exchange: "NASDAQ" }]
+  })
 
 const items = [
   item("fda", "Acme receives FDA approval", "ACME"),
@@ -44,17 +41,7 @@ const classifier = Classifier.Test({
   classifyBatch: (batch: ReadonlyArray<NormalizedItem>) =>
     Effect.succeed({
       notes: ["LLM off (LLM_PROVIDER=none): keywords only"],
-      items: batch.map((entry): ClassifiedItem => ({
-        item: entry,
-        classification: {
-          categories: [],
-          score: entry.id === "meh" ? 0 : 3,
-          sentiment: 0.5,
-          negative: false,
-          matched: [],
-          llm: { _tag: "Skipped", reason: "test" }
-        }
-      }))
+      items: batch.map((entry) => classifiedFixture(entry, { score: entry.id === "meh" ? 0 : 3, sentiment: 0.5 }))
     })
 })
 

@@ -19,6 +19,7 @@ import { Runner } from "../src/Runner/Runner.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { tempDataConfig } from "./support/TestLayers.js"
 import { type FeedServer, feedServer, testCycle, testItem } from "./support/TestPipeline.js"
+import { classificationFixture, makeAlert } from "./support/Alerts.js"
 
 let sinkFails = false
 const TestSink = AlertSink.Test({
@@ -233,24 +234,14 @@ describe("Health server", () => {
 
 const alertFor = (id: string, publishedAgoMs: number, source: string): Alert => {
   const now = Date.now()
-  return {
-    item: testItem(id, {
+  return makeAlert(
+    testItem(id, {
       source,
       published: new Date(now - publishedAgoMs).toISOString(),
       fetchedAt: new Date(now - 2_000).toISOString()
     }),
-    ticker: { symbol: "ACME", exchange: "NASDAQ" },
-    classification: {
-      categories: [],
-      score: 1,
-      sentiment: 0,
-      negative: false,
-      matched: [],
-      llm: { _tag: "Skipped", reason: "test" }
-    },
-    market: { _tag: "PriceUnavailable", reason: "test" },
-    decidedAt: new Date(now - 1_000).toISOString()
-  }
+    { classification: classificationFixture({ score: 1 }), decidedAt: new Date(now - 1_000).toISOString() }
+  )
 }
 
 describe("assess", () => {

@@ -4,7 +4,7 @@ import { Effect, Layer, TestClock } from "effect"
 import { Classifier } from "../src/Classification/Classifier.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { Cycle } from "../src/Runner/Cycle.js"
-import type { ClassifiedItem, NormalizedItem } from "../src/Kernel/Domain.js"
+import type { NormalizedItem } from "../src/Kernel/Domain.js"
 import { FeedIngest } from "../src/Feeds/FeedIngest.js"
 import { ItemArchive } from "../src/Outcomes/ItemArchive.js"
 import { MarketData } from "../src/MarketData/MarketData.js"
@@ -12,18 +12,10 @@ import { Outbox } from "../src/Delivery/Outbox.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { tempDataConfig } from "./support/TestLayers.js"
+import { classifiedFixture, itemFixture } from "./support/Alerts.js"
 
-const item = (id: string, title: string, tickers: NormalizedItem["tickers"]): NormalizedItem => ({
-  id,
-  source: "GlobeNewswire",
-  kind: "rss",
-  title,
-  summary: "",
-  link: `https://example.com/${id}`,
-  published: null,
-  fetchedAt: "2026-11-24T15:00:00.000Z",
-  tickers
-})
+const item = (id: string, title: string, tickers: NormalizedItem["tickers"]): NormalizedItem =>
+  itemFixture(id, { title, fetchedAt: "2026-11-24T15:00:00.000Z", tickers })
 
 const abcd = [{ symbol: "ABCD", exchange: "NASDAQ" }]
 const fresh = [
@@ -58,17 +50,13 @@ const CycleLive = Cycle.DefaultWithoutDependencies.pipe(
         classifyBatch: (items: ReadonlyArray<NormalizedItem>) =>
           Effect.succeed({
             notes: [],
-            items: items.map((entry): ClassifiedItem => ({
-              item: entry,
-              classification: {
+            items: items.map((entry) =>
+              classifiedFixture(entry, {
                 categories: entry.title.includes("FDA") ? ["fda"] : [],
                 score: entry.title.includes("FDA") || entry.sec ? 3 : 0,
-                sentiment: 0.5,
-                negative: false,
-                matched: [],
-                llm: { _tag: "Skipped", reason: "test" }
-              }
-            }))
+                sentiment: 0.5
+              })
+            )
           })
       })
     )

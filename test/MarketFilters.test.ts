@@ -3,7 +3,7 @@ import { Effect, Either, Layer } from "effect"
 import { Classifier } from "../src/Classification/Classifier.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { Cycle } from "../src/Runner/Cycle.js"
-import type { ClassifiedItem, EnrichedItem, MarketSnapshot, NormalizedItem } from "../src/Kernel/Domain.js"
+import type { EnrichedItem, MarketSnapshot } from "../src/Kernel/Domain.js"
 import { FeedIngest } from "../src/Feeds/FeedIngest.js"
 import { holdOnMarket, rejectOnMarket } from "../src/MarketData/Filters.js"
 import { MarketData } from "../src/MarketData/MarketData.js"
@@ -12,30 +12,16 @@ import { Outbox } from "../src/Delivery/Outbox.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { configLayer, tempDataConfig } from "./support/TestLayers.js"
+import { classifiedFixture, itemFixture } from "./support/Alerts.js"
 
-const news: NormalizedItem = {
-  id: "gnw-1",
-  source: "GlobeNewswire",
-  kind: "rss",
+const news = itemFixture("gnw-1", {
   title: "ABCD wins a contract",
-  summary: "",
   link: "https://example.com/1",
-  published: null,
   fetchedAt: "2026-11-27T15:00:00.000Z",
   tickers: [{ symbol: "ABCD", exchange: "Nasdaq" }]
-}
+})
 
-const classified: ClassifiedItem = {
-  item: news,
-  classification: {
-    categories: ["contract"],
-    score: 3,
-    sentiment: 0.5,
-    negative: false,
-    matched: [],
-    llm: { _tag: "Skipped", reason: "test" }
-  }
-}
+const classified = classifiedFixture(news, { categories: ["contract"], sentiment: 0.5 })
 
 const priced = (price: number, volume: number | null): MarketSnapshot => ({
   _tag: "Priced",

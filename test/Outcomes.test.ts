@@ -11,6 +11,7 @@ import { advance, nextCheckAt, nextRegularClose, type Progress } from "../src/Ou
 import { OutcomeTracker, OutcomeTrackerLoop } from "../src/Outcomes/OutcomeTracker.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { configLayer, tempDir } from "./support/TestLayers.js"
+import { classificationFixture, itemFixture, makeAlert } from "./support/Alerts.js"
 
 const minute = 60_000
 /** New York is UTC-5 in late November. */
@@ -83,30 +84,15 @@ const priced = (price: number): MarketSnapshot => ({
   quote: { symbol: "ABCD", price, previousClose: null, changePct: null, volume: null, relativeVolume: null }
 })
 
-const alertFor = (id: string, at: number, market: MarketSnapshot, sentiment: number): Alert => ({
-  item: {
-    id,
-    source: "GlobeNewswire",
-    kind: "rss",
-    title: `ABCD news ${id}`,
-    summary: "",
-    link: `https://example.com/${id}`,
-    published: null,
-    fetchedAt: new Date(at).toISOString(),
-    tickers: [{ symbol: "ABCD", exchange: "NASDAQ" }]
-  },
-  ticker: { symbol: "ABCD", exchange: "NASDAQ" },
-  classification: {
-    categories: ["fda"],
-    score: 3,
-    sentiment,
-    negative: sentiment < 0,
-    matched: [],
-    llm: { _tag: "Skipped", reason: "test" }
-  },
-  market,
-  decidedAt: new Date(at).toISOString()
-})
+const alertFor = (id: string, at: number, market: MarketSnapshot, sentiment: number): Alert =>
+  makeAlert(
+    itemFixture(id, {
+      title: `ABCD news ${id}`,
+      fetchedAt: new Date(at).toISOString(),
+      tickers: [{ symbol: "ABCD", exchange: "NASDAQ" }]
+    }),
+    { classification: classificationFixture({ categories: ["fda"], sentiment, negative: sentiment < 0 }), market }
+  )
 
 /** Enqueue at `at`, delivered 30 s later, as the delivery fiber would. */
 const deliver = (alert: Alert, at: number) =>
