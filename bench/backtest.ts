@@ -9,6 +9,7 @@ import { Backtest } from "../src/Outcomes/Backtest.js"
 import type { MarketSnapshot, NormalizedItem } from "../src/Kernel/Domain.js"
 import { type ArchiveEntry, ItemArchive } from "../src/Outcomes/ItemArchive.js"
 import { type BenchReport, isMain, percentile, publish } from "./lib.js"
+import { classificationFixture, itemFixture } from "../test/support/Alerts.js"
 
 /**
  * `catalyst-bot backtest` over 100k archived items, against the floor of the same job: a raw
@@ -52,27 +53,21 @@ const archiveEntry = (i: number): ArchiveEntry => {
         }
       : null
   return {
-    item: {
-      id: `item-${i}`,
+    item: itemFixture(`item-${i}`, {
       source: sources[i % sources.length]!,
-      kind: "rss",
       title: headlines[i % headlines.length]!.replace(/^\w+/, symbol),
       summary: `${symbol} (NASDAQ: ${symbol}) today announced news. Forward-looking statements apply. `.repeat(3),
       link: `https://example.com/news/${i}`,
       published: "2026-11-24T15:00:00.000Z",
       fetchedAt: "2026-11-24T15:00:05.000Z",
       tickers: i % 10 === 0 ? [] : [{ symbol, exchange: "NASDAQ" }]
-    },
+    }),
     outcome: i % 7 === 0 ? "alerted" : "filtered",
     reason: i % 7 === 0 ? null : "score below MIN_SCORE",
-    classification: {
-      categories: [],
+    classification: classificationFixture({
       score: i % 7 === 0 ? 2 : 0,
-      sentiment: 0,
-      negative: false,
-      matched: [],
       llm: { _tag: "Skipped", reason: "LLM_PROVIDER=none" }
-    },
+    }),
     market
   }
 }

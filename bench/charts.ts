@@ -8,7 +8,6 @@ import { RenderPool } from "../src/Charts/RenderPool.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { MarketData } from "../src/MarketData/MarketData.js"
 import { intradaySeries, newsTime } from "../test/support/ChartBars.js"
-import { makeTestLayer } from "../test/support/TestLayers.js"
 import { type BenchReport, isMain, percentile, publish } from "./lib.js"
 
 /**
@@ -46,7 +45,7 @@ const mainThread = async () => {
 
 const ChartsLive = ChartRenderer.DefaultWithoutDependencies.pipe(
   Layer.provideMerge(RenderPool.Default),
-  Layer.provide(makeTestLayer(MarketData)({})),
+  Layer.provide(MarketData.Test({})),
   Layer.provideMerge(AppConfig.Default)
 )
 

@@ -18,6 +18,7 @@ import { SqlLive } from "../src/Kernel/Sql.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { type BenchReport, type Figure, isMain, publish } from "./lib.js"
+import { classificationFixture, itemFixture, makeAlert } from "../test/support/Alerts.js"
 
 /**
  * Delivered alerts/s against the fake server's configured per-webhook limit, through the real
@@ -47,30 +48,27 @@ const steadyRate = (times: ReadonlyArray<number>, burst: number): number => {
   return ((times.length - burst) * 1000) / (times[times.length - 1]! - times[0]!)
 }
 
-const alert = (n: number): Alert => ({
-  item: {
-    id: `bench-${n}`,
-    source: "GlobeNewswire",
-    kind: "rss",
-    title: `Bench headline ${n}`,
-    summary: "A catalyst.",
-    link: `https://example.com/${n}`,
-    published: "2026-11-28T14:30:00.000Z",
-    fetchedAt: "2026-11-28T14:30:01.000Z",
-    tickers: [{ symbol: `B${n}`, exchange: "NASDAQ" }]
-  },
-  ticker: { symbol: `B${n}`, exchange: "NASDAQ" },
-  classification: {
-    categories: ["contract"],
-    score: 2,
-    sentiment: 0.4,
-    negative: false,
-    matched: [],
-    llm: { _tag: "Skipped", reason: "off" }
-  },
-  market: { _tag: "PriceUnavailable", reason: "bench" },
-  decidedAt: "2026-11-28T14:30:02.000Z"
-})
+const alert = (n: number): Alert =>
+  makeAlert(
+    itemFixture(`bench-${n}`, {
+      title: `Bench headline ${n}`,
+      summary: "A catalyst.",
+      link: `https://example.com/${n}`,
+      published: "2026-11-28T14:30:00.000Z",
+      fetchedAt: "2026-11-28T14:30:01.000Z",
+      tickers: [{ symbol: `B${n}`, exchange: "NASDAQ" }]
+    }),
+    {
+      classification: classificationFixture({
+        categories: ["contract"],
+        score: 2,
+        sentiment: 0.4,
+        llm: { _tag: "Skipped", reason: "off" }
+      }),
+      market: { _tag: "PriceUnavailable", reason: "bench" },
+      decidedAt: "2026-11-28T14:30:02.000Z"
+    }
+  )
 
 /**
  * Charts are measured by bench:charts; here every other alert carries a ready 40 KB PNG, so the

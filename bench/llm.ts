@@ -7,6 +7,7 @@ import { Classifier } from "../src/Classification/Classifier.js"
 import type { NormalizedItem } from "../src/Kernel/Domain.js"
 import * as FakeOpenAi from "../src/World/FakeOpenAi.js"
 import { type BenchReport, isMain, publish } from "./lib.js"
+import { itemFixture } from "../test/support/Alerts.js"
 
 /**
  * The LLM stage's wall time for 40 items against a fake OpenAI server answering each call after
@@ -16,17 +17,14 @@ import { type BenchReport, isMain, publish } from "./lib.js"
 const ITEMS = 40
 const LATENCY_MS = 500
 
-const items: ReadonlyArray<NormalizedItem> = Array.from({ length: ITEMS }, (_, i) => ({
-  id: `bench-${i}`,
-  source: "GlobeNewswire",
-  kind: "rss",
-  title: `Company ${i} Receives FDA Approval for Product ${i}`,
-  summary: "",
-  link: `https://example.com/${i}`,
-  published: null,
-  fetchedAt: new Date().toISOString(),
-  tickers: [{ symbol: `C${i}`, exchange: "NASDAQ" }]
-}))
+const items: ReadonlyArray<NormalizedItem> = Array.from({ length: ITEMS }, (_, i) =>
+  itemFixture(`bench-${i}`, {
+    title: `Company ${i} Receives FDA Approval for Product ${i}`,
+    link: `https://example.com/${i}`,
+    fetchedAt: new Date().toISOString(),
+    tickers: [{ symbol: `C${i}`, exchange: "NASDAQ" }]
+  })
+)
 
 const settings = (values: Record<string, string | number>) =>
   Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(values).map(([k, v]) => [k, String(v)]))))

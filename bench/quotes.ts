@@ -10,6 +10,7 @@ import * as Yahoo from "../src/MarketData/QuoteProvider/Yahoo.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import * as FakeQuotes from "../src/World/FakeQuotes.js"
 import { type BenchReport, type Figure, isMain, publish } from "./lib.js"
+import { classifiedFixture, itemFixture } from "../test/support/Alerts.js"
 
 /**
  * 1. Heap over 1,000 cycles of fresh symbols through MarketData.enrich (bounded cache), against
@@ -25,27 +26,16 @@ const symbolsPerCycle = 50
 const latencyMs = 5
 const key = "bench-key"
 
-const item = (symbol: string): ClassifiedItem => ({
-  item: {
-    id: symbol,
-    source: "bench",
-    kind: "rss",
-    title: symbol,
-    summary: "",
-    link: `https://example.com/${symbol}`,
-    published: null,
-    fetchedAt: "2026-11-27T15:00:00.000Z",
-    tickers: [{ symbol, exchange: null }]
-  },
-  classification: {
-    categories: [],
-    score: 1,
-    sentiment: 0,
-    negative: false,
-    matched: [],
-    llm: { _tag: "Skipped", reason: "bench" }
-  }
-})
+const item = (symbol: string): ClassifiedItem =>
+  classifiedFixture(
+    itemFixture(symbol, {
+      source: "bench",
+      title: symbol,
+      fetchedAt: "2026-11-27T15:00:00.000Z",
+      tickers: [{ symbol, exchange: null }]
+    }),
+    { score: 1, llm: { _tag: "Skipped", reason: "bench" } }
+  )
 
 const quoteOf = (symbol: string): Quote => ({
   symbol,

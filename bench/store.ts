@@ -10,22 +10,19 @@ import { join } from "node:path"
 import type { NormalizedItem } from "../src/Kernel/Domain.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { type BenchReport, isMain, publish } from "./lib.js"
+import { itemFixture } from "../test/support/Alerts.js"
 
 const total = 100_000
 const batch = 1_000
 const chunk = 500
 
-const items: ReadonlyArray<NormalizedItem> = Array.from({ length: total }, (_, i) => ({
-  id: `https://www.globenewswire.com/news-release/2026/11/28/${i}/0/en/item.html`,
-  source: "GlobeNewswire",
-  kind: "rss",
-  title: `Item ${i}`,
-  summary: "",
-  link: "",
-  published: null,
-  fetchedAt: "2026-11-28T00:00:00.000Z",
-  tickers: []
-}))
+const items: ReadonlyArray<NormalizedItem> = Array.from({ length: total }, (_, i) =>
+  itemFixture(`https://www.globenewswire.com/news-release/2026/11/28/${i}/0/en/item.html`, {
+    title: `Item ${i}`,
+    link: "",
+    fetchedAt: "2026-11-28T00:00:00.000Z"
+  })
+)
 
 const viaService = async (dir: string): Promise<number> => {
   const layer = SeenStore.Default.pipe(

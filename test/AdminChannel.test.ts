@@ -6,12 +6,13 @@ import * as AdminDiscord from "../src/Delivery/AdminDiscord.js"
 import { AdminHeartbeat } from "../src/App/AdminHeartbeat.js"
 import { AlertLatency } from "../src/Kernel/AlertLatency.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
+import { DiscordStatus } from "../src/Delivery/Discord/DiscordRateLimiter.js"
 import { DiscordWebhooks } from "../src/Delivery/Discord/DiscordWebhooks.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { Runner } from "../src/Runner/Runner.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
-import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+import { tempDataConfig } from "./support/TestLayers.js"
 
 const titles = (messages: ReadonlyArray<{ payload: Record<string, unknown> }>) =>
   messages.map((m) => (m.payload["embeds"] as Array<{ title: string; description: string }>)[0]!)
@@ -57,12 +58,12 @@ describe("AdminChannel on Discord", () => {
     }).pipe(Effect.scoped)
   )
 
-  it.live("the heartbeat reports cycle statistics from Runner.state and latency p50/p95", () =>
+  it.live("the heartbeat reports cycle statistics from Runner.state, Discord headroom and latency p50/p95", () =>
     Effect.gen(function* () {
-      const RunnerTest = makeTestLayer(Runner)({
+      const RunnerTest = Runner.Test({
         state: Effect.succeed({ cycles: 12, consecutiveEmpty: 0, lastResult: Option.none() })
       })
-      const OutboxTest = makeTestLayer(Outbox)({
+      const OutboxTest = Outbox.Test({
         counts: () =>
           Effect.succeed({
             pending: 1,
@@ -75,6 +76,18 @@ describe("AdminChannel on Discord", () => {
             dropped: 0
           })
       })
+      const BoardTest = Layer.effectDiscard(
+        Effect.flatMap(StatusBoard, (board) =>
+          board.set(DiscordStatus, {
+            webhooks: [{ label: "alerts", bucket: "b1", discovered: true, limit: 5, remaining: 4, resetAfterMs: 900 }],
+            globalRequestsLastSecond: 0,
+            globalLimitPerSecond: 50,
+            globalBlockedForMs: 0,
+            invalidLast10Min: 2,
+            invalidBudget: 1000
+          })
+        )
+      ).pipe(Layer.provideMerge(StatusBoard.Default))
       const layer = AdminHeartbeat.pipe(
         Layer.provideMerge(
           Layer.mergeAll(
@@ -82,8 +95,8 @@ describe("AdminChannel on Discord", () => {
             AdminQueue.Default,
             RunnerTest,
             OutboxTest,
-            StatusBoard.Default,
-            makeTestLayer(AlertLatency)({
+            BoardTest,
+            AlertLatency.Test({
               describe: Effect.succeed(["GlobeNewswire: p50 42 s, p95 1 min 10 s (8 alerts)"])
             })
           )
@@ -101,6 +114,7 @@ describe("AdminChannel on Discord", () => {
       expect(message.event.detail).toContain("cycles: 12 since the last heartbeat (12 total)")
       expect(message.event.detail).toContain("alerts delivered: 30")
       expect(message.event.detail).toContain("queued 4, dead-lettered 2")
+      expect(message.event.detail).toContain("discord headroom: alerts 4/5; invalid responses (10 min): 2")
       expect(message.event.detail).toContain("publication → alert latency:\nGlobeNewswire: p50 42 s")
     })
   )

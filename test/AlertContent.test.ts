@@ -15,7 +15,8 @@ import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { MarketData } from "../src/MarketData/MarketData.js"
 import * as FakeQuotes from "../src/World/FakeQuotes.js"
 import { alertFixture } from "./support/Alerts.js"
-import { configLayer, makeTestLayer } from "./support/TestLayers.js"
+import { makeTestLayer } from "../src/Kernel/TestLayer.js"
+import { configLayer } from "./support/TestLayers.js"
 
 const fieldsOf = (alert: Alert, chart: Parameters<typeof alertMessage>[1]) =>
   Object.fromEntries(alertMessage(alert, chart).payload.embeds![0]!.fields!.map((field) => [field.name, field.value]))

@@ -4,29 +4,26 @@ import { Effect, Layer, TestClock } from "effect"
 import { Backtest, renderBacktest } from "../src/Outcomes/Backtest.js"
 import { Classifier } from "../src/Classification/Classifier.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
-import type { ClassifiedItem, MarketSnapshot, NormalizedItem } from "../src/Kernel/Domain.js"
+import type { MarketSnapshot, NormalizedItem } from "../src/Kernel/Domain.js"
 import { type ArchiveEntry, ItemArchive } from "../src/Outcomes/ItemArchive.js"
 import { OutcomeStore } from "../src/Outcomes/OutcomeStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
-import { configLayer, makeTestLayer, tempDir } from "./support/TestLayers.js"
+import { configLayer, tempDir } from "./support/TestLayers.js"
+import { classifiedFixture, itemFixture } from "./support/Alerts.js"
 
 const now = Date.UTC(2026, 10, 24, 15)
 
 /** A stand-in keyword engine: "FDA" scores 3, "partnership" 1. */
-const FakeClassifier = makeTestLayer(Classifier)({
+const FakeClassifier = Classifier.Test({
   classify: (items: ReadonlyArray<NormalizedItem>) =>
     Effect.succeed(
-      items.map((item): ClassifiedItem => ({
-        item,
-        classification: {
+      items.map((item) =>
+        classifiedFixture(item, {
           categories: item.title.includes("FDA") ? ["fda"] : ["partnership"],
           score: item.title.includes("FDA") ? 3 : 1,
-          sentiment: 0.5,
-          negative: false,
-          matched: [],
-          llm: { _tag: "Skipped", reason: "test" }
-        }
-      }))
+          sentiment: 0.5
+        })
+      )
     )
 })
 
@@ -49,17 +46,11 @@ const entry = (
   outcome: ArchiveEntry["outcome"],
   options: { market?: MarketSnapshot; tickers?: NormalizedItem["tickers"] } = {}
 ): ArchiveEntry => ({
-  item: {
-    id,
-    source: "GlobeNewswire",
-    kind: "rss",
+  item: itemFixture(id, {
     title,
-    summary: "",
-    link: `https://example.com/${id}`,
-    published: null,
     fetchedAt: new Date(now).toISOString(),
     tickers: options.tickers ?? [{ symbol: id.toUpperCase(), exchange: "NASDAQ" }]
-  },
+  }),
   outcome,
   reason: outcome === "alerted" ? null : "live reason",
   classification: null,

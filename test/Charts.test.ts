@@ -10,7 +10,8 @@ import type { Alert, BarInterval, BarSeries } from "../src/Kernel/Domain.js"
 import { MarketData } from "../src/MarketData/MarketData.js"
 import { dailySeries, intradaySeries, newsTime } from "./support/ChartBars.js"
 import { countNear, decodePng, differingShare, rgb } from "./support/Png.js"
-import { configLayer, makeTestLayer } from "./support/TestLayers.js"
+import { configLayer } from "./support/TestLayers.js"
+import { classificationFixture, itemFixture, makeAlert } from "./support/Alerts.js"
 
 const colours = {
   up: rgb("#26a69a"),
@@ -40,37 +41,31 @@ const compareWithGolden = (name: string, png: Uint8Array) => {
   return differingShare(decodePng(png), decodePng(readFileSync(file)))
 }
 
-const alertFor = (symbol: string, published: string | null = new Date(newsTime).toISOString()): Alert => ({
-  item: {
-    id: `item-${symbol}`,
-    source: "GlobeNewswire",
-    kind: "rss",
-    title: `${symbol} announces a catalyst`,
-    summary: "",
-    link: "https://example.com/news",
-    published,
-    fetchedAt: new Date(newsTime).toISOString(),
-    tickers: [{ symbol, exchange: "NASDAQ" }]
-  },
-  ticker: { symbol, exchange: "NASDAQ" },
-  classification: {
-    categories: ["fda"],
-    score: 3,
-    sentiment: 0.6,
-    negative: false,
-    matched: ["fda approval"],
-    llm: { _tag: "Skipped", reason: "no LLM configured" }
-  },
-  market: { _tag: "PriceUnavailable", reason: "test" },
-  decidedAt: new Date(newsTime).toISOString()
-})
+const alertFor = (symbol: string, published: string | null = new Date(newsTime).toISOString()): Alert =>
+  makeAlert(
+    itemFixture(`item-${symbol}`, {
+      title: `${symbol} announces a catalyst`,
+      link: "https://example.com/news",
+      published,
+      fetchedAt: new Date(newsTime).toISOString(),
+      tickers: [{ symbol, exchange: "NASDAQ" }]
+    }),
+    {
+      classification: classificationFixture({
+        categories: ["fda"],
+        sentiment: 0.6,
+        matched: ["fda approval"],
+        llm: { _tag: "Skipped", reason: "no LLM configured" }
+      })
+    }
+  )
 
 /**
  * MarketData for the pool tests, driven by the symbol: NONE has no bars at all, DAILY no intraday bars, BROKEN a
  * failing provider; everything else gets the fixed series. Records every call.
  */
 const calls: Array<string> = []
-const MarketTest = makeTestLayer(MarketData)({
+const MarketTest = MarketData.Test({
   bars: (symbol: string, interval: BarInterval) =>
     Effect.suspend(() => {
       calls.push(`${symbol}/${interval}`)

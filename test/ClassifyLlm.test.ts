@@ -4,7 +4,7 @@ import { Effect, Layer, Option, TestClock } from "effect"
 import { type AdminEvent, AdminChannel } from "../src/Kernel/AdminChannel.js"
 import { Breakers } from "../src/Kernel/Breakers.js"
 import { Classifier } from "../src/Classification/Classifier.js"
-import { LlmAnalyst } from "../src/Classification/LlmAnalyst.js"
+import { LlmAnalyst, LlmStatus } from "../src/Classification/LlmAnalyst.js"
 import { SecExcerpt } from "../src/Classification/SecExcerpt.js"
 import { LlmUnavailable, SecLlmCache } from "../src/Classification/SecLlmCache.js"
 import shippedPricing from "../src/Classification/pricing.json" with { type: "json" }
@@ -14,7 +14,7 @@ import type { LlmAnalysis, SecFiling } from "../src/Kernel/Domain.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { fakeLanguageModel } from "./support/FakeLanguageModel.js"
-import { configLayer, makeTestLayer, tempDir } from "./support/TestLayers.js"
+import { configLayer, tempDir } from "./support/TestLayers.js"
 import { newsItem } from "./support/Alerts.js"
 
 const filing = (accession: string, formType = "8-K", cik = "0000123456"): SecFiling => ({
@@ -47,12 +47,12 @@ const stack = (values: Record<string, string | number | boolean>, model: Layer.L
         UsageMonitor.DefaultWithoutDependencies,
         SecLlmCache.DefaultWithoutDependencies,
         StatusBoard.Default,
-        makeTestLayer(SecExcerpt)({ excerpt: () => Effect.succeed("Item 8.01 text") })
+        SecExcerpt.Test({ excerpt: () => Effect.succeed("Item 8.01 text") })
       )
     ),
     Layer.provideMerge(
       Layer.mergeAll(
-        makeTestLayer(AdminChannel)({ notify: (event) => Effect.sync(() => void notices.push(event)) }),
+        AdminChannel.Test({ notify: (event) => Effect.sync(() => void notices.push(event)) }),
         SqlLive,
         AppConfig.Default,
         model
@@ -162,7 +162,7 @@ describe("Classifier with an LLM", () => {
           "Beta Receives FDA Approval",
           "Gamma Receives FDA Approval"
         ])
-        const status = (yield* Effect.flatMap(StatusBoard, (board) => board.snapshot)).llm as Record<string, unknown>
+        const status = Option.getOrNull(yield* Effect.flatMap(StatusBoard, (board) => board.get(LlmStatus)))
         return { ...batch, status }
       }).pipe(Effect.provide(first.layer))
 

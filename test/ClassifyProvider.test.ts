@@ -1,11 +1,12 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Classifier } from "../src/Classification/Classifier.js"
 import type { LlmVerdict, NormalizedItem } from "../src/Kernel/Domain.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
+import { LlmStatus } from "../src/Classification/LlmAnalyst.js"
 import * as FakeOpenAi from "../src/World/FakeOpenAi.js"
 import { configLayer, tempDir } from "./support/TestLayers.js"
 import { newsItem } from "./support/Alerts.js"
@@ -20,7 +21,7 @@ const classifyWith = (values: Record<string, string | number>, items: ReadonlyAr
     const dir = yield* tempDir
     return yield* Effect.gen(function* () {
       const batch = yield* Effect.flatMap(Classifier, (c) => c.classifyBatch(items))
-      const status = (yield* Effect.flatMap(StatusBoard, (board) => board.snapshot)).llm
+      const status = Option.getOrNull(yield* Effect.flatMap(StatusBoard, (board) => board.get(LlmStatus)))
       return { ...batch, status }
     }).pipe(
       Effect.provide(
@@ -48,7 +49,7 @@ describe("LLM providers against the fake OpenAI server", () => {
       expect(call?.body.text.format).toMatchObject({ type: "json_schema", strict: true })
       expect(JSON.stringify(call?.body.input)).toContain("Acme Receives FDA Approval")
       expect(batch.status).toMatchObject({ provider: "openai", model: "gpt-4o-mini", calls: 1, breaker: "Closed" })
-      expect((batch.status as { inputTokens: number }).inputTokens).toBeGreaterThan(0)
+      expect(batch.status?.inputTokens).toBeGreaterThan(0)
     })
   )
 

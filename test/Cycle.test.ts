@@ -11,19 +11,16 @@ import { MarketData } from "../src/MarketData/MarketData.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
-import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+import { tempDataConfig } from "./support/TestLayers.js"
+import { classifiedFixture, itemFixture } from "./support/Alerts.js"
 
-const item = (id: string, title: string, symbol: string | null): NormalizedItem => ({
-  id,
-  source: "GlobeNewswire",
-  kind: "rss",
-  title,
-  summary: "",
-  link: `https://example.com/${id}`,
-  published: "2026-11-28T14:00:00.000Z",
-  fetchedAt: "2026-11-28T14:00:05.000Z",
-  tickers: symbol === null ? [] : [{ symbol, exchange: "NASDAQ" }]
-})
+const item = (id: string, title: string, symbol: string | null): NormalizedItem =>
+  itemFixture(id, {
+    title,
+    published: "2026-11-28T14:00:00.000Z",
+    fetchedAt: "2026-11-28T14:00:05.000Z",
+    tickers: symbol === null ? [] : [{ symbol, exchange: "NASDAQ" }]
+  })
 
 const items = [
   item("fda", "Acme receives FDA approval", "ACME"),
@@ -32,7 +29,7 @@ const items = [
   item("penny", "Tiny Co wins contract", "TINY")
 ]
 
-const feeds = makeTestLayer(FeedIngest)({
+const feeds = FeedIngest.Test({
   fetchAll: Effect.succeed({
     reports: [{ name: "GlobeNewswire", url: "https://x", status: { _tag: "Ok", items: 4, fresh: 4 } }],
     items,
@@ -40,25 +37,15 @@ const feeds = makeTestLayer(FeedIngest)({
   })
 })
 
-const classifier = makeTestLayer(Classifier)({
+const classifier = Classifier.Test({
   classifyBatch: (batch: ReadonlyArray<NormalizedItem>) =>
     Effect.succeed({
       notes: ["LLM off (LLM_PROVIDER=none): keywords only"],
-      items: batch.map((entry): ClassifiedItem => ({
-        item: entry,
-        classification: {
-          categories: [],
-          score: entry.id === "meh" ? 0 : 3,
-          sentiment: 0.5,
-          negative: false,
-          matched: [],
-          llm: { _tag: "Skipped", reason: "test" }
-        }
-      }))
+      items: batch.map((entry) => classifiedFixture(entry, { score: entry.id === "meh" ? 0 : 3, sentiment: 0.5 }))
     })
 })
 
-const market = makeTestLayer(MarketData)({
+const market = MarketData.Test({
   enrich: (batch: ReadonlyArray<ClassifiedItem>) =>
     Effect.succeed(
       batch.map((entry): EnrichedItem => ({
@@ -110,7 +97,7 @@ describe("Cycle", () => {
 
   it.scoped("marks nothing seen when enqueueing fails, so no alert is lost", () =>
     Effect.gen(function* () {
-      const failingOutbox = makeTestLayer(Outbox)({ enqueue: () => Effect.die("disk full") })
+      const failingOutbox = Outbox.Test({ enqueue: () => Effect.die("disk full") })
       const live = Cycle.DefaultWithoutDependencies.pipe(
         Layer.provideMerge(Layer.mergeAll(stages, failingOutbox)),
         Layer.provideMerge(Layer.mergeAll(SeenStore.Default, ItemArchive.Default, SqlLive, AppConfig.Default)),

@@ -16,7 +16,7 @@ import { alertsSourceCapped, capBySource, Outbox, roundRobin } from "../src/Deli
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { alertFixture } from "./support/Alerts.js"
-import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+import { tempDataConfig } from "./support/TestLayers.js"
 import { passThroughStages, testItem } from "./support/TestPipeline.js"
 
 /** Alert `n` (unique id, ticker and headline) as `source` carried it. */
@@ -25,12 +25,12 @@ const fromSource = (n: number, source: string, published = "2026-11-28T14:30:00.
   return { ...alert, item: { ...alert.item, id: `${source}-${n}`, source, published } }
 }
 
-const NoCharts = makeTestLayer(ChartRenderer)({ forAlert: () => Effect.succeed({ _tag: "NoBars" } as const) })
+const NoCharts = ChartRenderer.Test({ forAlert: () => Effect.succeed({ _tag: "NoBars" } as const) })
 
 /** Delivery over the real outbox and a sink that records what it sent and may act after each send. */
 const recordingDelivery = (afterSend: (sent: ReadonlyArray<string>) => Effect.Effect<unknown>) => {
   const sent: Array<string> = []
-  const sink = makeTestLayer(AlertSink)({
+  const sink = AlertSink.Test({
     name: "recording",
     send: (alert, _chart, beforeSend = Effect.void) =>
       Effect.gen(function* () {
@@ -133,7 +133,7 @@ describe("Fair delivery across sources", () => {
 
 describe("Per-source caps in the cycle", () => {
   let items: ReadonlyArray<NormalizedItem> = []
-  const feeds = makeTestLayer(FeedIngest)({
+  const feeds = FeedIngest.Test({
     fetchAll: Effect.sync((): FeedBatch => ({
       reports: [
         { name: "FloodWire", url: "http://127.0.0.1/flood", status: { _tag: "Ok", items: 0, fresh: 0 } },

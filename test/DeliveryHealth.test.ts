@@ -23,7 +23,7 @@ import { SqlLive } from "../src/Kernel/Sql.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { alertFixture } from "./support/Alerts.js"
-import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+import { tempDataConfig } from "./support/TestLayers.js"
 
 const webhookId = "222222222222222222"
 
@@ -48,8 +48,8 @@ const completedAt = (at: number): RunnerState => ({
     }
   })
 })
-const FreshRunner = makeTestLayer(Runner)({ state: Effect.map(Clock.currentTimeMillis, completedAt) })
-const NoCharts = makeTestLayer(ChartRenderer)({ forAlert: () => Effect.succeed({ _tag: "NoBars" } as const) })
+const FreshRunner = Runner.Test({ state: Effect.map(Clock.currentTimeMillis, completedAt) })
+const NoCharts = ChartRenderer.Test({ forAlert: () => Effect.succeed({ _tag: "NoBars" } as const) })
 
 /** The health router over the real Discord sink, Delivery and outbox, pointed at a fake Discord. */
 const healthServer = (webhookUrl: string) =>
@@ -188,7 +188,7 @@ describe("/health tells the truth about delivery", () => {
         Layer.provideMerge(DiscordSink.layer(Redacted.make(fake.webhookUrl(webhookId)))),
         Layer.provideMerge(
           Layer.mergeAll(
-            makeTestLayer(Runner)({ state: Effect.succeed(completedAt(0)) }),
+            Runner.Test({ state: Effect.succeed(completedAt(0)) }),
             Outbox.Default,
             AdminQueue.Default,
             AdminChannel.Default,

@@ -3,7 +3,7 @@ import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
 import { NodeHttpClient } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Logger, Redacted } from "effect"
+import { Duration, Effect, Layer, Logger, Option, Redacted } from "effect"
 import { AdminChannel, AdminQueue } from "../src/Kernel/AdminChannel.js"
 import * as DiscordSink from "../src/Delivery/AlertSink/Discord.js"
 import { ChartRenderer } from "../src/Charts/ChartRenderer.js"
@@ -15,14 +15,15 @@ import { applyCycleCap } from "../src/MarketData/Filters.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
+import { DiscordStatus } from "../src/Delivery/Discord/DiscordRateLimiter.js"
 import { type FakeDiscord, makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { alertFixture } from "./support/Alerts.js"
-import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+import { tempDataConfig } from "./support/TestLayers.js"
 
 const token = "s3cret-token-value"
 
 /** Even-numbered items get a rendered chart, so both JSON and multipart bodies are exercised. */
-const ChartsTest = makeTestLayer(ChartRenderer)({
+const ChartsTest = ChartRenderer.Test({
   forAlert: (alert: Alert) =>
     Effect.succeed<ChartOutcome>(
       Number(alert.item.id.split("-")[1]) % 2 === 0
@@ -112,11 +113,10 @@ describe("Discord delivery", () => {
           // ?wait=true: the outbox holds Discord's message ids.
           const rows = yield* statuses
           expect(rows.map((r) => r.message_id)).toEqual(fake.messages.map((m) => m.id))
-          const status = (yield* (yield* StatusBoard).snapshot) as Record<
-            string,
-            { webhooks: Array<{ label: string; discovered: boolean }> }
-          >
-          expect(status["discord"]!.webhooks).toEqual([expect.objectContaining({ label: "alerts", discovered: true })])
+          const status = yield* (yield* StatusBoard).get(DiscordStatus)
+          expect(Option.getOrNull(status)?.webhooks).toEqual([
+            expect.objectContaining({ label: "alerts", discovered: true })
+          ])
         })
       ),
     30_000

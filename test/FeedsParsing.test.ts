@@ -7,6 +7,7 @@ import { partitionFresh } from "../src/Feeds/Freshness.js"
 import { normalizeFeed, type NormalizeContext } from "../src/Feeds/Normalize.js"
 import { type ParseKind, parseDocument } from "../src/Feeds/Parser.js"
 import { preferTickers, tickersInText } from "../src/Feeds/Tickers.js"
+import { itemFixture } from "./support/Alerts.js"
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/feeds/${name}`, import.meta.url))
 
@@ -173,17 +174,14 @@ describe("SEC getcurrent entries", () => {
 })
 
 describe("freshness", () => {
-  const at = (published: string | null): NormalizedItem => ({
-    id: published ?? "undated",
-    source: "wire",
-    kind: "rss",
-    title: "t",
-    summary: "",
-    link: "",
-    published,
-    fetchedAt: "2025-12-12T12:00:00.000Z",
-    tickers: []
-  })
+  const at = (published: string | null): NormalizedItem =>
+    itemFixture(published ?? "undated", {
+      source: "wire",
+      title: "t",
+      link: "",
+      published,
+      fetchedAt: "2025-12-12T12:00:00.000Z"
+    })
   it("drops items older than the limit, keeps undated ones, and 0 turns the check off", () => {
     const now = Date.parse("2025-12-12T12:00:00.000Z")
     const items = [at("2025-12-12T11:30:00.000Z"), at("2025-12-12T08:00:00.000Z"), at(null)]

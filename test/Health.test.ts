@@ -10,24 +10,27 @@ import { ChartRenderer } from "../src/Charts/ChartRenderer.js"
 import { Breakers } from "../src/Kernel/Breakers.js"
 import { Delivery } from "../src/Delivery/Delivery.js"
 import { DeliveryHealth } from "../src/Delivery/DeliveryHealth.js"
+import { DiscordStatus } from "../src/Delivery/Discord/DiscordRateLimiter.js"
 import type { Alert } from "../src/Kernel/Domain.js"
 import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
+import { LlmStatus } from "../src/Classification/LlmAnalyst.js"
 import { assess, HealthCheck, type HealthReport, healthRouter } from "../src/App/HealthCheck.js"
 import { MetricsExporter } from "../src/App/MetricsExporter.js"
 import { Runner } from "../src/Runner/Runner.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
-import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+import { tempDataConfig } from "./support/TestLayers.js"
 import { type FeedServer, feedServer, testCycle, testItem } from "./support/TestPipeline.js"
+import { classificationFixture, makeAlert } from "./support/Alerts.js"
 
 let sinkFails = false
-const TestSink = makeTestLayer(AlertSink)({
+const TestSink = AlertSink.Test({
   name: "test",
   send: (_alert: Alert) =>
     sinkFails
       ? Effect.fail(new DeliveryError({ reason: "webhook answered 503", retryable: true }))
       : Effect.succeed({ messageId: "m1" })
 })
-const NoCharts = makeTestLayer(ChartRenderer)({ forAlert: () => Effect.succeed({ _tag: "NoBars" } as const) })
+const NoCharts = ChartRenderer.Test({ forAlert: () => Effect.succeed({ _tag: "NoBars" } as const) })
 
 /** The health router on a test server, over the real Runner and Cycle with a local HTTP feed. */
 const healthServer = (feed: FeedServer) =>
@@ -128,8 +131,30 @@ describe("Health server", () => {
       const feed = yield* feedServer
       yield* Effect.gen(function* () {
         const runner = yield* Runner
-        yield* (yield* StatusBoard).set("discord", { remaining: 4, limit: 5, resetAfterSeconds: 1.5 })
-        yield* (yield* StatusBoard).set("llm", { spentUsd: 0.12, budgetUsd: 5 })
+        const rateLimits: DiscordStatus = {
+          webhooks: [{ label: "alerts", bucket: "b1", discovered: true, limit: 5, remaining: 4, resetAfterMs: 1500 }],
+          globalRequestsLastSecond: 1,
+          globalLimitPerSecond: 50,
+          globalBlockedForMs: 0,
+          invalidLast10Min: 0,
+          invalidBudget: 1000
+        }
+        const llmBudget: LlmStatus = {
+          provider: "openai",
+          model: "gpt-4o-mini",
+          enabled: true,
+          day: "2026-11-28",
+          calls: 3,
+          inputTokens: 1200,
+          outputTokens: 300,
+          costUsd: 0.12,
+          dailyBudgetUsd: 5,
+          budget: "on",
+          breaker: "Closed",
+          lastCycle: "none yet"
+        }
+        yield* (yield* StatusBoard).set(DiscordStatus, rateLimits)
+        yield* (yield* StatusBoard).set(LlmStatus, llmBudget)
         feed.setItems([
           testItem("l1", { published: new Date(Date.now() - 90_000).toISOString() }),
           testItem("l2", { published: new Date(Date.now() - 30_000).toISOString() })
@@ -147,8 +172,9 @@ describe("Health server", () => {
         expect(health.body.errors.counts).toMatchObject([
           { stage: "delivery", tag: "DeliveryError", total: 1, lastMessage: "webhook answered 503" }
         ])
-        expect(health.body.rateLimits).toEqual({ remaining: 4, limit: 5, resetAfterSeconds: 1.5 })
-        expect(health.body.llmBudget).toEqual({ spentUsd: 0.12, budgetUsd: 5 })
+        expect(health.body.rateLimits).toEqual(rateLimits)
+        expect(health.body.llmBudget).toEqual(llmBudget)
+        expect(health.body.board).toMatchObject({ discord: rateLimits, llm: llmBudget })
         expect(health.body.latency).toHaveLength(1)
         const [wire] = health.body.latency
         expect(wire?.source).toBe("TestWire")
@@ -210,24 +236,14 @@ describe("Health server", () => {
 
 const alertFor = (id: string, publishedAgoMs: number, source: string): Alert => {
   const now = Date.now()
-  return {
-    item: testItem(id, {
+  return makeAlert(
+    testItem(id, {
       source,
       published: new Date(now - publishedAgoMs).toISOString(),
       fetchedAt: new Date(now - 2_000).toISOString()
     }),
-    ticker: { symbol: "ACME", exchange: "NASDAQ" },
-    classification: {
-      categories: [],
-      score: 1,
-      sentiment: 0,
-      negative: false,
-      matched: [],
-      llm: { _tag: "Skipped", reason: "test" }
-    },
-    market: { _tag: "PriceUnavailable", reason: "test" },
-    decidedAt: new Date(now - 1_000).toISOString()
-  }
+    { classification: classificationFixture({ score: 1 }), decidedAt: new Date(now - 1_000).toISOString() }
+  )
 }
 
 describe("assess", () => {

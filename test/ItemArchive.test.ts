@@ -4,26 +4,18 @@ import { Effect, Layer, TestClock } from "effect"
 import { Classifier } from "../src/Classification/Classifier.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { Cycle } from "../src/Runner/Cycle.js"
-import type { ClassifiedItem, NormalizedItem } from "../src/Kernel/Domain.js"
+import type { NormalizedItem } from "../src/Kernel/Domain.js"
 import { FeedIngest } from "../src/Feeds/FeedIngest.js"
 import { ItemArchive } from "../src/Outcomes/ItemArchive.js"
 import { MarketData } from "../src/MarketData/MarketData.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
-import { makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+import { tempDataConfig } from "./support/TestLayers.js"
+import { classifiedFixture, itemFixture } from "./support/Alerts.js"
 
-const item = (id: string, title: string, tickers: NormalizedItem["tickers"]): NormalizedItem => ({
-  id,
-  source: "GlobeNewswire",
-  kind: "rss",
-  title,
-  summary: "",
-  link: `https://example.com/${id}`,
-  published: null,
-  fetchedAt: "2026-11-24T15:00:00.000Z",
-  tickers
-})
+const item = (id: string, title: string, tickers: NormalizedItem["tickers"]): NormalizedItem =>
+  itemFixture(id, { title, fetchedAt: "2026-11-24T15:00:00.000Z", tickers })
 
 const abcd = [{ symbol: "ABCD", exchange: "NASDAQ" }]
 const fresh = [
@@ -44,7 +36,7 @@ const CycleLive = Cycle.DefaultWithoutDependencies.pipe(
       SeenStore.Default,
       Outbox.Default,
       ItemArchive.Default,
-      makeTestLayer(MarketData)({
+      MarketData.Test({
         enrich: (items) =>
           Effect.succeed(
             items.map((entry) => ({
@@ -53,22 +45,18 @@ const CycleLive = Cycle.DefaultWithoutDependencies.pipe(
             }))
           )
       }),
-      makeTestLayer(FeedIngest)({ fetchAll: Effect.succeed({ reports: [], items: fresh, stale }) }),
-      makeTestLayer(Classifier)({
+      FeedIngest.Test({ fetchAll: Effect.succeed({ reports: [], items: fresh, stale }) }),
+      Classifier.Test({
         classifyBatch: (items: ReadonlyArray<NormalizedItem>) =>
           Effect.succeed({
             notes: [],
-            items: items.map((entry): ClassifiedItem => ({
-              item: entry,
-              classification: {
+            items: items.map((entry) =>
+              classifiedFixture(entry, {
                 categories: entry.title.includes("FDA") ? ["fda"] : [],
                 score: entry.title.includes("FDA") || entry.sec ? 3 : 0,
-                sentiment: 0.5,
-                negative: false,
-                matched: [],
-                llm: { _tag: "Skipped", reason: "test" }
-              }
-            }))
+                sentiment: 0.5
+              })
+            )
           })
       })
     )
@@ -140,7 +128,7 @@ describe("item archive", () => {
     }).pipe(Effect.provide(CycleLive))
   )
 
-  it.scoped("forgets items and outcomes older than ARCHIVE_DAYS", () =>
+  it.scoped("forgets items older than ARCHIVE_DAYS", () =>
     Effect.gen(function* () {
       const cycle = yield* Cycle
       const archive = yield* ItemArchive

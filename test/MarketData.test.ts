@@ -2,35 +2,24 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Metric, Option, Tracer } from "effect"
 import { Breakers } from "../src/Kernel/Breakers.js"
-import type { ClassifiedItem, EnrichedItem, NormalizedItem } from "../src/Kernel/Domain.js"
+import type { ClassifiedItem, EnrichedItem } from "../src/Kernel/Domain.js"
 import { MarketData, MarketDataMetrics } from "../src/MarketData/MarketData.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import * as FakeQuotes from "../src/World/FakeQuotes.js"
 import { configLayer } from "./support/TestLayers.js"
+import { classifiedFixture, itemFixture } from "./support/Alerts.js"
 
 const key = "test-key-123"
 
-const item = (symbol: string, id = symbol): ClassifiedItem => ({
-  item: {
-    id,
-    source: "GlobeNewswire",
-    kind: "rss",
-    title: `${symbol} announces things`,
-    summary: "",
-    link: `https://example.com/${id}`,
-    published: null,
-    fetchedAt: "2026-11-27T15:00:00.000Z",
-    tickers: [{ symbol, exchange: "Nasdaq" }]
-  } satisfies NormalizedItem,
-  classification: {
-    categories: ["contract"],
-    score: 3,
-    sentiment: 0.5,
-    negative: false,
-    matched: [],
-    llm: { _tag: "Skipped", reason: "test" }
-  }
-})
+const item = (symbol: string, id = symbol): ClassifiedItem =>
+  classifiedFixture(
+    itemFixture(id, {
+      title: `${symbol} announces things`,
+      fetchedAt: "2026-11-27T15:00:00.000Z",
+      tickers: [{ symbol, exchange: "Nasdaq" }]
+    }),
+    { categories: ["contract"], sentiment: 0.5 }
+  )
 
 const symbols = (count: number, prefix = "S") => Array.from({ length: count }, (_, i) => `${prefix}${i}`)
 

@@ -7,33 +7,17 @@ import { MarketData, MarketDataMetrics } from "../src/MarketData/MarketData.js"
 import { found, QuoteProvider } from "../src/MarketData/QuoteProvider.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { configLayer } from "./support/TestLayers.js"
+import { classifiedFixture, itemFixture } from "./support/Alerts.js"
 
 /**
  * Kept apart from the other market-data tests: 200k cache misses are 200k Effect requests, a few
  * seconds of CPU, and the file then runs in parallel with the rest of the suite.
  */
 
-const item = (symbol: string): ClassifiedItem => ({
-  item: {
-    id: symbol,
-    source: "GlobeNewswire",
-    kind: "rss",
-    title: symbol,
-    summary: "",
-    link: `https://example.com/${symbol}`,
-    published: null,
-    fetchedAt: "2026-11-27T15:00:00.000Z",
-    tickers: [{ symbol, exchange: null }]
-  },
-  classification: {
-    categories: [],
-    score: 3,
-    sentiment: 0,
-    negative: false,
-    matched: [],
-    llm: { _tag: "Skipped", reason: "test" }
-  }
-})
+const item = (symbol: string): ClassifiedItem =>
+  classifiedFixture(
+    itemFixture(symbol, { title: symbol, fetchedAt: "2026-11-27T15:00:00.000Z", tickers: [{ symbol, exchange: null }] })
+  )
 
 const symbols = (count: number, prefix: string) => Array.from({ length: count }, (_, i) => `${prefix}${i}`)
 

@@ -3,7 +3,7 @@ import { Effect, Either, Layer } from "effect"
 import { Classifier } from "../src/Classification/Classifier.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { Cycle } from "../src/Runner/Cycle.js"
-import type { ClassifiedItem, EnrichedItem, MarketSnapshot, NormalizedItem } from "../src/Kernel/Domain.js"
+import type { EnrichedItem, MarketSnapshot } from "../src/Kernel/Domain.js"
 import { FeedIngest } from "../src/Feeds/FeedIngest.js"
 import { holdOnMarket, rejectOnMarket } from "../src/MarketData/Filters.js"
 import { MarketData } from "../src/MarketData/MarketData.js"
@@ -11,31 +11,17 @@ import { ItemArchive } from "../src/Outcomes/ItemArchive.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
-import { configLayer, makeTestLayer, tempDataConfig } from "./support/TestLayers.js"
+import { configLayer, tempDataConfig } from "./support/TestLayers.js"
+import { classifiedFixture, itemFixture } from "./support/Alerts.js"
 
-const news: NormalizedItem = {
-  id: "gnw-1",
-  source: "GlobeNewswire",
-  kind: "rss",
+const news = itemFixture("gnw-1", {
   title: "ABCD wins a contract",
-  summary: "",
   link: "https://example.com/1",
-  published: null,
   fetchedAt: "2026-11-27T15:00:00.000Z",
   tickers: [{ symbol: "ABCD", exchange: "Nasdaq" }]
-}
+})
 
-const classified: ClassifiedItem = {
-  item: news,
-  classification: {
-    categories: ["contract"],
-    score: 3,
-    sentiment: 0.5,
-    negative: false,
-    matched: [],
-    llm: { _tag: "Skipped", reason: "test" }
-  }
-}
+const classified = classifiedFixture(news, { categories: ["contract"], sentiment: 0.5 })
 
 const priced = (price: number, volume: number | null): MarketSnapshot => ({
   _tag: "Priced",
@@ -99,11 +85,11 @@ const cycleLayer = (values: Record<string, string | number>) =>
   Cycle.DefaultWithoutDependencies.pipe(
     Layer.provide(
       Layer.mergeAll(
-        makeTestLayer(FeedIngest)({ fetchAll: Effect.succeed({ reports: [], items: [news], stale: [] }) }),
-        makeTestLayer(Classifier)({
+        FeedIngest.Test({ fetchAll: Effect.succeed({ reports: [], items: [news], stale: [] }) }),
+        Classifier.Test({
           classifyBatch: (items) => Effect.succeed({ items: items.map(() => classified), notes: [] })
         }),
-        makeTestLayer(MarketData)({
+        MarketData.Test({
           enrich: (items) =>
             Effect.succeed(items.map((entry) => ({ ...entry, market: { _tag: "PriceUnavailable", reason: "down" } })))
         })

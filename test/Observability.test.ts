@@ -6,6 +6,7 @@ import type { Alert } from "../src/Kernel/Domain.js"
 import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
 import { encodePrometheus } from "../src/App/MetricsExporter.js"
 import { testItem } from "./support/TestPipeline.js"
+import { classificationFixture, makeAlert } from "./support/Alerts.js"
 
 describe("ErrorTracker", () => {
   it.effect("counts by stage and tag, keeps bounded recent samples, and forgets old errors as recent", () =>
@@ -36,20 +37,13 @@ describe("ErrorTracker", () => {
 })
 
 describe("AlertLatency", () => {
-  const alert = (published: string | null): Alert => ({
-    item: testItem("x", { published, fetchedAt: "2026-11-28T14:30:20.000Z" }),
-    ticker: { symbol: "ACME", exchange: null },
-    classification: {
-      categories: [],
-      score: 1,
-      sentiment: 0,
-      negative: false,
-      matched: [],
-      llm: { _tag: "Skipped", reason: "" }
-    },
-    market: { _tag: "PriceUnavailable", reason: "" },
-    decidedAt: "2026-11-28T14:30:21.500Z"
-  })
+  const alert = (published: string | null): Alert =>
+    makeAlert(testItem("x", { published, fetchedAt: "2026-11-28T14:30:20.000Z" }), {
+      ticker: { symbol: "ACME", exchange: null },
+      classification: classificationFixture({ score: 1, llm: { _tag: "Skipped", reason: "" } }),
+      market: { _tag: "PriceUnavailable", reason: "" },
+      decidedAt: "2026-11-28T14:30:21.500Z"
+    })
   const deliveredAt = Date.parse("2026-11-28T14:30:24.000Z")
 
   it("splits publication-to-delivery into its steps", () => {

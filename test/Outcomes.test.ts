@@ -10,7 +10,8 @@ import { OutcomeStore } from "../src/Outcomes/OutcomeStore.js"
 import { advance, nextCheckAt, nextRegularClose, type Progress } from "../src/Outcomes/Checkpoints.js"
 import { OutcomeTracker, OutcomeTrackerLoop } from "../src/Outcomes/OutcomeTracker.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
-import { configLayer, makeTestLayer, tempDir } from "./support/TestLayers.js"
+import { configLayer, tempDir } from "./support/TestLayers.js"
+import { classificationFixture, itemFixture, makeAlert } from "./support/Alerts.js"
 
 const minute = 60_000
 /** New York is UTC-5 in late November. */
@@ -51,7 +52,7 @@ const dailyBars: ReadonlyArray<Bar> = [
 ]
 
 /** A quote provider that, like the real one, only knows today's 5-minute bars, and only completed ones. */
-const FakeMarket = makeTestLayer(MarketData)({
+const FakeMarket = MarketData.Test({
   bars: (symbol: string, interval: BarInterval) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
       if (symbol !== "ABCD") return Option.none<BarSeries>()
@@ -71,8 +72,8 @@ const FakeMarket = makeTestLayer(MarketData)({
 })
 
 const TrackerLive = (dir: string, extra: Record<string, string | number> = {}) =>
-  Layer.mergeAll(OutcomeTracker.DefaultWithoutDependencies, OutcomeStore.Default).pipe(
-    Layer.provideMerge(Layer.mergeAll(Outbox.Default, ItemArchive.Default, FakeMarket)),
+  OutcomeTracker.DefaultWithoutDependencies.pipe(
+    Layer.provideMerge(Layer.mergeAll(Outbox.Default, ItemArchive.Default, OutcomeStore.Default, FakeMarket)),
     Layer.provideMerge(SqlLive),
     Layer.provideMerge(AppConfig.Default),
     Layer.provide(configLayer({ DATA_DIR: dir, ...extra }))
@@ -83,30 +84,15 @@ const priced = (price: number): MarketSnapshot => ({
   quote: { symbol: "ABCD", price, previousClose: null, changePct: null, volume: null, relativeVolume: null }
 })
 
-const alertFor = (id: string, at: number, market: MarketSnapshot, sentiment: number): Alert => ({
-  item: {
-    id,
-    source: "GlobeNewswire",
-    kind: "rss",
-    title: `ABCD news ${id}`,
-    summary: "",
-    link: `https://example.com/${id}`,
-    published: null,
-    fetchedAt: new Date(at).toISOString(),
-    tickers: [{ symbol: "ABCD", exchange: "NASDAQ" }]
-  },
-  ticker: { symbol: "ABCD", exchange: "NASDAQ" },
-  classification: {
-    categories: ["fda"],
-    score: 3,
-    sentiment,
-    negative: sentiment < 0,
-    matched: [],
-    llm: { _tag: "Skipped", reason: "test" }
-  },
-  market,
-  decidedAt: new Date(at).toISOString()
-})
+const alertFor = (id: string, at: number, market: MarketSnapshot, sentiment: number): Alert =>
+  makeAlert(
+    itemFixture(id, {
+      title: `ABCD news ${id}`,
+      fetchedAt: new Date(at).toISOString(),
+      tickers: [{ symbol: "ABCD", exchange: "NASDAQ" }]
+    }),
+    { classification: classificationFixture({ categories: ["fda"], sentiment, negative: sentiment < 0 }), market }
+  )
 
 /** Enqueue at `at`, delivered 30 s later, as the delivery fiber would. */
 const deliver = (alert: Alert, at: number) =>
@@ -214,6 +200,37 @@ describe("OutcomeTracker", () => {
         yield* TestClock.adjust("20 minutes")
         expect(yield* stored("A")).toMatchObject({ m15: 10.5 })
       }).pipe(Effect.provide(layer))
+    })
+  )
+
+  it.scoped("enrols an alert delivered in the same millisecond as the newest tracked one", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* Effect.gen(function* () {
+        const tracker = yield* OutcomeTracker
+        yield* deliver(alertFor("A", et(24, 10), priced(10), 0.8), et(24, 10))
+        expect((yield* tracker.tick()).enrolled).toBe(1)
+        yield* deliver(alertFor("B", et(24, 10), priced(10), 0.8), et(24, 10))
+        expect((yield* tracker.tick()).enrolled).toBe(1)
+        expect(yield* stored("B")).toMatchObject({ status: "open" })
+      }).pipe(Effect.provide(TrackerLive(dir)))
+    })
+  )
+
+  it.scoped("forgets outcomes older than ARCHIVE_DAYS and doesn't enrol their alerts again", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* Effect.gen(function* () {
+        const tracker = yield* OutcomeTracker
+        yield* deliver(alertFor("A", et(24, 10), priced(10), 0.8), et(24, 10))
+        yield* TestClock.setTime(et(24, 10, 1))
+        expect((yield* tracker.tick()).enrolled).toBe(1)
+        yield* TestClock.setTime(et(25, 11))
+        expect((yield* tracker.tick()).enrolled).toBe(0)
+        expect(yield* stored("A")).toBeUndefined()
+        yield* TestClock.setTime(et(25, 12))
+        expect((yield* tracker.tick()).enrolled).toBe(0)
+      }).pipe(Effect.provide(TrackerLive(dir, { ARCHIVE_DAYS: 1 })))
     })
   )
 

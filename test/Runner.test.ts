@@ -9,7 +9,7 @@ import { Runner, RunnerLoop } from "../src/Runner/Runner.js"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { spawnCli } from "./support/Cli.js"
-import { configLayer, makeTestLayer } from "./support/TestLayers.js"
+import { configLayer } from "./support/TestLayers.js"
 
 const summary = (fetched: number, feeds: ReadonlyArray<FeedReport> = []): CycleSummary => ({
   startedAt: "2026-11-28T15:00:00.000Z",
@@ -27,14 +27,14 @@ const scriptedRunner = (script: ReadonlyArray<Effect.Effect<CycleSummary, unknow
   Effect.gen(function* () {
     const calls = yield* Ref.make(0)
     const notices = yield* Ref.make<ReadonlyArray<AdminEvent>>([])
-    const cycle = makeTestLayer(Cycle)({
+    const cycle = Cycle.Test({
       run: () =>
         Ref.getAndUpdate(calls, (n) => n + 1).pipe(
           Effect.flatMap((n) => script[Math.min(n, script.length - 1)]!),
           Effect.orDie
         )
     })
-    const admin = makeTestLayer(AdminChannel)({
+    const admin = AdminChannel.Test({
       notify: (event) => Ref.update(notices, (all) => [...all, event])
     })
     const layer = Runner.DefaultWithoutDependencies.pipe(

@@ -1,24 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, TestClock } from "effect"
-import type { NormalizedItem } from "../src/Kernel/Domain.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { canonicalUrl, itemId, storySignature } from "../src/Kernel/CanonicalId.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { tempDataConfig } from "./support/TestLayers.js"
+import { itemFixture } from "./support/Alerts.js"
 
-const item = (id: string, overrides: Partial<NormalizedItem> = {}): NormalizedItem => ({
-  id,
-  source: "GlobeNewswire",
-  kind: "rss",
-  title: `Headline ${id}`,
-  summary: "",
-  link: `https://example.com/${id}`,
-  published: null,
-  fetchedAt: "2026-11-28T12:00:00.000Z",
-  tickers: [],
-  ...overrides
-})
+const item = itemFixture
 
 const StoreLive = Layer.mergeAll(SeenStore.Default, SqlLive).pipe(Layer.provide(tempDataConfig({ SEEN_TTL_DAYS: 7 })))
 

@@ -8,7 +8,7 @@ import * as FakeOtlp from "../src/World/FakeOtlp.js"
 import * as FakeWire from "../src/World/FakeWire.js"
 import { TracingLive } from "../src/Kernel/Tracing.js"
 import { feedServer, feedsFile, passThroughStages, testCycle, testItem, wireCycle } from "./support/TestPipeline.js"
-import { makeTestLayer, tempDataConfig, tempDir } from "./support/TestLayers.js"
+import { tempDataConfig, tempDir } from "./support/TestLayers.js"
 
 const ancestors = (span: RecordedSpan, byId: ReadonlyMap<string, RecordedSpan>): Array<string> => {
   const names: Array<string> = []
@@ -94,7 +94,7 @@ describe("Tracing", () => {
       const otlp = yield* FakeOtlp.make()
       const feed = yield* feedServer
       feed.setItems([testItem("b1")])
-      const explodingClassifier = makeTestLayer(Classifier)({
+      const explodingClassifier = Classifier.Test({
         classifyBatch: Effect.fn("Classifier.classifyBatch")(function* () {
           return yield* Effect.dieMessage("the classifier exploded")
         })

@@ -3,6 +3,7 @@ import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { AlertLatency } from "../Kernel/AlertLatency.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import { DeliveryHealth, sinkVerdict } from "../Delivery/DeliveryHealth.js"
+import { DiscordStatus } from "../Delivery/Discord/DiscordRateLimiter.js"
 import { Outbox } from "../Delivery/Outbox.js"
 import { Runner, type RunnerState } from "../Runner/Runner.js"
 import { StatusBoard } from "../Kernel/StatusBoard.js"
@@ -35,9 +36,7 @@ export const AdminHeartbeat = Layer.scopedDiscard(
     const beat = Effect.gen(function* () {
       const state = yield* runner.state
       const counts = yield* outbox.counts()
-      const board = (yield* status.snapshot) as Record<string, unknown>
-      const discord = board["discord"] as
-        { invalidLast10Min?: number; webhooks?: Array<{ label: string; remaining: number; limit: number }> } | undefined
+      const discord = Option.getOrUndefined(yield* status.get(DiscordStatus))
       const headroom = (discord?.webhooks ?? []).map((w) => `${w.label} ${w.remaining}/${w.limit}`).join(", ")
       const latencyLines = yield* latency.describe
       const now = yield* Clock.currentTimeMillis
@@ -53,7 +52,7 @@ export const AdminHeartbeat = Layer.scopedDiscard(
         ...(discord === undefined
           ? []
           : [
-              `discord headroom: ${headroom || "no requests yet"}; invalid responses (10 min): ${discord.invalidLast10Min ?? 0}`
+              `discord headroom: ${headroom || "no requests yet"}; invalid responses (10 min): ${discord.invalidLast10Min}`
             ]),
         ...(latencyLines.length === 0 ? [] : ["publication → alert latency:", ...latencyLines])
       ]

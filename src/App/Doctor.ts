@@ -1,8 +1,11 @@
 import { SqlClient } from "@effect/sql"
 import { HttpBody, HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
-import { ConfigProvider, Console, Data, Effect, Option, Redacted } from "effect"
+import { ConfigProvider, Console, Data, Effect, Layer, Option, Redacted } from "effect"
 import { AppConfig, settingNames, type Settings } from "../Kernel/AppConfig.js"
+import { Outbox } from "../Delivery/Outbox.js"
+import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { loadSources } from "../Feeds/Sources.js"
+import { SeenStore } from "../Storage/SeenStore.js"
 import { GOOGLE_OPENAI_URL, modelFor, OPENAI_URL } from "../Classification/Providers.js"
 
 export type Verdict = "ok" | "warn" | "fail"
@@ -81,15 +84,21 @@ const databaseCheck = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const [mode] = yield* sql<{ journal_mode: string }>`PRAGMA journal_mode`
   const [integrity] = yield* sql<{ quick_check: string }>`PRAGMA quick_check`
-  const [seen] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM seen_items`
-  const [pending] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM outbox WHERE status = 'pending'`
+  const seen = yield* (yield* SeenStore).count
+  const pending = yield* (yield* Outbox).pendingCount
   const healthy = integrity?.quick_check === "ok"
   return {
     name: "database",
     verdict: healthy ? "ok" : "fail",
-    detail: `journal_mode=${mode?.journal_mode}, integrity=${integrity?.quick_check}, ${seen?.n ?? 0} seen ids, ${pending?.n ?? 0} pending alerts`
+    detail: `journal_mode=${mode?.journal_mode}, integrity=${integrity?.quick_check}, ${seen} seen ids, ${pending} pending alerts`
   } satisfies Check
 }).pipe(
+  // The counts come from the tables' owners, over the doctor's own database connection.
+  Effect.provide(
+    Layer.mergeAll(SeenStore.DefaultWithoutDependencies, Outbox.DefaultWithoutDependencies).pipe(
+      Layer.provide(AdminChannel.Default)
+    )
+  ),
   Effect.catchAllCause((cause) => Effect.succeed<Check>({ name: "database", verdict: "fail", detail: String(cause) }))
 )
 

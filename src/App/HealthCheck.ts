@@ -5,8 +5,10 @@ import { createServer } from "node:http"
 import { AlertLatency, type SourceLatency } from "../Kernel/AlertLatency.js"
 import { Breakers, type BreakerState } from "../Kernel/Breakers.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
+import { DiscordStatus } from "../Delivery/Discord/DiscordRateLimiter.js"
 import type { FeedReport } from "../Kernel/Domain.js"
 import { ErrorTracker, type ErrorReport } from "../Kernel/ErrorTracker.js"
+import { LlmStatus } from "../Classification/LlmAnalyst.js"
 import { MetricsExporter, prometheusContentType } from "./MetricsExporter.js"
 import { DeliveryHealth, type SinkHealth, sinkVerdict } from "../Delivery/DeliveryHealth.js"
 import { Outbox, type StatusCounts } from "../Delivery/Outbox.js"
@@ -61,9 +63,9 @@ export interface HealthReport {
   }>
   readonly errors: ErrorReport
   /** Discord rate-limit headroom, as the Discord sink publishes it on the StatusBoard (null until it does). */
-  readonly rateLimits: unknown
+  readonly rateLimits: DiscordStatus | null
   /** LLM budget state, as the LLM stage publishes it on the StatusBoard (null until it does). */
-  readonly llmBudget: unknown
+  readonly llmBudget: LlmStatus | null
   /** Everything else stages publish on the StatusBoard. */
   readonly board: Readonly<Record<string, unknown>>
   /** Publication-to-delivery latency p50/p95 per source, in seconds. */
@@ -163,7 +165,6 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
         pending.oldestCreatedAt === null ? null : Math.max(0, (now - pending.oldestCreatedAt) / 1000)
       const counts = yield* outbox.counts()
       const sinks = yield* deliveryHealth.snapshot
-      const snapshot = yield* board.snapshot
       const last = Option.getOrNull(state.lastResult)
       const { status, problems } = assess({
         now,
@@ -210,9 +211,9 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
           lastError: sink.lastError
         })),
         errors: yield* errors.report,
-        rateLimits: snapshot["discord"] ?? null,
-        llmBudget: snapshot["llm"] ?? null,
-        board: snapshot,
+        rateLimits: Option.getOrNull(yield* board.get(DiscordStatus)),
+        llmBudget: Option.getOrNull(yield* board.get(LlmStatus)),
+        board: yield* board.snapshot,
         latency: yield* latency.summary
       }
       return health

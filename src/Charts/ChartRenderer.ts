@@ -4,6 +4,7 @@ import type { Alert, BarInterval, BarSeries, Chart, ChartOutcome } from "../Kern
 import { MarketData } from "../MarketData/MarketData.js"
 import type { ChartRequest } from "./Protocol.js"
 import { ChartFailed, RenderPool } from "./RenderPool.js"
+import { makeTestLayer } from "../Kernel/TestLayer.js"
 
 export const chartRenders = Metric.counter("chart_renders_total", { description: "Charts drawn (cache misses)" })
 export const chartFailures = Metric.counter("chart_failures_total", {
@@ -155,4 +156,6 @@ export class ChartRenderer extends Effect.Service<ChartRenderer>()("Charts/Chart
     return { forAlert, render } as const
   }),
   dependencies: [AppConfig.Default, MarketData.Default, RenderPool.Default]
-}) {}
+}) {
+  static readonly Test = makeTestLayer(ChartRenderer)
+}

@@ -3,6 +3,7 @@ import { AppConfig } from "../Kernel/AppConfig.js"
 import { compile, type KeywordResult, loadFile, shipped } from "./Keywords.js"
 import { LlmAnalyst } from "./LlmAnalyst.js"
 import type { Classification, ClassifiedItem, LlmVerdict, NormalizedItem } from "../Kernel/Domain.js"
+import { makeTestLayer } from "../Kernel/TestLayer.js"
 
 /**
  * The LLM refines the keyword result rather than replacing it: a material verdict adds its
@@ -64,4 +65,6 @@ export class Classifier extends Effect.Service<Classifier>()("Classification/Cla
     } as const
   }),
   dependencies: [AppConfig.Default, LlmAnalyst.Default]
-}) {}
+}) {
+  static readonly Test = makeTestLayer(Classifier)
+}

@@ -1,9 +1,9 @@
 import { LanguageModel } from "@effect/ai"
 import { Duration, Effect, Layer, Metric, Option, RateLimiter, Schedule, Schema } from "effect"
-import { AppConfig } from "../Kernel/AppConfig.js"
-import { Breakers, type BreakerState } from "../Kernel/Breakers.js"
+import { AppConfig, LlmProviders } from "../Kernel/AppConfig.js"
+import { Breakers } from "../Kernel/Breakers.js"
 import type { LlmAnalysis, LlmVerdict, NormalizedItem } from "../Kernel/Domain.js"
-import { StatusBoard } from "../Kernel/StatusBoard.js"
+import { StatusBoard, StatusEntry } from "../Kernel/StatusBoard.js"
 import type { KeywordResult } from "./Keywords.js"
 import { LanguageModelLive, modelFor } from "./Providers.js"
 import { SecExcerpt } from "./SecExcerpt.js"
@@ -12,6 +12,26 @@ import { UsageMonitor } from "./UsageMonitor.js"
 
 /** Bump when the prompt or output schema changes, so cached SEC analyses from the old prompt aren't reused. */
 export const PROMPT_VERSION = "catalyst-v1"
+
+/** The day's spend against LLM_DAILY_BUDGET_USD and the breaker, published after every cycle: /health's `llmBudget`. */
+export const LlmStatus = StatusEntry(
+  "llm",
+  Schema.Struct({
+    provider: Schema.Literal(...LlmProviders),
+    model: Schema.String,
+    enabled: Schema.Boolean,
+    day: Schema.String,
+    calls: Schema.Number,
+    inputTokens: Schema.Number,
+    outputTokens: Schema.Number,
+    costUsd: Schema.Number,
+    dailyBudgetUsd: Schema.NullOr(Schema.Number),
+    budget: Schema.Literal("n/a", "on", "off until 00:00 UTC"),
+    breaker: Schema.Literal("Closed", "Open", "HalfOpen"),
+    lastCycle: Schema.String
+  })
+)
+export type LlmStatus = typeof LlmStatus.schema.Type
 
 export const llmCalls = Metric.counter("llm_calls_total", { description: "LLM calls, by outcome" })
 
@@ -157,8 +177,8 @@ export class LlmAnalyst extends Effect.Service<LlmAnalyst>()("Classification/Llm
     const publish = (extra: { readonly lastCycle: string }) =>
       Effect.gen(function* () {
         const today = yield* usage.today
-        const breakerState: BreakerState = yield* breaker.state
-        yield* board.set("llm", {
+        const breakerState = yield* breaker.state
+        yield* board.set(LlmStatus, {
           provider,
           model: modelName,
           enabled,

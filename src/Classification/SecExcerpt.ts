@@ -3,6 +3,7 @@ import { Data, Duration, Effect, Schedule, Schema } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { SecFiling } from "../Kernel/Domain.js"
 import { SecClient } from "../Kernel/SecClient.js"
+import { makeTestLayer } from "../Kernel/TestLayer.js"
 
 export class SecExcerptFailed extends Data.TaggedError("SecExcerptFailed")<{ readonly reason: string }> {
   override get message() {
@@ -89,4 +90,6 @@ export class SecExcerpt extends Effect.Service<SecExcerpt>()("Classification/Sec
     return { excerpt } as const
   }),
   dependencies: [AppConfig.Default, SecClient.Default]
-}) {}
+}) {
+  static readonly Test = makeTestLayer(SecExcerpt)
+}

@@ -1,5 +1,6 @@
 import { Context, Data, type Effect } from "effect"
 import type { Alert, ChartOutcome } from "../Kernel/Domain.js"
+import { makeTestLayer } from "../Kernel/TestLayer.js"
 
 export class DeliveryError extends Data.TaggedError("DeliveryError")<{
   readonly reason: string
@@ -30,4 +31,6 @@ export class AlertSink extends Context.Tag("Delivery/AlertSink")<
       beforeSend?: Effect.Effect<void>
     ) => Effect.Effect<Delivered, DeliveryError>
   }
->() {}
+>() {
+  static readonly Test = makeTestLayer(AlertSink)
+}

@@ -3,11 +3,18 @@ import { Clock, Effect, Metric, Queue, Ref, Schema } from "effect"
 import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { Alert, type EnqueueResult } from "../Kernel/Domain.js"
 import { SqlLive } from "../Kernel/Sql.js"
+import { makeTestLayer } from "../Kernel/TestLayer.js"
 
 export interface OutboxRow {
   readonly id: number
   readonly alert: Alert
   readonly attempts: number
+}
+
+/** A delivered alert and when Discord (or stdout) took it. */
+export interface DeliveredAlert {
+  readonly alert: Alert
+  readonly deliveredAt: number
 }
 
 export type OutboxStatus =
@@ -353,6 +360,15 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       return { count: row?.n ?? 0, oldest: row?.oldest ?? null }
     }, Effect.orDie)
 
+    /** Alerts delivered at or after `since` (epoch ms), in delivery order. */
+    const deliveredSince = Effect.fn("Outbox.deliveredSince")(function* (since: number, limit: number) {
+      const rows = yield* sql<{ payload: string; deliveredAt: number }>`
+        SELECT payload, delivered_at AS deliveredAt FROM outbox
+        WHERE status = 'delivered' AND delivered_at >= ${since}
+        ORDER BY delivered_at, id LIMIT ${limit}`
+      return rows.map((row): DeliveredAlert => ({ alert: decodeAlert(row.payload), deliveredAt: row.deliveredAt }))
+    }, Effect.orDie)
+
     /** Rows per status, optionally only those with id > `afterId` (one cycle's alerts). */
     const counts = Effect.fn("Outbox.counts")(function* (afterId = 0) {
       const rows = yield* sql<{ status: OutboxStatus; n: number }>`
@@ -400,6 +416,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       parkInFlight,
       tickerSends,
       enqueuedSince,
+      deliveredSince,
       counts,
       lastId,
       pendingCount,
@@ -409,4 +426,6 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     } as const
   }),
   dependencies: [SqlLive, AdminChannel.Default]
-}) {}
+}) {
+  static readonly Test = makeTestLayer(Outbox)
+}

@@ -10,6 +10,7 @@ import { normalizeFeed } from "./Normalize.js"
 import { parseDocument } from "./Parser.js"
 import { type FeedSource, loadSources } from "./Sources.js"
 import { SecClient } from "../Kernel/SecClient.js"
+import { makeTestLayer } from "../Kernel/TestLayer.js"
 
 export interface FeedBatch {
   readonly reports: ReadonlyArray<FeedReport>
@@ -184,4 +185,6 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
     Breakers.Default,
     SecClient.Default
   ]
-}) {}
+}) {
+  static readonly Test = makeTestLayer(FeedIngest)
+}

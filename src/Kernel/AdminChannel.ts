@@ -1,6 +1,7 @@
 import { Effect, HashMap, Logger, LogLevel, Option, Queue } from "effect"
 import type { Scrub } from "./Scrub.js"
 import { Secrets } from "./Secrets.js"
+import { makeTestLayer } from "./TestLayer.js"
 
 export interface AdminEvent {
   /** Groups repeats of the same condition, e.g. `feed-outage:GlobeNewswire`. */
@@ -60,7 +61,9 @@ export class AdminChannel extends Effect.Service<AdminChannel>()("Kernel/AdminCh
     } as const
   }),
   dependencies: [AdminQueue.Default]
-}) {}
+}) {
+  static readonly Test = makeTestLayer(AdminChannel)
+}
 
 /** Logs at Error level from every module (except the admin poster itself) feed the errors digest. */
 export const AdminErrorLogger = Logger.addEffect(

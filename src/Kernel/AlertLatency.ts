@@ -1,5 +1,6 @@
 import { Effect, Metric, MetricBoundaries, Ref } from "effect"
 import type { Alert } from "./Domain.js"
+import { makeTestLayer } from "./TestLayer.js"
 
 /**
  * Publication-to-alert latency: for every delivered alert, how long from the source publishing the
@@ -134,7 +135,9 @@ export class AlertLatency extends Effect.Service<AlertLatency>()("Kernel/AlertLa
 
     return { record, summary, describe } as const
   })
-}) {}
+}) {
+  static readonly Test = makeTestLayer(AlertLatency)
+}
 
 export const formatSeconds = (seconds: number): string => {
   if (seconds < 60) return `${Math.round(seconds)}s`

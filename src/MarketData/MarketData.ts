@@ -11,7 +11,8 @@ import {
   Option,
   RateLimiter,
   Request,
-  RequestResolver
+  RequestResolver,
+  Schema
 } from "effect"
 import { Breakers, type BreakerOpen } from "../Kernel/Breakers.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
@@ -19,7 +20,8 @@ import type { BarInterval, BarSeries, ClassifiedItem, EnrichedItem, MarketSnapsh
 import { currentPacer, type QuoteLookup, QuoteProvider, type QuoteProviderError } from "./QuoteProvider.js"
 import * as Tiingo from "./QuoteProvider/Tiingo.js"
 import * as Yahoo from "./QuoteProvider/Yahoo.js"
-import { StatusBoard } from "../Kernel/StatusBoard.js"
+import { StatusBoard, StatusEntry } from "../Kernel/StatusBoard.js"
+import { makeTestLayer } from "../Kernel/TestLayer.js"
 
 export class QuoteUnavailable extends Data.TaggedError("QuoteUnavailable")<{ readonly reason: string }> {
   override get message() {
@@ -100,6 +102,24 @@ const snapshot = (lookup: Either.Either<QuoteLookup, QuoteUnavailable>, symbol: 
       answer._tag === "Found" ? { _tag: "Priced", quote: answer.quote } : { _tag: "UnknownSymbol", symbol }
   })
 
+/** The provider, its quote cache and how the last enrich went, on /health's `board`. */
+export const MarketDataStatus = StatusEntry(
+  "market-data",
+  Schema.Union(
+    Schema.Struct({ provider: Schema.Literal("none") }),
+    Schema.Struct({
+      provider: Schema.String,
+      quoteCache: Schema.Struct({ size: Schema.Number, capacity: Schema.Number }),
+      lastEnrich: Schema.Struct({
+        symbols: Schema.Number,
+        priced: Schema.Number,
+        unknown: Schema.Number,
+        unavailable: Schema.Number
+      })
+    })
+  )
+)
+
 /** QUOTE_CACHE_MAX-sized chunks at most: Effect's Cache can only evict keys whose lookup has started. */
 const enrichChunk = 1_000
 
@@ -125,7 +145,7 @@ export class MarketData extends Effect.Service<MarketData>()("MarketData/MarketD
 
     if (Option.isNone(maybeProvider)) {
       const reason = "market data is off (MARKET_DATA_PROVIDER=none)"
-      yield* status.set("market-data", { provider: "none" })
+      yield* status.set(MarketDataStatus, { provider: "none" })
       return {
         enrich: Effect.fn("MarketData.enrich")(function* (items: ReadonlyArray<ClassifiedItem>) {
           return items.map((item): EnrichedItem => ({ ...item, market: { _tag: "PriceUnavailable", reason } }))
@@ -288,7 +308,7 @@ export class MarketData extends Effect.Service<MarketData>()("MarketData/MarketD
         else tally.unavailable++
       }
       const { size } = yield* quotes.cacheStats
-      yield* status.set("market-data", {
+      yield* status.set(MarketDataStatus, {
         provider: provider.name,
         quoteCache: { size, capacity: market.cacheMax },
         lastEnrich: { symbols: symbols.length, ...tally }
@@ -317,4 +337,6 @@ export class MarketData extends Effect.Service<MarketData>()("MarketData/MarketD
     return { enrich, bars }
   }).pipe(Effect.annotateLogs("module", "MarketData")),
   dependencies: [AppConfig.Default, Breakers.Default, StatusBoard.Default, QuoteProviderLive]
-}) {}
+}) {
+  static readonly Test = makeTestLayer(MarketData)
+}

@@ -29,12 +29,26 @@ export interface ArchivedItem {
   readonly market: MarketSnapshot | null
 }
 
+/** A filtered item that named a ticker: a candidate for outcome tracking. */
+export interface FilteredItem {
+  readonly itemId: string
+  readonly archivedAt: number
+  readonly source: string
+  readonly ticker: string
+  readonly formType: string | null
+  readonly title: string
+  readonly reason: string | null
+  readonly classification: Classification | null
+  readonly market: MarketSnapshot | null
+}
+
 const encodeItem = Schema.encodeSync(Schema.parseJson(NormalizedItem))
 const encodeClassification = Schema.encodeSync(Schema.parseJson(Classification))
 const encodeMarket = Schema.encodeSync(Schema.parseJson(MarketSnapshot))
 /** JSON.parse then decode: half the cost of Schema.parseJson, which matters over 100k rows. */
 const decodeItem = Schema.decodeUnknownSync(NormalizedItem)
 const decodeMarket = Schema.decodeUnknownSync(MarketSnapshot)
+const decodeClassification = Schema.decodeUnknownSync(Classification)
 const decodeOutcome = Schema.decodeUnknownSync(Schema.Literal("duplicate", "stale", "filtered", "alerted", "failed"))
 
 /** 15 columns per row: 200 rows stay far below SQLite's 32766 bound parameters. */
@@ -123,14 +137,37 @@ export class ItemArchive extends Effect.Service<ItemArchive>()("Outcomes/ItemArc
       }))
     }, Effect.orDie)
 
+    /** Filtered items with a ticker archived at or after `since`, the highest-scored (then newest) first. */
+    const filteredSince = Effect.fn("ItemArchive.filteredSince")(function* (since: number, limit: number) {
+      const rows = yield* sql<{
+        itemId: string
+        archivedAt: number
+        source: string
+        ticker: string
+        formType: string | null
+        title: string
+        reason: string | null
+        classification: string | null
+        market: string | null
+      }>`
+        SELECT item_id AS itemId, archived_at AS archivedAt, source, ticker, form_type AS formType, title, reason,
+          classification, market FROM item_archive
+        WHERE outcome = 'filtered' AND ticker IS NOT NULL AND archived_at >= ${since}
+        ORDER BY score DESC, archived_at DESC LIMIT ${limit}`
+      return rows.map((row): FilteredItem => ({
+        ...row,
+        classification: row.classification === null ? null : decodeClassification(JSON.parse(row.classification)),
+        market: row.market === null ? null : decodeMarket(JSON.parse(row.market))
+      }))
+    }, Effect.orDie)
+
     /** Forgets items older than ARCHIVE_DAYS, so the archive stays bounded. */
     const purgeExpired = Effect.fn("ItemArchive.purgeExpired")(function* () {
       const cutoff = (yield* Clock.currentTimeMillis) - settings.archiveDays * 86_400_000
       yield* sql`DELETE FROM item_archive WHERE archived_at < ${cutoff}`
-      yield* sql`DELETE FROM price_outcomes WHERE alert_at < ${cutoff}`
     }, Effect.orDie)
 
-    return { record, page, purgeExpired } as const
+    return { record, page, filteredSince, purgeExpired } as const
   }),
   dependencies: [SqlLive, AppConfig.Default]
 }) {}

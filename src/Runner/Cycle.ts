@@ -10,6 +10,7 @@ import { MarketData } from "../MarketData/MarketData.js"
 import { Outbox } from "../Delivery/Outbox.js"
 import { SeenStore } from "../Storage/SeenStore.js"
 import { SqlLive } from "../Kernel/Sql.js"
+import { makeTestLayer } from "../Kernel/TestLayer.js"
 
 export const itemsFetched = Metric.counter("items_fetched_total", { description: "Items parsed from feeds" })
 export const itemsNew = Metric.counter("items_new_total", { description: "Items not seen before" })
@@ -155,4 +156,6 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     ItemArchive.Default,
     SqlLive
   ]
-}) {}
+}) {
+  static readonly Test = makeTestLayer(Cycle)
+}

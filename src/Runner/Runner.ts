@@ -18,6 +18,7 @@ import type { CycleSummary, FeedReport } from "../Kernel/Domain.js"
 import { ErrorTracker } from "../Kernel/ErrorTracker.js"
 import { sessionAt } from "../Kernel/MarketHours.js"
 import { databaseFile } from "../Kernel/Sql.js"
+import { makeTestLayer } from "../Kernel/TestLayer.js"
 
 export type CycleResult =
   | { readonly _tag: "Completed"; readonly summary: CycleSummary }
@@ -156,7 +157,9 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
     return { runCycle, nextDelay, state: Ref.get(state) } as const
   }),
   dependencies: [AppConfig.Default, Cycle.Default, AdminChannel.Default, ErrorTracker.Default]
-}) {}
+}) {
+  static readonly Test = makeTestLayer(Runner)
+}
 
 /**
  * The polling loop as a supervised fiber. On SIGINT/SIGTERM the layer's scope closes: the loop stops

@@ -115,7 +115,14 @@ export class SeenStore extends Effect.Service<SeenStore>()("Storage/SeenStore", 
       yield* sql`DELETE FROM story_first_seen WHERE first_seen_at < ${cutoff}`
     }, Effect.orDie)
 
-    return { filterUnseen, findRepeatedStories, markSeen, purgeExpired } as const
+    /** How many ids the store remembers, for the doctor. */
+    const count = sql<{ n: number }>`SELECT count(*) AS n FROM seen_items`.pipe(
+      Effect.map((rows) => rows[0]?.n ?? 0),
+      Effect.orDie,
+      Effect.withSpan("SeenStore.count")
+    )
+
+    return { filterUnseen, findRepeatedStories, markSeen, purgeExpired, count } as const
   }),
   dependencies: [SqlLive, AppConfig.Default]
 }) {}

@@ -15,25 +15,23 @@ import { ItemArchive } from "../../src/Outcomes/ItemArchive.js"
 import { Outbox } from "../../src/Delivery/Outbox.js"
 import { SeenStore } from "../../src/Storage/SeenStore.js"
 import { SqlLive } from "../../src/Kernel/Sql.js"
-import { makeTestLayer, tempDir } from "./TestLayers.js"
+import { tempDir } from "./TestLayers.js"
+import { classifiedFixture, itemFixture } from "./Alerts.js"
 
 /**
  * A cycle whose feed stage does a real HTTP GET against a local JSON "feed" server (so traces get
  * HTTP client spans), with scriptable failures, and pass-through classify/enrich stages.
  */
 
-export const testItem = (id: string, overrides: Partial<NormalizedItem> = {}): NormalizedItem => ({
-  id,
-  source: "TestWire",
-  kind: "rss",
-  title: `Acme wins contract ${id}`,
-  summary: "",
-  link: `https://example.com/${id}`,
-  published: new Date(Date.now() - 60_000).toISOString(),
-  fetchedAt: new Date().toISOString(),
-  tickers: [{ symbol: "ACME", exchange: "NASDAQ" }],
-  ...overrides
-})
+export const testItem = (id: string, overrides: Partial<NormalizedItem> = {}): NormalizedItem =>
+  itemFixture(id, {
+    source: "TestWire",
+    title: `Acme wins contract ${id}`,
+    published: new Date(Date.now() - 60_000).toISOString(),
+    fetchedAt: new Date().toISOString(),
+    tickers: [{ symbol: "ACME", exchange: "NASDAQ" }],
+    ...overrides
+  })
 
 export interface FeedServer {
   readonly url: string
@@ -115,25 +113,17 @@ export const httpFeedIngest = (feed: FeedServer) =>
   ).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
 export const passThroughStages = Layer.mergeAll(
-  makeTestLayer(Classifier)({
+  Classifier.Test({
     classifyBatch: Effect.fn("Classifier.classifyBatch")(function* (items: ReadonlyArray<NormalizedItem>) {
       return {
         notes: [],
-        items: items.map((item): ClassifiedItem => ({
-          item,
-          classification: {
-            categories: ["contract"],
-            score: 5,
-            sentiment: 0.5,
-            negative: false,
-            matched: ["contract"],
-            llm: { _tag: "Skipped", reason: "test" }
-          }
-        }))
+        items: items.map((item) =>
+          classifiedFixture(item, { categories: ["contract"], score: 5, sentiment: 0.5, matched: ["contract"] })
+        )
       }
     })
   }),
-  makeTestLayer(MarketData)({
+  MarketData.Test({
     enrich: Effect.fn("MarketData.enrich")(function* (items: ReadonlyArray<ClassifiedItem>) {
       return items.map((item): EnrichedItem => ({ ...item, market: { _tag: "PriceUnavailable", reason: "test" } }))
     })

@@ -1,6 +1,6 @@
-import { Clock, Duration, Effect, Metric } from "effect"
+import { Clock, Duration, Effect, Metric, Schema } from "effect"
 import { AppConfig } from "../../Kernel/AppConfig.js"
-import { StatusBoard } from "../../Kernel/StatusBoard.js"
+import { StatusBoard, StatusEntry } from "../../Kernel/StatusBoard.js"
 
 /**
  * Discord rate limits, learned from the response headers instead of hard-coded
@@ -40,14 +40,29 @@ export interface RateLimitHeaders {
   readonly bucket: string | null
 }
 
-export interface Headroom {
-  readonly label: string
-  readonly bucket: string | null
-  readonly discovered: boolean
-  readonly limit: number
-  readonly remaining: number
-  readonly resetAfterMs: number
-}
+export const Headroom = Schema.Struct({
+  label: Schema.String,
+  bucket: Schema.NullOr(Schema.String),
+  discovered: Schema.Boolean,
+  limit: Schema.Number,
+  remaining: Schema.Number,
+  resetAfterMs: Schema.Number
+})
+export type Headroom = typeof Headroom.Type
+
+/** What the limiter publishes after every response: /health's `rateLimits` and the heartbeat's headroom line. */
+export const DiscordStatus = StatusEntry(
+  "discord",
+  Schema.Struct({
+    webhooks: Schema.Array(Headroom),
+    globalRequestsLastSecond: Schema.Number,
+    globalLimitPerSecond: Schema.Number,
+    globalBlockedForMs: Schema.Number,
+    invalidLast10Min: Schema.Number,
+    invalidBudget: Schema.Number
+  })
+)
+export type DiscordStatus = typeof DiscordStatus.schema.Type
 
 export const remainingGauge = Metric.gauge("discord_ratelimit_remaining", {
   description: "Requests left in the current Discord rate-limit bucket, per webhook"
@@ -137,7 +152,7 @@ export class DiscordRateLimiter extends Effect.Service<DiscordRateLimiter>()("De
         yield* Metric.set(Metric.tagged(remainingGauge, "webhook", entry.label), entry.remaining)
       }
       yield* Metric.set(invalidGauge, invalids.length)
-      yield* status.set("discord", {
+      yield* status.set(DiscordStatus, {
         webhooks,
         globalRequestsLastSecond: globalSends.length,
         globalLimitPerSecond: delivery.globalRequestsPerSecond,
@@ -204,12 +219,7 @@ export class DiscordRateLimiter extends Effect.Service<DiscordRateLimiter>()("De
       yield* publish
     })
 
-    const snapshot = Effect.map(Clock.currentTimeMillis, (now) => ({
-      webhooks: Array.from(buckets.values(), (bucket) => headroom(bucket, now)),
-      invalidLast10Min: invalids.filter((at) => at > now - invalidBudget.windowMs).length
-    }))
-
-    return { acquire, observe, rateLimited, invalid, snapshot } as const
+    return { acquire, observe, rateLimited, invalid } as const
   }),
   dependencies: [AppConfig.Default, StatusBoard.Default]
 }) {}
