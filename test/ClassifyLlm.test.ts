@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option, TestClock } from "effect"
+import { Effect, Fiber, Layer, Option, TestClock } from "effect"
 import { type AdminEvent, AdminChannel } from "../src/Kernel/AdminChannel.js"
 import { Breakers } from "../src/Kernel/Breakers.js"
 import { Classifier } from "../src/Classification/Classifier.js"
@@ -118,7 +118,7 @@ describe("Classifier with an LLM", () => {
     })
   )
 
-  it.scopedLive("never holds a cycle longer than LLM_CYCLE_BUDGET_SECONDS", () =>
+  it.scoped("never holds a cycle longer than LLM_CYCLE_BUDGET_SECONDS", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const fake = fakeLanguageModel({ latencyMs: 10_000 })
@@ -126,11 +126,20 @@ describe("Classifier with an LLM", () => {
         { ...LLM, DATA_DIR: dir, LLM_CYCLE_BUDGET_SECONDS: 1, LLM_TIMEOUT_SECONDS: 30 },
         fake.layer
       )
-      const started = Date.now()
-      const { items, notes } = yield* Effect.flatMap(Classifier, (c) =>
-        c.classifyBatch([newsItem("a", "Acme Receives FDA Approval"), newsItem("b", "Acme Announces Public Offering")])
-      ).pipe(Effect.provide(layer))
-      expect(Date.now() - started).toBeLessThan(2_500)
+      const classifying = yield* Effect.fork(
+        Effect.flatMap(Classifier, (c) =>
+          c.classifyBatch([
+            newsItem("a", "Acme Receives FDA Approval"),
+            newsItem("b", "Acme Announces Public Offering")
+          ])
+        ).pipe(Effect.provide(layer))
+      )
+      // The model would answer after 10 s; the batch ends when the 1 s budget does, not a moment before.
+      yield* TestClock.adjust("999 millis")
+      expect(Option.isNone(yield* Fiber.poll(classifying))).toBe(true)
+      yield* TestClock.adjust("1 millis")
+      expect(Option.isSome(yield* Fiber.poll(classifying))).toBe(true)
+      const { items, notes } = yield* Fiber.join(classifying)
       for (const entry of items) {
         expect(entry.classification.llm).toEqual({
           _tag: "Unavailable",
@@ -141,8 +150,10 @@ describe("Classifier with an LLM", () => {
     })
   )
 
-  it.scopedLive("switches the LLM off for the day at LLM_DAILY_BUDGET_USD, alerting once per threshold", () =>
+  it.scoped("switches the LLM off for the day at LLM_DAILY_BUDGET_USD, alerting once per threshold", () =>
     Effect.gen(function* () {
+      // A fixed afternoon (UTC), so the run can't cross midnight and find a fresh budget halfway.
+      yield* TestClock.setTime(Date.parse("2026-11-27T15:00:00Z"))
       const dir = yield* tempDir
       // gpt-4o-mini: 1M in = $0.15, 1M out = $0.60 → $0.75 per call
       const fake = fakeLanguageModel({ inputTokens: 1_000_000, outputTokens: 1_000_000 })
@@ -173,12 +184,20 @@ describe("Classifier with an LLM", () => {
       expect(first.notices.map((n) => n.key)).toEqual(["llm-cost:0.5", "llm-cost:1", "llm-budget"])
       expect(status).toMatchObject({ provider: "openai", calls: 2, costUsd: 1.5, budget: "off until 00:00 UTC" })
 
-      // after a restart the day's totals are still there: still off, and no alert repeats
+      // after a restart the day's totals are still there: still off, and no alert repeats; at 00:00 UTC the
+      // running bot gets a new day's budget and asks the model again
       const second = stack(values, fake.layer)
-      const again = yield* run(["Delta Receives FDA Approval"]).pipe(Effect.provide(second.layer))
+      const { again, nextDay } = yield* Effect.gen(function* () {
+        const again = yield* run(["Delta Receives FDA Approval"])
+        expect(second.notices).toEqual([])
+        yield* TestClock.setTime(Date.parse("2026-11-28T00:00:00Z"))
+        const nextDay = yield* run(["Epsilon Receives FDA Approval"])
+        return { again, nextDay }
+      }).pipe(Effect.provide(second.layer))
       expect(again.items[0]?.classification.llm._tag).toBe("Unavailable")
-      expect(fake.controls.calls).toBe(2)
-      expect(second.notices).toEqual([])
+      expect(nextDay.items[0]?.classification.llm._tag).toBe("Analysed")
+      expect(second.notices.map((n) => n.key)).toEqual(["llm-cost:0.5"])
+      expect(fake.controls.calls).toBe(3)
     })
   )
 

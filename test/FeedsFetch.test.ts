@@ -1,7 +1,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
-import { HttpClientRequest } from "@effect/platform"
+import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, ConfigError, Effect, Exit, Layer, Metric, MetricState } from "effect"
+import { Cause, Clock, ConfigError, Effect, Exit, Fiber, Layer, Metric, MetricState, Option, TestClock } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -17,6 +17,7 @@ import { type FeedSource, secCurrentFeedUrl } from "../src/Feeds/Sources.js"
 import { SecClient } from "../src/Kernel/SecClient.js"
 import * as FakeSec from "../src/World/FakeSec.js"
 import * as FakeWire from "../src/World/FakeWire.js"
+import { eventually } from "./support/Eventually.js"
 import { tempDataConfig } from "./support/TestLayers.js"
 
 const feedsFile = (feeds: ReadonlyArray<Omit<FeedSource, "enabled">>) => {
@@ -110,42 +111,58 @@ describe("FeedIngest against a local wire", () => {
     )
   )
 
-  it.live("times out a slow feed without holding up the others", () =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const wire = yield* FakeWire.make({ slow: { body: goodRss, latencyMs: 3_000 }, fast: { body: goodRss } })
-        const file = feedsFile([
-          { name: "Slow", url: wire.feedUrl("slow"), kind: "rss" },
-          { name: "Fast", url: wire.feedUrl("fast"), kind: "rss" }
-        ])
-        const started = Date.now()
-        const batch = yield* withIngest({ FEEDS_FILE: file, FEED_TIMEOUT_SECONDS: 0.3 }, (ingest) => ingest.fetchAll)
-        expect(Date.now() - started).toBeLessThan(2_000)
-        expect(statusOf(batch.reports, "Slow")).toEqual({ _tag: "Failed", reason: "timed out after 300ms" })
-        expect(statusOf(batch.reports, "Fast")?._tag).toBe("Ok")
-      })
-    )
+  it.scoped("times out a slow feed without holding up the others", () =>
+    Effect.gen(function* () {
+      const wire = yield* FakeWire.make({ slow: { body: goodRss, hang: true }, fast: { body: goodRss } })
+      const file = feedsFile([
+        { name: "Slow", url: wire.feedUrl("slow"), kind: "rss" },
+        { name: "Fast", url: wire.feedUrl("fast"), kind: "rss" }
+      ])
+      const fetching = yield* Effect.fork(
+        withIngest({ FEEDS_FILE: file, FEED_TIMEOUT_SECONDS: 0.3 }, (ingest) => ingest.fetchAll)
+      )
+      // The clock hasn't moved, so the slow feed's deadline hasn't passed: the fast one, listed second, is
+      // fetched alongside it, not after it.
+      yield* eventually("both feeds requested", () => wire.received("slow") === 1 && wire.received("fast") === 1)
+      yield* TestClock.adjust("299 millis")
+      expect(Option.isNone(yield* Fiber.poll(fetching))).toBe(true)
+      yield* TestClock.adjust("1 millis")
+      const batch = yield* Fiber.join(fetching)
+      expect(statusOf(batch.reports, "Slow")).toEqual({ _tag: "Failed", reason: "timed out after 300ms" })
+      expect(statusOf(batch.reports, "Fast")?._tag).toBe("Ok")
+    })
   )
 
-  it.live("gives a body that stalls the same per-attempt deadline as the headers, and retries it", () =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        // Headers at once, then one byte every 100 ms: only a deadline over the whole attempt ends it.
-        const wire = yield* FakeWire.make({ stalling: { body: goodRss, dribbleMs: 100 } })
-        const file = feedsFile([{ name: "Stalling", url: wire.feedUrl("stalling"), kind: "rss" }])
-        const started = Date.now()
-        const batch = yield* withIngest(
-          { FEEDS_FILE: file, FEED_TIMEOUT_SECONDS: 0.5, FEED_RETRIES: 1 },
-          (ingest) => ingest.fetchAll
+  it.scoped("gives a body that stalls the same per-attempt deadline as the headers, and retries it", () =>
+    Effect.gen(function* () {
+      // Headers at once, then one byte every 20 ms. The test moves the clock 100 ms per byte received, so a
+      // deadline that each byte pushed back would never pass: only one over the whole attempt ends it.
+      const wire = yield* FakeWire.make({ stalling: { body: goodRss, dribbleMs: 20 } })
+      const file = feedsFile([{ name: "Stalling", url: wire.feedUrl("stalling"), kind: "rss" }])
+      const fetching = yield* Effect.fork(
+        withIngest({ FEEDS_FILE: file, FEED_TIMEOUT_SECONDS: 0.5, FEED_RETRIES: 1 }, (ingest) => ingest.fetchAll)
+      )
+      yield* eventually("the first request", () => wire.received("stalling") === 1)
+      const requestsAfterStep: Array<number> = []
+      while (Option.isNone(yield* Fiber.poll(fetching)) && requestsAfterStep.length < 20) {
+        const bytes = wire.bytesSent("stalling")
+        yield* eventually(
+          "another byte, or the client hanging up",
+          () => wire.bytesSent("stalling") > bytes || wire.inFlight("stalling") === 0
         )
-        const elapsed = Date.now() - started
-        expect(statusOf(batch.reports, "Stalling")).toEqual({ _tag: "Failed", reason: "timed out after 500ms" })
-        expect(wire.requests()).toHaveLength(2)
-        // Two attempts of 0.5 s each, plus a short backoff: not one timeout for the headers and another for the body.
-        expect(elapsed).toBeGreaterThanOrEqual(1_000)
-        expect(elapsed).toBeLessThan(2_500)
-      })
-    )
+        yield* TestClock.adjust("100 millis")
+        requestsAfterStep.push(wire.received("stalling"))
+      }
+      expect(Option.isSome(yield* Fiber.poll(fetching)), "the fetch ended within 2 s of the clock").toBe(true)
+      const batch = yield* Fiber.join(fetching)
+      expect(statusOf(batch.reports, "Stalling")).toEqual({ _tag: "Failed", reason: "timed out after 500ms" })
+      // Still on the first attempt after 400 ms of trickling, then exactly one retry; the fetch ends only once
+      // both attempts have had their 500 ms (and a 1 ms backoff), not at the first deadline nor never.
+      expect(requestsAfterStep.slice(0, 4)).toEqual([1, 1, 1, 1])
+      expect(wire.received("stalling")).toBe(2)
+      expect(requestsAfterStep.length).toBeGreaterThanOrEqual(10)
+      expect(requestsAfterStep.length).toBeLessThan(15)
+    })
   )
 
   it.live("retries a 500 and then succeeds", () =>
@@ -234,7 +251,7 @@ describe("FeedIngest against a local wire", () => {
     )
   )
 
-  it.live("opens a feed's breaker after repeated failures, tells the admin once, and reports the recovery", () =>
+  it.scoped("opens a feed's breaker after repeated failures, tells the admin once, and reports the recovery", () =>
     Effect.scoped(
       Effect.gen(function* () {
         const wire = yield* FakeWire.make({ down: { body: goodRss, status: 503 } })
@@ -253,7 +270,12 @@ describe("FeedIngest against a local wire", () => {
                 reason: expect.stringMatching(/paused after repeated failures/)
               })
               wire.setFeed("down", { body: goodRss })
-              yield* Effect.sleep("1100 millis")
+              // FEED_BREAKER_BACKOFF_SECONDS=1: no probe a moment before the second is up, one right at it.
+              yield* TestClock.adjust("999 millis")
+              const stillPaused = yield* ingest.fetchAll
+              expect(statusOf(stillPaused.reports, "Down")?._tag).toBe("Failed")
+              expect(wire.requests()).toHaveLength(2)
+              yield* TestClock.adjust("1 millis")
               const recovered = yield* ingest.fetchAll
               expect(statusOf(recovered.reports, "Down")?._tag).toBe("Ok")
             }),
@@ -353,34 +375,40 @@ describe("FeedIngest against a local SEC", () => {
     )
   )
 
-  it.live("the shared SEC limiter never lets more than 10 requests into any one second, under 50 concurrent", () =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const sec = yield* FakeSec.make({ tickers: secTickers })
-        yield* Effect.gen(function* () {
-          const client = yield* (yield* SecClient).client
-          yield* Effect.forEach(
+  it.effect("the shared SEC limiter never lets more than 10 requests into any one second, under 50 concurrent", () =>
+    Effect.gen(function* () {
+      const sent: Array<{ readonly at: number; readonly userAgent: string | undefined }> = []
+      // Records when each request leaves, on the TestClock, without a network; only the limiter delays them.
+      const recording = HttpClient.make((request) =>
+        Effect.map(Clock.currentTimeMillis, (at) => {
+          sent.push({ at, userAgent: request.headers["user-agent"] })
+          return HttpClientResponse.fromWeb(request, new Response(null, { status: 200 }))
+        })
+      )
+      yield* Effect.gen(function* () {
+        const client = yield* (yield* SecClient).client
+        const requests = yield* Effect.fork(
+          Effect.forEach(
             Array.from({ length: 50 }, (_, i) => i),
-            (i) =>
-              Effect.scoped(client.execute(HttpClientRequest.get(`${sec.url}/Archives/edgar/data/${i}/index.htm`))),
+            (i) => client.get(`http://127.0.0.1:9/Archives/edgar/data/${i}/index.htm`),
             { concurrency: "unbounded" }
           )
-        }).pipe(
-          Effect.provide(SecClient.Default),
-          Effect.provide(NodeHttpClient.layerUndici),
-          Effect.provide(tempDataConfig({ SEC_USER_AGENT: "Example Capital ops@example.com", SEC_RATE_LIMIT: 10 }))
         )
-        const times = sec
-          .requests()
-          .map((r) => r.at)
-          .sort((a, b) => a - b)
-        expect(times).toHaveLength(50)
-        const busiestSecond = Math.max(
-          ...times.map((start) => times.filter((t) => t >= start && t < start + 1_000).length)
-        )
-        expect(busiestSecond).toBeLessThanOrEqual(10)
-        expect(busiestSecond).toBeGreaterThanOrEqual(8)
-      })
-    )
+        yield* TestClock.adjust("1 minute")
+        yield* Fiber.join(requests)
+      }).pipe(
+        Effect.provide(SecClient.Default),
+        Effect.provide(Layer.succeed(HttpClient.HttpClient, recording)),
+        Effect.provide(tempDataConfig({ SEC_USER_AGENT: "Example Capital ops@example.com", SEC_RATE_LIMIT: 10 }))
+      )
+      const times = sent.map((request) => request.at).sort((a, b) => a - b)
+      expect(times).toHaveLength(50)
+      const busiestSecond = Math.max(
+        ...times.map((start) => times.filter((t) => t >= start && t < start + 1_000).length)
+      )
+      expect(busiestSecond).toBeLessThanOrEqual(10)
+      expect(busiestSecond).toBeGreaterThanOrEqual(8)
+      expect(new Set(sent.map((request) => request.userAgent))).toEqual(new Set(["Example Capital ops@example.com"]))
+    })
   )
 })

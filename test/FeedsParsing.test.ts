@@ -6,7 +6,7 @@ import { decodeBody } from "../src/Feeds/Charset.js"
 import { partitionFresh } from "../src/Feeds/Freshness.js"
 import { normalizeFeed, type NormalizeContext } from "../src/Feeds/Normalize.js"
 import { type ParseKind, parseDocument } from "../src/Feeds/Parser.js"
-import { preferTickers, tickersInText } from "../src/Feeds/Tickers.js"
+import { exchangeAliases, preferTickers, tickersInText } from "../src/Feeds/Tickers.js"
 import { itemFixture } from "./support/Alerts.js"
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/feeds/${name}`, import.meta.url))
@@ -210,6 +210,10 @@ const tickerTable: ReadonlyArray<readonly [string, ReadonlyArray<Ticker>, { otc?
   ],
   ["Penny Corp (OTC Pink: ABCD) signs", [t("ABCD", "OTC Pink")], { otc: true }],
   ["Big Co (OTCQX: BIGCF) and (TSX: BIG)", [t("BIG", "TSX")]],
+  ["Big Co (OTCQX: BIGCF) and (TSX: BIG)", [t("BIGCF", "OTCQX"), t("BIG", "TSX")], { otc: true }],
+  ["Grey Market Co (OTC Markets: GRMK) files", [t("GRMK", "OTC")], { otc: true }],
+  ["Northern Tech (Cboe Canada: NTEC) lists", [t("NTEC", "NEO")]],
+  ["Outback Lithium (ASX: OBL) drills", [t("OBL", "ASX")]],
   ["Berkshire Hathaway Inc. (NYSE: BRK.B) reported", [t("BRK-B", "NYSE")]],
   ["Berkshire Hathaway Inc. (NYSE: BRK-B) reported", [t("BRK-B", "NYSE")]],
   ["Berkshire Hathaway Inc. (NYSE: BRK/A) reported", [t("BRK-A", "NYSE")]],
@@ -248,7 +252,18 @@ describe("ticker extraction", () => {
     }
   )
 
-  it("covers at least 30 lines", () => {
-    expect(tickerTable.length).toBeGreaterThanOrEqual(30)
+  it("the table reaches every exchange the extractor knows", () => {
+    const reached = new Set(tickerTable.flatMap(([, expected]) => expected.map((ticker) => ticker.exchange)))
+    expect(exchangeAliases.map(([exchange]) => exchange).filter((exchange) => !reached.has(exchange))).toEqual([])
   })
+
+  it.each(exchangeAliases.flatMap(([exchange, aliases]) => aliases.map((alias) => ({ alias, exchange }))))(
+    "reads ($alias: ABCD) as $exchange, in any case",
+    ({ alias, exchange }) => {
+      for (const written of [alias, alias.toUpperCase()]) {
+        const found = tickersInText(`Acme Corp. (${written}: ABCD) announces`, { dollarTickers: false })
+        expect(found).toEqual([t("ABCD", exchange)])
+      }
+    }
+  )
 })

@@ -1,15 +1,46 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, TestClock } from "effect"
+import { Effect, Fiber, Layer, TestClock } from "effect"
+import { Worker } from "node:worker_threads"
+import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { canonicalUrl, itemId, storySignature } from "../src/Kernel/CanonicalId.js"
-import { SqlLive } from "../src/Kernel/Sql.js"
+import { databaseFile, SqlLive } from "../src/Kernel/Sql.js"
 import { tempDataConfig } from "./support/TestLayers.js"
 import { itemFixture } from "./support/Alerts.js"
 
 const item = itemFixture
 
-const StoreLive = Layer.mergeAll(SeenStore.Default, SqlLive).pipe(Layer.provide(tempDataConfig({ SEEN_TTL_DAYS: 7 })))
+const StoreLive = Layer.mergeAll(SeenStore.Default, SqlLive, AppConfig.Default).pipe(
+  Layer.provide(tempDataConfig({ SEEN_TTL_DAYS: 7 }))
+)
+
+/** A second connection writing to `file` from its own thread (support/OtherWriter.mjs), stopped with the scope. */
+const otherWriter = (file: string, rounds: number) =>
+  Effect.gen(function* () {
+    const flags = new Int32Array(new SharedArrayBuffer(8))
+    const worker = yield* Effect.acquireRelease(
+      Effect.sync(
+        () =>
+          new Worker(new URL("./support/OtherWriter.mjs", import.meta.url), {
+            workerData: { file, rounds, firstHoldMs: 300, holdMs: 20, signal: flags.buffer }
+          })
+      ),
+      (worker) => Effect.promise(() => worker.terminate())
+    )
+    const message = (expected: string) =>
+      Effect.async<void, Error>((resume) => {
+        const onMessage = (value: unknown) => {
+          if (value === expected) resume(Effect.void)
+        }
+        worker.on("message", onMessage)
+        worker.once("error", (error) => resume(Effect.fail(error)))
+        return Effect.sync(() => worker.off("message", onMessage))
+      })
+    const done = yield* Effect.fork(message("done"))
+    yield* message("locked")
+    return { flags, done: Fiber.join(done) }
+  })
 
 describe("SeenStore", () => {
   it.scoped("opens the database in WAL mode with the configured pragmas", () =>
@@ -49,24 +80,40 @@ describe("SeenStore", () => {
     }).pipe(Effect.provide(StoreLive))
   )
 
-  it.scoped("loses no writes and never reports a locked database under 128 concurrent fibers", () =>
-    Effect.gen(function* () {
-      const store = yield* SeenStore
-      const fibers = Array.from({ length: 128 }, (_, f) =>
-        Effect.gen(function* () {
-          for (let round = 0; round < 5; round++) {
-            const batch = Array.from({ length: 20 }, (_, i) => item(`f${f}-r${round}-i${i}`))
-            const unseen = yield* store.filterUnseen(batch.map((i) => i.id))
-            expect(unseen).toHaveLength(20)
-            yield* store.markSeen(batch)
-          }
-        })
-      )
-      yield* Effect.all(fibers, { concurrency: "unbounded" })
-      const sql = yield* SqlClient.SqlClient
-      const [count] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM seen_items`
-      expect(count?.n).toBe(128 * 5 * 20)
-    }).pipe(Effect.provide(StoreLive))
+  it.scoped(
+    "waits out another connection's write lock, and loses no writes from either under 128 concurrent fibers",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* SeenStore
+        const sql = yield* SqlClient.SqlClient
+        const { storage } = yield* AppConfig
+        const other = yield* otherWriter(databaseFile(storage.dataDir), 11)
+
+        // The other connection holds the write lock: the store's write has to wait for its commit (busy_timeout).
+        expect(Atomics.load(other.flags, 1)).toBe(0)
+        Atomics.store(other.flags, 0, 1)
+        Atomics.notify(other.flags, 0)
+        yield* store.markSeen([item("first")])
+        expect(Atomics.load(other.flags, 1)).toBeGreaterThanOrEqual(1)
+
+        // Its next rounds keep taking the lock while the store's fibers read and write.
+        const fibers = Array.from({ length: 128 }, (_, f) =>
+          Effect.gen(function* () {
+            for (let round = 0; round < 5; round++) {
+              const batch = Array.from({ length: 20 }, (_, i) => item(`f${f}-r${round}-i${i}`))
+              const unseen = yield* store.filterUnseen(batch.map((i) => i.id))
+              expect(unseen).toHaveLength(20)
+              yield* store.markSeen(batch)
+            }
+          })
+        )
+        yield* Effect.all(fibers, { concurrency: "unbounded" })
+        yield* other.done
+        const [mine] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM seen_items WHERE source != 'other'`
+        const [theirs] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM seen_items WHERE source = 'other'`
+        expect(mine?.n).toBe(1 + 128 * 5 * 20)
+        expect(theirs?.n).toBe(11 * 20)
+      }).pipe(Effect.provide(StoreLive))
   )
 
   it.scoped("forgets ids after SEEN_TTL_DAYS", () =>

@@ -212,23 +212,21 @@ describe("hostile input is contained, and the other feeds carry on", () => {
         Slowloris: { body: '<?xml version="1.0"?><rss version="2.0"><channel><title>slow', dribbleMs: 50 }
       })
       const heapBefore = process.memoryUsage().heapUsed
-      const started = Date.now()
       const result = yield* Effect.flatMap(Runner, (runner) => runner.runCycle).pipe(
-        Effect.provide(worldBot(world, { FEEDS_FILE: feedsFile, FEED_TIMEOUT_SECONDS: 1 }))
+        Effect.provide(worldBot(world, { FEEDS_FILE: feedsFile, FEED_TIMEOUT_SECONDS: 3 }))
       )
-      const elapsed = Date.now() - started
 
       expect(statusOf(result, "Bomb")).toEqual({
         _tag: "Failed",
         reason: expect.stringMatching(/declares XML entities/)
       })
       expect(statusOf(result, "Huge")).toEqual({ _tag: "Failed", reason: "body exceeds FEED_MAX_BYTES=5000000" })
-      expect(statusOf(result, "Slowloris")).toEqual({ _tag: "Failed", reason: expect.stringMatching(/timed out/) })
+      // The slow feed cost one FEED_TIMEOUT_SECONDS: a single attempt, ended by its 3 s deadline.
+      expect(statusOf(result, "Slowloris")).toEqual({ _tag: "Failed", reason: "timed out after 3s" })
+      expect(world.wire.received("Slowloris")).toBe(1)
       // The big body was cut off at the cap, not read to the end nor buffered.
       expect(world.wire.bytesSent("Huge")).toBeLessThan(20 * 1024 * 1024)
       expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(60 * 1024 * 1024)
-      // The slow feed cost one FEED_TIMEOUT_SECONDS, not the cycle.
-      expect(elapsed).toBeLessThan(8_000)
       for (const wire of World.wireNames) expect(statusOf(result, wire)).toMatchObject({ _tag: "Ok" })
       expect(alertedTitles(result)).toEqual(expect.arrayContaining(published.map((story) => story.title)))
     }).pipe(Effect.scoped)

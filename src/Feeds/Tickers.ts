@@ -6,7 +6,7 @@ import type { Ticker } from "../Kernel/Domain.js"
  * filtering and ordering can rely on them.
  */
 
-const exchangeAliases: ReadonlyArray<readonly [canonical: string, aliases: ReadonlyArray<string>]> = [
+export const exchangeAliases: ReadonlyArray<readonly [canonical: string, aliases: ReadonlyArray<string>]> = [
   [
     "NASDAQ",
     ["nasdaq", "nasdaq gs", "nasdaq gm", "nasdaq cm", "nasdaqgs", "nasdaqgm", "nasdaqcm", "nasdaq capital market"]

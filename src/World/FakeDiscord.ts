@@ -226,6 +226,7 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       readonly webhookId: string | null
     }> = []
     let globalBlockedUntil = 0
+    let globalBlockFromNextMs: number | null = null
     let nextId = 1_000_000_000_000_000n
 
     const send = (res: ServerResponse, status: number, headers: Record<string, string>, body?: unknown) => {
@@ -267,6 +268,10 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       }
 
       // Global limit: no bucket headers, X-RateLimit-Global and scope "global".
+      if (globalBlockFromNextMs !== null) {
+        globalBlockedUntil = now + globalBlockFromNextMs
+        globalBlockFromNextMs = null
+      }
       while (globalTimes.length > 0 && globalTimes[0]! <= now - 1_000) globalTimes.shift()
       if (now < globalBlockedUntil || globalTimes.length >= settings.globalPerSecond) {
         const overCap = globalTimes.length >= settings.globalPerSecond ? globalTimes[0]! + 1_000 - now : 0
@@ -397,6 +402,10 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       /** Every request is answered with a global 429 for this long. */
       blockGlobally: (ms: number) => {
         globalBlockedUntil = Date.now() + ms
+      },
+      /** Like `blockGlobally`, but the block starts with the next request, however late it comes. */
+      blockGloballyFromNextRequest: (ms: number) => {
+        globalBlockFromNextMs = ms
       },
       setLatency: (ms: number) => {
         settings.latencyMs = ms

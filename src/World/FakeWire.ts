@@ -26,6 +26,8 @@ export interface WireFeedScript {
   readonly streamBytes?: number
   /** Slowloris: after the headers, one byte of `body` every this many ms, forever. */
   readonly dribbleMs?: number
+  /** Never answer: the request stays open until the client gives up. */
+  readonly hang?: boolean
 }
 
 export interface RecordedRequest {
@@ -147,6 +149,10 @@ export const make = (initial: Record<string, WireFeedScript> = {}) =>
       readonly requests: () => ReadonlyArray<RecordedRequest>
       /** Body bytes written for a feed so far (streamed and dribbled ones included). */
       readonly bytesSent: (name: string) => number
+      /** Requests for a feed that have arrived, answered or not (`requests` lists only answered ones). */
+      readonly received: (name: string) => number
+      /** Requests for a feed whose response is neither finished nor abandoned by the client. */
+      readonly inFlight: (name: string) => number
       /** Forgets recorded requests, so a long run (soak, demo) keeps constant memory. */
       readonly clearRecords: () => void
       readonly close: () => Promise<void>
@@ -155,12 +161,19 @@ export const make = (initial: Record<string, WireFeedScript> = {}) =>
       const failuresServed = new Map<string, number>()
       const sent = new Map<string, number>()
       const count = (name: string, bytes: number) => sent.set(name, (sent.get(name) ?? 0) + bytes)
+      const arrived = new Map<string, number>()
+      const open = new Map<string, number>()
+      const bump = (counts: Map<string, number>, name: string, by: number) =>
+        counts.set(name, (counts.get(name) ?? 0) + by)
       let requests: Array<RecordedRequest> = []
       const server = createServer((request, response) => {
         const at = performance.timeOrigin + performance.now()
         const path = new URL(request.url ?? "/", "http://localhost").pathname
         const name = decodeURIComponent(path.replace(/^\/feeds\//, ""))
         const script = path.startsWith("/feeds/") ? feeds.get(name) : undefined
+        bump(arrived, name, 1)
+        bump(open, name, 1)
+        response.once("close", () => bump(open, name, -1))
         const respond = (status: number, headers: Record<string, string>, body: string | Uint8Array) => {
           requests.push({ path, at, headers: request.headers, status })
           response.writeHead(status, { ...headers, "Content-Length": String(Buffer.byteLength(body)) })
@@ -211,6 +224,7 @@ export const make = (initial: Record<string, WireFeedScript> = {}) =>
           response.end()
         }
         const latency = script?.latencyMs ?? 0
+        if (script?.hang === true) return
         if (latency > 0) setTimeout(answer, latency)
         else answer()
       })
@@ -226,8 +240,11 @@ export const make = (initial: Record<string, WireFeedScript> = {}) =>
             },
             requests: () => requests.slice(),
             bytesSent: (name: string) => sent.get(name) ?? 0,
+            received: (name: string) => arrived.get(name) ?? 0,
+            inFlight: (name: string) => open.get(name) ?? 0,
             clearRecords: () => {
               requests = []
+              arrived.clear()
             },
             close: () =>
               new Promise<void>((done) => {

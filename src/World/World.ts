@@ -230,9 +230,14 @@ const slug = (text: string) =>
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-|-$/g, "")
 
-/** Today's date (UTC), or the Friday before on a weekend: the session the quote server describes. */
-const lastWeekday = (now: number): string => {
-  const date = new Date(now)
+const newYorkDate = new Intl.DateTimeFormat("en-CA", { timeZone: "America/New_York" })
+
+/**
+ * Today's date in New York, or the Friday before on a weekend: the session the quote server describes.
+ * (The UTC date would be tomorrow's session from 19:00/20:00 New York time on.)
+ */
+export const lastWeekday = (now: number): string => {
+  const date = new Date(`${newYorkDate.format(now)}T12:00:00Z`)
   while (date.getUTCDay() === 0 || date.getUTCDay() === 6) date.setUTCDate(date.getUTCDate() - 1)
   return date.toISOString().slice(0, 10)
 }
