@@ -9,13 +9,13 @@ import {
   Data,
   Duration,
   Effect,
-  Layer,
+  FiberRef,
   Option
 } from "effect"
 import type { NormalizedItem } from "../Kernel/Domain.js"
 import { Backtest, renderBacktest } from "../Outcomes/Backtest.js"
 import { Classifier } from "../Classification/Classifier.js"
-import { AppConfig, describeConfigError } from "../Kernel/AppConfig.js"
+import { AppConfig, describeConfigError, dotEnvSource } from "../Kernel/AppConfig.js"
 import { Delivery } from "../Delivery/Delivery.js"
 import { Outbox } from "../Delivery/Outbox.js"
 import { inspectFeed } from "../Feeds/Inspect.js"
@@ -28,7 +28,7 @@ import * as Layers from "./Layers.js"
 /** The command already explained itself; only the exit code is left to set. */
 class CommandFailed extends Data.TaggedError("CommandFailed") {}
 
-const run = Command.make("run", {}, () => Layer.launch(Layers.Bot)).pipe(
+const run = Command.make("run", {}, () => Layers.launchBot).pipe(
   Command.withDescription("Poll the feeds and deliver alerts, forever (the default)")
 )
 
@@ -219,7 +219,7 @@ const demo = Command.make(
   )
 )
 
-const root = Command.make("catalyst-bot", {}, () => Layer.launch(Layers.Bot)).pipe(
+const root = Command.make("catalyst-bot", {}, () => Layers.launchBot).pipe(
   Command.withDescription("Catalyst alerts for small-cap traders, from press-release wires and SEC EDGAR"),
   Command.withSubcommands([run, once, classify, doctor, parse, report, backtest, demo])
 )
@@ -234,10 +234,12 @@ export const reportFailure = (cause: Cause.Cause<unknown>) => {
   }
   const error = failure.value
   if (ConfigError.isConfigError(error)) {
-    return Console.error(
-      `Invalid configuration:\n${describeConfigError(error)
-        .map((line) => `  ${line}`)
-        .join("\n")}`
+    return Effect.flatMap(FiberRef.get(dotEnvSource), (dotEnv) =>
+      Console.error(
+        `Invalid configuration:\n${describeConfigError(error, dotEnv)
+          .map((line) => `  ${line}`)
+          .join("\n")}`
+      )
     )
   }
   if (ValidationError.isValidationError(error) || error instanceof CommandFailed) return Effect.void
