@@ -197,19 +197,22 @@ const dotEnvKeys = (text: string): Array<string> =>
   })
 
 /**
- * `.env` in the working directory, for the variables the environment leaves unset. Which file was
- * read, and which variables it supplied, is kept for the start-up log and for config errors.
+ * A `.env` file, for the variables the environment leaves unset. Which file was looked for, and
+ * which variables it supplied, is kept for the start-up log and for config errors.
  */
-export const DotEnvLive = Layer.unwrapEffect(
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const path = resolve(".env")
-    const text = yield* fs.readFileString(path).pipe(Effect.option)
-    const source: DotEnvSource = {
-      path,
-      found: Option.isSome(text),
-      keys: new Set(Option.getOrElse(Option.map(text, dotEnvKeys), () => []).filter((key) => !(key in process.env)))
-    }
-    return Layer.merge(PlatformConfigProvider.layerDotEnvAdd(path), Layer.locallyScoped(dotEnvSource, source))
-  })
-).pipe(Layer.provide(NodeContext.layer))
+export const dotEnvLayer = (path: string) =>
+  Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const text = yield* fs.readFileString(path).pipe(Effect.option)
+      const source: DotEnvSource = {
+        path,
+        found: Option.isSome(text),
+        keys: new Set(Option.getOrElse(Option.map(text, dotEnvKeys), () => []).filter((key) => !(key in process.env)))
+      }
+      return Layer.merge(PlatformConfigProvider.layerDotEnvAdd(path), Layer.locallyScoped(dotEnvSource, source))
+    })
+  ).pipe(Layer.provide(NodeContext.layer))
+
+/** `.env` in the working directory. */
+export const DotEnvLive = Layer.suspend(() => dotEnvLayer(resolve(".env")))
