@@ -9,14 +9,15 @@ import {
   Data,
   Duration,
   Effect,
-  Layer,
+  FiberRef,
   Option
 } from "effect"
 import type { NormalizedItem } from "../Kernel/Domain.js"
 import { Backtest, renderBacktest } from "../Outcomes/Backtest.js"
 import { Classifier } from "../Classification/Classifier.js"
-import { AppConfig, describeConfigError } from "../Kernel/AppConfig.js"
+import { AppConfig, describeConfigError, dotEnvSource } from "../Kernel/AppConfig.js"
 import { Delivery } from "../Delivery/Delivery.js"
+import { ErrorTracker } from "../Kernel/ErrorTracker.js"
 import { Outbox } from "../Delivery/Outbox.js"
 import { inspectFeed } from "../Feeds/Inspect.js"
 import { parseLookback, renderMarkdown, Report, writeReport } from "../Outcomes/Report.js"
@@ -28,7 +29,7 @@ import * as Layers from "./Layers.js"
 /** The command already explained itself; only the exit code is left to set. */
 class CommandFailed extends Data.TaggedError("CommandFailed") {}
 
-const run = Command.make("run", {}, () => Layer.launch(Layers.Bot)).pipe(
+const run = Command.make("run", {}, () => Layers.launchBot).pipe(
   Command.withDescription("Poll the feeds and deliver alerts, forever (the default)")
 )
 
@@ -37,11 +38,24 @@ const once = Command.make("once", {}, () =>
     const runner = yield* Runner
     const delivery = yield* Delivery
     const outbox = yield* Outbox
+    const errors = yield* ErrorTracker
     const { delivery: settings } = yield* AppConfig
     yield* delivery.recover()
-    const before = yield* outbox.lastId
+    // Everything due is drained, rows an earlier process left included; the counts are this run's.
+    const before = yield* outbox.counts()
     const result = yield* runner.runCycle
-    const drained = yield* delivery.awaitSettled(before, Duration.seconds(settings.onceDrainSeconds))
+    const settled = yield* delivery.awaitSettled(0, Duration.seconds(settings.onceDrainSeconds))
+    const after = yield* outbox.counts()
+    const drained = {
+      delivered: after.delivered - before.delivered,
+      deferred: after.pending + after.sending + after.deferred,
+      failed: after.dead + after.uncertain - (before.dead + before.uncertain),
+      dropped: after.dropped - before.dropped,
+      timedOut: settled.timedOut
+    }
+    const sendErrors = (yield* errors.report).counts.filter((count) => count.stage === "delivery")
+    // A failed send whose row is still open (a dead webhook, connection refused) is a failed delivery.
+    const deliveryFailed = drained.failed > 0 || (sendErrors.length > 0 && after.pending + after.sending > 0)
     if (result._tag !== "Completed") {
       yield* Console.error(result._tag === "Failed" ? `cycle failed: ${result.reason}` : "cycle timed out")
       return yield* Effect.fail(new CommandFailed())
@@ -70,6 +84,16 @@ const once = Command.make("once", {}, () =>
         (drained.dropped > 0 ? `, ${drained.dropped} dropped` : "") +
         (drained.timedOut ? ` (stopped waiting after ONCE_DRAIN_SECONDS=${settings.onceDrainSeconds})` : "")
     )
+    const failedFeeds = summary.feeds.filter((feed) => feed.status._tag === "Failed")
+    if (summary.feeds.length > 0 && failedFeeds.length === summary.feeds.length) {
+      yield* Console.error("every feed failed")
+      return yield* Effect.fail(new CommandFailed())
+    }
+    if (deliveryFailed) {
+      const last = sendErrors.map((count) => count.lastMessage).at(-1)
+      yield* Console.error(`delivery failed${last === undefined ? "" : `: ${last}`}`)
+      return yield* Effect.fail(new CommandFailed())
+    }
   }).pipe(Effect.provide(Layers.OnceLive))
 ).pipe(Command.withDescription("Run one cycle, print why each item did or didn't alert, then exit"))
 
@@ -220,7 +244,7 @@ const demo = Command.make(
   )
 )
 
-const root = Command.make("catalyst-bot", {}, () => Layer.launch(Layers.Bot)).pipe(
+const root = Command.make("catalyst-bot", {}, () => Layers.launchBot).pipe(
   Command.withDescription("Catalyst alerts for small-cap traders, from press-release wires and SEC EDGAR"),
   Command.withSubcommands([run, once, classify, doctor, parse, report, backtest, demo])
 )
@@ -235,10 +259,12 @@ export const reportFailure = (cause: Cause.Cause<unknown>) => {
   }
   const error = failure.value
   if (ConfigError.isConfigError(error)) {
-    return Console.error(
-      `Invalid configuration:\n${describeConfigError(error)
-        .map((line) => `  ${line}`)
-        .join("\n")}`
+    return Effect.flatMap(FiberRef.get(dotEnvSource), (dotEnv) =>
+      Console.error(
+        `Invalid configuration:\n${describeConfigError(error, dotEnv)
+          .map((line) => `  ${line}`)
+          .join("\n")}`
+      )
     )
   }
   if (ValidationError.isValidationError(error) || error instanceof CommandFailed) return Effect.void

@@ -1,5 +1,5 @@
-import { Console, Duration, Effect, Fiber, Layer, Logger, LogLevel, Metric, MetricState, Schedule } from "effect"
-import { mkdirSync, rmSync, writeFileSync } from "node:fs"
+import { Console, Data, Duration, Effect, Fiber, Layer, Logger, LogLevel, Metric, MetricState, Schedule } from "effect"
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { percentiles } from "../Kernel/AlertLatency.js"
 import { itemsAlerted, itemsDuplicate, itemsFetched, itemsNew } from "../Runner/Cycle.js"
@@ -15,7 +15,7 @@ import { Bot, withConfig } from "./Layers.js"
  */
 
 export interface DemoOptions {
-  /** Where alerts are written; emptied first. */
+  /** Where alerts are written: a new or empty folder, or one an earlier demo wrote (see `prepareOutput`). */
   readonly outputDir: string
   /** Seconds between cycles. */
   readonly loopSeconds: number
@@ -106,6 +106,43 @@ export const describeAlert = (message: ReceivedMessage): string => {
   return `${title.length > 90 ? `${title.slice(0, 89)}…` : title} | ${market} | score ${field(message, "Score") ?? "?"} | ${chartNote}`
 }
 
+export class DemoOutputError extends Data.TaggedError("DemoOutputError")<{ readonly message: string }> {}
+
+/** Left in every output folder, so a later demo knows the folder is its own. */
+export const demoMarker = ".catalyst-bot-demo"
+/** The names `writeAlert` gives: `NNN-TICKER.json` and `NNN-<chart>.png`. */
+const demoFile = /^\d{3}-.+\.(?:json|png)$/
+
+/**
+ * Makes `dir` ready for a demo without deleting anything the demo didn't write: a new or empty
+ * folder is used as is; a folder marked by an earlier demo loses only that demo's alert files; any
+ * other non-empty folder is refused (`--output .` in a checkout must never empty it).
+ */
+export const prepareOutput = (dir: string) =>
+  Effect.try({
+    try: () => {
+      const entries = existsSync(dir) ? readdirSync(dir) : []
+      if (entries.length > 0 && !entries.includes(demoMarker)) return false
+      mkdirSync(dir, { recursive: true })
+      for (const name of entries) if (demoFile.test(name)) rmSync(join(dir, name), { force: true })
+      writeFileSync(
+        join(dir, demoMarker),
+        "Written by `catalyst-bot demo`; its alert files here are replaced by the next demo.\n"
+      )
+      return true
+    },
+    catch: (cause) => new DemoOutputError({ message: `demo output folder ${dir} can't be prepared: ${String(cause)}` })
+  }).pipe(
+    Effect.filterOrFail(
+      (ready) => ready,
+      () =>
+        new DemoOutputError({
+          message: `${dir} is not empty and was not written by an earlier demo; pass --output with a new or empty folder`
+        })
+    ),
+    Effect.asVoid
+  )
+
 /** Writes the embed JSON and any attached PNGs of the `index`-th alert. */
 const writeAlert = (outputDir: string, index: number, message: ReceivedMessage) => {
   const symbol = /^(?:⚠️ NEGATIVE · )?([A-Z.-]+)/.exec(embedOf(message).title ?? "")?.[1] ?? "ALERT"
@@ -130,8 +167,7 @@ export const runDemo = (options: DemoOptions): Effect.Effect<DemoSummary, unknow
   Effect.scoped(
     Effect.gen(function* () {
       const outputDir = resolve(options.outputDir)
-      rmSync(outputDir, { recursive: true, force: true })
-      mkdirSync(outputDir, { recursive: true })
+      yield* prepareOutput(outputDir)
       const world = yield* World.make({ discord: { keepFileData: true, limit: 5, windowMs: 1_000 } })
       const startedAt = Date.now()
       const elapsed = () => `+${((Date.now() - startedAt) / 1000).toFixed(1).padStart(5)}s`

@@ -1,6 +1,7 @@
-import { PlatformConfigProvider } from "@effect/platform"
+import { FileSystem, PlatformConfigProvider } from "@effect/platform"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
-import { Config, ConfigProvider, Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { Config, ConfigProvider, Effect, FiberRef, Layer, Logger, LogLevel, Option, Schedule } from "effect"
+import { resolve } from "node:path"
 import { ChartRenderer } from "../Charts/ChartRenderer.js"
 import { Classifier } from "../Classification/Classifier.js"
 import * as AdminDiscord from "../Delivery/AdminDiscord.js"
@@ -12,10 +13,11 @@ import { Outbox } from "../Delivery/Outbox.js"
 import { CikTickers } from "../Feeds/CikTickers.js"
 import { AdminChannel, AdminErrorLogger, AdminQueue } from "../Kernel/AdminChannel.js"
 import { AlertLatency } from "../Kernel/AlertLatency.js"
-import { AppConfig } from "../Kernel/AppConfig.js"
+import { AppConfig, type DotEnvSource, dotEnvSource } from "../Kernel/AppConfig.js"
 import { ErrorTracker } from "../Kernel/ErrorTracker.js"
+import { InstanceLockLive } from "../Kernel/InstanceLock.js"
 import { SecClient } from "../Kernel/SecClient.js"
-import { SqlLive } from "../Kernel/Sql.js"
+import { DatabaseLocked, SqlLive, SqlWritable } from "../Kernel/Sql.js"
 import { StatusBoard } from "../Kernel/StatusBoard.js"
 import { TracingLive } from "../Kernel/Tracing.js"
 import { Backtest } from "../Outcomes/Backtest.js"
@@ -53,7 +55,7 @@ const AdminPosterLive = Layer.unwrapEffect(
 )
 
 /** HttpClient, configuration and the one SQLite client (built once: see `SqlLive`). */
-const Infrastructure = SqlLive.pipe(
+const Infrastructure = SqlWritable.pipe(
   Layer.provideMerge(AppConfig.Default),
   Layer.provideMerge(NodeHttpClient.layerUndici)
 )
@@ -89,8 +91,49 @@ const Companions = Layer.mergeAll(AdminHeartbeat, HealthServerLive, OutcomeTrack
 const overServices = <ROut, E, RIn>(loops: Layer.Layer<ROut, E, RIn>) =>
   loops.pipe(Layer.provide(AdminPosterLive), Layer.provideMerge(Services), Layer.provide(TracingLive))
 
-/** `run`: polling, delivery, admin heartbeat, health server and outcome tracking, until SIGINT/SIGTERM. */
-export const Bot = overServices(Layer.merge(PipelineLoops, Companions))
+/** One line at start-up: where the settings came from and where alerts will go (never the webhook URL: it is a secret). */
+const StartupNotice = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const { discord, delivery, storage } = yield* AppConfig
+    const dotEnv = yield* FiberRef.get(dotEnvSource)
+    const settings =
+      dotEnv === null
+        ? "no .env read"
+        : dotEnv.found
+          ? `.env read from ${dotEnv.path}`
+          : `no .env (looked for ${dotEnv.path})`
+    const alerts = Option.isSome(discord.webhookUrl)
+      ? "alerts go to the Discord webhook in DISCORD_WEBHOOK_URL"
+      : `alerts go to stdout (${delivery.stdoutFormat}; DISCORD_WEBHOOK_URL is unset)`
+    yield* Effect.logInfo(`catalyst-bot starting: ${settings}; ${alerts}; DATA_DIR ${resolve(storage.dataDir)}`)
+  })
+).pipe(Layer.provide(AppConfig.Default))
+
+/**
+ * `run`: polling, delivery, admin heartbeat, health server and outcome tracking, until SIGINT/SIGTERM.
+ * The instance lock is taken before anything else is built, and held until the process ends.
+ */
+export const Bot = overServices(Layer.merge(PipelineLoops, Companions)).pipe(
+  Layer.provide(StartupNotice),
+  Layer.provide(InstanceLockLive)
+)
+
+/** Start-up retries on a locked database: after 2 s, then doubling, at most a minute apart. */
+const lockedBackoff = Schedule.exponential("2 seconds").pipe(
+  Schedule.union(Schedule.spaced("1 minute")),
+  Schedule.jittered
+)
+
+/**
+ * `run` launches `Bot`; a database locked by another process at start-up is waited out with
+ * backoff, one line per attempt, instead of ending the process. Each attempt builds the graph anew.
+ */
+export const launchBot = Layer.launch(Bot).pipe(
+  Effect.tapError((error) =>
+    error instanceof DatabaseLocked ? Effect.logWarning(`${error.message}; trying again`) : Effect.void
+  ),
+  Effect.retry({ schedule: lockedBackoff, while: (error) => error instanceof DatabaseLocked })
+)
 
 /**
  * `Bot` without `PipelineLoops`, for callers that run cycles and drain the outbox themselves
@@ -98,8 +141,12 @@ export const Bot = overServices(Layer.merge(PipelineLoops, Companions))
  */
 export const SteppedBot = overServices(Companions)
 
-/** `once`: the services, with tracing outermost; no loops, no admin poster. */
-export const OnceLive = Services.pipe(Layer.provide(TracingLive))
+/** `once`: the services, with tracing outermost; no loops, no admin poster; the instance lock first. */
+export const OnceLive = Services.pipe(
+  Layer.provide(TracingLive),
+  Layer.provide(StartupNotice),
+  Layer.provide(InstanceLockLive)
+)
 
 /** `classify`: the keyword classifier and, with LLM_PROVIDER set, the LLM (its cache is in SQLite). */
 export const ClassifyLive = Classifier.Default.pipe(Layer.provide(Layer.mergeAll(NodeHttpClient.layerUndici, SqlLive)))
@@ -143,5 +190,29 @@ export const LoggingLive = Layer.unwrapEffect(
   )
 )
 
-/** `.env` in the working directory, for the variables the environment leaves unset. */
-export const DotEnvLive = PlatformConfigProvider.layerDotEnvAdd(".env").pipe(Layer.provide(NodeContext.layer))
+const dotEnvKeys = (text: string): Array<string> =>
+  text.split(/\r?\n/).flatMap((line) => {
+    const match = /^\s*(?:export\s+)?([\w.-]+)\s*=/.exec(line)
+    return match?.[1] === undefined ? [] : [match[1]]
+  })
+
+/**
+ * A `.env` file, for the variables the environment leaves unset. Which file was looked for, and
+ * which variables it supplied, is kept for the start-up log and for config errors.
+ */
+export const dotEnvLayer = (path: string) =>
+  Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const text = yield* fs.readFileString(path).pipe(Effect.option)
+      const source: DotEnvSource = {
+        path,
+        found: Option.isSome(text),
+        keys: new Set(Option.getOrElse(Option.map(text, dotEnvKeys), () => []).filter((key) => !(key in process.env)))
+      }
+      return Layer.merge(PlatformConfigProvider.layerDotEnvAdd(path), Layer.locallyScoped(dotEnvSource, source))
+    })
+  ).pipe(Layer.provide(NodeContext.layer))
+
+/** `.env` in the working directory. */
+export const DotEnvLive = Layer.suspend(() => dotEnvLayer(resolve(".env")))

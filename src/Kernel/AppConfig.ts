@@ -1,4 +1,4 @@
-import { Config, ConfigError, Effect, Either, Option, Redacted } from "effect"
+import { Config, ConfigError, Effect, Either, FiberRef, Option, Redacted } from "effect"
 import { redactUrl, scrubUrls } from "./Scrub.js"
 
 /**
@@ -454,16 +454,38 @@ export const ConfigValues = {
   flag
 }
 
+/** The `.env` file start-up looked for, and the variables it supplied (those the environment left unset). */
+export interface DotEnvSource {
+  readonly path: string
+  readonly found: boolean
+  readonly keys: ReadonlySet<string>
+}
+
+/** Set by the CLI's `.env` layer, read by the start-up log and by config error reports. */
+export const dotEnvSource = FiberRef.unsafeMake<DotEnvSource | null>(null)
+
+const onlyMissing = (e: ConfigError.ConfigError): boolean =>
+  e._op === "MissingData" || ((e._op === "And" || e._op === "Or") && onlyMissing(e.left) && onlyMissing(e.right))
+
 /**
- * One line per bad variable: `LOOP_SECONDS: Expected an integer value but received abc`. A URL in
- * a message loses its password and query values: the value may be a secret put in the wrong place.
+ * One line per bad variable: `LOOP_SECONDS: Expected an integer value but received abc`. A value
+ * that came from `.env` says so. When one source lacks a variable and the next has it but invalid,
+ * only the invalid value is reported: the variable isn't missing, it is wrong. A URL in a message
+ * loses its password and query values: the value may be a secret put in the wrong place.
  */
-export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArray<string> => {
+export const describeConfigError = (
+  error: ConfigError.ConfigError,
+  dotEnv: DotEnvSource | null = null
+): ReadonlyArray<string> => {
   const lines: Array<string> = []
   const visit = (e: ConfigError.ConfigError): void => {
     switch (e._op) {
-      case "And":
       case "Or":
+        if (onlyMissing(e.left) !== onlyMissing(e.right)) return visit(onlyMissing(e.left) ? e.right : e.left)
+        visit(e.left)
+        visit(e.right)
+        return
+      case "And":
         visit(e.left)
         visit(e.right)
         return
@@ -473,7 +495,8 @@ export const describeConfigError = (error: ConfigError.ConfigError): ReadonlyArr
       case "Unsupported": {
         const name = e.path.join("_") || "(config)"
         const message = e.message.replace(/^Expected \w+ to exist in the process context$/, "is required")
-        lines.push(scrubUrls(`${name}: ${message}`))
+        const origin = dotEnv !== null && dotEnv.keys.has(name) ? ` (set in ${dotEnv.path})` : ""
+        lines.push(scrubUrls(`${name}: ${message}`) + origin)
       }
     }
   }

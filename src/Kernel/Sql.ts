@@ -10,6 +10,22 @@ import { migrations } from "./migrations/index.js"
 
 export class StorageError extends Data.TaggedError("StorageError")<{ readonly message: string }> {}
 
+/** Another process holds the write lock longer than SQLITE_BUSY_TIMEOUT_MS (https://www.sqlite.org/rescode.html#busy). */
+export class DatabaseLocked extends Data.TaggedError("DatabaseLocked")<{ readonly message: string }> {}
+
+const lockedMessage = (filename: string, busyTimeoutMs: number) =>
+  `database ${filename} is locked by another connection (still busy after SQLITE_BUSY_TIMEOUT_MS=${busyTimeoutMs})`
+
+/** SQLITE_BUSY/SQLITE_LOCKED anywhere in the error chain (SqlError wraps the driver's error as `cause`). */
+const isBusy = (error: unknown): boolean => {
+  for (let current = error, depth = 0; current !== null && typeof current === "object" && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") return true
+    current = (current as { cause?: unknown }).cause
+  }
+  return false
+}
+
 const describe = (cause: Cause.Cause<unknown>): string => {
   const error = Cause.squash(cause)
   return error instanceof Error ? error.message : String(error)
@@ -58,10 +74,35 @@ const ClientLive = Layer.unwrapEffect(
       )
     )
     return Layer.catchAllCause(migrated, (cause) =>
-      Layer.fail(new StorageError({ message: `database ${filename} can't be opened: ${describe(cause)}` }))
+      Layer.fail(
+        isBusy(Cause.squash(cause))
+          ? new DatabaseLocked({ message: lockedMessage(filename, storage.busyTimeoutMs) })
+          : new StorageError({ message: `database ${filename} can't be opened: ${describe(cause)}` })
+      )
     )
   })
 )
 
 /** Built once as a constant: migrations always run before anything can use the client. */
 export const SqlLive = ClientLive.pipe(Layer.provide(AppConfig.Default))
+
+/**
+ * For `run` and `once`: the write lock can be had within SQLITE_BUSY_TIMEOUT_MS before any work
+ * starts, so a lock held by another process is one clear start-up error instead of a defect in the
+ * first write (recovering the outbox).
+ */
+export const SqlWritable = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const { storage } = yield* AppConfig
+    const filename = databaseFile(storage.dataDir)
+    yield* sql.unsafe("BEGIN IMMEDIATE").pipe(
+      Effect.zipRight(sql.unsafe("ROLLBACK")),
+      Effect.mapError((error): DatabaseLocked | StorageError =>
+        isBusy(error)
+          ? new DatabaseLocked({ message: lockedMessage(filename, storage.busyTimeoutMs) })
+          : new StorageError({ message: `database ${filename} can't be written: ${error.message}` })
+      )
+    )
+  })
+).pipe(Layer.provideMerge(SqlLive), Layer.provide(AppConfig.Default))
