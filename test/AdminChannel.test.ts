@@ -71,7 +71,8 @@ describe("AdminChannel on Discord", () => {
             dead: 2,
             uncertain: 0,
             deferred: 3,
-            dropped: 0
+            dropped: 0,
+            expired: 0
           })
       })
       const layer = AdminHeartbeat.pipe(

@@ -3,11 +3,13 @@ import feeds from "./00010_feeds.js"
 import llm from "./00020_llm.js"
 import outboxDelivery from "./00040_outbox_delivery.js"
 import outcomes from "./00050_outcomes.js"
+import deliveryRetries from "./00060_delivery_retries.js"
 
 export const migrations = {
   "00001_core": core,
   "00010_feeds": feeds,
   "00020_llm": llm,
   "00040_outbox_delivery": outboxDelivery,
-  "00050_outcomes": outcomes
+  "00050_outcomes": outcomes,
+  "00060_delivery_retries": deliveryRetries
 }
