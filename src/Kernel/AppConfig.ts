@@ -111,10 +111,34 @@ const filters = Config.all({
   )
 })
 
+/**
+ * A bot token and a channel id (both or neither) let delivery read the alert channel back
+ * (https://discord.com/developers/docs/resources/message#get-channel-messages), to see whether an
+ * ambiguous send landed before sending it again.
+ */
 const discord = Config.all({
   webhookUrl: optionalSecretUrl("DISCORD_WEBHOOK_URL"),
-  adminWebhookUrl: optionalSecretUrl("DISCORD_ADMIN_WEBHOOK")
-})
+  adminWebhookUrl: optionalSecretUrl("DISCORD_ADMIN_WEBHOOK"),
+  botToken: optionalSecret("DISCORD_BOT_TOKEN"),
+  channelId: Config.string("DISCORD_CHANNEL_ID").pipe(
+    Config.withDefault(""),
+    checked("DISCORD_CHANNEL_ID", "Expected a Discord channel id (digits)", (id) => /^\d*$/.test(id.trim())),
+    Config.map((id) => (id.trim() === "" ? Option.none<string>() : Option.some(id.trim())))
+  ),
+  apiBaseUrl: httpUrl("DISCORD_API_BASE_URL", "https://discord.com/api/v10").pipe(
+    Config.map((url) => url.replace(/\/+$/, ""))
+  )
+}).pipe(
+  Config.mapOrFail((settings) =>
+    Option.isSome(settings.botToken) === Option.isSome(settings.channelId)
+      ? Either.right(settings)
+      : Either.left(
+          Option.isSome(settings.botToken)
+            ? ConfigError.InvalidData(["DISCORD_CHANNEL_ID"], "DISCORD_BOT_TOKEN needs the alert channel's id too")
+            : ConfigError.InvalidData(["DISCORD_BOT_TOKEN"], "DISCORD_CHANNEL_ID needs a bot token to read the channel")
+        )
+  )
+)
 
 const sec = Config.all({
   userAgent: optionalString("SEC_USER_AGENT"),
