@@ -219,7 +219,8 @@ const delivery = Config.all({
   stdoutFormat: Config.literal("card", "json")("ALERTS_STDOUT_FORMAT").pipe(Config.withDefault("card" as const)),
   alertsPerTickerPerMinute: integerAtLeast("ALERTS_PER_TICKER_PER_MINUTE", 0, 4),
   overflow: Config.literal("defer", "drop")("ALERT_OVERFLOW").pipe(Config.withDefault("defer" as const)),
-  maxAttempts: integerAtLeast("DELIVERY_MAX_ATTEMPTS", 1, 6),
+  maxDelayMinutes: numberAtLeast("ALERT_MAX_DELAY_MINUTES", 0.1, 30),
+  ambiguous: Config.literal("resend", "drop")("DELIVERY_AMBIGUOUS").pipe(Config.withDefault("resend" as const)),
   retryBaseSeconds: numberAtLeast("DELIVERY_RETRY_BASE_SECONDS", 0.01, 2),
   requestTimeoutSeconds: numberAtLeast("DISCORD_TIMEOUT_SECONDS", 0.1, 15),
   globalRequestsPerSecond: integerAtLeast("DISCORD_GLOBAL_RATE_LIMIT", 1, 50).pipe(
