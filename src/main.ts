@@ -38,6 +38,7 @@ import type { NormalizedItem } from "./Kernel/Domain.js"
 import { ErrorTracker } from "./Kernel/ErrorTracker.js"
 import { HealthServerLive } from "./App/HealthCheck.js"
 import { Outbox } from "./Delivery/Outbox.js"
+import { outboxCommand } from "./App/OutboxCommand.js"
 import { OutcomeTracker, OutcomeTrackerLoop } from "./Outcomes/OutcomeTracker.js"
 import { parseLookback, renderMarkdown, Report, writeReport } from "./Outcomes/Report.js"
 import { Runner, RunnerLoop } from "./Runner/Runner.js"
@@ -306,7 +307,7 @@ const demo = Command.make(
 
 const root = Command.make("catalyst-bot", {}, () => Layer.launch(BotLive)).pipe(
   Command.withDescription("Catalyst alerts for small-cap traders, from press-release wires and SEC EDGAR"),
-  Command.withSubcommands([run, once, classify, doctor, parse, report, backtest, demo])
+  Command.withSubcommands([run, once, classify, doctor, parse, report, backtest, demo, outboxCommand])
 )
 
 const cli = Command.run(root, { name: "catalyst-bot", version: "0.1.0" })
