@@ -186,26 +186,6 @@ describe("Discord delivery", () => {
     )
   )
 
-  it.live("5xx is retried with backoff; past DELIVERY_MAX_ATTEMPTS the row is dead-lettered and the admin told", () =>
-    withDelivery({ config: { DELIVERY_MAX_ATTEMPTS: 3 } }, (fake, logs) =>
-      Effect.gen(function* () {
-        const delivery = yield* Delivery
-        fake.failNext(2, 502)
-        yield* (yield* Outbox).enqueue([alertFixture(1)])
-        expect(yield* delivery.awaitSettled(0, Duration.seconds(5))).toMatchObject({ delivered: 1 })
-        expect((yield* statuses)[0]).toMatchObject({ status: "delivered", attempts: 3 })
-
-        fake.failNext(3, 503)
-        yield* (yield* Outbox).enqueue([alertFixture(2)])
-        expect(yield* delivery.awaitSettled(1, Duration.seconds(5))).toMatchObject({ failed: 1 })
-        expect((yield* statuses)[1]).toMatchObject({ status: "dead", attempts: 3 })
-        const notice = yield* (yield* AdminQueue).take
-        expect(notice).toMatchObject({ _tag: "Notice", event: { title: "alert for T2 not delivered" } })
-        expect(logs.join("\n")).not.toContain(token)
-      })
-    )
-  )
-
   it.live("ALERTS_PER_TICKER_PER_MINUTE defers the excess by default", () =>
     withDelivery({ config: { ALERTS_PER_TICKER_PER_MINUTE: 2 } }, (fake) =>
       Effect.gen(function* () {

@@ -25,6 +25,7 @@ import { Runner } from "../Runner/Runner.js"
 import { runDemo } from "./Demo.js"
 import { runDoctor } from "./Doctor.js"
 import * as Layers from "./Layers.js"
+import { outboxCommand } from "./OutboxCommand.js"
 
 /** The command already explained itself; only the exit code is left to set. */
 class CommandFailed extends Data.TaggedError("CommandFailed") {}
@@ -246,7 +247,7 @@ const demo = Command.make(
 
 const root = Command.make("catalyst-bot", {}, () => Layers.launchBot).pipe(
   Command.withDescription("Catalyst alerts for small-cap traders, from press-release wires and SEC EDGAR"),
-  Command.withSubcommands([run, once, classify, doctor, parse, report, backtest, demo])
+  Command.withSubcommands([run, once, classify, doctor, parse, report, backtest, demo, outboxCommand])
 )
 
 export const cli = Command.run(root, { name: "catalyst-bot", version: "0.1.0" })

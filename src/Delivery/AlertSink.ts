@@ -1,4 +1,4 @@
-import { Context, Data, type Effect } from "effect"
+import { Context, Data, type Effect, type Option } from "effect"
 import type { Alert, ChartOutcome } from "../Kernel/Domain.js"
 import { makeTestLayer } from "../Kernel/TestLayer.js"
 
@@ -10,10 +10,21 @@ export class DeliveryError extends Data.TaggedError("DeliveryError")<{
   readonly retryAfterMs?: number
   /** The sink can't deliver anything any more (deleted webhook): the alert stays queued. */
   readonly sinkUnavailable?: boolean
+  /**
+   * The message may have been created although the send failed: the request was written, then it
+   * timed out, the connection was reset, or the answer was a 5xx. Sending it again could repeat it.
+   */
+  readonly maybeSent?: boolean
 }> {}
 
 export interface Delivered {
   readonly messageId: string | null
+}
+
+/** Who the alert is, for the message itself: its outbox id, and whether this send may repeat an earlier one. */
+export interface SendContext {
+  readonly id: number
+  readonly possibleRepeat: boolean
 }
 
 /** Where alerts end up: a Discord webhook, or stdout when none is configured. */
@@ -28,8 +39,14 @@ export class AlertSink extends Context.Tag("Delivery/AlertSink")<
     readonly send: (
       alert: Alert,
       chart: ChartOutcome,
-      beforeSend?: Effect.Effect<void>
+      beforeSend?: Effect.Effect<void>,
+      context?: SendContext
     ) => Effect.Effect<Delivered, DeliveryError>
+    /**
+     * Only for sinks that can read back what they delivered: the message that carries alert `id`, if it
+     * is there. Asked before an alert whose earlier send may have landed goes out again.
+     */
+    readonly findDelivered?: (id: number, alert: Alert) => Effect.Effect<Option.Option<Delivered>, DeliveryError>
   }
 >() {
   static readonly Test = makeTestLayer(AlertSink)

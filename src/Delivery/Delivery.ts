@@ -1,7 +1,22 @@
-import { Clock, Duration, Effect, Fiber, Layer, Metric, Ref, Schedule } from "effect"
+import {
+  Cause,
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  type Either,
+  Exit,
+  Fiber,
+  FiberSet,
+  Layer,
+  Metric,
+  Option,
+  Ref,
+  Schedule
+} from "effect"
 import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { AlertLatency } from "../Kernel/AlertLatency.js"
-import { AlertSink, type DeliveryError } from "./AlertSink.js"
+import { AlertSink, type Delivered, type DeliveryError } from "./AlertSink.js"
 import { ChartRenderer } from "../Charts/ChartRenderer.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { ChartOutcome } from "../Kernel/Domain.js"
@@ -10,11 +25,18 @@ import { cappedBy, Outbox, type OutboxRow, type StatusCounts } from "./Outbox.js
 
 const pollInterval = Duration.seconds(1)
 const batchSize = 25
-const maxBackoffMs = 300_000
+/** Retries of one alert are at most a minute apart, so delivery resumes within a minute of an outage's end. */
+const maxBackoffMs = 60_000
 
 export const alertsDelivered = Metric.counter("alerts_delivered_total", { description: "Alerts delivered by the sink" })
 export const alertsDeadLettered = Metric.counter("alerts_dead_lettered_total", {
-  description: "Alerts given up on (invalid, or out of retries)"
+  description: "Alerts the sink rejected as invalid (400): never retried"
+})
+export const alertsExpired = Metric.counter("alerts_expired_total", {
+  description: "Alerts still undelivered ALERT_MAX_DELAY_MINUTES after they were queued"
+})
+export const alertsUncertain = Metric.counter("alerts_uncertain_total", {
+  description: "Alerts that may or may not have been delivered and are not sent again"
 })
 
 /** What `once` reports for the alerts of one cycle. */
@@ -22,7 +44,7 @@ export interface DrainReport {
   readonly delivered: number
   /** Still queued: waiting for a retry, a cap, or a usable webhook. */
   readonly deferred: number
-  /** Dead-lettered, or in flight at a crash (uncertain). */
+  /** Dead-lettered, expired, or possibly delivered but not re-sent (uncertain). */
   readonly failed: number
   readonly dropped: number
   readonly timedOut: boolean
@@ -31,20 +53,27 @@ export interface DrainReport {
 export const summarise = (counts: StatusCounts, timedOut: boolean): DrainReport => ({
   delivered: counts.delivered,
   deferred: counts.pending + counts.sending + counts.deferred,
-  failed: counts.dead + counts.uncertain,
+  failed: counts.dead + counts.uncertain + counts.expired,
   dropped: counts.dropped,
   timedOut
 })
+
+const formatAge = (ms: number): string =>
+  ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`
 
 /**
  * Drains the outbox through the sink one request at a time, taking turns between sources (oldest
  * first within each, see `Outbox.due`), and picks again as soon as new alerts arrive.
  * Each row is marked `sending` right before its request leaves, and `delivered` with the message id
- * after: a crash in between leaves the row parked as `uncertain`, never re-sent (at most once).
+ * after. Failures that may pass (5xx, timeouts, network errors) are retried with a capped, jittered
+ * backoff until ALERT_MAX_DELAY_MINUTES, then the row is `expired`; a 400 is dead-lettered at once.
+ * A send that may have created its message is never repeated silently: the channel is checked first
+ * (bot token), or the repeat is marked as such, or (DELIVERY_AMBIGUOUS=drop) it is parked `uncertain`.
+ * On shutdown no new row is taken, and a request already written gets SHUTDOWN_GRACE_SECONDS to answer.
  */
 export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
-  effect: Effect.gen(function* () {
-    const { delivery: settings, charts: chartSettings } = yield* AppConfig
+  scoped: Effect.gen(function* () {
+    const { delivery: settings, charts: chartSettings, runner: runnerSettings } = yield* AppConfig
     const outbox = yield* Outbox
     const sink = yield* AlertSink
     const charts = yield* ChartRenderer
@@ -52,6 +81,31 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     const errors = yield* ErrorTracker
     const latency = yield* AlertLatency
     const sinkUnavailable = yield* Ref.make(false)
+    const maxDelayMs = settings.maxDelayMinutes * 60_000
+    const answerWaitMs = settings.requestTimeoutSeconds * 1000
+
+    // Sends run on fibers of their own, in this service's scope: interrupting the delivery loop can't
+    // abort a request already written. `stopping` and `written` change only under `gate`, so once
+    // shutdown has begun no request starts, and the ones that did are known.
+    const sends = yield* FiberSet.make<boolean>()
+    const stopping = yield* Deferred.make<void>()
+    const gate = yield* Effect.makeSemaphore(1)
+    const graceSeconds = runnerSettings.shutdownGraceSeconds
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        yield* gate.withPermits(1)(Deferred.succeed(stopping, undefined))
+        const inFlight = yield* FiberSet.size(sends)
+        if (inFlight === 0) return
+        yield* Effect.logInfo(
+          `shutting down: waiting up to SHUTDOWN_GRACE_SECONDS=${graceSeconds} for the send in flight`
+        )
+        // Finalizers run uninterruptibly; the wait must be interruptible for the grace timeout to cut it short.
+        yield* Effect.interruptible(FiberSet.awaitEmpty(sends)).pipe(
+          Effect.timeout(Duration.seconds(graceSeconds)),
+          Effect.ignore
+        )
+      })
+    )
 
     const backoffMs = (attempts: number) => {
       const base = Math.min(settings.retryBaseSeconds * 1000 * 2 ** attempts, maxBackoffMs)
@@ -67,6 +121,48 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
         title: `alert for ${row.alert.ticker.symbol} not delivered`,
         detail: `"${row.alert.item.title}" was dead-lettered after ${row.attempts + 1} attempt(s): ${reason}`
       })
+    })
+
+    const expire = Effect.fn("Delivery.expire")(function* (row: OutboxRow, reason: string, attempted: boolean) {
+      yield* outbox.expire(row.id, reason, attempted)
+      yield* Metric.increment(alertsExpired)
+      yield* Effect.logError(`alert ${row.id} (${row.alert.ticker.symbol}) expired: ${reason}`)
+      yield* admin.notify({
+        key: `expired:${row.id}`,
+        title: `alert for ${row.alert.ticker.symbol} not delivered`,
+        detail: `"${row.alert.item.title}" expired: ${reason}. \`catalyst-bot outbox retry ${row.id}\` queues it again.`
+      })
+    })
+
+    const parkUncertain = Effect.fn("Delivery.parkUncertain")(function* (row: OutboxRow, reason: string) {
+      yield* outbox.parkUncertain(row.id, reason)
+      yield* Metric.increment(alertsUncertain)
+      yield* Effect.logWarning(`alert ${row.id} (${row.alert.ticker.symbol}) may not have been delivered: ${reason}`)
+      yield* admin.notify({
+        key: `uncertain:${row.id}`,
+        title: `alert for ${row.alert.ticker.symbol} may or may not have been delivered`,
+        detail: `"${row.alert.item.title}": ${reason}. \`catalyst-bot outbox retry ${row.id}\` sends it again, marked as a possible repeat.`
+      })
+    })
+
+    const deadlineOf = (row: OutboxRow) => row.queuedAt + maxDelayMs
+    const tooOld = (row: OutboxRow, now: number) =>
+      `not delivered within ALERT_MAX_DELAY_MINUTES=${settings.maxDelayMinutes} (queued ${formatAge(now - row.queuedAt)} ago)`
+
+    /** A failure that may pass: again after a capped, jittered backoff, the last time at the age limit. */
+    const retryLater = Effect.fn("Delivery.retryLater")(function* (row: OutboxRow, reason: string, maybeSent: boolean) {
+      const now = yield* Clock.currentTimeMillis
+      if (now >= deadlineOf(row)) return yield* expire(row, `${tooOld(row, now)}; last error: ${reason}`, true)
+      // Before the channel is checked, a message that may exist gets as long as a request may take to show up.
+      const delay =
+        maybeSent && sink.findDelivered !== undefined
+          ? Math.max(backoffMs(row.attempts), answerWaitMs)
+          : backoffMs(row.attempts)
+      const at = Math.min(now + delay, deadlineOf(row))
+      yield* outbox.reschedule(row.id, reason, at, maybeSent)
+      yield* Effect.logWarning(
+        `alert ${row.id} (${row.alert.ticker.symbol}) attempt ${row.attempts + 1} failed, retry in ${at - now} ms: ${reason}`
+      )
     })
 
     /** ALERTS_PER_TICKER_PER_MINUTE: true when the row may go now; otherwise it was deferred or dropped. */
@@ -98,11 +194,11 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
           )
         )
 
-    /** Returns false when the batch must stop here (rate limited, or the sink is gone), to keep order. */
-    const deliver = Effect.fn("Delivery.deliver")(function* (row: OutboxRow, nextChart: Effect.Effect<ChartOutcome>) {
-      if (!(yield* withinTickerCap(row))) return true
-      const chart = yield* nextChart
-      const result = yield* Effect.either(sink.send(row.alert, chart, outbox.markSending(row.id)))
+    /** What a send's answer means for its row. Returns false when the batch must stop (rate limited, sink gone). */
+    const settle = Effect.fn("Delivery.settle")(function* (
+      row: OutboxRow,
+      result: Either.Either<Delivered, DeliveryError>
+    ) {
       const now = yield* Clock.currentTimeMillis
       if (result._tag === "Right") {
         yield* outbox.markDelivered(row.id, result.right.messageId)
@@ -136,21 +232,85 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       }
       if (!error.retryable) {
         yield* deadLetter(row, error.reason)
-      } else if (row.attempts + 1 >= settings.maxAttempts) {
-        yield* deadLetter(row, `gave up after DELIVERY_MAX_ATTEMPTS=${settings.maxAttempts}: ${error.reason}`)
+      } else if (error.maybeSent === true && sink.findDelivered === undefined && settings.ambiguous === "drop") {
+        yield* parkUncertain(row, `${error.reason}; not sent again (DELIVERY_AMBIGUOUS=drop)`)
       } else {
-        const delay = backoffMs(row.attempts)
-        yield* outbox.reschedule(row.id, error.reason, now + delay)
-        yield* Effect.logWarning(
-          `alert ${row.id} (${row.alert.ticker.symbol}) attempt ${row.attempts + 1} failed, retry in ${delay} ms: ${error.reason}`
-        )
+        yield* retryLater(row, error.reason, error.maybeSent === true)
       }
       return true
     })
 
+    /**
+     * One request and its outcome, on a fiber of its own. Until the request is written, shutdown cancels
+     * it (the row stays pending); after, it has the grace period, and is parked uncertain if cut off.
+     */
+    const send = Effect.fn("Delivery.send")(function* (row: OutboxRow, chart: ChartOutcome, possibleRepeat: boolean) {
+      let written = false
+      const beforeSend = gate
+        .withPermits(1)(
+          Effect.flatMap(Deferred.isDone(stopping), (stop) =>
+            stop
+              ? Effect.interrupt
+              : Effect.sync(() => {
+                  written = true
+                })
+          )
+        )
+        .pipe(Effect.zipRight(outbox.markSending(row.id)), Effect.uninterruptible)
+      const cancelledByShutdown = Deferred.await(stopping).pipe(
+        Effect.zipRight(Effect.suspend(() => (written ? Effect.never : Effect.interrupt)))
+      )
+      const attempt = Effect.raceFirst(
+        sink.send(row.alert, chart, beforeSend, { id: row.id, possibleRepeat }).pipe(Effect.either),
+        cancelledByShutdown
+      ).pipe(
+        Effect.flatMap((result) => settle(row, result)),
+        Effect.onInterrupt(() =>
+          written
+            ? outbox.parkUncertain(
+                row.id,
+                `in flight at shutdown and unanswered after SHUTDOWN_GRACE_SECONDS=${graceSeconds}; not re-sent to avoid a duplicate`
+              )
+            : Effect.void
+        )
+      )
+      const exit = yield* Fiber.await(yield* FiberSet.run(sends, attempt))
+      if (Exit.isSuccess(exit)) return exit.value
+      return Cause.isInterruptedOnly(exit.cause) ? false : yield* Effect.failCause(exit.cause)
+    })
+
+    /** Returns false when the batch must stop here (rate limited, the sink is gone, shutting down), to keep order. */
+    const deliver = Effect.fn("Delivery.deliver")(function* (row: OutboxRow, nextChart: Effect.Effect<ChartOutcome>) {
+      const now = yield* Clock.currentTimeMillis
+      // The last attempt is due at the deadline itself; a row found past it was never tried in time.
+      if (now > deadlineOf(row)) {
+        yield* expire(row, tooOld(row, now), false)
+        return true
+      }
+      if (!(yield* withinTickerCap(row))) return true
+      let possibleRepeat = false
+      if (row.maybeSent) {
+        if (sink.findDelivered === undefined) possibleRepeat = true
+        else {
+          const found = yield* Effect.either(sink.findDelivered(row.id, row.alert))
+          if (found._tag === "Left") {
+            yield* retryLater(row, `an earlier send may have landed, and ${found.left.reason}`, true)
+            return true
+          }
+          if (Option.isSome(found.right)) {
+            yield* outbox.markDelivered(row.id, found.right.value.messageId)
+            yield* Metric.increment(alertsDelivered)
+            yield* Effect.logInfo(`alert ${row.id} (${row.alert.ticker.symbol}) had landed after all; not sent again`)
+            return true
+          }
+        }
+      }
+      return yield* send(row, yield* nextChart, possibleRepeat)
+    })
+
     /** One batch of due rows. Returns how many rows it handled. */
     const drainOnce = Effect.fn("Delivery.drainOnce")(function* () {
-      if (yield* Ref.get(sinkUnavailable)) return 0
+      if ((yield* Ref.get(sinkUnavailable)) || (yield* Deferred.isDone(stopping))) return 0
       const arrivals = yield* outbox.arrivalCount
       const rows = yield* outbox.due(batchSize)
       // Charts for the next rows render while this one waits for its rate-limit slot, a few at a
@@ -159,6 +319,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       const upcoming = yield* Effect.forEach(rows, (row) => Effect.fork(lookahead.withPermits(1)(chartFor(row))))
       let handled = 0
       for (const [index, row] of rows.entries()) {
+        if (yield* Deferred.isDone(stopping)) break
         handled += 1
         if (!(yield* deliver(row, Fiber.join(upcoming[index]!)))) break
         // New alerts arrived: pick again, so a fresh one waits for one send, not for the rest of this batch.
@@ -168,10 +329,21 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       return handled
     })
 
-    /** After a crash: rows left in flight are parked as uncertain, and the admin channel hears of them. */
+    /**
+     * After a crash: rows left in flight are parked as uncertain, and the admin channel hears of them.
+     * A sink that can read back what it delivered queues them again instead: each is then looked for
+     * in the channel and sent only if it isn't there.
+     */
     const recover = Effect.fn("Delivery.recover")(function* () {
       const parked = yield* outbox.parkInFlight()
       if (parked.length === 0) return
+      if (sink.findDelivered !== undefined) {
+        yield* outbox.requeue(parked.map((row) => row.id))
+        yield* Effect.logWarning(
+          `${parked.length} alert(s) were in flight when the last process stopped; checking the channel before sending them again`
+        )
+        return
+      }
       const list = parked.map((row) => `• ${row.alert.ticker.symbol}: ${row.alert.item.title}`).join("\n")
       yield* Effect.logWarning(`${parked.length} alert(s) were in flight when the last process stopped; not re-sent`)
       yield* admin.notify({

@@ -9,6 +9,10 @@ export interface OutboxRow {
   readonly id: number
   readonly alert: Alert
   readonly attempts: number
+  /** When the row (re)entered the queue (epoch ms): delivery gives up ALERT_MAX_DELAY_MINUTES after it. */
+  readonly queuedAt: number
+  /** An earlier attempt may have created the message; the next one must not repeat it silently. */
+  readonly maybeSent: boolean
 }
 
 /** A delivered alert and when Discord (or stdout) took it. */
@@ -18,7 +22,27 @@ export interface DeliveredAlert {
 }
 
 export type OutboxStatus =
-  "pending" | "sending" | "delivered" | "dead" | "uncertain" | "expired" | "deferred" | "dropped"
+  "pending" | "sending" | "delivered" | "dead" | "uncertain" | "deferred" | "dropped" | "expired"
+
+/** Rows delivery gave up on, which `catalyst-bot outbox` lists and `outbox retry` can re-queue. */
+export const failedStatuses = ["dead", "expired", "uncertain"] as const
+export type FailedStatus = (typeof failedStatuses)[number]
+
+export interface FailedRow {
+  readonly id: number
+  readonly status: FailedStatus
+  readonly ticker: string
+  readonly title: string
+  readonly createdAt: number
+  readonly attempts: number
+  readonly lastError: string | null
+}
+
+export interface RequeueResult {
+  readonly requeued: ReadonlyArray<number>
+  /** Ids that were not re-queued, and why (unknown, or not a failed row). */
+  readonly refused: ReadonlyArray<{ readonly id: number; readonly reason: string }>
+}
 
 /** SOURCE_MAX_ALERTS_PER_POLL and SOURCE_MAX_ALERTS_PER_MINUTE: what one feed may enqueue (0 = no cap). */
 export interface SourceCaps {
@@ -135,6 +159,23 @@ const emptyCounts = (): Record<OutboxStatus, number> => ({
   dropped: 0
 })
 
+interface DueRow {
+  readonly id: number
+  readonly payload: string
+  readonly attempts: number
+  readonly queued_at: number | null
+  readonly created_at: number
+  readonly maybe_sent: number
+}
+
+const toRow = (row: DueRow): OutboxRow => ({
+  id: row.id,
+  alert: decodeAlert(row.payload),
+  attempts: row.attempts,
+  queuedAt: row.queued_at ?? row.created_at,
+  maybeSent: row.maybe_sent === 1
+})
+
 /**
  * Durable queue of alerts. Rows are written in the same transaction that marks their items seen,
  * so a crash can neither lose an alert nor enqueue it twice (item_id is UNIQUE).
@@ -157,6 +198,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
         payload: encodeAlert(alert),
         status,
         created_at: now,
+        queued_at: now,
         next_attempt_at: now,
         last_error: error
       })}`
@@ -297,15 +339,15 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       const now = yield* Clock.currentTimeMillis
       const picked = roundRobin(yield* queuesBySource("pending", limit, now), limit, (row) => row.id)
       if (picked.length === 0) return []
-      const rows = yield* sql<{ id: number; payload: string; attempts: number }>`
-        SELECT id, payload, attempts FROM outbox WHERE ${sql.in(
+      const rows = yield* sql<DueRow>`
+        SELECT id, payload, attempts, queued_at, created_at, maybe_sent FROM outbox WHERE ${sql.in(
           "id",
           picked.map((row) => row.id)
         )}`
       const byId = new Map(rows.map((row) => [row.id, row]))
       return picked.flatMap(({ id }): Array<OutboxRow> => {
         const row = byId.get(id)
-        return row === undefined ? [] : [{ id, alert: decodeAlert(row.payload), attempts: row.attempts }]
+        return row === undefined ? [] : [toRow(row)]
       })
     }, Effect.orDie)
 
@@ -326,9 +368,27 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       yield* sql`UPDATE outbox SET status = 'pending', sending_at = NULL, next_attempt_at = ${at} WHERE id = ${id}`
     }, Effect.orDie)
 
-    const reschedule = Effect.fn("Outbox.reschedule")(function* (id: number, error: string, at: number) {
+    /** A failed attempt, tried again at `at`; `maybeSent` sticks once set (the message may exist). */
+    const reschedule = Effect.fn("Outbox.reschedule")(function* (
+      id: number,
+      error: string,
+      at: number,
+      maybeSent = false
+    ) {
       yield* sql`UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = ${error},
-        next_attempt_at = ${at} WHERE id = ${id}`
+        next_attempt_at = ${at}, maybe_sent = max(maybe_sent, ${maybeSent ? 1 : 0}) WHERE id = ${id}`
+    }, Effect.orDie)
+
+    /** Too old to matter (ALERT_MAX_DELAY_MINUTES): no more attempts; `outbox retry` can re-queue it. */
+    const expire = Effect.fn("Outbox.expire")(function* (id: number, reason: string, attempted: boolean) {
+      yield* sql`UPDATE outbox SET status = 'expired', attempts = attempts + ${attempted ? 1 : 0},
+        last_error = ${reason} WHERE id = ${id}`
+    }, Effect.orDie)
+
+    /** The message may or may not exist, and is not sent again (DELIVERY_AMBIGUOUS=drop, or cut off at shutdown). */
+    const parkUncertain = Effect.fn("Outbox.parkUncertain")(function* (id: number, reason: string) {
+      yield* sql`UPDATE outbox SET status = 'uncertain', attempts = attempts + 1, maybe_sent = 1,
+        last_error = ${reason} WHERE id = ${id}`
     }, Effect.orDie)
 
     const deadLetter = Effect.fn("Outbox.deadLetter")(function* (id: number, error: string) {
@@ -345,11 +405,69 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
      * instead of re-sent: at most once beats a possible duplicate.
      */
     const parkInFlight = Effect.fn("Outbox.parkInFlight")(function* () {
-      const rows = yield* sql<{ id: number; payload: string; attempts: number }>`
-        UPDATE outbox SET status = 'uncertain',
+      const rows = yield* sql<DueRow>`
+        UPDATE outbox SET status = 'uncertain', maybe_sent = 1,
           last_error = 'in flight when the previous process stopped; not re-sent to avoid a duplicate'
-        WHERE status = 'sending' RETURNING id, payload, attempts`
-      return rows.map((row): OutboxRow => ({ id: row.id, alert: decodeAlert(row.payload), attempts: row.attempts }))
+        WHERE status = 'sending' RETURNING id, payload, attempts, queued_at, created_at, maybe_sent`
+      return rows.map(toRow)
+    }, Effect.orDie)
+
+    /** Dead-lettered, expired and uncertain rows, oldest first. */
+    const listFailed = Effect.fn("Outbox.listFailed")(function* () {
+      const rows = yield* sql<{
+        id: number
+        status: FailedStatus
+        ticker: string
+        payload: string
+        created_at: number
+        attempts: number
+        last_error: string | null
+      }>`SELECT id, status, ticker, payload, created_at, attempts, last_error FROM outbox
+        WHERE status IN ${sql.in(failedStatuses)} ORDER BY id`
+      return rows.map((row): FailedRow => ({
+        id: row.id,
+        status: row.status,
+        ticker: row.ticker,
+        title: decodeAlert(row.payload).item.title,
+        createdAt: row.created_at,
+        attempts: row.attempts,
+        lastError: row.last_error
+      }))
+    }, Effect.orDie)
+
+    /**
+     * Puts failed rows back in the queue with a fresh ALERT_MAX_DELAY_MINUTES. No ids: every dead and
+     * expired row. Uncertain rows (they may have been delivered) only when named, and they keep
+     * `maybe_sent`, so their send is checked against the channel or marked as a possible repeat.
+     */
+    const requeue = Effect.fn("Outbox.requeue")(function* (ids: ReadonlyArray<number>) {
+      const now = yield* Clock.currentTimeMillis
+      const result = yield* sql.withTransaction(
+        Effect.gen(function* () {
+          const found = yield* ids.length === 0
+            ? sql<{ id: number; status: OutboxStatus }>`
+                SELECT id, status FROM outbox WHERE status IN ('dead', 'expired') ORDER BY id`
+            : sql<{ id: number; status: OutboxStatus }>`SELECT id, status FROM outbox WHERE id IN ${sql.in(ids)}`
+          const statusOf = new Map(found.map((row) => [row.id, row.status]))
+          const wanted = ids.length === 0 ? found.map((row) => row.id) : Array.from(new Set(ids))
+          const requeued: Array<number> = []
+          const refused: Array<{ id: number; reason: string }> = []
+          for (const id of wanted) {
+            const status = statusOf.get(id)
+            if (status === undefined) refused.push({ id, reason: "no such alert in the outbox" })
+            else if (!(failedStatuses as ReadonlyArray<string>).includes(status))
+              refused.push({ id, reason: `it is ${status}, not dead, expired or uncertain` })
+            else requeued.push(id)
+          }
+          if (requeued.length > 0) {
+            yield* sql`UPDATE outbox SET status = 'pending', attempts = 0, sending_at = NULL,
+              queued_at = ${now}, next_attempt_at = ${now} WHERE id IN ${sql.in(requeued)}`
+          }
+          return { requeued, refused } satisfies RequeueResult
+        })
+      )
+      if (result.requeued.length > 0) yield* Queue.offer(wakeups, undefined)
+      return result
     }, Effect.orDie)
 
     /** Sends for `ticker` since `since` (epoch ms), and the earliest of them, for the per-ticker cap. */
@@ -412,8 +530,12 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       release,
       reschedule,
       deadLetter,
+      expire,
+      parkUncertain,
       drop,
       parkInFlight,
+      listFailed,
+      requeue,
       tickerSends,
       enqueuedSince,
       deliveredSince,

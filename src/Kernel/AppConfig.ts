@@ -128,10 +128,34 @@ const filters = Config.all({
   )
 })
 
+/**
+ * A bot token and a channel id (both or neither) let delivery read the alert channel back
+ * (https://discord.com/developers/docs/resources/message#get-channel-messages), to see whether an
+ * ambiguous send landed before sending it again.
+ */
 const discord = Config.all({
   webhookUrl: optionalSecretUrl("DISCORD_WEBHOOK_URL"),
-  adminWebhookUrl: optionalSecretUrl("DISCORD_ADMIN_WEBHOOK")
-})
+  adminWebhookUrl: optionalSecretUrl("DISCORD_ADMIN_WEBHOOK"),
+  botToken: optionalSecret("DISCORD_BOT_TOKEN"),
+  channelId: Config.string("DISCORD_CHANNEL_ID").pipe(
+    Config.withDefault(""),
+    checked("DISCORD_CHANNEL_ID", "Expected a Discord channel id (digits)", (id) => /^\d*$/.test(id.trim())),
+    Config.map((id) => (id.trim() === "" ? Option.none<string>() : Option.some(id.trim())))
+  ),
+  apiBaseUrl: httpUrl("DISCORD_API_BASE_URL", "https://discord.com/api/v10").pipe(
+    Config.map((url) => url.replace(/\/+$/, ""))
+  )
+}).pipe(
+  Config.mapOrFail((settings) =>
+    Option.isSome(settings.botToken) === Option.isSome(settings.channelId)
+      ? Either.right(settings)
+      : Either.left(
+          Option.isSome(settings.botToken)
+            ? ConfigError.InvalidData(["DISCORD_CHANNEL_ID"], "DISCORD_BOT_TOKEN needs the alert channel's id too")
+            : ConfigError.InvalidData(["DISCORD_BOT_TOKEN"], "DISCORD_CHANNEL_ID needs a bot token to read the channel")
+        )
+  )
+)
 
 const sec = Config.all({
   userAgent: optionalString("SEC_USER_AGENT"),
@@ -217,7 +241,8 @@ const delivery = Config.all({
   stdoutFormat: Config.literal("card", "json")("ALERTS_STDOUT_FORMAT").pipe(Config.withDefault("card" as const)),
   alertsPerTickerPerMinute: integerAtLeast("ALERTS_PER_TICKER_PER_MINUTE", 0, 4),
   overflow: Config.literal("defer", "drop")("ALERT_OVERFLOW").pipe(Config.withDefault("defer" as const)),
-  maxAttempts: integerAtLeast("DELIVERY_MAX_ATTEMPTS", 1, 6),
+  maxDelayMinutes: numberAtLeast("ALERT_MAX_DELAY_MINUTES", 0.1, 30),
+  ambiguous: Config.literal("resend", "drop")("DELIVERY_AMBIGUOUS").pipe(Config.withDefault("resend" as const)),
   retryBaseSeconds: numberAtLeast("DELIVERY_RETRY_BASE_SECONDS", 0.01, 2),
   requestTimeoutSeconds: numberAtLeast("DISCORD_TIMEOUT_SECONDS", 0.1, 15),
   globalRequestsPerSecond: integerAtLeast("DISCORD_GLOBAL_RATE_LIMIT", 1, 50).pipe(
@@ -347,7 +372,10 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
   },
   discord: {
     webhookUrl: "DISCORD_WEBHOOK_URL",
-    adminWebhookUrl: "DISCORD_ADMIN_WEBHOOK"
+    adminWebhookUrl: "DISCORD_ADMIN_WEBHOOK",
+    botToken: "DISCORD_BOT_TOKEN",
+    channelId: "DISCORD_CHANNEL_ID",
+    apiBaseUrl: "DISCORD_API_BASE_URL"
   },
   sec: {
     userAgent: "SEC_USER_AGENT",
@@ -393,7 +421,8 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
     stdoutFormat: "ALERTS_STDOUT_FORMAT",
     alertsPerTickerPerMinute: "ALERTS_PER_TICKER_PER_MINUTE",
     overflow: "ALERT_OVERFLOW",
-    maxAttempts: "DELIVERY_MAX_ATTEMPTS",
+    maxDelayMinutes: "ALERT_MAX_DELAY_MINUTES",
+    ambiguous: "DELIVERY_AMBIGUOUS",
     retryBaseSeconds: "DELIVERY_RETRY_BASE_SECONDS",
     requestTimeoutSeconds: "DISCORD_TIMEOUT_SECONDS",
     globalRequestsPerSecond: "DISCORD_GLOBAL_RATE_LIMIT",

@@ -9,7 +9,9 @@ import type { AddressInfo } from "node:net"
  * a global requests/s limit answered with global 429s, JSON or multipart (`payload_json` + `files[n]`)
  * bodies, 400 / 50035 when a message breaks a limit, 404 / 10015 for a deleted webhook and 401 / 50027
  * for a wrong token. `GET` on a webhook URL returns the webhook object, as Discord's Get Webhook with Token does.
- * Every accepted message is recorded in order, with its parsed payload and attachments.
+ * Every accepted message is recorded in order, with its parsed payload and attachments. With a
+ * `botToken`, the channel can be read back (https://discord.com/developers/docs/resources/message#get-channel-messages):
+ * every webhook here posts into the one channel `channelId`.
  */
 
 export interface FakeDiscordOptions {
@@ -22,6 +24,11 @@ export interface FakeDiscordOptions {
   readonly latencyMs?: number
   /** Keep each attachment's bytes in `ReceivedFile.data` (the demo writes them out). */
   readonly keepFileData?: boolean
+  /** Get Channel Messages answers requests with `Authorization: Bot <botToken>`; unset = always 401. */
+  readonly botToken?: string
+  readonly channelId?: string
+  /** Listen on this port of 127.0.0.1 (default: any free one). */
+  readonly port?: number
 }
 
 export interface ReceivedFile {
@@ -208,7 +215,15 @@ const parseBody = async (req: IncomingMessage, body: Buffer, keepFileData: boole
 
 export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
   Effect.gen(function* () {
-    const settings = { limit: 5, windowMs: 2_000, globalPerSecond: 50, latencyMs: 0, keepFileData: false, ...options }
+    const settings = {
+      limit: 5,
+      windowMs: 2_000,
+      globalPerSecond: 50,
+      latencyMs: 0,
+      keepFileData: false,
+      channelId: "1",
+      ...options
+    }
     const messages: Array<ReceivedMessage> = []
     const requests: Array<RequestRecord> = []
     const windows = new Map<string, Window>()
@@ -228,16 +243,59 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
     let globalBlockedUntil = 0
     let globalBlockFromNextMs: number | null = null
     let nextId = 1_000_000_000_000_000n
+    /** While set, every webhook request that passes the rate limits is answered with this status. */
+    let outageStatus: number | null = null
+    /** This many next webhook requests get no answer until the client gives up; the message is created then. */
+    let late = 0
+    let arrivals = 0
+    let channelReads = 0
 
     const send = (res: ServerResponse, status: number, headers: Record<string, string>, body?: unknown) => {
       res.writeHead(status, { ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) })
       res.end(body === undefined ? undefined : JSON.stringify(body))
     }
 
+    /** Get Channel Messages: newest first, `limit` 1–100 (default 50). */
+    const readChannel = (req: IncomingMessage, res: ServerResponse, url: URL, channelId: string) => {
+      channelReads += 1
+      if (settings.botToken === undefined || req.headers.authorization !== `Bot ${settings.botToken}`)
+        return send(res, 401, {}, { message: "401: Unauthorized", code: 0 })
+      if (channelId !== settings.channelId) return send(res, 404, {}, { message: "Unknown Channel", code: 10003 })
+      const limit = Number(url.searchParams.get("limit") ?? 50)
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+        return send(res, 400, {}, { message: "Invalid Form Body", code: 50035 })
+      return send(
+        res,
+        200,
+        {},
+        messages
+          .slice(-limit)
+          .reverse()
+          .map((message) => ({
+            id: message.id,
+            type: 0,
+            channel_id: settings.channelId,
+            webhook_id: message.webhookId,
+            content: message.payload["content"] ?? "",
+            embeds: message.payload["embeds"] ?? [],
+            timestamp: new Date(message.at).toISOString()
+          }))
+      )
+    }
+
     const handle = async (req: IncomingMessage, res: ServerResponse) => {
       const url = new URL(req.url ?? "/", "http://fake.local")
+      const channel = /^\/api\/v10\/channels\/(\d+)\/messages$/.exec(url.pathname)
+      if (req.method === "GET" && channel !== null) return readChannel(req, res, url, channel[1]!)
       const match = /^\/api\/webhooks\/(\d+)\/([\w-]+)$/.exec(url.pathname)
       const body = await readBody(req)
+      arrivals += 1
+      // A late answer is the message Discord did create; scripted failures are for the requests after it.
+      const answeredLate = match !== null && late > 0
+      if (answeredLate) {
+        late -= 1
+        if (!req.socket.destroyed) await new Promise((resolve) => res.once("close", resolve))
+      }
       if (settings.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, settings.latencyMs))
       const now = Date.now()
       const record = (webhookId: string, status: number, scope: string | null = null) =>
@@ -311,15 +369,19 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       window.count += 1
       const headers = bucketHeaders(settings.limit - window.count)
 
-      const scriptIndex = scriptedFailures.findIndex(
-        (entry) => entry.webhookId === null || entry.webhookId === webhookId
-      )
+      const scriptIndex = answeredLate
+        ? -1
+        : scriptedFailures.findIndex((entry) => entry.webhookId === null || entry.webhookId === webhookId)
       const scripted = scriptIndex === -1 ? undefined : scriptedFailures.splice(scriptIndex, 1)[0]
       if (scripted !== undefined) {
         record(webhookId, scripted.status)
         if (!scripted.garbage) return send(res, scripted.status, headers, { message: "scripted failure", code: 0 })
         res.writeHead(scripted.status, { ...headers, "content-type": "text/html" })
         return res.end("<html><body><h1>upstream sent garbage</h1>\u0000\u0001</body></html>")
+      }
+      if (outageStatus !== null && !answeredLate) {
+        record(webhookId, outageStatus)
+        return send(res, outageStatus, headers, { message: "outage", code: 0 })
       }
 
       let parsed: Awaited<ReturnType<typeof parseBody>>
@@ -366,7 +428,7 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
         const server = createServer((req, res) => {
           handle(req, res).catch((error: unknown) => send(res, 500, {}, { message: String(error), code: 0 }))
         })
-        server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        server.listen(settings.port ?? 0, "127.0.0.1", () => resume(Effect.succeed(server)))
       }),
       (server) =>
         Effect.async<void>((resume) => {
@@ -378,6 +440,8 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
 
     return {
       url: base,
+      /** DISCORD_API_BASE_URL for this server (Get Channel Messages). */
+      apiBaseUrl: `${base}/api/v10`,
       /** A webhook URL on this server; the token is arbitrary. */
       webhookUrl: (id = "123456789012345678", token = "fake-token") => `${base}/api/webhooks/${id}/${token}`,
       messages: messages as ReadonlyArray<ReceivedMessage>,
@@ -409,7 +473,22 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       },
       setLatency: (ms: number) => {
         settings.latencyMs = ms
-      }
+      },
+      /** Every webhook request is answered with `status` until `endOutage`. */
+      outage: (status = 503) => {
+        outageStatus = status
+      },
+      endOutage: () => {
+        outageStatus = null
+      },
+      /** The next `count` webhook requests are answered only after the client gave up; their messages are still created. */
+      answerLate: (count: number) => {
+        late += count
+      },
+      /** Webhook requests that reached the server, answered or not yet. */
+      arrivals: () => arrivals,
+      /** Get Channel Messages requests, authorised or not. */
+      channelReads: () => channelReads
     }
   })
 

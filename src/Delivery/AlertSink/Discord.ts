@@ -1,7 +1,8 @@
-import { Effect, Layer, type Redacted } from "effect"
+import { Effect, Layer, Option, type Redacted } from "effect"
 import { AlertSink, DeliveryError } from "../AlertSink.js"
 import { DeliveryHealth } from "../DeliveryHealth.js"
 import { alertMessage } from "../Discord/Embed.js"
+import { DiscordChannel } from "../Discord/DiscordChannel.js"
 import { DiscordWebhooks, type WebhookError, type WebhookFailure } from "../Discord/DiscordWebhooks.js"
 
 const toDeliveryError = (error: WebhookError): DeliveryError => {
@@ -14,7 +15,7 @@ const toDeliveryError = (error: WebhookError): DeliveryError => {
     case "Rejected":
       return new DeliveryError({ reason: error.message, retryable: false })
     case "Transient":
-      return new DeliveryError({ reason: error.message, retryable: true })
+      return new DeliveryError({ reason: error.message, retryable: true, maybeSent: failure.maybeSent })
   }
 }
 
@@ -31,13 +32,17 @@ export const describeUnusable = (status: number, code: number | null): string =>
 
 const sinkName = "Discord"
 
-/** Alerts as rich embeds on a Discord webhook, the chart attached as `files[0]`. */
+/**
+ * Alerts as rich embeds on a Discord webhook, the chart attached as `files[0]`. With a bot token and
+ * the channel id, it can also look in the channel for an alert whose send got no clear answer.
+ */
 export const layer = (url: Redacted.Redacted<string>) =>
   Layer.effect(
     AlertSink,
     Effect.gen(function* () {
       const webhooks = yield* DiscordWebhooks
       const health = yield* DeliveryHealth
+      const channel = yield* DiscordChannel
       const target = { label: "alerts", url }
 
       /** A 400 is about one message, not the webhook; status 0 repeats a refusal already recorded. */
@@ -57,18 +62,29 @@ export const layer = (url: Redacted.Redacted<string>) =>
 
       return AlertSink.of({
         name: "discord",
-        send: (alert, chart, beforeSend) =>
-          webhooks.execute(target, alertMessage(alert, chart), beforeSend).pipe(
+        send: (alert, chart, beforeSend, context) =>
+          webhooks.execute(target, alertMessage(alert, chart, context), beforeSend).pipe(
             Effect.tapBoth({
               onSuccess: () => health.succeeded(sinkName),
               onFailure: (error) => record(error.failure, error.message)
             }),
             Effect.mapError(toDeliveryError),
             Effect.withSpan("AlertSink.discord.send", { attributes: { ticker: alert.ticker.symbol } })
-          )
+          ),
+        ...(channel.enabled && {
+          findDelivered: (id, alert) => {
+            const title = alertMessage(alert, { _tag: "NoBars" }, { id, possibleRepeat: false }).payload.embeds?.[0]
+              ?.title
+            return channel.findAlert(id, title ?? "").pipe(
+              Effect.map(Option.map((messageId) => ({ messageId }))),
+              Effect.mapError((error) => new DeliveryError({ reason: error.message, retryable: true })),
+              Effect.withSpan("AlertSink.discord.findDelivered", { attributes: { ticker: alert.ticker.symbol } })
+            )
+          }
+        })
       })
     })
   ).pipe(
-    // Layers are shared within one build, so /health and the heartbeat read this same instance.
-    Layer.provide(DeliveryHealth.Default)
+    // Layers are shared within one build, so /health and the heartbeat read this same DeliveryHealth.
+    Layer.provide(Layer.merge(DeliveryHealth.Default, DiscordChannel.Default))
   )

@@ -1,6 +1,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Cause, Data, Duration, Effect, Metric, Redacted, Ref, Schema } from "effect"
-import { createHash } from "node:crypto"
+import { createHash, randomUUID } from "node:crypto"
+import { subscribe, unsubscribe } from "node:diagnostics_channel"
 import { AppConfig } from "../../Kernel/AppConfig.js"
 import type { WebhookMessage } from "./Embed.js"
 import { DiscordRateLimiter, readRateLimitHeaders } from "./DiscordRateLimiter.js"
@@ -18,8 +19,11 @@ export type WebhookFailure =
   | { readonly _tag: "Unusable"; readonly status: number; readonly code: number | null }
   /** 400 (50035 …): the message itself is wrong; sending it again can't help. */
   | { readonly _tag: "Rejected"; readonly status: number; readonly body: string }
-  /** 5xx, network errors, timeouts: worth another try later. */
-  | { readonly _tag: "Transient"; readonly detail: string }
+  /**
+   * 5xx, network errors, timeouts: worth another try later. `maybeSent` when the request had been
+   * written (then a timeout, a reset or a 5xx): Discord may have created the message.
+   */
+  | { readonly _tag: "Transient"; readonly detail: string; readonly maybeSent: boolean }
 
 export class WebhookError extends Data.TaggedError("WebhookError")<{
   readonly label: string
@@ -65,6 +69,15 @@ const describeTransport = (cause: unknown): string => {
 }
 
 /**
+ * Undici publishes `undici:client:sendHeaders` right before the first byte of a request is written
+ * to the socket (https://github.com/nodejs/undici/blob/main/docs/docs/api/DiagnosticsChannel.md).
+ * Each attempt carries a random id in this header, so a failure can tell "never left" (connect or
+ * TLS failure, a timeout while connecting) from "written, then no answer" (maybe delivered).
+ */
+const attemptHeader = "x-catalyst-attempt"
+const sendHeadersChannel = "undici:client:sendHeaders"
+
+/**
  * JSON, or with files https://discord.com/developers/docs/reference#uploading-files: `payload_json`
  * plus `files[n]`, each with a filename. The multipart bytes come from the platform's own Fetch
  * encoder (a Response over FormData): passing FormData through differs between undici versions.
@@ -91,7 +104,7 @@ const toBody = (message: WebhookMessage): Effect.Effect<HttpClientRequest.HttpCl
 
 /** Executes Discord webhooks, one request per call, under the shared header-driven rate limiter. */
 export class DiscordWebhooks extends Effect.Service<DiscordWebhooks>()("Delivery/Discord/DiscordWebhooks", {
-  effect: Effect.gen(function* () {
+  scoped: Effect.gen(function* () {
     const { delivery } = yield* AppConfig
     const limiter = yield* DiscordRateLimiter
     // Spans of the platform client would record the URL, token included: ours record the label instead.
@@ -100,6 +113,17 @@ export class DiscordWebhooks extends Effect.Service<DiscordWebhooks>()("Delivery
       HttpClient.transformResponse(Effect.timeout(Duration.seconds(delivery.requestTimeoutSeconds)))
     )
     const disabled = yield* Ref.make<ReadonlySet<string>>(new Set())
+    const watched = new Set<string>()
+    const written = new Set<string>()
+    const onSendHeaders = (message: unknown) => {
+      const headers = (message as { readonly headers?: unknown }).headers
+      if (watched.size === 0 || typeof headers !== "string") return
+      for (const attempt of watched) if (headers.includes(`${attemptHeader}: ${attempt}\r\n`)) written.add(attempt)
+    }
+    yield* Effect.acquireRelease(
+      Effect.sync(() => subscribe(sendHeadersChannel, onSendHeaders)),
+      () => Effect.sync(() => unsubscribe(sendHeadersChannel, onSendHeaders))
+    )
 
     const fail = (label: string, failure: WebhookFailure) => Effect.fail(new WebhookError({ label, failure }))
 
@@ -119,20 +143,32 @@ export class DiscordWebhooks extends Effect.Service<DiscordWebhooks>()("Delivery
 
       const url = new URL(Redacted.value(target.url))
       url.searchParams.set("wait", "true")
-      const request = HttpClientRequest.setUrl(yield* toBody(message), url)
+      const attempt = randomUUID()
+      const request = HttpClientRequest.setUrl(yield* toBody(message), url).pipe(
+        HttpClientRequest.setHeader(attemptHeader, attempt)
+      )
       yield* limiter.acquire(key, target.label)
       yield* beforeSend
+      watched.add(attempt)
       const response = yield* client.execute(request).pipe(
         Effect.catchAllCause((cause) => {
           const failure = Cause.failureOption(cause)
+          const maybeSent = written.has(attempt)
+          const sent = maybeSent ? "sent, then " : "not sent: "
           const detail =
             failure._tag === "Some" && failure.value._tag === "TimeoutException"
-              ? `no answer within DISCORD_TIMEOUT_SECONDS=${delivery.requestTimeoutSeconds}`
-              : `network error (${describeTransport(failure._tag === "Some" ? failure.value.cause : undefined)})`
+              ? `${sent}no answer within DISCORD_TIMEOUT_SECONDS=${delivery.requestTimeoutSeconds}`
+              : `${sent}network error (${describeTransport(failure._tag === "Some" ? failure.value.cause : undefined)})`
           return Cause.isInterruptedOnly(cause)
             ? Effect.failCause(cause as Cause.Cause<never>)
-            : fail(target.label, { _tag: "Transient", detail })
-        })
+            : fail(target.label, { _tag: "Transient", detail, maybeSent })
+        }),
+        Effect.ensuring(
+          Effect.sync(() => {
+            watched.delete(attempt)
+            written.delete(attempt)
+          })
+        )
       )
       const body = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
       const headers = readRateLimitHeaders(response.headers)
@@ -168,7 +204,8 @@ export class DiscordWebhooks extends Effect.Service<DiscordWebhooks>()("Delivery
         yield* Ref.update(disabled, (set) => new Set(set).add(key))
         return yield* fail(target.label, { _tag: "Unusable", status, code })
       }
-      if (status >= 500) return yield* fail(target.label, { _tag: "Transient", detail: `HTTP ${status}` })
+      if (status >= 500)
+        return yield* fail(target.label, { _tag: "Transient", detail: `HTTP ${status}`, maybeSent: true })
       return yield* fail(target.label, { _tag: "Rejected", status, body: body.slice(0, 2000) })
     })
 

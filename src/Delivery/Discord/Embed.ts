@@ -200,11 +200,21 @@ const categoriesOf = (alert: Alert, llmCategory: string | undefined): string => 
   return unique.map(md).join(", ") || "uncategorised"
 }
 
+/** The alert's outbox id in its footer: what a read of the channel looks for after an ambiguous send. */
+export const alertIdTag = (id: number): string => `id ${id}`
+
+export const footerCarriesId = (footer: string, id: number): boolean => footer.split(" · ").includes(alertIdTag(id))
+
 /**
- * The Discord message for one alert; the chart, when rendered, rides along as `files[0]`.
- * Every string from a feed or the LLM is Markdown-escaped: the only link is the embed's own `url`.
+ * The Discord message for one alert; the chart, when rendered, rides along as `files[0]`. With `send`,
+ * the footer carries the alert's id, and a send that may repeat an earlier one says so. Every string
+ * from a feed or the LLM is Markdown-escaped: the only link is the embed's own `url`.
  */
-export const alertMessage = (alert: Alert, chart: ChartOutcome): WebhookMessage => {
+export const alertMessage = (
+  alert: Alert,
+  chart: ChartOutcome,
+  send?: { readonly id: number; readonly possibleRepeat: boolean }
+): WebhookMessage => {
   const { item, classification, ticker } = alert
   const llm = classification.llm._tag === "Analysed" ? classification.llm.analysis : null
   const warning = classification.negative ? "⚠️ NEGATIVE · " : ""
@@ -234,6 +244,9 @@ export const alertMessage = (alert: Alert, chart: ChartOutcome): WebhookMessage 
   if (llm !== null && llm.key_facts.length > 0) {
     fields.push({ name: "Key facts", value: llm.key_facts.map((fact) => `• ${md(fact)}`).join("\n") })
   }
+  if (send?.possibleRepeat === true) {
+    fields.push({ name: "🔁 Possible repeat", value: "An earlier send of this alert may have arrived unconfirmed." })
+  }
 
   const files: Array<WebhookFile> =
     chart._tag === "Rendered" ? [{ name: chart.chart.filename, data: chart.chart.png, contentType: "image/png" }] : []
@@ -245,7 +258,14 @@ export const alertMessage = (alert: Alert, chart: ChartOutcome): WebhookMessage 
         description: md(llm?.summary ?? item.summary),
         color: colours[colour],
         fields,
-        footer: { text: `catalyst-bot · ${md(item.source)}` },
+        footer: {
+          text: [
+            "catalyst-bot",
+            md(item.source),
+            ...(send === undefined ? [] : [alertIdTag(send.id)]),
+            ...(send?.possibleRepeat === true ? ["possible repeat"] : [])
+          ].join(" · ")
+        },
         ...(published !== null && !Number.isNaN(published) && { timestamp: new Date(published).toISOString() }),
         ...(files[0] !== undefined && { image: { url: `attachment://${files[0].name}` } })
       }

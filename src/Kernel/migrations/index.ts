@@ -3,6 +3,7 @@ import feeds from "./00010_feeds.js"
 import llm from "./00020_llm.js"
 import outboxDelivery from "./00040_outbox_delivery.js"
 import outcomes from "./00050_outcomes.js"
+import deliveryRetries from "./00060_delivery_retries.js"
 import outboxSource from "./00061_outbox_source.js"
 
 export const migrations = {
@@ -11,5 +12,6 @@ export const migrations = {
   "00020_llm": llm,
   "00040_outbox_delivery": outboxDelivery,
   "00050_outcomes": outcomes,
+  "00060_delivery_retries": deliveryRetries,
   "00061_outbox_source": outboxSource
 }
