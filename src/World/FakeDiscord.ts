@@ -167,6 +167,8 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
     /** Scripted answers; `garbage` ones carry an HTML body instead of JSON (a broken proxy in the way). */
     const scriptedFailures: Array<{ readonly status: number; readonly garbage: boolean }> = []
     let globalBlockedUntil = 0
+    const holding = new Set<string>()
+    const held: Array<() => void> = []
     let nextId = 1_000_000_000_000_000n
 
     const send = (res: ServerResponse, status: number, headers: Record<string, string>, body?: unknown) => {
@@ -266,16 +268,21 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
         pinged: pingsOf(parsed.payload)
       })
       record(webhookId, url.searchParams.get("wait") === "true" ? 200 : 204)
-      if (url.searchParams.get("wait") !== "true") return send(res, 204, headers)
-      return send(res, 200, headers, {
-        id,
-        type: 0,
-        webhook_id: webhookId,
-        channel_id: "1",
-        content: parsed.payload["content"] ?? "",
-        embeds: parsed.payload["embeds"] ?? [],
-        attachments: parsed.files.map((file, index) => ({ id: String(index), filename: file.filename }))
-      })
+      const answer = () => {
+        if (res.destroyed) return
+        if (url.searchParams.get("wait") !== "true") return send(res, 204, headers)
+        send(res, 200, headers, {
+          id,
+          type: 0,
+          webhook_id: webhookId,
+          channel_id: "1",
+          content: parsed.payload["content"] ?? "",
+          embeds: parsed.payload["embeds"] ?? [],
+          attachments: parsed.files.map((file, index) => ({ id: String(index), filename: file.filename }))
+        })
+      }
+      if (holding.has(webhookId)) held.push(answer)
+      else answer()
     }
 
     const server = yield* Effect.acquireRelease(
@@ -320,6 +327,17 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       },
       setLatency: (ms: number) => {
         settings.latencyMs = ms
+      },
+      /** From now on messages to this webhook are posted, but their answers are held: a reply lost in flight. */
+      holdAnswers: (webhookId: string) => {
+        holding.add(webhookId)
+      },
+      /** Posted messages whose answer is being held. */
+      heldAnswers: () => held.length,
+      /** Sends the held answers (to whoever is still listening) and answers at once again. */
+      releaseAnswers: () => {
+        holding.clear()
+        held.splice(0).forEach((answer) => answer())
       }
     }
   })

@@ -429,6 +429,7 @@ export const make = (options: WorldOptions = {}) =>
 
     return {
       env,
+      alertWebhookId,
       wire,
       sec,
       llm,
