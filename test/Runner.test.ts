@@ -8,7 +8,8 @@ import type { CycleSummary, FeedReport } from "../src/Kernel/Domain.js"
 import { Runner, RunnerLoop } from "../src/Runner/Runner.js"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
-import { spawnCli } from "./support/Cli.js"
+import { Agent, get } from "node:http"
+import { freePort, spawnCli } from "./support/Cli.js"
 import { configLayer, makeTestLayer } from "./support/TestLayers.js"
 
 const summary = (fetched: number, feeds: ReadonlyArray<FeedReport> = []): CycleSummary => ({
@@ -186,13 +187,26 @@ describe("graceful shutdown", () => {
   )
 
   it.each(["SIGINT", "SIGTERM"] as const)(
-    "exits 0 on %s, closing the database",
+    "exits 0 on %s with a probe's connection to /health still open, closing the database",
     async (signal) => {
-      const bot = spawnCli(["run"], {})
+      const port = await freePort()
+      const bot = spawnCli(["run"], { HEALTH_PORT: String(port) })
       await bot.waitFor(/runner started/, 120_000)
       await bot.waitFor(/cycle done/, 120_000)
+      await bot.waitFor(new RegExp(`Listening on http://127\\.0\\.0\\.1:${port}`), 120_000)
+      // A monitoring probe that keeps its connection alive must not hold the shutdown up.
+      const probe = new Agent({ keepAlive: true })
+      const status = await new Promise<number | undefined>((resolve, reject) =>
+        get({ host: "127.0.0.1", port, path: "/health", agent: probe }, (response) => {
+          response.resume()
+          response.on("end", () => resolve(response.statusCode))
+        }).on("error", reject)
+      )
+      expect(status).toBeDefined()
+      expect(probe.freeSockets).not.toEqual({})
       bot.child.kill(signal)
       const result = await bot.exited
+      probe.destroy()
       expect(result.code).toBe(0)
       const dataDir = bot.dataDir
       expect(existsSync(join(dataDir, "catalyst-bot.sqlite"))).toBe(true)
