@@ -11,30 +11,34 @@ import { spawnCli } from "./support/Cli.js"
 import { NetworkGuardError, takeViolations } from "./support/NetworkGuardState.js"
 import { tempDir } from "./support/TestLayers.js"
 
-/** A private address that drops packets: a real connect there would hang, never throw at once. */
-const blackhole = "10.255.255.1"
+/** A private address no test has any business with. */
+const privateHost = "10.255.255.1"
 
 describe("the network guard, in the test process", () => {
   it("throws on a connect beyond loopback before any packet leaves", () => {
-    // A real attempt fails only asynchronously; the synchronous throw means none was made.
-    expect(() => connect({ host: blackhole, port: 80 })).toThrow(NetworkGuardError)
+    // A real attempt, answered or not, never throws synchronously: the throw means none was made.
+    expect(() => connect({ host: privateHost, port: 80 })).toThrow(NetworkGuardError)
     expect(() => connect(443, "catalyst-bot-canary.example")).toThrow(/catalyst-bot-canary\.example:443/)
     expect(() => dns.lookup("example.com", () => {})).toThrow(/resolve example\.com/)
+    expect(() => dns.promises.lookup("example.org")).toThrow(/resolve example\.org/)
+    expect(() => new dns.Resolver().resolve4("example.net", () => {})).toThrow(/resolve example\.net/)
     expect(takeViolations()).toEqual([
-      `connect ${blackhole}:80`,
+      `connect ${privateHost}:80`,
       "connect catalyst-bot-canary.example:443",
-      "resolve example.com"
+      "resolve example.com",
+      "resolve example.org",
+      "resolve example.net"
     ])
   })
 
   it.effect("stops the bot's HTTP client (undici), over http and https, naming the host", () =>
     Effect.gen(function* () {
       const client = yield* HttpClient.HttpClient
-      for (const url of [`http://${blackhole}/feed`, "https://wire.example.invalid/rss"]) {
+      for (const url of [`http://${privateHost}/feed`, "https://wire.example.invalid/rss"]) {
         const error = yield* Effect.flip(client.get(url))
         expect(String(error.cause)).toContain("network guard: blocked")
       }
-      expect(takeViolations()).toEqual([`connect ${blackhole}:80`, "connect wire.example.invalid:443"])
+      expect(takeViolations()).toEqual([`connect ${privateHost}:80`, "connect wire.example.invalid:443"])
     }).pipe(Effect.provide(NodeHttpClient.layerUndici))
   )
 
@@ -67,16 +71,16 @@ describe("the network guard, in a spawned bot", () => {
         writeFileSync(
           feeds,
           JSON.stringify([
-            { name: "Blackhole", url: `http://${blackhole}/rss`, kind: "rss" },
+            { name: "Private", url: `http://${privateHost}/rss`, kind: "rss" },
             { name: "Named", url: "https://wire.example.invalid/rss", kind: "rss" }
           ])
         )
         const bot = spawnCli(["once"], { FEEDS_FILE: feeds, FEED_RETRIES: "0" })
         const result = yield* Effect.promise(() => bot.exited)
-        expect(result.stdout).toMatch(/feed Blackhole: failed: .*ERR_NETWORK_GUARD/)
+        expect(result.stdout).toMatch(/feed Private: failed: .*ERR_NETWORK_GUARD/)
         expect(result.stdout).toMatch(/feed Named: failed: .*ERR_NETWORK_GUARD/)
         expect(bot.takeViolations()).toEqual(
-          expect.arrayContaining([`connect ${blackhole}:80`, "connect wire.example.invalid:443"])
+          expect.arrayContaining([`connect ${privateHost}:80`, "connect wire.example.invalid:443"])
         )
       }),
     90_000
@@ -97,7 +101,7 @@ describe("the network guard's verdict", () => {
     )
     expect(code).toBe(1)
     expect(output).toContain('network guard: test "swallows a failed request to a private address"')
-    expect(output).toContain(`connect ${blackhole}:8080`)
+    expect(output).toContain(`connect ${privateHost}:8080`)
     expect(output).toMatch(/1 failed \| 1 passed/)
   }, 90_000)
 })
