@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // Fails any test that reaches beyond loopback, in-process or in a bot it spawns.
+    setupFiles: ["test/support/NetworkGuardSetup.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",

@@ -54,5 +54,5 @@ describe("Kernel/AppConfig", () => {
     expect(result.stderr).toContain("SQLITE_SYNCHRONOUS")
     expect(result.stderr).not.toMatch(/\n\s+at /)
     expect(result.stdout).toBe("")
-  })
+  }, 120_000)
 })

@@ -1,29 +1,22 @@
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Effect, Layer } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
-import { writeFileSync } from "node:fs"
+import type { ChildProcess } from "node:child_process"
 import { join } from "node:path"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { alertFixture } from "./support/Alerts.js"
+import { spawnCli } from "./support/Cli.js"
 import { configLayer, tempDir } from "./support/TestLayers.js"
 
 const total = 100
 
+/** Hang guards only: a bot started through tsx on a busy machine can take a minute to come up. */
+const startup = 180_000
+
 /** The real bot, `run` mode, as its own OS process, so it can be killed with SIGKILL. */
 const startBot = (env: Record<string, string>): ChildProcess =>
-  spawn(process.execPath, ["--import", "tsx", "src/main.ts", "run"], {
-    cwd: join(import.meta.dirname, ".."),
-    env: {
-      PATH: process.env.PATH ?? "",
-      LOG_LEVEL: "Error",
-      LOOP_SECONDS: "3600",
-      LOOP_SECONDS_CLOSED: "3600",
-      ...env
-    },
-    stdio: ["ignore", "ignore", "inherit"]
-  })
+  spawnCli(["run"], { LOG_LEVEL: "Error", LOOP_SECONDS: "3600", LOOP_SECONDS_CLOSED: "3600", ...env }).child
 
 const exited = (child: ChildProcess) =>
   Effect.async<void>((resume) => {
@@ -54,17 +47,15 @@ describe("Discord delivery across kill -9", () => {
           outbox.enqueue(Array.from({ length: total }, (_, i) => alertFixture(i)))
         ).pipe(Effect.provide(Outbox.Default.pipe(Layer.provide(configLayer({ DATA_DIR: dir })))))
 
-        // No feeds: the only traffic is to the fake Discord.
-        const feedsFile = join(dir, "feeds.json")
-        writeFileSync(feedsFile, "[]")
+        // No feeds (spawnCli's default) and no quotes: the only traffic is to the fake Discord.
         const env = {
           DATA_DIR: dir,
-          FEEDS_FILE: feedsFile,
+          MARKET_DATA_PROVIDER: "none",
           DISCORD_WEBHOOK_URL: fake.webhookUrl(),
           ALERTS_PER_TICKER_PER_MINUTE: "0"
         }
         const first = startBot(env)
-        yield* waitUntil(() => fake.messages.length >= 30, 20_000)
+        yield* waitUntil(() => fake.messages.length >= 30, startup)
         first.kill("SIGKILL")
         yield* exited(first)
         const beforeRestart = fake.messages.length
@@ -78,7 +69,7 @@ describe("Discord delivery across kill -9", () => {
 
         const second = startBot(env)
         yield* Effect.addFinalizer(() => Effect.sync(() => second.kill("SIGKILL")))
-        yield* waitUntil(() => open() === 0, 25_000)
+        yield* waitUntil(() => open() === 0, startup)
         second.kill("SIGTERM")
         yield* exited(second)
 
@@ -100,6 +91,6 @@ describe("Discord delivery across kill -9", () => {
         // In order per webhook.
         expect(received).toEqual(titles.filter((title) => received.includes(title)))
       }).pipe(Effect.scoped),
-    60_000
+    3 * startup
   )
 })

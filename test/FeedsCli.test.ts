@@ -1,28 +1,20 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { execFile } from "node:child_process"
-import { fileURLToPath } from "node:url"
+import { join } from "node:path"
 import * as Layers from "../src/App/Layers.js"
 import { inspectFeed } from "../src/Feeds/Inspect.js"
+import { runCli } from "./support/Cli.js"
 import { tempDataConfig } from "./support/TestLayers.js"
 
-const root = fileURLToPath(new URL("..", import.meta.url))
+const fixture = (name: string) => join(import.meta.dirname, "fixtures/feeds", name)
 
-const parse = (...args: ReadonlyArray<string>) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", "tsx", "src/main.ts", "parse", ...args],
-      { cwd: root, env: { ...process.env, DATA_DIR: ":memory:", SEC_USER_AGENT: "" } },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr })
-    )
-  })
+const parse = (...args: ReadonlyArray<string>) => runCli(["parse", ...args], { DATA_DIR: ":memory:" })
 
 describe("catalyst-bot parse", () => {
   it("prints one normalised item per line, with exactly the documented fields", async () => {
     const [good, notFeed] = await Promise.all([
-      parse("test/fixtures/feeds/globenewswire.rss", "--kind", "rss"),
-      parse("test/fixtures/feeds/not-a-feed.html")
+      parse(fixture("globenewswire.rss"), "--kind", "rss"),
+      parse(fixture("not-a-feed.html"))
     ])
     expect(good.code).toBe(0)
     const items = good.stdout
@@ -44,8 +36,8 @@ describe("catalyst-bot parse", () => {
 
     expect(notFeed.code).not.toBe(0)
     expect(notFeed.stdout).toBe("")
-    expect(notFeed.stderr.trim()).toBe("test/fixtures/feeds/not-a-feed.html: not a feed: Unrecognized feed format")
-  })
+    expect(notFeed.stderr.trim()).toBe(`${fixture("not-a-feed.html")}: not a feed: Unrecognized feed format`)
+  }, 120_000)
 
   it.effect("names an unreadable input in one line", () =>
     Effect.gen(function* () {

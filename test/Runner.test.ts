@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Ref, Scope, TestClock } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Scope, TestClock } from "effect"
 import { AdminChannel, type AdminEvent } from "../src/Kernel/AdminChannel.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { Cycle } from "../src/Runner/Cycle.js"
@@ -8,7 +8,8 @@ import type { CycleSummary, FeedReport } from "../src/Kernel/Domain.js"
 import { Runner, RunnerLoop } from "../src/Runner/Runner.js"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
-import { spawnCli } from "./support/Cli.js"
+import { Agent, get } from "node:http"
+import { freePort, spawnCli } from "./support/Cli.js"
 import { configLayer } from "./support/TestLayers.js"
 
 const summary = (fetched: number, feeds: ReadonlyArray<FeedReport> = []): CycleSummary => ({
@@ -140,12 +141,12 @@ describe("Runner", () => {
 })
 
 describe("graceful shutdown", () => {
-  it.live("lets the running cycle finish within the grace period", () =>
+  it.effect("lets the running cycle finish within the grace period", () =>
     Effect.gen(function* () {
       const finished = yield* Deferred.make<void>()
       const started = yield* Deferred.make<void>()
       const slowCycle = Deferred.succeed(started, undefined).pipe(
-        Effect.zipRight(Effect.sleep("300 millis")),
+        Effect.zipRight(Effect.sleep("1500 millis")),
         Effect.zipRight(Deferred.succeed(finished, undefined)),
         Effect.as(summary(1))
       )
@@ -153,38 +154,65 @@ describe("graceful shutdown", () => {
       const scope = yield* Scope.make()
       yield* Layer.buildWithScope(RunnerLoop.pipe(Layer.provide(layer)), scope)
       yield* Deferred.await(started)
-      yield* Scope.close(scope, Exit.void)
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* TestClock.adjust("1499 millis")
+      expect(yield* Deferred.isDone(finished)).toBe(false)
+      expect(yield* Fiber.poll(closing)).toEqual(Option.none())
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(closing)
       expect(yield* Deferred.isDone(finished)).toBe(true)
     })
   )
 
-  it.live("interrupts a cycle that outlives the grace period", () =>
+  it.effect("interrupts a cycle that outlives the grace period, at its end and not before", () =>
     Effect.gen(function* () {
       const started = yield* Deferred.make<void>()
-      const hung = Deferred.succeed(started, undefined).pipe(Effect.zipRight(Effect.never))
+      const interrupted = yield* Deferred.make<void>()
+      const hung = Deferred.succeed(started, undefined).pipe(
+        Effect.zipRight(Effect.never),
+        Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+      )
       const { layer } = yield* scriptedRunner([hung], { SHUTDOWN_GRACE_SECONDS: 1 })
       const scope = yield* Scope.make()
       yield* Layer.buildWithScope(RunnerLoop.pipe(Layer.provide(layer)), scope)
       yield* Deferred.await(started)
-      const before = Date.now()
-      yield* Scope.close(scope, Exit.void)
-      expect(Date.now() - before).toBeGreaterThanOrEqual(900)
-      expect(Date.now() - before).toBeLessThan(3_000)
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* TestClock.adjust("999 millis")
+      expect(yield* Deferred.isDone(interrupted)).toBe(false)
+      expect(yield* Fiber.poll(closing)).toEqual(Option.none())
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(closing)
+      expect(yield* Deferred.isDone(interrupted)).toBe(true)
     })
   )
 
-  it.each(["SIGINT", "SIGTERM"] as const)("exits 0 on %s, closing the database", async (signal) => {
-    const bot = spawnCli(["run"], {})
-    await bot.waitFor(/runner started/)
-    await bot.waitFor(/cycle done/)
-    const sentAt = Date.now()
-    bot.child.kill(signal)
-    const result = await bot.exited
-    expect(Date.now() - sentAt).toBeLessThan(5_000)
-    expect(result.code).toBe(0)
-    const dataDir = bot.dataDir
-    expect(existsSync(join(dataDir, "catalyst-bot.sqlite"))).toBe(true)
-    // SQLite removes the WAL file only when the last connection closes cleanly.
-    expect(existsSync(join(dataDir, "catalyst-bot.sqlite-wal"))).toBe(false)
-  })
+  it.each(["SIGINT", "SIGTERM"] as const)(
+    "exits 0 on %s with a probe's connection to /health still open, closing the database",
+    async (signal) => {
+      const port = await freePort()
+      const bot = spawnCli(["run"], { HEALTH_PORT: String(port) })
+      await bot.waitFor(/runner started/, 120_000)
+      await bot.waitFor(/cycle done/, 120_000)
+      await bot.waitFor(new RegExp(`Listening on http://127\\.0\\.0\\.1:${port}`), 120_000)
+      // A monitoring probe that keeps its connection alive must not hold the shutdown up.
+      const probe = new Agent({ keepAlive: true })
+      const status = await new Promise<number | undefined>((resolve, reject) =>
+        get({ host: "127.0.0.1", port, path: "/health", agent: probe }, (response) => {
+          response.resume()
+          response.on("end", () => resolve(response.statusCode))
+        }).on("error", reject)
+      )
+      expect(status).toBeDefined()
+      expect(probe.freeSockets).not.toEqual({})
+      bot.child.kill(signal)
+      const result = await bot.exited
+      probe.destroy()
+      expect(result.code).toBe(0)
+      const dataDir = bot.dataDir
+      expect(existsSync(join(dataDir, "catalyst-bot.sqlite"))).toBe(true)
+      // SQLite removes the WAL file only when the last connection closes cleanly.
+      expect(existsSync(join(dataDir, "catalyst-bot.sqlite-wal"))).toBe(false)
+    },
+    180_000
+  )
 })

@@ -15,14 +15,14 @@ describe("database trouble gets one clear error", () => {
     expect(result.stderr).toContain("StorageError")
     expect(result.stderr).toContain("file is not a database")
     expect(result.stderr).not.toMatch(noStackTrace)
-  })
+  }, 120_000)
 
   it("a data dir that can't be written", async () => {
     const result = await runCli(["once"], { DATA_DIR: "/proc/self" })
     expect(result.code).toBe(1)
     expect(result.stderr).toContain("unable to open database file")
     expect(result.stderr).not.toMatch(noStackTrace)
-  })
+  }, 120_000)
 
   it("a data dir that is a file", async () => {
     const file = join(mkdtempSync(join(tmpdir(), "notadir-")), "file")
@@ -31,5 +31,5 @@ describe("database trouble gets one clear error", () => {
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/DATA_DIR .* can't be created/)
     expect(result.stderr).not.toMatch(noStackTrace)
-  })
+  }, 120_000)
 })

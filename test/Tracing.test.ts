@@ -1,14 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { Classifier } from "../src/Classification/Classifier.js"
-import { spawn } from "node:child_process"
 import { Cycle } from "../src/Runner/Cycle.js"
 import type { RecordedSpan } from "../src/World/FakeOtlp.js"
 import * as FakeOtlp from "../src/World/FakeOtlp.js"
 import * as FakeWire from "../src/World/FakeWire.js"
 import { TracingLive } from "../src/Kernel/Tracing.js"
 import { feedServer, feedsFile, passThroughStages, testCycle, testItem, wireCycle } from "./support/TestPipeline.js"
-import { tempDataConfig, tempDir } from "./support/TestLayers.js"
+import { spawnCli } from "./support/Cli.js"
+import { watchConnections } from "./support/NetworkGuardState.js"
+import { tempDataConfig } from "./support/TestLayers.js"
 
 const ancestors = (span: RecordedSpan, byId: ReadonlyMap<string, RecordedSpan>): Array<string> => {
   const names: Array<string> = []
@@ -107,14 +108,26 @@ describe("Tracing", () => {
     })
   )
 
-  it.scoped("sends nothing when OTEL_EXPORTER_OTLP_ENDPOINT is unset", () =>
-    Effect.gen(function* () {
-      const otlp = yield* FakeOtlp.make()
-      yield* Effect.scoped(Effect.void.pipe(Effect.withSpan("cycle"), Effect.provide(TracingLive))).pipe(
-        Effect.provide(tempDataConfig())
-      )
-      expect(yield* otlp.requests).toEqual([])
-    })
+  // Live clock: were an exporter built, its shutdown timeout must be able to run out.
+  it.scopedLive(
+    "opens no connection at all when OTEL_EXPORTER_OTLP_ENDPOINT is unset, not even to a default collector",
+    () =>
+      Effect.gen(function* () {
+        const traced = (config: Record<string, string>) =>
+          Effect.scoped(Effect.void.pipe(Effect.withSpan("cycle"), Effect.provide(TracingLive))).pipe(
+            Effect.provide(tempDataConfig(config))
+          )
+        // Control: with the endpoint set, the same span is exported and the watch sees the connection.
+        const otlp = yield* FakeOtlp.make()
+        const exporting = watchConnections()
+        yield* traced({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url })
+        expect((yield* otlp.spans).map((span) => span.name)).toContain("cycle")
+        expect(exporting()).toContain(`connect ${new URL(otlp.url).hostname}:${new URL(otlp.url).port}`)
+
+        const unset = watchConnections()
+        yield* traced({})
+        expect(unset()).toEqual([])
+      })
   )
 
   it.scoped(
@@ -125,33 +138,13 @@ describe("Tracing", () => {
         const wire = yield* FakeWire.make({
           gnw: { body: FakeWire.globeNewswireRss(FakeWire.sampleWireItems(2, { now: Date.now() })) }
         })
-        // Only a local feed: the bot must never reach a real host from a test.
         const file = yield* feedsFile([{ name: "GNW", url: wire.feedUrl("gnw"), kind: "rss" }])
-        const dataDir = yield* tempDir
-        let interruptedAt = Number.POSITIVE_INFINITY
-        const stderr = yield* Effect.async<string>((resume) => {
-          const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "run"], {
-            env: {
-              ...process.env,
-              OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
-              DATA_DIR: dataDir,
-              HEALTH_PORT: "0",
-              FEEDS_FILE: file,
-              LOG_LEVEL: "Info"
-            },
-            stdio: ["ignore", "ignore", "pipe"]
-          })
-          let output = ""
-          child.stderr.on("data", (chunk: Buffer) => {
-            output += chunk.toString()
-            if (output.includes("cycle done") && interruptedAt === Number.POSITIVE_INFINITY) {
-              interruptedAt = Date.now()
-              child.kill("SIGINT")
-            }
-          })
-          child.on("exit", () => resume(Effect.succeed(output)))
-        })
-        expect(stderr).toContain("cycle done")
+        const bot = spawnCli(["run"], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, FEEDS_FILE: file, LOG_LEVEL: "Info" })
+        yield* Effect.promise(() => bot.waitFor(/cycle done/, 120_000))
+        const interruptedAt = Date.now()
+        bot.child.kill("SIGINT")
+        const result = yield* Effect.promise(() => bot.exited)
+        expect(result.code).toBe(0)
         const spans = yield* otlp.spans
         const cycles = spans.filter((span) => span.name === "cycle")
         expect(cycles).toHaveLength(1)
@@ -161,6 +154,6 @@ describe("Tracing", () => {
         // Sent by the shutdown flush, not by the periodic export.
         expect(cycles[0]!.receivedAt).toBeGreaterThanOrEqual(interruptedAt)
       }),
-    60_000
+    180_000
   )
 })

@@ -242,6 +242,8 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
     }> = []
     let globalBlockedUntil = 0
     let globalBlockFromNextMs: number | null = null
+    const holding = new Set<string>()
+    const held: Array<() => void> = []
     let nextId = 1_000_000_000_000_000n
     /** While set, every webhook request that passes the rate limits is answered with this status. */
     let outageStatus: number | null = null
@@ -411,16 +413,21 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
         markdown: markdownOf(parsed.payload)
       })
       record(webhookId, url.searchParams.get("wait") === "true" ? 200 : 204)
-      if (url.searchParams.get("wait") !== "true") return send(res, 204, headers)
-      return send(res, 200, headers, {
-        id,
-        type: 0,
-        webhook_id: webhookId,
-        channel_id: "1",
-        content: parsed.payload["content"] ?? "",
-        embeds: parsed.payload["embeds"] ?? [],
-        attachments: parsed.files.map((file, index) => ({ id: String(index), filename: file.filename }))
-      })
+      const answer = () => {
+        if (res.destroyed) return
+        if (url.searchParams.get("wait") !== "true") return send(res, 204, headers)
+        send(res, 200, headers, {
+          id,
+          type: 0,
+          webhook_id: webhookId,
+          channel_id: "1",
+          content: parsed.payload["content"] ?? "",
+          embeds: parsed.payload["embeds"] ?? [],
+          attachments: parsed.files.map((file, index) => ({ id: String(index), filename: file.filename }))
+        })
+      }
+      if (holding.has(webhookId)) held.push(answer)
+      else answer()
     }
 
     const server = yield* Effect.acquireRelease(
@@ -488,7 +495,18 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       /** Webhook requests that reached the server, answered or not yet. */
       arrivals: () => arrivals,
       /** Get Channel Messages requests, authorised or not. */
-      channelReads: () => channelReads
+      channelReads: () => channelReads,
+      /** From now on messages to this webhook are posted, but their answers are held: a reply lost in flight. */
+      holdAnswers: (webhookId: string) => {
+        holding.add(webhookId)
+      },
+      /** Posted messages whose answer is being held. */
+      heldAnswers: () => held.length,
+      /** Sends the held answers (to whoever is still listening) and answers at once again. */
+      releaseAnswers: () => {
+        holding.clear()
+        held.splice(0).forEach((answer) => answer())
+      }
     }
   })
 

@@ -141,6 +141,8 @@ export interface FakeOpenAi {
   readonly url: string
   readonly calls: () => ReadonlyArray<FakeLlmCall>
   readonly callCount: () => number
+  /** Answers actually sent; a client that gave up before its (delayed) answer isn't counted. */
+  readonly answered: () => number
   /** Behaviours for the next calls, in order; afterwards the default applies again. */
   readonly script: (...behaviours: ReadonlyArray<FakeLlmBehaviour>) => void
   readonly setDefault: (behaviour: FakeLlmBehaviour) => void
@@ -166,9 +168,11 @@ export const make = (
       let calls: Array<FakeLlmCall> = []
       const queue: Array<FakeLlmBehaviour> = []
       let fallback = options.defaultBehaviour ?? answer()
+      let answered = 0
 
       const reply = (response: ServerResponse, code: number, body: string, headers: Record<string, string> = {}) => {
         if (response.destroyed) return
+        answered += 1
         response.writeHead(code, { "content-type": "application/json", ...headers })
         response.end(body)
       }
@@ -248,6 +252,7 @@ export const make = (
               url: `http://127.0.0.1:${port}`,
               calls: () => [...calls],
               callCount: () => calls.length,
+              answered: () => answered,
               script: (...behaviours) => void queue.push(...behaviours),
               setDefault: (behaviour) => void (fallback = behaviour),
               clearRecords: () => void (calls = [])

@@ -436,6 +436,7 @@ export const make = (options: WorldOptions = {}) =>
       env,
       /** The ids of the alert and admin webhooks in `env`, for scripting Discord per webhook. */
       webhookIds: { alerts: alertWebhookId, admin: adminWebhookId },
+      alertWebhookId,
       wire,
       sec,
       llm,
