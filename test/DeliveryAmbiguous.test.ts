@@ -67,56 +67,67 @@ const silentServer = Effect.acquireRelease(
 ).pipe(Effect.map(({ server }) => (server.address() as AddressInfo).port))
 
 describe("what may have been sent is told apart from what surely wasn't", () => {
-  it.scopedLive("connection refused, a TLS handshake that never ends, a late answer, a 5xx, a 429, a 400", () =>
-    Effect.gen(function* () {
-      const fake = yield* makeFakeDiscord(roomy)
-      const closed = yield* freePort
-      const silent = yield* silentServer
-      const failure = (url: string) =>
-        Effect.flatMap(DiscordWebhooks, (webhooks) =>
-          webhooks.execute(
-            { label: "alerts", url: Redacted.make(url) },
-            alertMessage(alertFixture(1), { _tag: "NoBars" })
+  it.scopedLive(
+    "connection refused, a TLS handshake that never ends, a late answer, a 5xx, a 429, a 400",
+    () =>
+      Effect.gen(function* () {
+        // A fake per case, so a request still being answered can't take the next case's scripted answer.
+        const [late, failing, limited, rejecting] = yield* Effect.all([
+          makeFakeDiscord(roomy),
+          makeFakeDiscord(roomy),
+          makeFakeDiscord(roomy),
+          makeFakeDiscord(roomy)
+        ])
+        const closed = yield* freePort
+        const silent = yield* silentServer
+        const failure = (url: string) =>
+          Effect.flatMap(DiscordWebhooks, (webhooks) =>
+            webhooks.execute(
+              { label: "alerts", url: Redacted.make(url) },
+              alertMessage(alertFixture(1), { _tag: "NoBars" })
+            )
+          ).pipe(
+            Effect.flip,
+            Effect.map((error: WebhookError) => ({ ...error.failure, message: error.message }))
           )
-        ).pipe(
-          Effect.flip,
-          Effect.map((error: WebhookError) => ({ ...error.failure, message: error.message }))
-        )
-      yield* Effect.gen(function* () {
-        expect(yield* failure(`http://127.0.0.1:${closed}/api/webhooks/1/t`)).toEqual({
-          _tag: "Transient",
-          maybeSent: false,
-          detail: "not sent: network error (ECONNREFUSED)",
-          message: "webhook alerts: not sent: network error (ECONNREFUSED)"
-        })
-        expect(yield* failure(`https://127.0.0.1:${silent}/api/webhooks/1/t`)).toMatchObject({
-          _tag: "Transient",
-          maybeSent: false,
-          detail: "not sent: no answer within DISCORD_TIMEOUT_SECONDS=0.2"
-        })
-        fake.answerLate(1)
-        expect(yield* failure(fake.webhookUrl("2"))).toMatchObject({
-          _tag: "Transient",
-          maybeSent: true,
-          detail: "sent, then no answer within DISCORD_TIMEOUT_SECONDS=0.2"
-        })
-        fake.failNext(1, 502)
-        expect(yield* failure(fake.webhookUrl("3"))).toMatchObject({ _tag: "Transient", maybeSent: true })
-        fake.failNext(1, 429)
-        expect(yield* failure(fake.webhookUrl("4"))).toMatchObject({ _tag: "RateLimited" })
-        fake.failNext(1, 400)
-        expect(yield* failure(fake.webhookUrl("5"))).toMatchObject({ _tag: "Rejected", status: 400 })
-        // The late answer did create its message, after the bot had stopped waiting.
-        expect(fake.messages.map((message) => message.webhookId)).toEqual(["2"])
-      }).pipe(
-        Effect.provide(
-          DiscordWebhooks.Default.pipe(
-            Layer.provide(NodeHttpClient.layerUndici),
-            Layer.provide(configLayer({ DISCORD_TIMEOUT_SECONDS: 0.2 }))
+        yield* Effect.gen(function* () {
+          expect(yield* failure(`http://127.0.0.1:${closed}/api/webhooks/1/t`)).toEqual({
+            _tag: "Transient",
+            maybeSent: false,
+            detail: "not sent: network error (ECONNREFUSED)",
+            message: "webhook alerts: not sent: network error (ECONNREFUSED)"
+          })
+          expect(yield* failure(`https://127.0.0.1:${silent}/api/webhooks/1/t`)).toMatchObject({
+            _tag: "Transient",
+            maybeSent: false,
+            detail: "not sent: no answer within DISCORD_TIMEOUT_SECONDS=2"
+          })
+          late.answerLate(1)
+          expect(yield* failure(late.webhookUrl("2"))).toMatchObject({
+            _tag: "Transient",
+            maybeSent: true,
+            detail: "sent, then no answer within DISCORD_TIMEOUT_SECONDS=2"
+          })
+          failing.failNext(1, 502)
+          expect(yield* failure(failing.webhookUrl("3"))).toMatchObject({ _tag: "Transient", maybeSent: true })
+          limited.failNext(1, 429)
+          expect(yield* failure(limited.webhookUrl("4"))).toMatchObject({ _tag: "RateLimited" })
+          rejecting.failNext(1, 400)
+          expect(yield* failure(rejecting.webhookUrl("5"))).toMatchObject({ _tag: "Rejected", status: 400 })
+          // The late answer did create its message, after the bot had stopped waiting; the others created none.
+          yield* waitUntil("the late message", () => late.messages.length > 0)
+          expect(late.messages.map((message) => message.webhookId)).toEqual(["2"])
+          expect([failing, limited, rejecting].map((fake) => fake.messages.length)).toEqual([0, 0, 0])
+        }).pipe(
+          Effect.provide(
+            DiscordWebhooks.Default.pipe(
+              Layer.provide(NodeHttpClient.layerUndici),
+              Layer.provide(configLayer({ DISCORD_TIMEOUT_SECONDS: 2 }))
+            )
           )
         )
-      )
-    })
+      }),
+    30_000
   )
 
   it.scopedLive("a send that surely didn't leave (connection refused) is retried plainly, unmarked", () =>

@@ -34,31 +34,34 @@ describe("Discord outages", () => {
   // Discord's clock is real, the bot's is the TestClock: the bucket is wide, so only the outage matters.
   const fakeOptions = { limit: 1_000, windowMs: 1_000, globalPerSecond: 1_000 }
 
-  it.scoped("a 90 s run of 5xx with 25 alerts: every alert is delivered once after it, none given up on", () =>
-    Effect.gen(function* () {
-      const fake = yield* makeFakeDiscord(fakeOptions)
-      const dir = yield* tempDir
-      // Default retry settings and per-ticker cap; the timeout is out of the TestClock's way.
-      const layer = discordDelivery(fake.webhookUrl(), dir, {
-        DISCORD_TIMEOUT_SECONDS: 600,
-        ALERTS_PER_TICKER_PER_MINUTE: 4
-      })
-      yield* Effect.gen(function* () {
-        fake.outage(503)
-        yield* (yield* Outbox).enqueue(Array.from({ length: 25 }, (_, i) => alertFixture(i)))
-        yield* elapse(90)
-        expect(fake.messages).toHaveLength(0)
-        expect(yield* statusCounts).toEqual({ pending: 25 })
+  it.scoped(
+    "a 90 s run of 5xx with 25 alerts: every alert is delivered once after it, none given up on",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* makeFakeDiscord(fakeOptions)
+        const dir = yield* tempDir
+        // Default retry settings and per-ticker cap; the timeout is out of the TestClock's way.
+        const layer = discordDelivery(fake.webhookUrl(), dir, {
+          DISCORD_TIMEOUT_SECONDS: 600,
+          ALERTS_PER_TICKER_PER_MINUTE: 4
+        })
+        yield* Effect.gen(function* () {
+          fake.outage(503)
+          yield* (yield* Outbox).enqueue(Array.from({ length: 25 }, (_, i) => alertFixture(i)))
+          yield* elapse(90)
+          expect(fake.messages).toHaveLength(0)
+          expect(yield* statusCounts).toEqual({ pending: 25 })
 
-        fake.endOutage()
-        // Retries are at most a minute apart (jittered by a fifth): all out within 72 s of the end.
-        yield* elapse(72)
-        expect(yield* statusCounts).toEqual({ delivered: 25 })
-        const titles = fake.messages.map((message) => embedOf(message.payload).title)
-        expect(titles).toHaveLength(25)
-        expect(new Set(titles).size).toBe(25)
-      }).pipe(Effect.provide(layer))
-    })
+          fake.endOutage()
+          // Retries are at most a minute apart (jittered by a fifth): all out within 72 s of the end.
+          yield* elapse(72)
+          expect(yield* statusCounts).toEqual({ delivered: 25 })
+          const titles = fake.messages.map((message) => embedOf(message.payload).title)
+          expect(titles).toHaveLength(25)
+          expect(new Set(titles).size).toBe(25)
+        }).pipe(Effect.provide(layer))
+      }),
+    120_000
   )
 
   it.scoped(
@@ -99,7 +102,8 @@ describe("Discord outages", () => {
           )
           expect(fake.messages).toHaveLength(0)
         }).pipe(Effect.provide(layer))
-      })
+      }),
+    120_000
   )
 })
 
