@@ -181,8 +181,8 @@ describe("graceful shutdown", () => {
       expect(yield* Deferred.isDone(interrupted)).toBe(false)
       expect(yield* Fiber.poll(closing)).toEqual(Option.none())
       yield* TestClock.adjust("1 millis")
-      yield* Fiber.join(closing)
       expect(yield* Deferred.isDone(interrupted)).toBe(true)
+      yield* Fiber.join(closing)
     })
   )
 

@@ -63,7 +63,6 @@ export interface Bot {
   readonly exited: Promise<CliResult>
   readonly waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<void>
   readonly dataDir: string
-  readonly cwd: string
   /** What the network guard blocked in this bot so far; those no longer fail the test. */
   readonly takeViolations: () => ReadonlyArray<string>
 }
@@ -135,7 +134,7 @@ export const spawnMain = (
       child.stderr.on("data", check)
       check()
     })
-  return { child, exited, waitFor, dataDir: options.dataDir ?? "", cwd: options.cwd, takeViolations }
+  return { child, exited, waitFor, dataDir: options.dataDir ?? "", takeViolations }
 }
 
 /**
