@@ -2,7 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { Array as Arr, Clock, Effect, Schema } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import { Checkpoint, type Progress } from "./Checkpoints.js"
-import { type CheckpointPrices, directionOf, type TrackedOutcome } from "./Stats.js"
+import { type CheckpointPrices, directionOf, type OutcomeSubject, type TrackedOutcome } from "./Stats.js"
 import { SqlLive } from "../Kernel/Sql.js"
 
 const decodeStrings = Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Schema.String)))
@@ -25,17 +25,7 @@ interface OutcomeRow extends CheckpointPrices {
 }
 
 /** A delivered alert, or a sampled filtered item, as tracking starts for it. */
-export interface Enrolment {
-  readonly itemId: string
-  readonly kind: "alert" | "filtered"
-  readonly ticker: string
-  readonly source: string
-  readonly formType: string | null
-  readonly title: string
-  readonly categories: ReadonlyArray<string>
-  readonly score: number
-  readonly sentiment: number
-  readonly reason: string | null
+export interface Enrolment extends OutcomeSubject {
   /** When the alert went out (for a filtered item: when it was archived). */
   readonly alertAt: number
   /** The quote the alert carried, when it was still fresh at delivery. */

@@ -12,7 +12,8 @@ export interface CheckpointPrices {
   readonly maxAdverse1hPct: number | null
 }
 
-export interface TrackedOutcome extends CheckpointPrices {
+/** What was tracked: a delivered alert, or a sampled filtered item. */
+export interface OutcomeSubject {
   readonly itemId: string
   readonly kind: "alert" | "filtered"
   readonly ticker: string
@@ -23,6 +24,9 @@ export interface TrackedOutcome extends CheckpointPrices {
   readonly score: number
   readonly sentiment: number
   readonly reason: string | null
+}
+
+export interface TrackedOutcome extends OutcomeSubject, CheckpointPrices {
   readonly complete: boolean
 }
 
