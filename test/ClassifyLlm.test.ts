@@ -209,7 +209,8 @@ describe("Classifier with an LLM", () => {
       const items = Array.from({ length: 100 }, (_, i) =>
         newsItem(
           `f${i}`,
-          "ACME CORP files 8-K: Entry into a Material Definitive Agreement",
+          // A caption alone no longer scores, so the headline carries the keyword that makes it eligible.
+          "ACME CORP files 8-K: Agrees to Be Acquired by Beta Holdings",
           filing(`0000123456-26-00000${i % 10}`)
         )
       )

@@ -213,7 +213,8 @@ describe("SEC prompts", () => {
       expect(fake.callCount()).toBe(0)
       expect(verdicts(batch)[0]?._tag).toBe("Unavailable")
       expect(JSON.stringify(verdicts(batch)[0])).toContain("SEC_USER_AGENT is not set")
-      expect(batch.items[0]?.classification.categories).toEqual(["acquisition"])
+      // The summary's keyword and the filing's Item 1.01 rule.
+      expect(batch.items[0]?.classification.categories).toEqual(["acquisition", "material_agreement"])
     })
   )
 })

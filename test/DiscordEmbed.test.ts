@@ -58,6 +58,24 @@ describe("Discord embeds", () => {
     expect(embed.image).toBeUndefined()
   })
 
+  it("an amended filing says so", () => {
+    const alert = alertFixture(4)
+    const amended = {
+      ...alert,
+      item: {
+        ...alert.item,
+        sec: { formType: "8-K/A", cik: "1", accession: "a", items: ["2.02"], companyName: "X" }
+      }
+    }
+    const fields = Object.fromEntries(
+      alertMessage(amended, { _tag: "Failed", reason: "boom" }).payload.embeds![0]!.fields!.map((f) => [
+        f.name,
+        f.value
+      ])
+    )
+    expect(fields["Form"]).toBe("8-K/A (amendment)")
+  })
+
   it("cuts every oversized field to Discord's limits and the 6000 total, so the fake accepts it", () => {
     const huge = "𝕏".repeat(5000) // astral characters: 10,000 code units
     const alert = alertFixture(3, {

@@ -46,7 +46,7 @@ export class Classifier extends Effect.Service<Classifier>()("Classification/Cla
     const engine = compile(keywordsFile)
     const analyst = yield* LlmAnalyst
 
-    const keywordsOf = (item: NormalizedItem) => engine.classify(`${item.title}\n${item.summary}`)
+    const keywordsOf = (item: NormalizedItem) => engine.classify(`${item.title}\n${item.summary}`, item.sec)
 
     const classifyBatch = Effect.fn("Classifier.classifyBatch")(function* (items: ReadonlyArray<NormalizedItem>) {
       const requests = items.map((item) => ({ item, keywords: keywordsOf(item) }))

@@ -11,6 +11,11 @@ import shippedKeywords from "./keywords.json" with { type: "json" }
  * - a negation ends within the few words before it ("no going concern", "removes going concern"),
  * - it lies inside one of the category's `exclude` look-alikes ("product offering"), or
  * - the text contains one of the category's `unless` phrases ("regains compliance" for delisting).
+ *
+ * A filing's 8-K items (Form 8-K General Instructions, https://www.sec.gov/files/form8-k.pdf) are
+ * scored by the file's `secItems` rules instead: every 8-K carries its items' standard captions
+ * ("Entry into a Material Definitive Agreement"), which would otherwise read as catalysts. The
+ * captions are masked before keyword matching, so only what the text adds can score.
  */
 
 export const KeywordCategory = Schema.Struct({
@@ -23,9 +28,28 @@ export const KeywordCategory = Schema.Struct({
   unless: Schema.optionalWith(Schema.Array(Schema.NonEmptyString), { default: () => [] })
 })
 
+/** An 8-K item: its standard caption (masked before matching) and, unless the item says nothing by itself, a verdict. */
+export const SecItemRule = Schema.Struct({
+  caption: Schema.NonEmptyString,
+  category: Schema.optional(Schema.NonEmptyString),
+  /** 0 names the category without scoring it: "results filed", not yet good or bad. */
+  weight: Schema.optionalWith(Schema.Number.pipe(Schema.nonNegative()), { default: () => 0 }),
+  sentiment: Schema.optionalWith(Schema.Number.pipe(Schema.between(-1, 1)), { default: () => 0 }),
+  negative: Schema.optionalWith(Schema.Boolean, { default: () => false })
+})
+
 export const KeywordsFile = Schema.Struct({
   negations: Schema.Array(Schema.NonEmptyString),
-  categories: Schema.NonEmptyArray(KeywordCategory)
+  categories: Schema.NonEmptyArray(KeywordCategory),
+  secItems: Schema.optionalWith(
+    Schema.Record({ key: Schema.String, value: SecItemRule }).pipe(
+      Schema.filter((rules) => {
+        const bad = Object.keys(rules).filter((number) => !/^\d{1,2}\.\d{2}$/.test(number))
+        return bad.length === 0 || `secItems: 8-K item numbers look like 1.01, not ${bad.join(", ")}`
+      })
+    ),
+    { default: () => ({}) }
+  )
 })
 export type KeywordsFile = typeof KeywordsFile.Type
 
@@ -94,9 +118,22 @@ interface CompiledCategory {
   readonly unless: RegExp | null
 }
 
-export interface KeywordEngine {
-  readonly classify: (text: string) => KeywordResult
+/** What the classifier knows of a filing: its 8-K items ("1.01" or SEC's "Item 1.01: …" lines). */
+export interface FilingContext {
+  readonly items: ReadonlyArray<string>
 }
+
+export interface KeywordEngine {
+  /** With a filing, its items are scored by their rules and SEC's item lines are masked. */
+  readonly classify: (text: string, filing?: FilingContext) => KeywordResult
+}
+
+/** On SEC's getcurrent lines an item's caption runs from its number to the next item or the line's end. */
+const itemLine = /\bItem\s+\d{1,2}\.\d{2}\b[^\n]*?(?=\bItem\s+\d{1,2}\.\d{2}\b|\n|$)/gi
+
+/** "1.01", "Item 1.01" or "Item 1.01: Entry into …" → "1.01", once each. */
+export const itemNumbers = (items: ReadonlyArray<string>): ReadonlyArray<string> =>
+  Array.from(new Set(items.flatMap((item) => /\b(\d{1,2}\.\d{2})\b/.exec(item)?.[1] ?? [])))
 
 export const compile = (file: KeywordsFile): KeywordEngine => {
   const negation =
@@ -115,6 +152,14 @@ export const compile = (file: KeywordsFile): KeywordEngine => {
     exclude: category.exclude.length > 0 ? phrasePattern(category.exclude) : null,
     unless: category.unless.length > 0 ? phrasePattern(category.unless) : null
   }))
+  const itemRules = new Map(Object.entries(file.secItems))
+  const captions = itemRules.size > 0 ? phrasePattern(Array.from(itemRules.values(), (rule) => rule.caption)) : null
+
+  /** Captions and item lines become line breaks, so they neither match nor join the clauses around them. */
+  const mask = (text: string, filing: FilingContext | undefined) => {
+    const lines = filing === undefined ? text : text.replace(itemLine, "\n")
+    return captions === null ? lines : lines.replace(captions, "\n")
+  }
 
   /**
    * True when a negation precedes `start` in the same clause, separated from it only by filler
@@ -142,8 +187,9 @@ export const compile = (file: KeywordsFile): KeywordEngine => {
     }
   }
 
-  const classify = (text: string): KeywordResult => {
-    const matchedCategories: Array<CompiledCategory> = []
+  const classify = (raw: string, filing?: FilingContext): KeywordResult => {
+    const text = mask(raw, filing)
+    const matchedCategories: Array<Pick<CompiledCategory, "name" | "weight" | "sentiment" | "negative">> = []
     const matched: Array<string> = []
     for (const category of categories) {
       if (category.unless !== null && spans(category.unless, text).length > 0) continue
@@ -159,6 +205,16 @@ export const compile = (file: KeywordsFile): KeywordEngine => {
         const phrase = hit.text.toLowerCase().replace(/\s+/g, " ")
         if (!matched.includes(phrase)) matched.push(phrase)
       }
+    }
+    // An item and a keyword naming the same category count once, at the larger weight.
+    for (const number of filing === undefined ? [] : itemNumbers(filing.items)) {
+      const rule = itemRules.get(number)
+      if (rule?.category === undefined) continue
+      const verdict = { name: rule.category, weight: rule.weight, sentiment: rule.sentiment, negative: rule.negative }
+      const known = matchedCategories.findIndex((category) => category.name === verdict.name)
+      if (known < 0) matchedCategories.push(verdict)
+      else if ((matchedCategories[known]?.weight ?? 0) < verdict.weight) matchedCategories[known] = verdict
+      matched.push(`item ${number}`)
     }
     const score = matchedCategories.reduce((sum, category) => sum + category.weight, 0)
     const sentiment = score === 0 ? 0 : matchedCategories.reduce((sum, c) => sum + c.weight * c.sentiment, 0) / score

@@ -237,7 +237,9 @@ export const alertMessage = (
     { name: "Detection latency", value: latency === null ? "—" : formatLatency(latency), inline: true }
   ]
   if (item.sec !== undefined) {
-    fields.push({ name: "Form", value: md(item.sec.formType), inline: true })
+    // "8-K/A" amends an earlier filing: readers should not take it for a new event.
+    const amendment = /\/A$/i.test(item.sec.formType) ? " (amendment)" : ""
+    fields.push({ name: "Form", value: `${md(item.sec.formType)}${amendment}`, inline: true })
     if (item.sec.items.length > 0) fields.push({ name: "Items", value: item.sec.items.map(md).join("\n") })
   }
   if (chart._tag === "Failed") fields.push({ name: "Chart", value: `⚠️ chart unavailable: ${md(chart.reason)}` })
