@@ -200,7 +200,8 @@ const tickerTable: ReadonlyArray<readonly [string, ReadonlyArray<Ticker>, { otc?
   ["Consumer Portfolio Services, Inc. (Nasdaq:CPSS) today", [t("CPSS", "NASDAQ")]],
   ["Huntington Ingalls Industries (NYSE:HII) was awarded", [t("HII", "NYSE")]],
   ["Bluegrass Energy Corp. (NYSE American: XYZ) priced", [t("XYZ", "NYSE American")]],
-  ["Tiny Cap Inc. (OTCQB: ABCD) announces", [], { otc: false }],
+  // OTC-only: the ticker stays, so the filter can name it (MarketFilters.test.ts).
+  ["Tiny Cap Inc. (OTCQB: ABCD) announces", [t("ABCD", "OTCQB")], { otc: false }],
   ["Tiny Cap Inc. (OTCQB: ABCD) announces", [t("ABCD", "OTCQB")], { otc: true }],
   ["Pegasus (TSXV: PGZ; OTCQB: PGZFF; FRA: 2EU) reports", [t("PGZ", "TSXV"), t("2EU", "FRA")]],
   [

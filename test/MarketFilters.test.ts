@@ -5,7 +5,7 @@ import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { Cycle } from "../src/Runner/Cycle.js"
 import type { EnrichedItem, MarketSnapshot } from "../src/Kernel/Domain.js"
 import { FeedIngest } from "../src/Feeds/FeedIngest.js"
-import { holdOnMarket, rejectOnMarket } from "../src/MarketData/Filters.js"
+import { holdOnMarket, rejectBeforeMarket, rejectOnMarket } from "../src/MarketData/Filters.js"
 import { MarketData } from "../src/MarketData/MarketData.js"
 import { ItemArchive } from "../src/Outcomes/ItemArchive.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
@@ -37,6 +37,17 @@ const filtersFrom = (values: Record<string, string | number>) =>
   )
 
 describe("market filters", () => {
+  it.effect("an OTC-only item is filtered with ALLOW_OTC_TICKERS=0, naming the ticker; =1 lets it through", () =>
+    Effect.gen(function* () {
+      const otc = { ...classified, item: { ...news, tickers: [{ symbol: "ABCDF", exchange: "OTC" }] } }
+      expect(rejectBeforeMarket(yield* filtersFrom({}), otc)).toBe(
+        "OTC-only ticker ABCDF (OTC) with ALLOW_OTC_TICKERS=0"
+      )
+      expect(rejectBeforeMarket(yield* filtersFrom({ ALLOW_OTC_TICKERS: 1 }), otc)).toBeNull()
+      expect(rejectBeforeMarket(yield* filtersFrom({}), classified)).toBeNull()
+    })
+  )
+
   it.effect("PRICE_FLOOR, PRICE_CEILING and MIN_VOLUME each reject with their reason; 0 disables", () =>
     Effect.gen(function* () {
       const strict = yield* filtersFrom({ PRICE_FLOOR: 1, PRICE_CEILING: 20, MIN_VOLUME: 100_000 })

@@ -4,6 +4,7 @@ import { ConfigProvider, Console, Data, Effect, Layer, Option, Redacted } from "
 import { AppConfig, settingNames, type Settings } from "../Kernel/AppConfig.js"
 import { Outbox } from "../Delivery/Outbox.js"
 import { AdminChannel } from "../Kernel/AdminChannel.js"
+import { tickerRows } from "../Feeds/CikTickers.js"
 import { loadSources } from "../Feeds/Sources.js"
 import { SeenStore } from "../Storage/SeenStore.js"
 import { GOOGLE_OPENAI_URL, modelFor, OPENAI_URL } from "../Classification/Providers.js"
@@ -155,7 +156,7 @@ const feedCheck = (name: string, url: string, headers: Record<string, string>) =
     )
   )
 
-/** company_tickers.json (https://www.sec.gov/files/company_tickers.json): `{"0":{"cik_str":…,"ticker":…}}`. */
+/** SEC_TICKERS_URL answers company_tickers_exchange.json or the older company_tickers.json, as CikTickers reads them. */
 const secTickersCheck = (url: string, userAgent: string) =>
   check(
     "SEC tickers",
@@ -167,8 +168,7 @@ const secTickersCheck = (url: string, userAgent: string) =>
             : `HTTP ${answer.status}`
         )
       }
-      const entries = typeof answer.json === "object" && answer.json !== null ? Object.values(answer.json) : []
-      const tickers = entries.filter((entry: any) => typeof entry?.ticker === "string").length
+      const tickers = Option.match(tickerRows(answer.json), { onNone: () => 0, onSome: (rows) => rows.length })
       return tickers > 0
         ? ok(`${tickers} ticker${tickers === 1 ? "" : "s"}`)
         : fail("HTTP 200 but not the tickers JSON")

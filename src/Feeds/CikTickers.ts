@@ -5,13 +5,67 @@ import { AppConfig } from "../Kernel/AppConfig.js"
 import type { Ticker } from "../Kernel/Domain.js"
 import { SecClient } from "../Kernel/SecClient.js"
 import { SqlLive } from "../Kernel/Sql.js"
-import { normalizeSymbol } from "./Tickers.js"
+import { normalizeExchange, normalizeSymbol } from "./Tickers.js"
 
 /** `{"0":{"cik_str":789019,"ticker":"MSFT","title":"MICROSOFT CORP"},...}` (https://www.sec.gov/os/accessing-edgar-data). */
 const CompanyTickers = Schema.Record({
   key: Schema.String,
   value: Schema.Struct({ cik_str: Schema.Number, ticker: Schema.String, title: Schema.String })
 })
+
+/**
+ * `{"fields":["cik","name","ticker","exchange"],"data":[[320193,"Apple Inc.","AAPL","Nasdaq"],...]}`
+ * (https://www.sec.gov/files/company_tickers_exchange.json): the same map with each listing's
+ * exchange (`Nasdaq`, `NYSE`, `OTC`, `CBOE`; sometimes none).
+ */
+const CompanyTickersExchange = Schema.Struct({
+  fields: Schema.Array(Schema.String),
+  data: Schema.Array(Schema.Array(Schema.Union(Schema.String, Schema.Number, Schema.Null)))
+})
+
+/** Either file: SEC_TICKERS_URL may still name the older company_tickers.json, which has no exchanges. */
+const TickerFile = Schema.Union(CompanyTickersExchange, CompanyTickers)
+
+export interface TickerRow {
+  readonly cik: number
+  readonly ticker: string
+  readonly title: string
+  readonly exchange: string | null
+}
+
+const exchangeRows = (file: typeof CompanyTickersExchange.Type): ReadonlyArray<TickerRow> => {
+  const column = (name: string) => file.fields.indexOf(name)
+  const [cik, name, ticker, exchange] = [column("cik"), column("name"), column("ticker"), column("exchange")]
+  return file.data.flatMap((row) => {
+    const [rowCik, rowTicker, rowName, rowExchange] = [row[cik], row[ticker], row[name], row[exchange]]
+    if (typeof rowCik !== "number" || typeof rowTicker !== "string") return []
+    const listed = typeof rowExchange === "string" && rowExchange.trim() !== "" ? rowExchange.trim() : null
+    return [
+      {
+        cik: rowCik,
+        ticker: rowTicker,
+        title: typeof rowName === "string" ? rowName : "",
+        exchange: listed === null ? null : (normalizeExchange(listed) ?? listed)
+      }
+    ]
+  })
+}
+
+const isExchangeFile = Schema.is(CompanyTickersExchange)
+
+const rowsOf = (file: typeof TickerFile.Type): ReadonlyArray<TickerRow> =>
+  isExchangeFile(file)
+    ? exchangeRows(file)
+    : Object.values(file).map((entry) => ({
+        cik: entry.cik_str,
+        ticker: entry.ticker,
+        title: entry.title,
+        exchange: null
+      }))
+
+/** The rows of either ticker file, in SEC's order, or None when the body is neither. */
+export const tickerRows = (json: unknown): Option.Option<ReadonlyArray<TickerRow>> =>
+  Option.map(Schema.decodeUnknownOption(TickerFile)(json), rowsOf)
 
 /** SEC regenerates the file daily; fetching it more often only spends fair-access budget. */
 const refreshEvery = Duration.hours(24)
@@ -23,12 +77,12 @@ type TickerMap = ReadonlyMap<string, ReadonlyArray<Ticker>>
 /** Warrants, units and rights (ABCDW, ABCD-WT, ABCD-UN) after the common and class shares. */
 const isDerivative = (symbol: string) => /-(WT|WS|U|UN|R|RT)$/.test(symbol)
 
-const buildMap = (rows: ReadonlyArray<{ cik: number; ticker: string }>): TickerMap => {
+const buildMap = (rows: ReadonlyArray<{ cik: number; ticker: string; exchange: string | null }>): TickerMap => {
   const map = new Map<string, Array<Ticker>>()
   for (const row of rows) {
     const cik = String(row.cik).padStart(10, "0")
     const list = map.get(cik) ?? []
-    list.push({ symbol: row.ticker, exchange: null })
+    list.push({ symbol: row.ticker, exchange: row.exchange })
     map.set(cik, list)
   }
   for (const list of map.values()) list.sort((a, b) => Number(isDerivative(a.symbol)) - Number(isDerivative(b.symbol)))
@@ -36,7 +90,7 @@ const buildMap = (rows: ReadonlyArray<{ cik: number; ticker: string }>): TickerM
 }
 
 /**
- * SEC CIK → tickers, from company_tickers.json fetched through the shared SecClient at most daily
+ * SEC CIK → tickers with their exchanges, from company_tickers_exchange.json fetched through the shared SecClient at most daily
  * and cached in SQLite, so a restart doesn't refetch and an SEC outage doesn't lose the map.
  */
 export class CikTickers extends Effect.Service<CikTickers>()("Feeds/CikTickers", {
@@ -47,8 +101,11 @@ export class CikTickers extends Effect.Service<CikTickers>()("Feeds/CikTickers",
     const loaded = yield* Ref.make<Option.Option<TickerMap>>(Option.none())
     const nextAttempt = yield* Ref.make(0)
 
-    const loadCached = sql<{ cik: number; ticker: string }>`
-      SELECT cik, ticker FROM sec_company_tickers ORDER BY cik, position`.pipe(Effect.map(buildMap), Effect.orDie)
+    const loadCached = sql<{ cik: number; ticker: string; exchange: string | null }>`
+      SELECT cik, ticker, exchange FROM sec_company_tickers ORDER BY cik, position`.pipe(
+      Effect.map(buildMap),
+      Effect.orDie
+    )
 
     const fetchedAt = sql<{ fetched_at: number }>`SELECT fetched_at FROM sec_company_tickers_meta WHERE id = 1`.pipe(
       Effect.map((rows) => rows[0]?.fetched_at ?? 0),
@@ -61,13 +118,15 @@ export class CikTickers extends Effect.Service<CikTickers>()("Feeds/CikTickers",
         .execute(HttpClientRequest.get(feeds.secTickersUrl).pipe(HttpClientRequest.acceptJson))
         .pipe(
           Effect.flatMap(HttpClientResponse.filterStatusOk),
-          Effect.flatMap(HttpClientResponse.schemaBodyJson(CompanyTickers)),
+          Effect.flatMap(HttpClientResponse.schemaBodyJson(TickerFile)),
           Effect.scoped,
           Effect.timeout(Duration.seconds(Math.max(30, feeds.timeoutSeconds)))
         )
-      const rows = Object.values(entries).flatMap((entry, position) => {
+      const rows = rowsOf(entries).flatMap((entry, position) => {
         const ticker = normalizeSymbol(entry.ticker)
-        return ticker === null ? [] : [{ cik: entry.cik_str, ticker, title: entry.title, position }]
+        return ticker === null
+          ? []
+          : [{ cik: entry.cik, ticker, title: entry.title, exchange: entry.exchange, position }]
       })
       const now = yield* Clock.currentTimeMillis
       yield* sql

@@ -103,15 +103,17 @@ const rank = (ticker: Ticker): number =>
 
 /**
  * One entry per symbol, US listings first (the cycle alerts on the first ticker), then unlabelled
- * ($TSLA, SEC map), then OTC, then foreign venues; OTC dropped unless ALLOW_OTC_TICKERS.
+ * ($TSLA, SEC map), then OTC, then foreign venues. Without ALLOW_OTC_TICKERS, OTC listings are
+ * dropped when there is another; an OTC-only item keeps them, so the filter can say why it stops.
  */
 export const preferTickers = (
   tickers: ReadonlyArray<Ticker>,
   options: { readonly allowOtc: boolean }
 ): ReadonlyArray<Ticker> => {
+  const otcOnly = tickers.every((ticker) => isOtc(ticker.exchange))
   const bySymbol = new Map<string, Ticker>()
   for (const ticker of tickers) {
-    if (!options.allowOtc && isOtc(ticker.exchange)) continue
+    if (!options.allowOtc && !otcOnly && isOtc(ticker.exchange)) continue
     const known = bySymbol.get(ticker.symbol)
     if (known === undefined || rank(ticker) < rank(known)) bySymbol.set(ticker.symbol, ticker)
   }

@@ -177,7 +177,7 @@ const feeds = Config.all({
   breakerMaxBackoffSeconds: integerAtLeast("FEED_BREAKER_MAX_BACKOFF_SECONDS", 1, 1_800),
   dollarTickers: flag("DOLLAR_TICKERS", false),
   secBaseUrl: httpUrl("SEC_BASE_URL", "https://www.sec.gov"),
-  secTickersUrl: httpUrl("SEC_TICKERS_URL", "https://www.sec.gov/files/company_tickers.json")
+  secTickersUrl: httpUrl("SEC_TICKERS_URL", "https://www.sec.gov/files/company_tickers_exchange.json")
 })
 
 export const LlmProviders = ["none", "openai", "anthropic", "google"] as const

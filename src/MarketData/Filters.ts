@@ -1,3 +1,4 @@
+import { isOtc } from "../Feeds/Tickers.js"
 import type { AppConfig } from "../Kernel/AppConfig.js"
 import type { ClassifiedItem, EnqueueResult, EnrichedItem, ItemOutcome } from "../Kernel/Domain.js"
 
@@ -8,7 +9,11 @@ export const rejectBeforeMarket = (
   settings: FilterSettings,
   { item, classification }: ClassifiedItem
 ): string | null => {
-  if (item.tickers.length === 0) return "no ticker"
+  const [primary] = item.tickers
+  if (primary === undefined) return "no ticker"
+  // Tickers put OTC listings last, so an OTC primary means the item has nothing else.
+  if (!settings.allowOtcTickers && isOtc(primary.exchange))
+    return `OTC-only ticker ${primary.symbol} (${primary.exchange}) with ALLOW_OTC_TICKERS=0`
   if (classification.score < settings.minScore)
     return `score ${classification.score.toFixed(2)} below MIN_SCORE ${settings.minScore}`
   return null

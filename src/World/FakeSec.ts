@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net"
 
 /**
  * A local SEC EDGAR (docs/ARCHITECTURE.md, "SEC EDGAR"): the getcurrent Atom feed in ISO-8859-1 (one entry
- * per party, same accession), company_tickers.json and filing index pages. It records each
+ * per party, same accession), company_tickers.json, company_tickers_exchange.json and filing index pages. It records each
  * request's arrival time and User-Agent, so tests can check fair access from the server's side.
  */
 
@@ -32,6 +32,8 @@ export interface FakeTicker {
   readonly cik: number
   readonly ticker: string
   readonly title: string
+  /** As company_tickers_exchange.json spells it (`Nasdaq`, `NYSE`, `OTC`); absent: no exchange. */
+  readonly exchange?: string
 }
 
 export interface SecRequest {
@@ -79,6 +81,13 @@ export const companyTickersJson = (tickers: ReadonlyArray<FakeTicker>): string =
       ])
     )
   )
+
+/** company_tickers_exchange.json: `{"fields":["cik","name","ticker","exchange"],"data":[[320193,"Apple Inc.","AAPL","Nasdaq"],…]}`. */
+export const companyTickersExchangeJson = (tickers: ReadonlyArray<FakeTicker>): string =>
+  JSON.stringify({
+    fields: ["cik", "name", "ticker", "exchange"],
+    data: tickers.map((ticker) => [ticker.cik, ticker.title, ticker.ticker, ticker.exchange ?? null])
+  })
 
 /** The primary document's file name, as listed in the submissions index. */
 export const primaryDocumentName = (filing: FakeFiling): string =>
@@ -130,7 +139,7 @@ export const make = (
       readonly requests: () => ReadonlyArray<SecRequest>
       readonly setFilings: (filings: ReadonlyArray<FakeFiling>) => void
       readonly setTickers: (tickers: ReadonlyArray<FakeTicker>) => void
-      /** Serves this text as company_tickers.json instead of the tickers (null restores them). */
+      /** Serves this text as company_tickers.json and company_tickers_exchange.json (null restores the tickers). */
       readonly setTickersBody: (raw: string | null) => void
       /** Answers every request with this status and SEC's HTML error page (null restores service). */
       readonly setOutage: (status: number | null) => void
@@ -160,6 +169,10 @@ export const make = (
           if (url.pathname === "/files/company_tickers.json") {
             response.writeHead(200, { "Content-Type": "application/json" })
             return response.end(tickersBody ?? companyTickersJson(tickers))
+          }
+          if (url.pathname === "/files/company_tickers_exchange.json") {
+            response.writeHead(200, { "Content-Type": "application/json" })
+            return response.end(tickersBody ?? companyTickersExchangeJson(tickers))
           }
           const submissions = /^\/submissions\/CIK(\d{10})\.json$/.exec(url.pathname)
           if (submissions !== null) {

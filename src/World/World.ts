@@ -10,7 +10,7 @@ import * as FakeSec from "./FakeSec.js"
 import * as FakeWire from "./FakeWire.js"
 
 /**
- * A simulated market on 127.0.0.1: three press-release wires, SEC EDGAR (getcurrent, company_tickers.json,
+ * A simulated market on 127.0.0.1: three press-release wires, SEC EDGAR (getcurrent, company_tickers_exchange.json,
  * submissions and filing documents), a Yahoo-style quote and bar API, an OpenAI-compatible LLM and a
  * Discord webhook server, all built
  * from the stage fakes. `env` is the bot's configuration pointing at it; `publish*` put fresh news on
@@ -268,7 +268,12 @@ export const make = (options: WorldOptions = {}) =>
 
     const wire = yield* FakeWire.make()
     const sec = yield* FakeSec.make({
-      tickers: companies.map((company) => ({ cik: company.cik, ticker: company.ticker, title: company.name })),
+      tickers: companies.map((company) => ({
+        cik: company.cik,
+        ticker: company.ticker,
+        title: company.name,
+        exchange: company.exchange
+      })),
       ...(options.secLatencyMs !== undefined && { latencyMs: options.secLatencyMs })
     })
     const llm = yield* FakeOpenAi.make({ defaultBehaviour: llmAnswer, analyse })
@@ -315,7 +320,7 @@ export const make = (options: WorldOptions = {}) =>
       DATA_DIR: dataDir,
       FEEDS_FILE: feedsFile,
       SEC_BASE_URL: sec.url,
-      SEC_TICKERS_URL: `${sec.url}/files/company_tickers.json`,
+      SEC_TICKERS_URL: `${sec.url}/files/company_tickers_exchange.json`,
       SEC_SUBMISSIONS_URL: sec.url,
       SEC_USER_AGENT: "catalyst-bot world admin@example.com",
       MARKET_DATA_PROVIDER: "yahoo",
