@@ -16,7 +16,7 @@ import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
 import { LlmStatus } from "../src/Classification/LlmAnalyst.js"
 import { assess, HealthCheck, type HealthReport, healthRouter } from "../src/App/HealthCheck.js"
 import { MetricsExporter } from "../src/App/MetricsExporter.js"
-import { Runner } from "../src/Runner/Runner.js"
+import { initialSourceState, Runner } from "../src/Runner/Runner.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { tempDataConfig } from "./support/TestLayers.js"
 import { type FeedServer, feedServer, testCycle, testItem } from "./support/TestPipeline.js"
@@ -53,7 +53,7 @@ const healthServer = (feed: FeedServer) =>
     ),
     Layer.provideMerge(testCycle(feed)),
     Layer.provideMerge(NodeHttpServer.layerTest),
-    Layer.provide(tempDataConfig({ LOOP_SECONDS: 60, LOOP_SECONDS_CLOSED: 300, CYCLE_TIMEOUT_SECONDS: 30 }))
+    Layer.provide(tempDataConfig({ POLL_SECONDS: 60, POLL_SECONDS_CLOSED: 300, CYCLE_TIMEOUT_SECONDS: 30 }))
   )
 
 const getHealth = Effect.gen(function* () {
@@ -280,9 +280,19 @@ describe("assess", () => {
           notes: []
         }
       }
-    })
+    }),
+    sources: [
+      {
+        ...initialSourceState("Wire"),
+        intervalSeconds: 2,
+        polls: 1,
+        lastPollAt: at,
+        consecutiveFailures: failedFeed ? 1 : 0,
+        lastError: failedFeed ? "HTTP 500" : null
+      }
+    ]
   })
-  const base = { now: 100_000, staleAfterSeconds: 60, breakers: [], oldestPendingAgeSeconds: null }
+  const base = { now: 100_000, staleAfterSeconds: 60, cycleTimeoutSeconds: 30, breakers: [], oldestPendingAgeSeconds: null }
 
   it("is unhealthy when the loop has stalled", () => {
     expect(assess({ ...base, state: completed(0) })).toEqual({
@@ -302,7 +312,15 @@ describe("assess", () => {
     expect(verdict.problems).toEqual(["breaker quotes is open", "an alert has waited 1200 s for delivery"])
   })
 
-  it("is unhealthy when a feed failed in the last cycle", () => {
+  it("is unhealthy when a feed failed in its last poll", () => {
     expect(assess({ ...base, state: completed(99_000, true) }).problems).toEqual(["feed Wire failed: HTTP 500"])
+  })
+
+  it("is unhealthy when one source's poller has stopped polling while the others go on", () => {
+    const state = completed(99_000)
+    const hung = { ...initialSourceState("Hung"), intervalSeconds: 2, polls: 3, lastPollAt: 60_000 }
+    expect(assess({ ...base, state: { ...state, sources: [...state.sources, hung] } }).problems).toEqual([
+      "feed Hung was last polled 40 s ago (limit 34 s)"
+    ])
   })
 })

@@ -41,7 +41,7 @@ const scriptedRunner = (script: ReadonlyArray<Effect.Effect<CycleSummary, unknow
     const layer = Runner.DefaultWithoutDependencies.pipe(
       Layer.provideMerge(Layer.mergeAll(cycle, admin, AppConfig.Default, ErrorTracker.Default)),
       Layer.provideMerge(
-        configLayer({ LOOP_SECONDS: 10, LOOP_SECONDS_CLOSED: 10, CYCLE_TIMEOUT_SECONDS: 5, ...config })
+        configLayer({ POLL_SECONDS: 10, POLL_SECONDS_CLOSED: 10, CYCLE_TIMEOUT_SECONDS: 5, ...config })
       )
     )
     return { layer, calls, notices }

@@ -35,13 +35,13 @@ const loopRecordingCycles = Effect.gen(function* () {
   const layer = RunnerLoop.pipe(
     Layer.provide(Runner.DefaultWithoutDependencies),
     Layer.provideMerge(Layer.mergeAll(cycle, AdminChannel.Default, ErrorTracker.Default, AppConfig.Default)),
-    Layer.provide(configLayer({ LOOP_SECONDS: 60, LOOP_SECONDS_CLOSED: 300, ALERT_CONSECUTIVE_EMPTY_CYCLES: 0 }))
+    Layer.provide(configLayer({ POLL_SECONDS: 60, POLL_SECONDS_CLOSED: 300, ALERT_CONSECUTIVE_EMPTY_CYCLES: 0 }))
   )
   return { ran, layer }
 })
 
 describe("the runner loop's cadence", () => {
-  it.scoped("polls every LOOP_SECONDS until 20:00 New York time, then every LOOP_SECONDS_CLOSED", () =>
+  it.scoped("polls every POLL_SECONDS until 20:00 New York time, then every POLL_SECONDS_CLOSED", () =>
     Effect.gen(function* () {
       // Friday 6 March 2026, 19:57 EST: after-hours, three minutes before the close.
       yield* TestClock.setTime(Date.parse("2026-03-07T00:57:00Z"))
@@ -52,7 +52,7 @@ describe("the runner loop's cadence", () => {
     })
   )
 
-  it.scoped("switches back to LOOP_SECONDS when pre-market opens at 04:00 on Monday, after a closed weekend", () =>
+  it.scoped("switches back to POLL_SECONDS when pre-market opens at 04:00 on Monday, after a closed weekend", () =>
     Effect.gen(function* () {
       // Sunday 8 March 2026, 23:50 EDT (the clocks went forward that morning).
       yield* TestClock.setTime(Date.parse("2026-03-09T03:50:00Z"))
