@@ -99,7 +99,12 @@ export const initialSourceState = (name: string): SourceState => ({
 })
 
 type PollOutcome =
-  | { readonly _tag: "Report"; readonly report: FeedReport; readonly fresh: number; readonly retryAt: number | null }
+  | {
+      readonly _tag: "Report"
+      readonly report: FeedReport | null
+      readonly fresh: number
+      readonly retryAt: number | null
+    }
   | { readonly _tag: "Failed"; readonly reason: string }
 
 /** One source's state after a poll (or after its part of a one-pass cycle). */
@@ -107,7 +112,7 @@ const nextSource = (previous: SourceState, at: number, outcome: PollOutcome): So
   const failure =
     outcome._tag === "Failed"
       ? outcome.reason
-      : outcome.report.status._tag === "Failed"
+      : outcome.report?.status._tag === "Failed"
         ? outcome.report.status.reason
         : null
   const brought = outcome._tag === "Report" && outcome.fresh > 0
@@ -117,7 +122,7 @@ const nextSource = (previous: SourceState, at: number, outcome: PollOutcome): So
     ...previous,
     polls: previous.polls + 1,
     lastPollAt: at,
-    lastReport: outcome._tag === "Report" ? outcome.report : previous.lastReport,
+    lastReport: outcome._tag === "Report" ? (outcome.report ?? previous.lastReport) : previous.lastReport,
     lastNewItemAt: brought ? at : previous.lastNewItemAt,
     consecutiveFailures: failure === null ? 0 : previous.consecutiveFailures + 1,
     lastError: failure ?? previous.lastError,
@@ -249,8 +254,7 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
             const reason = result._tag === "Failed" ? (result.reason.split("\n")[0] ?? "") : "timed out"
             return nextSource(source, at, { _tag: "Failed", reason })
           }
-          const report = reports?.get(source.name)
-          if (report === undefined) return source
+          const report = reports?.get(source.name) ?? null
           return nextSource(source, at, { _tag: "Report", report, fresh: fresh.get(source.name) ?? 0, retryAt })
         })
       }))
