@@ -56,7 +56,7 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
     const breakers = yield* Breakers
     const { userAgent } = yield* SecClient
 
-    const sources = (yield* loadSources({
+    const sources: ReadonlyArray<FeedSource> = (yield* loadSources({
       feedsFile: Option.getOrUndefined(settings.feedsFile),
       secBaseUrl: settings.secBaseUrl
     })).filter((source) => source.enabled)

@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Context, DateTime, Effect, Exit, Metric } from "effect"
+import { Clock, Context, DateTime, Effect, Metric, Tracer } from "effect"
 import { Classifier } from "../Classification/Classifier.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { Alert, CycleSummary, ItemOutcome, ItemOutcomeKind, NormalizedItem } from "../Kernel/Domain.js"
@@ -21,28 +21,22 @@ export const itemsDuplicate = Metric.counter("items_duplicate_total", {
 })
 
 /**
- * A span that started at `startTime` (nanoseconds), under the current span if any. Effect's own
- * `withSpan` always starts now; a poll is only known to deserve a trace once it has finished.
+ * A tracer whose spans don't end (so aren't exported) until `flush`: a poll is traced in full, and
+ * only once it has finished is it known whether the trace is worth keeping.
  */
-const spanSince = (name: string, startTime: bigint, attributes: Record<string, unknown>) =>
-  Effect.gen(function* () {
-    const tracer = yield* Effect.tracer
-    const parent = yield* Effect.option(Effect.currentParentSpan)
-    const span = tracer.span(name, parent, Context.empty(), [], startTime, "internal")
-    for (const [key, value] of Object.entries(attributes)) span.attribute(key, value)
-    return span
+const deferringTracer = (base: Tracer.Tracer) => {
+  const ends: Array<() => void> = []
+  const tracer = Tracer.make({
+    span: (name, parent, context, links, startTime, kind, options) => {
+      const span = base.span(name, parent, context, links, startTime, kind, options)
+      const end = span.end.bind(span)
+      span.end = (endTime, exit) => void ends.push(() => end(endTime, exit))
+      return span
+    },
+    context: (f, fiber) => base.context(f, fiber)
   })
-
-/** `self` inside a span that started at `startTime`, ended (with its exit) when `self` ends. */
-const withSpanSince =
-  (name: string, startTime: bigint, attributes: Record<string, unknown>) =>
-  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.flatMap(spanSince(name, startTime, attributes), (span) =>
-      self.pipe(
-        Effect.withParentSpan(span),
-        Effect.onExit((exit) => Effect.map(Clock.currentTimeNanos, (now) => span.end(now, exit)))
-      )
-    )
+  return { tracer, flush: () => ends.splice(0).forEach((end) => end()) }
+}
 
 const outcome = (item: NormalizedItem, kind: ItemOutcomeKind, reason: string | null): ItemOutcome => ({
   itemId: item.id,
@@ -228,28 +222,28 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     /**
      * One poll of one source. A poll that brings nothing new is not traced (at a one-second cadence
      * it would bury the traces that matter); one that does is one trace, rooted at a `cycle` span
-     * that starts when the poll did and holds the poll and every stage.
+     * (attribute `source`) that starts when the poll did and holds the fetch and every stage.
      */
     const runSource = (source: FeedSource) =>
       Effect.gen(function* () {
         const startedAt = yield* Clock.currentTimeMillis
-        const pollStart = yield* Clock.currentTimeNanos
-        const { batch, unseenIds } = yield* Effect.withTracerEnabled(
-          Effect.bindTo(feeds.poll(source), "batch").pipe(Effect.bind("unseenIds", ({ batch }) => unseenOf(batch))),
-          false
+        const base = yield* Effect.tracer
+        const parent = yield* Effect.option(Effect.currentParentSpan)
+        const span = base.span("cycle", parent, Context.empty(), [], yield* Clock.currentTimeNanos, "internal")
+        span.attribute("source", source.name)
+        const deferred = deferringTracer(base)
+        const { batch, unseenIds } = yield* Effect.bindTo(feeds.poll(source), "batch").pipe(
+          Effect.bind("unseenIds", ({ batch }) => unseenOf(batch)),
+          Effect.withTracer(deferred.tracer),
+          Effect.withParentSpan(span)
         )
+        // Nothing new: the cycle span and the poll's spans are never ended, so never exported.
         if (unseenIds.size === 0) return yield* Effect.withTracerEnabled(stages(batch, unseenIds, startedAt), false)
-        const pollEnd = yield* Clock.currentTimeNanos
-        return yield* Effect.gen(function* () {
-          const poll = yield* spanSince("FeedIngest.poll", pollStart, {
-            source: source.name,
-            "feed.url": source.url,
-            "feed.items": batch.items.length,
-            "feed.new": unseenIds.size
-          })
-          poll.end(pollEnd, Exit.void)
-          return yield* stages(batch, unseenIds, startedAt)
-        }).pipe(withSpanSince("cycle", pollStart, { source: source.name }))
+        deferred.flush()
+        return yield* stages(batch, unseenIds, startedAt).pipe(
+          Effect.withParentSpan(span),
+          Effect.onExit((exit) => Effect.map(Clock.currentTimeNanos, (now) => span.end(now, exit)))
+        )
       })
 
     /** `run()`: every source at once; `run(source)`: one poll of that source. */
