@@ -292,12 +292,18 @@ describe("assess", () => {
       }
     ]
   })
-  const base = { now: 100_000, staleAfterSeconds: 60, cycleTimeoutSeconds: 30, breakers: [], oldestPendingAgeSeconds: null }
+  const base = {
+    now: 100_000,
+    staleAfterSeconds: 60,
+    cycleTimeoutSeconds: 30,
+    breakers: [],
+    oldestPendingAgeSeconds: null
+  }
 
   it("is unhealthy when the loop has stalled", () => {
     expect(assess({ ...base, state: completed(0) })).toEqual({
       status: "unhealthy",
-      problems: ["the last cycle finished 100 s ago (limit 60 s)"]
+      problems: ["the last cycle finished 100 s ago (limit 60 s)", "feed Wire was last polled 100 s ago (limit 34 s)"]
     })
   })
 

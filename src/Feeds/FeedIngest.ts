@@ -126,6 +126,8 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
       return { source, items: Option.getOrNull(result.items), failure: null, commit: result.commit, retryAt }
     })
 
+    // One refresh of the CIK map at a time: SEC pollers starting together must not each download it.
+    const tickerLookup = (yield* Effect.makeSemaphore(1)).withPermits(1)(cikTickers.lookup)
     const byName = new Map(feeds.map((feed) => [feed.source.name, feed]))
     const needsSec = (source: FeedSource) => needsSecClient(source) && !secDisabled
 
@@ -141,7 +143,7 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
         return Effect.succeed({ source, items: [], failure: null, disabled, commit: Effect.void })
       }
       return Effect.gen(function* () {
-        const tickersForCik = needsSec(source) ? yield* cikTickers.lookup : () => []
+        const tickersForCik = needsSec(source) ? yield* tickerLookup : () => []
         const stored = yield* feedState.getMany([source.url])
         const result = yield* ingestFeed(source, feed.breaker, stored.get(source.url) ?? null, tickersForCik)
         return { ...result, disabled: null }
