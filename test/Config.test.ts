@@ -36,6 +36,16 @@ describe("Kernel/AppConfig", () => {
     })
   )
 
+  it.effect("refuses a poll interval below the 1 s floor, naming the setting", () =>
+    Effect.gen(function* () {
+      const result = yield* load({ POLL_SECONDS: "0", POLL_SECONDS_CLOSED: "30", SEC_POLL_SECONDS: "-1" })
+      const lines = Either.isLeft(result) ? describeConfigError(result.left) : []
+      expect(lines).toHaveLength(2)
+      expect(lines.find((l) => l.startsWith("POLL_SECONDS:"))).toMatch(/integer >= 1/)
+      expect(lines.find((l) => l.startsWith("SEC_POLL_SECONDS:"))).toMatch(/integer >= 1/)
+    })
+  )
+
   it.effect("keeps webhook URLs redacted", () =>
     Effect.gen(function* () {
       const config = yield* Effect.flatten(load({ DISCORD_WEBHOOK_URL: "https://discord.com/api/webhooks/1/tok" }))

@@ -16,8 +16,8 @@ export const FeedSource = Schema.Struct({
   kind: FeedKind,
   enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   /** Per-feed overrides of POLL_SECONDS / POLL_SECONDS_CLOSED (SEC_POLL_SECONDS for SEC feeds). */
-  pollSeconds: Schema.optional(PollSeconds),
-  pollSecondsClosed: Schema.optional(PollSeconds)
+  pollSeconds: Schema.optionalWith(PollSeconds, { exact: true }),
+  pollSecondsClosed: Schema.optionalWith(PollSeconds, { exact: true })
 })
 export type FeedSource = typeof FeedSource.Type
 
