@@ -105,9 +105,16 @@ describe("Health server", () => {
           llmBudget: null
         })
 
+        expect(ok.body.sources).toMatchObject([
+          { name: "TestWire", polls: 1, consecutiveFailures: 0, lastError: null, usualGapSeconds: null, outage: null }
+        ])
+        expect(ok.body.sources[0]!.lastNewItemAt).toBe(ok.body.sources[0]!.lastPollAt)
+
         feed.setFailure(500)
         yield* runner.runCycle
         const failing = yield* getHealth
+        expect(failing.body.sources).toMatchObject([{ name: "TestWire", polls: 2, consecutiveFailures: 1 }])
+        expect(failing.body.sources[0]!.lastError).toMatch(/500/)
         expect(failing.status).toBe(503)
         expect(failing.body.status).toBe("unhealthy")
         expect(failing.body.feeds).toMatchObject([{ name: "TestWire", status: "failed" }])
@@ -223,6 +230,14 @@ describe("Health server", () => {
           labels: { stage: "feed", tag: "FeedFailed" }
         })
         expect(family(text, "outbox_depth").metrics[0]?.value).toBe("2")
+        expect(sample(text, 'source_consecutive_failures{source="TestWire"}')).toBeGreaterThanOrEqual(0)
+        expect(sample(text, 'source_last_poll_age_seconds{source="TestWire"}')).toBeGreaterThanOrEqual(0)
+        expect(family(text, "polls_total").metrics).toContainEqual(
+          expect.objectContaining({ labels: { source: "TestWire", result: "new" } })
+        )
+        expect(family(text, "polls_total").metrics).toContainEqual(
+          expect.objectContaining({ labels: { source: "TestWire", result: "failed" } })
+        )
         expect(Number(family(text, "outbox_oldest_pending_age_seconds").metrics[0]?.value)).toBeGreaterThanOrEqual(0)
         expect(Number(family(text, "nodejs_heap_used_bytes").metrics[0]?.value)).toBeGreaterThan(0)
 
