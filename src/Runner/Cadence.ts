@@ -50,7 +50,10 @@ export const pollDelay = (input: {
   const backoff =
     input.consecutiveFailures === 0
       ? interval
-      : Math.min(interval * 2 ** Math.min(input.consecutiveFailures - 1, 20), Math.max(interval, maxFailureBackoffMillis))
+      : Math.min(
+          interval * 2 ** Math.min(input.consecutiveFailures - 1, 20),
+          Math.max(interval, maxFailureBackoffMillis)
+        )
   const hinted = input.retryAt === undefined ? 0 : input.retryAt - input.now
   return Duration.millis(Math.max(backoff, hinted))
 }
