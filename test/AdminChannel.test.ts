@@ -61,7 +61,7 @@ describe("AdminChannel on Discord", () => {
   it.live("the heartbeat reports cycle statistics from Runner.state, Discord headroom and latency p50/p95", () =>
     Effect.gen(function* () {
       const RunnerTest = Runner.Test({
-        state: Effect.succeed({ cycles: 12, consecutiveEmpty: 0, lastResult: Option.none() })
+        state: Effect.succeed({ cycles: 12, consecutiveEmpty: 0, lastResult: Option.none(), sources: [] })
       })
       const OutboxTest = Outbox.Test({
         counts: () =>

@@ -57,6 +57,31 @@ describe("FEEDS_FILE problems", () => {
     })
   )
 
+  it.scoped("a per-feed interval below the floor, or not a whole number of seconds, names the feed and field", () =>
+    Effect.gen(function* () {
+      const { path, lines } = yield* feedsFileLines({
+        feeds: [
+          { name: "Fast", url: "https://wire.local/fast", kind: "rss", pollSeconds: 0 },
+          { name: "Odd", url: "https://wire.local/odd", kind: "rss", pollSecondsClosed: "soon" }
+        ]
+      })
+      expect(lines).toEqual([
+        `FEEDS_FILE: ${path}: feeds[0] "Fast", field pollSeconds: expected a whole number of seconds >= 1`,
+        `FEEDS_FILE: ${path}: feeds[1] "Odd", field pollSecondsClosed: Expected number, actual "soon"`
+      ])
+    })
+  )
+
+  it.scoped("a valid per-feed interval is kept on the source", () =>
+    Effect.gen(function* () {
+      const path = yield* writeJson("feeds.json", {
+        feeds: [{ name: "Fast", url: "https://wire.local/fast", kind: "rss", pollSeconds: 1, pollSecondsClosed: 30 }]
+      })
+      const sources = yield* loadSources({ feedsFile: path, secBaseUrl: "https://www.sec.gov" })
+      expect(sources.find((source) => source.name === "Fast")).toMatchObject({ pollSeconds: 1, pollSecondsClosed: 30 })
+    })
+  )
+
   it.scoped("URL and duplicate problems are listed together, each naming the file", () =>
     Effect.gen(function* () {
       const { path, lines } = yield* feedsFileLines([

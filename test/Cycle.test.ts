@@ -5,7 +5,8 @@ import { Classifier } from "../src/Classification/Classifier.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { Cycle } from "../src/Runner/Cycle.js"
 import type { ClassifiedItem, EnrichedItem, NormalizedItem } from "../src/Kernel/Domain.js"
-import { FeedIngest } from "../src/Feeds/FeedIngest.js"
+import { type FeedBatch, FeedIngest } from "../src/Feeds/FeedIngest.js"
+import type { FeedSource } from "../src/Feeds/Sources.js"
 import { ItemArchive } from "../src/Outcomes/ItemArchive.js"
 import { MarketData } from "../src/MarketData/MarketData.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
@@ -114,5 +115,56 @@ describe("Cycle", () => {
         expect(stories?.n).toBe(0)
       }).pipe(Effect.provide(live))
     })
+  )
+
+  it.live("two sources carrying the same story within a millisecond make exactly one alert", () =>
+    Effect.gen(function* () {
+      const story = (id: string, source: string) => ({
+        ...item(id, "Acme receives FDA approval for its lead drug", "ACME"),
+        source
+      })
+      const batchOf = (name: string, id: string): FeedBatch => ({
+        reports: [{ name, url: `https://${name}`, status: { _tag: "Ok", items: 1, fresh: 1 } }],
+        items: [story(id, name)],
+        stale: []
+      })
+      const wires = FeedIngest.Test({
+        poll: (source: FeedSource) =>
+          Effect.succeed(
+            source.name === "GlobeNewswire" ? batchOf("GlobeNewswire", "gnw-1") : batchOf("PR Newswire", "prn-1")
+          )
+      })
+      // A classifier slow enough that both polls are past their dedupe before either commits.
+      const slowClassifier = Classifier.Test({
+        classifyBatch: (batch: ReadonlyArray<NormalizedItem>) =>
+          Effect.as(Effect.sleep("50 millis"), {
+            notes: [],
+            items: batch.map((entry) => classifiedFixture(entry, { score: 3, sentiment: 0.5 }))
+          })
+      })
+      const live = Cycle.DefaultWithoutDependencies.pipe(
+        Layer.provideMerge(Layer.mergeAll(wires, slowClassifier, market)),
+        Layer.provideMerge(storage)
+      )
+      yield* Effect.gen(function* () {
+        const cycle = yield* Cycle
+        const source = (name: string): FeedSource => ({ name, url: `https://${name}`, kind: "rss", enabled: true })
+        const [gnw, prn] = yield* Effect.all([cycle.run(source("GlobeNewswire")), cycle.run(source("PR Newswire"))], {
+          concurrency: "unbounded"
+        })
+        expect(gnw.alerted + prn.alerted).toBe(1)
+        const outbox = yield* Outbox
+        expect(yield* outbox.pendingCount).toBe(1)
+        const loser = gnw.alerted === 1 ? prn : gnw
+        expect(loser.outcomes).toMatchObject([
+          { outcome: "duplicate", reason: "same story being decided for another feed" }
+        ])
+        // The losing feed serves its copy again; by then the winner has committed, and the story check has it.
+        const again = yield* cycle.run(source(loser === gnw ? "GlobeNewswire" : "PR Newswire"))
+        expect(again.alerted).toBe(0)
+        expect(again.outcomes[0]?.reason).toMatch(/^same story first carried by /)
+        expect(yield* outbox.pendingCount).toBe(1)
+      }).pipe(Effect.provide(live))
+    }).pipe(Effect.scoped)
   )
 })

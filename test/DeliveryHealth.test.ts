@@ -46,7 +46,8 @@ const completedAt = (at: number): RunnerState => ({
         notes: []
       }
     }
-  })
+  }),
+  sources: []
 })
 const FreshRunner = Runner.Test({ state: Effect.map(Clock.currentTimeMillis, completedAt) })
 const NoCharts = ChartRenderer.Test({ forAlert: () => Effect.succeed({ _tag: "NoBars" } as const) })
@@ -232,7 +233,13 @@ describe("sink verdicts", () => {
     unusable: null,
     ...overrides
   })
-  const base = { now: 100_000, staleAfterSeconds: 600, breakers: [], oldestPendingAgeSeconds: null }
+  const base = {
+    now: 100_000,
+    staleAfterSeconds: 600,
+    cycleTimeoutSeconds: 30,
+    breakers: [],
+    oldestPendingAgeSeconds: null
+  }
   const state = completedAt(99_000)
 
   it("a wrong token (401) is unhealthy, named; failing under a minute only degrades", () => {

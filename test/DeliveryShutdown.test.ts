@@ -46,8 +46,9 @@ describe("shutdown while an alert is in flight", () => {
           FEEDS_FILE: feedsFile,
           DISCORD_WEBHOOK_URL: fake.webhookUrl(),
           HEALTH_PORT: "0",
-          LOOP_SECONDS: "3600",
-          LOOP_SECONDS_CLOSED: "3600",
+          POLL_SECONDS: "3600",
+          POLL_SECONDS_CLOSED: "3600",
+          SEC_POLL_SECONDS: "3600",
           SHUTDOWN_GRACE_SECONDS: "20",
           LOG_LEVEL: "Error"
         })

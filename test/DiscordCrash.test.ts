@@ -16,7 +16,13 @@ const startup = 180_000
 
 /** The real bot, `run` mode, as its own OS process, so it can be killed with SIGKILL. */
 const startBot = (env: Record<string, string>): ChildProcess =>
-  spawnCli(["run"], { LOG_LEVEL: "Error", LOOP_SECONDS: "3600", LOOP_SECONDS_CLOSED: "3600", ...env }).child
+  spawnCli(["run"], {
+    LOG_LEVEL: "Error",
+    POLL_SECONDS: "3600",
+    POLL_SECONDS_CLOSED: "3600",
+    SEC_POLL_SECONDS: "3600",
+    ...env
+  }).child
 
 const exited = (child: ChildProcess) =>
   Effect.async<void>((resume) => {

@@ -97,27 +97,27 @@ describe("doctor", () => {
 
   it.scopedLive("names settings by their environment variables and shows only what differs from the defaults", () =>
     Effect.gen(function* () {
-      const report = yield* doctor({ LOOP_SECONDS: 30, CHART_WORKERS: 2, DOLLAR_TICKERS: "true" })
+      const report = yield* doctor({ POLL_SECONDS: 30, CHART_WORKERS: 2, DOLLAR_TICKERS: "true" })
       const settings = report.lines.filter((line) => line.startsWith("  "))
-      expect(settings).toContain("  LOOP_SECONDS=30")
+      expect(settings).toContain("  POLL_SECONDS=30")
       expect(settings).toContain("  DOLLAR_TICKERS=true")
       expect(settings).toContain("  MARKET_DATA_PROVIDER=none")
-      // CHART_WORKERS=2 is the default, and LOOP_SECONDS_CLOSED was never set.
+      // CHART_WORKERS=2 is the default, and POLL_SECONDS_CLOSED was never set.
       expect(settings.some((line) => line.includes("CHART_WORKERS"))).toBe(false)
-      expect(settings.some((line) => line.includes("LOOP_SECONDS_CLOSED"))).toBe(false)
+      expect(settings.some((line) => line.includes("POLL_SECONDS_CLOSED"))).toBe(false)
       expect(report.lines.some((line) => line.includes("runner.") || line.includes("loopSeconds"))).toBe(false)
     })
   )
 
   it.scopedLive("--all lists every setting once, by its variable, defaults marked", () =>
     Effect.gen(function* () {
-      const report = yield* doctor({ LOOP_SECONDS: 30, TIINGO_API_KEY: "tiingo-secret" }, { all: true })
+      const report = yield* doctor({ POLL_SECONDS: 30, TIINGO_API_KEY: "tiingo-secret" }, { all: true })
       const settings = report.lines.filter((line) => line.startsWith("  "))
       const names = Object.values(settingNames).flatMap((section) => Object.values(section))
       expect(settings.map((line) => line.trim().split("=")[0]).sort()).toEqual([...names].sort())
       expect(new Set(names).size).toBe(names.length)
-      expect(settings).toContain("  LOOP_SECONDS=30")
-      expect(settings).toContain("  LOOP_SECONDS_CLOSED=300 (default)")
+      expect(settings).toContain("  POLL_SECONDS=30")
+      expect(settings).toContain("  POLL_SECONDS_CLOSED=60 (default)")
       expect(settings).toContain("  TIINGO_API_KEY=<redacted>")
       expect(settings).toContain("  LLM_API_KEY=(unset) (default)")
       expect(report.lines.join("\n")).not.toContain("tiingo-secret")

@@ -17,11 +17,11 @@ describe("values from .env", () => {
   it.effect("an invalid value is reported as coming from .env, without a false 'is required'", () =>
     Effect.gen(function* () {
       const path = join(mkdtempSync(join(tmpdir(), "dotenv-")), ".env")
-      writeFileSync(path, "LOOP_SECONDS=abc\nMAX_SEC_FILING_AGE_MINUTES=-5\n")
+      writeFileSync(path, "POLL_SECONDS=abc\nMAX_SEC_FILING_AGE_MINUTES=-5\n")
       const lines = yield* configErrorsWith(path)
       expect(lines.some((line) => line.includes("is required"))).toBe(false)
       expect(lines).toHaveLength(2)
-      expect(lines.find((line) => line.startsWith("LOOP_SECONDS:"))).toMatch(/abc.*\(set in .*\.env\)$/)
+      expect(lines.find((line) => line.startsWith("POLL_SECONDS:"))).toMatch(/abc.*\(set in .*\.env\)$/)
       expect(lines.find((line) => line.startsWith("MAX_SEC_FILING_AGE_MINUTES:"))).toContain(`(set in ${path})`)
     })
   )

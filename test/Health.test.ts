@@ -16,7 +16,7 @@ import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
 import { LlmStatus } from "../src/Classification/LlmAnalyst.js"
 import { assess, HealthCheck, type HealthReport, healthRouter } from "../src/App/HealthCheck.js"
 import { MetricsExporter } from "../src/App/MetricsExporter.js"
-import { Runner } from "../src/Runner/Runner.js"
+import { initialSourceState, Runner } from "../src/Runner/Runner.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { tempDataConfig } from "./support/TestLayers.js"
 import { type FeedServer, feedServer, testCycle, testItem } from "./support/TestPipeline.js"
@@ -53,7 +53,7 @@ const healthServer = (feed: FeedServer) =>
     ),
     Layer.provideMerge(testCycle(feed)),
     Layer.provideMerge(NodeHttpServer.layerTest),
-    Layer.provide(tempDataConfig({ LOOP_SECONDS: 60, LOOP_SECONDS_CLOSED: 300, CYCLE_TIMEOUT_SECONDS: 30 }))
+    Layer.provide(tempDataConfig({ POLL_SECONDS: 60, POLL_SECONDS_CLOSED: 300, CYCLE_TIMEOUT_SECONDS: 30 }))
   )
 
 const getHealth = Effect.gen(function* () {
@@ -105,9 +105,16 @@ describe("Health server", () => {
           llmBudget: null
         })
 
+        expect(ok.body.sources).toMatchObject([
+          { name: "TestWire", polls: 1, consecutiveFailures: 0, lastError: null, usualGapSeconds: null, outage: null }
+        ])
+        expect(ok.body.sources[0]!.lastNewItemAt).toBe(ok.body.sources[0]!.lastPollAt)
+
         feed.setFailure(500)
         yield* runner.runCycle
         const failing = yield* getHealth
+        expect(failing.body.sources).toMatchObject([{ name: "TestWire", polls: 2, consecutiveFailures: 1 }])
+        expect(failing.body.sources[0]!.lastError).toMatch(/500/)
         expect(failing.status).toBe(503)
         expect(failing.body.status).toBe("unhealthy")
         expect(failing.body.feeds).toMatchObject([{ name: "TestWire", status: "failed" }])
@@ -223,6 +230,14 @@ describe("Health server", () => {
           labels: { stage: "feed", tag: "FeedFailed" }
         })
         expect(family(text, "outbox_depth").metrics[0]?.value).toBe("2")
+        expect(sample(text, 'source_consecutive_failures{source="TestWire"}')).toBeGreaterThanOrEqual(0)
+        expect(sample(text, 'source_last_poll_age_seconds{source="TestWire"}')).toBeGreaterThanOrEqual(0)
+        expect(family(text, "polls_total").metrics).toContainEqual(
+          expect.objectContaining({ labels: { source: "TestWire", result: "new" } })
+        )
+        expect(family(text, "polls_total").metrics).toContainEqual(
+          expect.objectContaining({ labels: { source: "TestWire", result: "failed" } })
+        )
         expect(Number(family(text, "outbox_oldest_pending_age_seconds").metrics[0]?.value)).toBeGreaterThanOrEqual(0)
         expect(Number(family(text, "nodejs_heap_used_bytes").metrics[0]?.value)).toBeGreaterThan(0)
 
@@ -280,14 +295,30 @@ describe("assess", () => {
           notes: []
         }
       }
-    })
+    }),
+    sources: [
+      {
+        ...initialSourceState("Wire"),
+        intervalSeconds: 2,
+        polls: 1,
+        lastPollAt: at,
+        consecutiveFailures: failedFeed ? 1 : 0,
+        lastError: failedFeed ? "HTTP 500" : null
+      }
+    ]
   })
-  const base = { now: 100_000, staleAfterSeconds: 60, breakers: [], oldestPendingAgeSeconds: null }
+  const base = {
+    now: 100_000,
+    staleAfterSeconds: 60,
+    cycleTimeoutSeconds: 30,
+    breakers: [],
+    oldestPendingAgeSeconds: null
+  }
 
   it("is unhealthy when the loop has stalled", () => {
     expect(assess({ ...base, state: completed(0) })).toEqual({
       status: "unhealthy",
-      problems: ["the last cycle finished 100 s ago (limit 60 s)"]
+      problems: ["the last cycle finished 100 s ago (limit 60 s)", "feed Wire was last polled 100 s ago (limit 34 s)"]
     })
   })
 
@@ -302,7 +333,15 @@ describe("assess", () => {
     expect(verdict.problems).toEqual(["breaker quotes is open", "an alert has waited 1200 s for delivery"])
   })
 
-  it("is unhealthy when a feed failed in the last cycle", () => {
+  it("is unhealthy when a feed failed in its last poll", () => {
     expect(assess({ ...base, state: completed(99_000, true) }).problems).toEqual(["feed Wire failed: HTTP 500"])
+  })
+
+  it("is unhealthy when one source's poller has stopped polling while the others go on", () => {
+    const state = completed(99_000)
+    const hung = { ...initialSourceState("Hung"), intervalSeconds: 2, polls: 3, lastPollAt: 60_000 }
+    expect(assess({ ...base, state: { ...state, sources: [...state.sources, hung] } }).problems).toEqual([
+      "feed Hung was last polled 40 s ago (limit 34 s)"
+    ])
   })
 })

@@ -10,7 +10,7 @@ const noStackTrace = /\n\s+at /
 const quietEnv = (dir: string) => {
   const feedsFile = join(dir, "feeds.json")
   writeFileSync(feedsFile, "[]")
-  return { DATA_DIR: dir, FEEDS_FILE: feedsFile, HEALTH_PORT: "0", LOOP_SECONDS: "3600", LOOP_SECONDS_CLOSED: "3600" }
+  return { DATA_DIR: dir, FEEDS_FILE: feedsFile, HEALTH_PORT: "0", POLL_SECONDS: "3600", POLL_SECONDS_CLOSED: "3600" }
 }
 
 const started: Array<ReturnType<typeof spawnCli>> = []

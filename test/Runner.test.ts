@@ -1,11 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Scope, TestClock } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Ref, Scope, TestClock } from "effect"
 import { AdminChannel, type AdminEvent } from "../src/Kernel/AdminChannel.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { Cycle } from "../src/Runner/Cycle.js"
 import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
 import type { CycleSummary, FeedReport } from "../src/Kernel/Domain.js"
-import { Runner, RunnerLoop } from "../src/Runner/Runner.js"
+import { type CycleResult, initialSourceState, outageOf, Runner } from "../src/Runner/Runner.js"
+import { Pollers } from "../src/Runner/Pollers.js"
+import { FeedIngest } from "../src/Feeds/FeedIngest.js"
+import type { FeedSource } from "../src/Feeds/Sources.js"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { Agent, get } from "node:http"
@@ -23,125 +26,234 @@ const summary = (fetched: number, feeds: ReadonlyArray<FeedReport> = []): CycleS
   notes: []
 })
 
-/** A Runner whose cycles are scripted: each call takes the next behaviour, the last one repeats. */
-const scriptedRunner = (script: ReadonlyArray<Effect.Effect<CycleSummary, unknown>>, config = {}) =>
+const wire = (name: string): FeedSource => ({ name, url: `https://${name}.example/rss`, kind: "rss", enabled: true })
+
+/**
+ * A Runner whose polls are scripted per source: each poll takes the source's next behaviour, the
+ * last one repeats. Sources without a script answer an empty summary.
+ */
+const scriptedRunner = (
+  scripts: Record<string, ReadonlyArray<Effect.Effect<CycleSummary, unknown>>>,
+  config = {},
+  names: ReadonlyArray<string> = Object.keys(scripts)
+) =>
   Effect.gen(function* () {
-    const calls = yield* Ref.make(0)
+    const calls = yield* Ref.make<Record<string, number>>({})
     const notices = yield* Ref.make<ReadonlyArray<AdminEvent>>([])
     const cycle = Cycle.Test({
-      run: () =>
-        Ref.getAndUpdate(calls, (n) => n + 1).pipe(
+      run: (source?: FeedSource) => {
+        const name = source?.name ?? "all"
+        const script = scripts[name] ?? [Effect.succeed(summary(0))]
+        return Ref.modify(calls, (all) => [all[name] ?? 0, { ...all, [name]: (all[name] ?? 0) + 1 }]).pipe(
           Effect.flatMap((n) => script[Math.min(n, script.length - 1)]!),
           Effect.orDie
         )
+      }
     })
+    const ingest = FeedIngest.Test({ sources: names.map(wire), disabledReason: () => null })
     const admin = AdminChannel.Test({
       notify: (event) => Ref.update(notices, (all) => [...all, event])
     })
     const layer = Runner.DefaultWithoutDependencies.pipe(
-      Layer.provideMerge(Layer.mergeAll(cycle, admin, AppConfig.Default, ErrorTracker.Default)),
+      Layer.provideMerge(Layer.mergeAll(cycle, ingest, admin, AppConfig.Default, ErrorTracker.Default)),
       Layer.provideMerge(
-        configLayer({ LOOP_SECONDS: 10, LOOP_SECONDS_CLOSED: 10, CYCLE_TIMEOUT_SECONDS: 5, ...config })
+        configLayer({ POLL_SECONDS: 10, POLL_SECONDS_CLOSED: 10, CYCLE_TIMEOUT_SECONDS: 5, ...config })
       )
     )
-    return { layer, calls, notices }
+    const callsOf = (name: string) => Effect.map(Ref.get(calls), (all) => all[name] ?? 0)
+    return { layer, callsOf, notices }
   })
 
+const pollers = <E, R>(layer: Layer.Layer<Runner | AppConfig | ErrorTracker, E, R>) =>
+  Pollers.pipe(Layer.provide(layer))
+
 describe("Runner", () => {
-  it.effect("records a failing cycle with its cause and carries on", () =>
+  it.effect("records a failing poll with its cause and carries on", () =>
     Effect.gen(function* () {
-      const { layer } = yield* scriptedRunner([Effect.die(new Error("boom in stage")), Effect.succeed(summary(3))])
+      const { layer } = yield* scriptedRunner({
+        Wire: [Effect.die(new Error("boom in stage")), Effect.succeed(summary(3))]
+      })
       yield* Effect.gen(function* () {
         const runner = yield* Runner
-        const first = yield* runner.runCycle
+        const first = yield* runner.poll(wire("Wire"))
         expect(first._tag).toBe("Failed")
         expect(first._tag === "Failed" && first.reason).toContain("boom in stage")
-        const second = yield* runner.runCycle
+        const second = yield* runner.poll(wire("Wire"))
         expect(second._tag).toBe("Completed")
-        expect((yield* runner.state).cycles).toBe(2)
+        const state = yield* runner.state
+        expect(state.cycles).toBe(2)
+        expect(state.sources[0]).toMatchObject({ name: "Wire", polls: 2, consecutiveFailures: 0 })
       }).pipe(Effect.provide(layer))
     })
   )
 
-  it.effect("interrupts a cycle past CYCLE_TIMEOUT_SECONDS and carries on", () =>
+  it.effect("interrupts a poll past CYCLE_TIMEOUT_SECONDS and carries on", () =>
     Effect.gen(function* () {
-      const { layer } = yield* scriptedRunner([Effect.never, Effect.succeed(summary(1))])
+      const { layer } = yield* scriptedRunner({ Wire: [Effect.never, Effect.succeed(summary(1))] })
       yield* Effect.gen(function* () {
         const runner = yield* Runner
-        const hung = yield* Effect.fork(runner.runCycle)
+        const hung = yield* Effect.fork(runner.poll(wire("Wire")))
         yield* TestClock.adjust("5 seconds")
         const result = yield* Fiber.join(hung)
         expect(result._tag).toBe("TimedOut")
-        expect((yield* runner.runCycle)._tag).toBe("Completed")
+        expect((yield* runner.poll(wire("Wire")))._tag).toBe("Completed")
       }).pipe(Effect.provide(layer))
     })
   )
 
-  it.scoped("keeps looping on its schedule after failures and timeouts", () =>
+  it.scoped("keeps polling on its schedule after failures and timeouts, backing off while it fails", () =>
     Effect.gen(function* () {
-      const { layer, calls } = yield* scriptedRunner([
-        Effect.die("first fails"),
-        Effect.never,
-        Effect.succeed(summary(1))
-      ])
-      yield* Layer.build(RunnerLoop.pipe(Layer.provide(layer)))
+      const { layer, callsOf } = yield* scriptedRunner({
+        Wire: [Effect.die("first fails"), Effect.never, Effect.succeed(summary(1))]
+      })
+      yield* Layer.build(pollers(layer))
       yield* TestClock.adjust("1 millis")
-      expect(yield* Ref.get(calls)).toBe(1)
+      expect(yield* callsOf("Wire")).toBe(1)
+      // One failure: the interval.
       yield* TestClock.adjust("10 seconds")
-      expect(yield* Ref.get(calls)).toBe(2)
+      expect(yield* callsOf("Wire")).toBe(2)
+      // The hung poll times out after 5 s; two failures in a row: twice the interval.
       yield* TestClock.adjust("5 seconds")
+      yield* TestClock.adjust("19 seconds")
+      expect(yield* callsOf("Wire")).toBe(2)
+      yield* TestClock.adjust("1 seconds")
+      expect(yield* callsOf("Wire")).toBe(3)
+      // Recovered: back to the interval.
       yield* TestClock.adjust("10 seconds")
-      expect(yield* Ref.get(calls)).toBe(3)
-      yield* TestClock.adjust("10 seconds")
-      expect(yield* Ref.get(calls)).toBe(4)
+      expect(yield* callsOf("Wire")).toBe(4)
     })
   )
 
-  it.effect("tells the admin channel once when feeds fail for N cycles, and again on recovery", () =>
+  it.scoped("a hung source never delays another", () =>
+    Effect.gen(function* () {
+      const { layer, callsOf } = yield* scriptedRunner(
+        { Hung: [Effect.never], Fast: [Effect.succeed(summary(1))] },
+        { CYCLE_TIMEOUT_SECONDS: 3600, SHUTDOWN_GRACE_SECONDS: 1 }
+      )
+      const scope = yield* Scope.make()
+      yield* Layer.buildWithScope(pollers(layer), scope)
+      yield* TestClock.adjust("1 millis")
+      for (let tick = 1; tick <= 5; tick++) yield* TestClock.adjust("10 seconds")
+      expect(yield* callsOf("Hung")).toBe(1)
+      expect(yield* callsOf("Fast")).toBe(6)
+      // The hung poll holds shutdown up for the grace period only.
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* TestClock.adjust("1 seconds")
+      yield* Fiber.join(closing)
+    })
+  )
+
+  it.scoped("restarts a poller that dies of a defect, with backoff, and logs it", () =>
+    Effect.gen(function* () {
+      const attempts = yield* Ref.make(0)
+      const runner = Runner.Test({
+        sources: [wire("Wire")],
+        poll: () =>
+          Ref.getAndUpdate(attempts, (n) => n + 1).pipe(
+            Effect.flatMap((n) =>
+              n < 2
+                ? Effect.die(new Error(`poller bug ${n}`))
+                : Effect.succeed<CycleResult>({ _tag: "Completed", summary: summary(1) })
+            )
+          ),
+        nextDelay: () => Effect.succeed(Duration.seconds(10))
+      })
+      const context = yield* Layer.build(
+        Layer.merge(Pollers, ErrorTracker.Default).pipe(
+          Layer.provideMerge(Layer.mergeAll(runner, ErrorTracker.Default, AppConfig.Default)),
+          Layer.provide(configLayer({}))
+        )
+      )
+      yield* TestClock.adjust("1 millis")
+      expect(yield* Ref.get(attempts)).toBe(1)
+      // Restarted after 1 s, then after 2 s.
+      yield* TestClock.adjust("1 seconds")
+      expect(yield* Ref.get(attempts)).toBe(2)
+      yield* TestClock.adjust("1 seconds")
+      expect(yield* Ref.get(attempts)).toBe(2)
+      yield* TestClock.adjust("1 seconds")
+      expect(yield* Ref.get(attempts)).toBe(3)
+      // Alive again: its own cadence.
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* Ref.get(attempts)).toBe(4)
+      const report = yield* Effect.flatMap(ErrorTracker, (errors) => errors.report).pipe(Effect.provide(context))
+      expect(report.counts).toMatchObject([{ stage: "cycle", tag: "PollerDied", total: 2 }])
+      expect(report.samples.map((sample) => sample.message).sort()).toEqual(["poller bug 0", "poller bug 1"])
+    })
+  )
+
+  it.effect("tells the admin channel once when a source fails N polls in a row, and again on recovery", () =>
     Effect.gen(function* () {
       const failed: FeedReport = {
         name: "GlobeNewswire",
         url: "https://x",
         status: { _tag: "Failed", reason: "HTTP 503" }
       }
+      const fine: FeedReport = { name: "GlobeNewswire", url: "https://x", status: { _tag: "Ok", items: 2, fresh: 2 } }
       const script = [
         Effect.succeed(summary(0, [failed])),
         Effect.succeed(summary(0, [failed])),
         Effect.succeed(summary(0, [failed])),
         Effect.succeed(summary(0, [failed])),
-        Effect.succeed(summary(2))
+        Effect.succeed(summary(2, [fine]))
       ]
-      const { layer, notices } = yield* scriptedRunner(script, { ALERT_CONSECUTIVE_EMPTY_CYCLES: 3 })
+      const { layer, notices } = yield* scriptedRunner({ GlobeNewswire: script }, { ALERT_CONSECUTIVE_EMPTY_CYCLES: 3 })
       yield* Effect.gen(function* () {
         const runner = yield* Runner
-        for (let i = 0; i < 5; i++) yield* runner.runCycle
+        for (let i = 0; i < 5; i++) yield* runner.poll(wire("GlobeNewswire"))
       }).pipe(Effect.provide(layer))
       const sent = yield* Ref.get(notices)
       expect(sent).toHaveLength(2)
-      expect(sent[0]!.detail).toContain("every feed failed: GlobeNewswire (HTTP 503)")
+      expect(sent[0]!.title).toBe("feed GlobeNewswire is failing")
+      expect(sent[0]!.detail).toContain("3 polls failed in a row; last error: HTTP 503")
       expect(sent[1]!.title).toContain("flowing again")
     })
   )
 
-  it.effect("says 'quiet market' when every feed answered with nothing", () =>
+  it("says a source went quiet, not failed, when it answers but is silent far past its usual gap in market hours", () => {
+    // Tuesday 10 March 2026, 11:00 EDT.
+    const now = Date.parse("2026-03-10T15:00:00Z")
+    const source = {
+      ...initialSourceState("PR Newswire"),
+      polls: 500,
+      lastPollAt: now,
+      lastNewItemAt: now - 20 * 60_000,
+      usualGapSeconds: 60
+    }
+    expect(outageOf(source, now, 3)).toMatchObject({ kind: "quiet" })
+    expect(outageOf(source, now, 3)?.detail).toContain("usually a story every 60 s")
+    // Within its usual rhythm, at night, or with the alert off: nothing.
+    expect(outageOf({ ...source, lastNewItemAt: now - 5 * 60_000 }, now, 3)).toBeNull()
+    expect(outageOf(source, Date.parse("2026-03-11T03:00:00Z"), 3)).toBeNull()
+    expect(outageOf(source, now, 0)).toBeNull()
+    expect(outageOf({ ...source, consecutiveFailures: 3, lastError: "HTTP 500" }, now, 3)?.kind).toBe("failed")
+  })
+
+  it.effect("learns a source's usual gap from the polls that brought new items", () =>
     Effect.gen(function* () {
-      const ok: FeedReport = { name: "PR Newswire", url: "https://x", status: { _tag: "Ok", items: 0, fresh: 0 } }
-      const { layer, notices } = yield* scriptedRunner([Effect.succeed(summary(0, [ok]))], {
-        ALERT_CONSECUTIVE_EMPTY_CYCLES: 2
+      const fresh: FeedReport = { name: "Wire", url: "https://x", status: { _tag: "Ok", items: 1, fresh: 1 } }
+      const withNew = (id: string): CycleSummary => ({
+        ...summary(1, [fresh]),
+        outcomes: [{ itemId: id, source: "Wire", title: id, outcome: "alerted", reason: null }]
       })
+      let n = 0
+      const { layer } = yield* scriptedRunner({ Wire: [Effect.suspend(() => Effect.succeed(withNew(`i${n++}`)))] })
       yield* Effect.gen(function* () {
         const runner = yield* Runner
-        yield* runner.runCycle
-        yield* runner.runCycle
+        for (let i = 0; i < 6; i++) {
+          yield* runner.poll(wire("Wire"))
+          yield* TestClock.adjust("30 seconds")
+        }
+        const [source] = (yield* runner.state).sources
+        expect(source?.usualGapSeconds).toBe(30)
+        expect(source?.lastNewItemAt).toBe(150_000)
       }).pipe(Effect.provide(layer))
-      const [notice] = yield* Ref.get(notices)
-      expect(notice?.detail).toContain("quiet market")
     })
   )
 })
 
 describe("graceful shutdown", () => {
-  it.effect("lets the running cycle finish within the grace period", () =>
+  it.effect("lets the running poll finish within the grace period", () =>
     Effect.gen(function* () {
       const finished = yield* Deferred.make<void>()
       const started = yield* Deferred.make<void>()
@@ -150,9 +262,9 @@ describe("graceful shutdown", () => {
         Effect.zipRight(Deferred.succeed(finished, undefined)),
         Effect.as(summary(1))
       )
-      const { layer } = yield* scriptedRunner([slowCycle], { SHUTDOWN_GRACE_SECONDS: 2 })
+      const { layer } = yield* scriptedRunner({ Wire: [slowCycle] }, { SHUTDOWN_GRACE_SECONDS: 2 })
       const scope = yield* Scope.make()
-      yield* Layer.buildWithScope(RunnerLoop.pipe(Layer.provide(layer)), scope)
+      yield* Layer.buildWithScope(pollers(layer), scope)
       yield* Deferred.await(started)
       const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
       yield* TestClock.adjust("1499 millis")
@@ -164,7 +276,7 @@ describe("graceful shutdown", () => {
     })
   )
 
-  it.effect("interrupts a cycle that outlives the grace period, at its end and not before", () =>
+  it.effect("interrupts a poll that outlives the grace period, at its end and not before", () =>
     Effect.gen(function* () {
       const started = yield* Deferred.make<void>()
       const interrupted = yield* Deferred.make<void>()
@@ -172,9 +284,9 @@ describe("graceful shutdown", () => {
         Effect.zipRight(Effect.never),
         Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
       )
-      const { layer } = yield* scriptedRunner([hung], { SHUTDOWN_GRACE_SECONDS: 1 })
+      const { layer } = yield* scriptedRunner({ Wire: [hung] }, { SHUTDOWN_GRACE_SECONDS: 1 })
       const scope = yield* Scope.make()
-      yield* Layer.buildWithScope(RunnerLoop.pipe(Layer.provide(layer)), scope)
+      yield* Layer.buildWithScope(pollers(layer), scope)
       yield* Deferred.await(started)
       const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
       yield* TestClock.adjust("999 millis")

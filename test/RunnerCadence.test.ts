@@ -1,11 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, DateTime, Effect, Layer, TestClock } from "effect"
+import { Clock, DateTime, Duration, Effect, Layer, TestClock } from "effect"
+import { FeedIngest } from "../src/Feeds/FeedIngest.js"
+import type { FeedSource } from "../src/Feeds/Sources.js"
 import { AdminChannel } from "../src/Kernel/AdminChannel.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import type { CycleSummary } from "../src/Kernel/Domain.js"
 import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
+import { edgarOpenAt, pollDelay } from "../src/Runner/Cadence.js"
 import { Cycle } from "../src/Runner/Cycle.js"
-import { Runner, RunnerLoop } from "../src/Runner/Runner.js"
+import { Pollers } from "../src/Runner/Pollers.js"
+import { Runner } from "../src/Runner/Runner.js"
 import { configLayer } from "./support/TestLayers.js"
 
 const summary: CycleSummary = {
@@ -19,50 +23,143 @@ const summary: CycleSummary = {
   notes: []
 }
 
-/**
- * The real polling loop (RunnerLoop over the real Runner) on the TestClock, with a cycle that only notes when it
- * ran, as New York wall time.
- */
-const loopRecordingCycles = Effect.gen(function* () {
-  const ran: Array<string> = []
-  const cycle = Cycle.Test({
-    run: () =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        ran.push(DateTime.formatIsoZoned(DateTime.unsafeMakeZoned(now, { timeZone: "America/New_York" })).slice(11, 16))
-        return summary
-      })
-  })
-  const layer = RunnerLoop.pipe(
-    Layer.provide(Runner.DefaultWithoutDependencies),
-    Layer.provideMerge(Layer.mergeAll(cycle, AdminChannel.Default, ErrorTracker.Default, AppConfig.Default)),
-    Layer.provide(configLayer({ LOOP_SECONDS: 60, LOOP_SECONDS_CLOSED: 300, ALERT_CONSECUTIVE_EMPTY_CYCLES: 0 }))
-  )
-  return { ran, layer }
-})
+const wire: FeedSource = { name: "Wire", url: "https://wire.example/rss", kind: "rss", enabled: true }
+const sec: FeedSource = { name: "SEC 8-K", url: "https://sec.example/atom", kind: "sec-atom", enabled: true }
 
-describe("the runner loop's cadence", () => {
-  it.scoped("polls every LOOP_SECONDS until 20:00 New York time, then every LOOP_SECONDS_CLOSED", () =>
+const newYork = (now: number) =>
+  DateTime.formatIsoZoned(DateTime.unsafeMakeZoned(now, { timeZone: "America/New_York" })).slice(11, 19)
+
+/**
+ * The real pollers over the real Runner on the TestClock, with a cycle that only notes when each
+ * source was polled, as New York wall time; `retryAt` is what the source's server hints each time.
+ */
+const pollersRecording = (
+  sources: ReadonlyArray<FeedSource>,
+  config: Record<string, number> = {},
+  retryAfterMillis?: number
+) =>
+  Effect.gen(function* () {
+    const ran: Record<string, Array<string>> = {}
+    const cycle = Cycle.Test({
+      run: (source?: FeedSource) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const name = source?.name ?? "all"
+          ;(ran[name] ??= []).push(newYork(now))
+          return retryAfterMillis === undefined ? summary : { ...summary, retryAt: now + retryAfterMillis }
+        })
+    })
+    const ingest = FeedIngest.Test({ sources, disabledReason: () => null })
+    const layer = Pollers.pipe(
+      Layer.provide(Runner.DefaultWithoutDependencies),
+      Layer.provideMerge(Layer.mergeAll(cycle, ingest, AdminChannel.Default, ErrorTracker.Default, AppConfig.Default)),
+      Layer.provide(
+        configLayer({ POLL_SECONDS: 60, POLL_SECONDS_CLOSED: 300, ALERT_CONSECUTIVE_EMPTY_CYCLES: 0, ...config })
+      )
+    )
+    return { ran, layer }
+  })
+
+describe("each poller's cadence", () => {
+  it.scoped("polls every POLL_SECONDS until 20:00 New York time, then every POLL_SECONDS_CLOSED", () =>
     Effect.gen(function* () {
       // Friday 6 March 2026, 19:57 EST: after-hours, three minutes before the close.
       yield* TestClock.setTime(Date.parse("2026-03-07T00:57:00Z"))
-      const { ran, layer } = yield* loopRecordingCycles
+      const { ran, layer } = yield* pollersRecording([wire])
       yield* Layer.build(layer)
       yield* TestClock.adjust("18 minutes")
-      expect(ran).toEqual(["19:57", "19:58", "19:59", "20:00", "20:05", "20:10", "20:15"])
+      expect(ran.Wire!.map((at) => at.slice(0, 5))).toEqual([
+        "19:57",
+        "19:58",
+        "19:59",
+        "20:00",
+        "20:05",
+        "20:10",
+        "20:15"
+      ])
     })
   )
 
-  it.scoped("switches back to LOOP_SECONDS when pre-market opens at 04:00 on Monday, after a closed weekend", () =>
+  it.scoped("switches back to POLL_SECONDS when pre-market opens at 04:00 on Monday, after a closed weekend", () =>
     Effect.gen(function* () {
       // Sunday 8 March 2026, 23:50 EDT (the clocks went forward that morning).
       yield* TestClock.setTime(Date.parse("2026-03-09T03:50:00Z"))
-      const { ran, layer } = yield* loopRecordingCycles
+      const { ran, layer } = yield* pollersRecording([wire])
       yield* Layer.build(layer)
       yield* TestClock.adjust("253 minutes")
-      // Every 5 minutes from 23:50 to 04:00 (51 cycles), then every minute.
-      expect(ran.slice(0, 3)).toEqual(["23:50", "23:55", "00:00"])
-      expect(ran.slice(-5)).toEqual(["03:55", "04:00", "04:01", "04:02", "04:03"])
-      expect(ran).toHaveLength(51 + 3)
+      const polled = ran.Wire!.map((at) => at.slice(0, 5))
+      // Every 5 minutes from 23:50 to 04:00 (51 polls), then every minute.
+      expect(polled.slice(0, 3)).toEqual(["23:50", "23:55", "00:00"])
+      expect(polled.slice(-5)).toEqual(["03:55", "04:00", "04:01", "04:02", "04:03"])
+      expect(polled).toHaveLength(51 + 3)
     })
   )
+
+  it.scoped("polls SEC every SEC_POLL_SECONDS during EDGAR hours, the wires on their own interval, side by side", () =>
+    Effect.gen(function* () {
+      // Tuesday 10 March 2026, 11:00 EDT.
+      yield* TestClock.setTime(Date.parse("2026-03-10T15:00:00Z"))
+      const { ran, layer } = yield* pollersRecording([wire, sec], { POLL_SECONDS: 3 })
+      yield* Layer.build(layer)
+      yield* TestClock.adjust("6 seconds")
+      expect(ran["SEC 8-K"]).toEqual([
+        "11:00:00",
+        "11:00:01",
+        "11:00:02",
+        "11:00:03",
+        "11:00:04",
+        "11:00:05",
+        "11:00:06"
+      ])
+      expect(ran.Wire).toEqual(["11:00:00", "11:00:03", "11:00:06"])
+    })
+  )
+
+  it.scoped("honours a feed's pollSeconds / pollSecondsClosed from FEEDS_FILE over the settings", () =>
+    Effect.gen(function* () {
+      // Friday 6 March 2026, 19:59 EST.
+      yield* TestClock.setTime(Date.parse("2026-03-07T00:59:00Z"))
+      const { ran, layer } = yield* pollersRecording([{ ...wire, pollSeconds: 20, pollSecondsClosed: 120 }])
+      yield* Layer.build(layer)
+      yield* TestClock.adjust("5 minutes")
+      expect(ran.Wire!.map((at) => at.slice(0, 8))).toEqual([
+        "19:59:00",
+        "19:59:20",
+        "19:59:40",
+        "20:00:00",
+        "20:02:00",
+        "20:04:00"
+      ])
+    })
+  )
+
+  it.scoped("waits as long as the server asks (Retry-After, max-age) when that is longer than the interval", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(Date.parse("2026-03-10T15:00:00Z"))
+      const { ran, layer } = yield* pollersRecording([wire], { POLL_SECONDS: 2 }, 30_000)
+      yield* Layer.build(layer)
+      yield* TestClock.adjust("65 seconds")
+      expect(ran.Wire).toEqual(["11:00:00", "11:00:30", "11:01:00"])
+    })
+  )
+})
+
+describe("pollDelay", () => {
+  it("is the interval, doubled per failure in a row up to 5 minutes, and never before the server's hint", () => {
+    const at = (input: Partial<Parameters<typeof pollDelay>[0]>) =>
+      Duration.toSeconds(pollDelay({ now: 0, intervalSeconds: 2, consecutiveFailures: 0, ...input }))
+    expect(at({})).toBe(2)
+    expect(at({ consecutiveFailures: 1 })).toBe(2)
+    expect(at({ consecutiveFailures: 3 })).toBe(8)
+    expect(at({ consecutiveFailures: 30 })).toBe(300)
+    expect(at({ retryAt: 10_000 })).toBe(10)
+    expect(at({ retryAt: 1_000 })).toBe(2)
+  })
+
+  it("knows EDGAR's hours: weekdays 06:00–22:00 New York time", () => {
+    expect(edgarOpenAt(Date.parse("2026-03-10T10:00:00Z"))).toBe(true) // Tue 06:00 EDT
+    expect(edgarOpenAt(Date.parse("2026-03-10T09:59:00Z"))).toBe(false)
+    expect(edgarOpenAt(Date.parse("2026-03-11T01:59:00Z"))).toBe(true) // Tue 21:59 EDT
+    expect(edgarOpenAt(Date.parse("2026-03-11T02:00:00Z"))).toBe(false)
+    expect(edgarOpenAt(Date.parse("2026-03-14T15:00:00Z"))).toBe(false) // Saturday
+  })
 })

@@ -27,8 +27,9 @@ const quietEnv = (dir: string) => {
     DATA_DIR: dir,
     FEEDS_FILE: feedsFile,
     HEALTH_PORT: "0",
-    LOOP_SECONDS: "3600",
-    LOOP_SECONDS_CLOSED: "3600",
+    POLL_SECONDS: "3600",
+    POLL_SECONDS_CLOSED: "3600",
+    SEC_POLL_SECONDS: "3600",
     SQLITE_BUSY_TIMEOUT_MS: "300"
   }
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { Classifier } from "../src/Classification/Classifier.js"
 import { Cycle } from "../src/Runner/Cycle.js"
+import { FeedIngest } from "../src/Feeds/FeedIngest.js"
 import type { RecordedSpan } from "../src/World/FakeOtlp.js"
 import * as FakeOtlp from "../src/World/FakeOtlp.js"
 import * as FakeWire from "../src/World/FakeWire.js"
@@ -90,6 +91,54 @@ describe("Tracing", () => {
     })
   )
 
+  it.scoped(
+    "traces a poll only when it brings new items: one trace per such poll, rooted at `cycle` with its source",
+    () =>
+      Effect.gen(function* () {
+        const otlp = yield* FakeOtlp.make()
+        const wire = yield* FakeWire.make({
+          gnw: { body: FakeWire.globeNewswireRss(FakeWire.sampleWireItems(3, { now: Date.now() })) }
+        })
+        const file = yield* feedsFile([{ name: "GNW", url: wire.feedUrl("gnw"), kind: "rss" }])
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const cycle = yield* Cycle
+            const ingest = yield* FeedIngest
+            const [gnw] = ingest.sources
+            // New items; then the same items again (a 200 with nothing new); then a 304.
+            for (let poll = 0; poll < 3; poll++) yield* cycle.run(gnw)
+          }).pipe(
+            Effect.provide(wireCycle()),
+            Effect.provide(TracingLive),
+            Effect.provide(tempDataConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, FEEDS_FILE: file, FEED_RETRIES: 0 }))
+          )
+        )
+        const spans = yield* otlp.spans
+        const roots = spans.filter((span) => span.name === "cycle")
+        expect(roots).toHaveLength(1)
+        expect(roots[0]!.parentSpanId).toBeNull()
+        expect(roots[0]!.attributes).toMatchObject({ source: "GNW", fetched: 3, new: 3, alerted: 3 })
+        const trace = spans.filter((span) => span.traceId === roots[0]!.traceId)
+        const byId = new Map(trace.map((span) => [span.spanId, span]))
+        for (const name of [
+          "FeedIngest.poll",
+          "FeedIngest.feed",
+          "http.client GET",
+          "Classifier.classifyBatch",
+          "Outbox.enqueue"
+        ]) {
+          expect(
+            trace.filter((span) => span.name === name && ancestors(span, byId).includes("cycle")),
+            name
+          ).toHaveLength(1)
+        }
+        // The two polls that found nothing left no span at all.
+        expect(spans.filter((span) => span.name === "FeedIngest.poll")).toHaveLength(1)
+        expect(spans.filter((span) => span.name === "http.client GET")).toHaveLength(1)
+        expect(wire.requests().length).toBe(3)
+      })
+  )
+
   it.scoped("records a failing cycle's error on its span", () =>
     Effect.gen(function* () {
       const otlp = yield* FakeOtlp.make()
@@ -149,7 +198,7 @@ describe("Tracing", () => {
         const cycles = spans.filter((span) => span.name === "cycle")
         expect(cycles).toHaveLength(1)
         expect(spans.filter((span) => span.traceId === cycles[0]!.traceId).map((span) => span.name)).toEqual(
-          expect.arrayContaining(["FeedIngest.feed", "http.client GET"])
+          expect.arrayContaining(["FeedIngest.poll", "FeedIngest.feed", "http.client GET"])
         )
         // Sent by the shutdown flush, not by the periodic export.
         expect(cycles[0]!.receivedAt).toBeGreaterThanOrEqual(interruptedAt)

@@ -46,8 +46,9 @@ describe("the whole bot across kill -9", () => {
         const expected = new Set(world.publish(stories).map((story) => story.title))
         const env: Record<string, string> = {
           ...world.env,
-          LOOP_SECONDS: "1",
-          LOOP_SECONDS_CLOSED: "1",
+          POLL_SECONDS: "1",
+          POLL_SECONDS_CLOSED: "1",
+          SEC_POLL_SECONDS: "1",
           LLM_TIMEOUT_SECONDS: "30",
           LLM_CYCLE_BUDGET_SECONDS: "60",
           ALERTS_PER_TICKER_PER_MINUTE: "0"

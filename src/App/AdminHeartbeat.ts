@@ -5,7 +5,7 @@ import { AppConfig } from "../Kernel/AppConfig.js"
 import { DeliveryHealth, sinkVerdict } from "../Delivery/DeliveryHealth.js"
 import { DiscordStatus } from "../Delivery/Discord/DiscordRateLimiter.js"
 import { Outbox } from "../Delivery/Outbox.js"
-import { Runner, type RunnerState } from "../Runner/Runner.js"
+import { Runner, type RunnerState, type SourceState } from "../Runner/Runner.js"
 import { StatusBoard } from "../Kernel/StatusBoard.js"
 
 const describeLast = (state: RunnerState): string =>
@@ -19,7 +19,16 @@ const describeLast = (state: RunnerState): string =>
           : "last cycle timed out"
   })
 
-/** Every ADMIN_HEARTBEAT_MINUTES (0 = off): cycle statistics, delivery counts, Discord headroom and latency p50/p95. */
+const describeSource =
+  (now: number) =>
+  (source: SourceState): string => {
+    const ago = (at: number | null) => (at === null ? "never" : `${Math.round((now - at) / 1000)} s ago`)
+    const failing = source.consecutiveFailures > 0 ? `, failing (${source.consecutiveFailures} in a row)` : ""
+    const gap = source.usualGapSeconds === null ? "" : `, usually a story every ${Math.round(source.usualGapSeconds)} s`
+    return `${source.name}: every ${source.intervalSeconds} s, polled ${ago(source.lastPollAt)}, last new item ${ago(source.lastNewItemAt)}${gap}${failing}`
+  }
+
+/** Every ADMIN_HEARTBEAT_MINUTES (0 = off): cycle statistics, each source's polling, delivery counts, Discord headroom and latency p50/p95. */
 export const AdminHeartbeat = Layer.scopedDiscard(
   Effect.gen(function* () {
     const { delivery } = yield* AppConfig
@@ -47,6 +56,7 @@ export const AdminHeartbeat = Layer.scopedDiscard(
       const lines = [
         `cycles: ${state.cycles - previousCycles} since the last heartbeat (${state.cycles} total), ${state.consecutiveEmpty} empty in a row`,
         describeLast(state),
+        ...state.sources.map(describeSource(now)),
         `alerts delivered: ${counts.delivered - previousDelivered} since the last heartbeat; queued ${counts.pending + counts.deferred}, dead-lettered ${counts.dead}, expired ${counts.expired}, uncertain ${counts.uncertain}, dropped ${counts.dropped}`,
         ...sinkLines,
         ...(discord === undefined

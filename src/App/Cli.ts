@@ -238,7 +238,7 @@ const demo = Command.make(
       Options.withDescription("where each alert's embed JSON and chart PNGs are written")
     )
   },
-  ({ output }) => runDemo({ outputDir: output, loopSeconds: 2, drainTimeout: Duration.seconds(20) })
+  ({ output }) => runDemo({ outputDir: output, pollSeconds: 2, drainTimeout: Duration.seconds(20) })
 ).pipe(
   Command.withDescription(
     "Start a simulated market on 127.0.0.1 and run the bot against it; alerts land in demo-output/"

@@ -18,7 +18,7 @@ export interface DemoOptions {
   /** Where alerts are written: a new or empty folder, or one an earlier demo wrote (see `prepareOutput`). */
   readonly outputDir: string
   /** Seconds between cycles. */
-  readonly loopSeconds: number
+  readonly pollSeconds: number
   /** Longest wait for the last alerts to be delivered. */
   readonly drainTimeout: Duration.DurationInput
 }
@@ -211,8 +211,9 @@ export const runDemo = (options: DemoOptions): Effect.Effect<DemoSummary, unknow
 
       const env: Record<string, string> = {
         ...world.env,
-        LOOP_SECONDS: String(options.loopSeconds),
-        LOOP_SECONDS_CLOSED: String(options.loopSeconds),
+        POLL_SECONDS: String(options.pollSeconds),
+        POLL_SECONDS_CLOSED: String(options.pollSeconds),
+        SEC_POLL_SECONDS: String(options.pollSeconds),
         FEED_RETRIES: "1",
         FEED_RETRY_BASE_MS: "100",
         FEED_TIMEOUT_SECONDS: "3",

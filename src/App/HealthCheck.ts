@@ -25,6 +25,20 @@ export interface FeedHealth {
   readonly reason?: string
 }
 
+/** One source as its poller sees it. */
+export interface SourceHealth {
+  readonly name: string
+  readonly intervalSeconds: number
+  readonly polls: number
+  readonly lastPollAt: string | null
+  readonly lastNewItemAt: string | null
+  readonly consecutiveFailures: number
+  readonly lastError: string | null
+  /** Median gap between polls that brought new items (null until a few were seen). */
+  readonly usualGapSeconds: number | null
+  readonly outage: "failed" | "quiet" | null
+}
+
 export interface HealthReport {
   readonly status: HealthStatus
   /** Why the status isn't "ok", one line each. */
@@ -44,7 +58,9 @@ export interface HealthReport {
     readonly new?: number
     readonly alerted?: number
   } | null
+  /** Each source's latest report. */
   readonly feeds: ReadonlyArray<FeedHealth>
+  readonly sources: ReadonlyArray<SourceHealth>
   readonly breakers: ReadonlyArray<{ readonly name: string; readonly state: BreakerState }>
   readonly outbox: {
     readonly depth: number
@@ -94,8 +110,8 @@ interface Assessment {
 }
 
 /**
- * The verdict, from the last cycle alone, so /health turns unhealthy within one cycle of a feed
- * failing and healthy again on the first cycle after it recovers. Open breakers and a slow outbox
+ * The verdict, from each source's last poll, so /health turns unhealthy within one poll of a feed
+ * failing (or its poller hanging) and healthy again on the first poll after it recovers. Open breakers and a slow outbox
  * only degrade: alerts still flow from the other feeds. A sink that can't deliver (a refusing webhook,
  * or failing for a minute) is unhealthy: nothing reaches anyone, however well the feeds do.
  */
@@ -103,6 +119,7 @@ export const assess = (input: {
   readonly now: number
   readonly state: RunnerState
   readonly staleAfterSeconds: number
+  readonly cycleTimeoutSeconds: number
   readonly breakers: ReadonlyArray<{ readonly name: string; readonly state: BreakerState }>
   readonly oldestPendingAgeSeconds: number | null
   readonly sinks?: ReadonlyArray<SinkHealth>
@@ -122,9 +139,14 @@ export const assess = (input: {
   const { result } = last
   if (result._tag === "Failed") unhealthy.push(`the last cycle failed: ${result.reason.split("\n")[0]}`)
   if (result._tag === "TimedOut") unhealthy.push("the last cycle timed out")
-  if (result._tag === "Completed") {
-    for (const feed of result.summary.feeds) {
-      if (feed.status._tag === "Failed") unhealthy.push(`feed ${feed.name} failed: ${feed.status.reason}`)
+  for (const source of input.state.sources) {
+    if (source.consecutiveFailures > 0) unhealthy.push(`feed ${source.name} failed: ${source.lastError ?? "unknown"}`)
+    // A hung poller: two of its intervals plus a whole cycle without a poll.
+    const limit = 2 * source.intervalSeconds + input.cycleTimeoutSeconds
+    if (source.lastPollAt !== null && source.intervalSeconds > 0 && (input.now - source.lastPollAt) / 1000 > limit) {
+      unhealthy.push(
+        `feed ${source.name} was last polled ${Math.round((input.now - source.lastPollAt) / 1000)} s ago (limit ${limit} s)`
+      )
     }
   }
   for (const { name, state } of input.breakers) {
@@ -152,9 +174,10 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
     const board = yield* StatusBoard
     const latency = yield* AlertLatency
     const deliveryHealth = yield* DeliveryHealth
-    /** Two of the longest gaps between cycles plus a full cycle: a live loop never gets this far behind. */
+    /** Two of the longest gaps between polls plus a full cycle: live pollers never get this far behind. */
     const staleAfterSeconds =
-      2 * Math.max(settings.loopSeconds, settings.loopSecondsClosed) + settings.cycleTimeoutSeconds
+      2 * Math.max(settings.pollSeconds, settings.pollSecondsClosed, settings.secPollSeconds) +
+      settings.cycleTimeoutSeconds
 
     const report = Effect.fn("HealthCheck.report")(function* () {
       const now = yield* Clock.currentTimeMillis
@@ -170,6 +193,7 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
         now,
         state,
         staleAfterSeconds,
+        cycleTimeoutSeconds: settings.cycleTimeoutSeconds,
         breakers: breakerStates,
         oldestPendingAgeSeconds,
         sinks
@@ -199,7 +223,18 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
                     }
                   : {})
               },
-        feeds: last?.result._tag === "Completed" ? last.result.summary.feeds.map(feedHealth) : [],
+        feeds: state.sources.flatMap((source) => (source.lastReport === null ? [] : [feedHealth(source.lastReport)])),
+        sources: state.sources.map((source) => ({
+          name: source.name,
+          intervalSeconds: source.intervalSeconds,
+          polls: source.polls,
+          lastPollAt: source.lastPollAt === null ? null : isoAt(source.lastPollAt),
+          lastNewItemAt: source.lastNewItemAt === null ? null : isoAt(source.lastNewItemAt),
+          consecutiveFailures: source.consecutiveFailures,
+          lastError: source.lastError,
+          usualGapSeconds: source.usualGapSeconds,
+          outage: source.alerting
+        })),
         breakers: breakerStates,
         outbox: { depth: pending.depth, oldestPendingAgeSeconds, counts },
         delivery: sinks.map((sink) => ({

@@ -24,7 +24,8 @@ import { Backtest } from "../Outcomes/Backtest.js"
 import { ItemArchive } from "../Outcomes/ItemArchive.js"
 import { OutcomeTracker, OutcomeTrackerLoop } from "../Outcomes/OutcomeTracker.js"
 import { Report } from "../Outcomes/Report.js"
-import { Runner, RunnerLoop } from "../Runner/Runner.js"
+import { Pollers } from "../Runner/Pollers.js"
+import { Runner } from "../Runner/Runner.js"
 import { AdminHeartbeat } from "./AdminHeartbeat.js"
 import { HealthServerLive } from "./HealthCheck.js"
 
@@ -78,8 +79,8 @@ export const Services = Layer.mergeAll(
   Layer.provideMerge(Infrastructure)
 )
 
-/** The polling loop and the delivery fiber. */
-const PipelineLoops = Layer.mergeAll(RunnerLoop, DeliveryWorker)
+/** The per-source pollers and the delivery fiber. */
+const PipelineLoops = Layer.mergeAll(Pollers, DeliveryWorker)
 
 /** What runs beside the pipeline: the admin heartbeat, the health/metrics server and outcome tracking. */
 const Companions = Layer.mergeAll(AdminHeartbeat, HealthServerLive, OutcomeTrackerLoop)

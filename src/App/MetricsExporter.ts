@@ -5,6 +5,7 @@ import type { MetricPair } from "effect/MetricPair"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import * as Prometheus from "prom-client"
 import { Outbox } from "../Delivery/Outbox.js"
+import { Runner } from "../Runner/Runner.js"
 
 export const outboxDepth = Metric.gauge("outbox_depth", { description: "Alerts waiting for delivery" })
 export const outboxOldestAge = Metric.gauge("outbox_oldest_pending_age_seconds", {
@@ -19,6 +20,22 @@ export const eventLoopDelay = Metric.gauge("nodejs_eventloop_delay_seconds", {
 export const heapUsed = Metric.gauge("nodejs_heap_used_bytes", { description: "V8 heap in use" })
 export const heapTotal = Metric.gauge("nodejs_heap_total_bytes", { description: "V8 heap reserved" })
 export const residentMemory = Metric.gauge("process_resident_memory_bytes", { description: "Resident set size" })
+
+export const sourceInterval = Metric.gauge("source_poll_interval_seconds", {
+  description: "Each source's current poll interval"
+})
+export const sourceLastPollAge = Metric.gauge("source_last_poll_age_seconds", {
+  description: "Seconds since each source was last polled"
+})
+export const sourceLastNewItemAge = Metric.gauge("source_last_new_item_age_seconds", {
+  description: "Seconds since each source last brought a new item"
+})
+export const sourceFailures = Metric.gauge("source_consecutive_failures", {
+  description: "Polls in a row that failed, per source"
+})
+export const sourceUsualGap = Metric.gauge("source_usual_gap_seconds", {
+  description: "Median gap between polls that brought new items, per source"
+})
 
 /** How often the runtime gauges are refreshed (a scrape refreshes them too). */
 const samplingInterval = Duration.seconds(10)
@@ -155,12 +172,13 @@ export const encodePrometheus = async (pairs: ReadonlyArray<MetricPair.Untyped>)
 export const prometheusContentType = Prometheus.Registry.PROMETHEUS_CONTENT_TYPE
 
 /**
- * Process-level gauges (outbox backlog, event-loop delay, heap) sampled on a timer, and the
+ * Process-level gauges (outbox backlog, per-source poll state, event-loop delay, heap) sampled on a timer, and the
  * Prometheus rendering of every metric for GET /metrics.
  */
 export class MetricsExporter extends Effect.Service<MetricsExporter>()("App/MetricsExporter", {
   scoped: Effect.gen(function* () {
     const outbox = yield* Outbox
+    const runner = yield* Runner
     const loopDelay = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const histogram = monitorEventLoopDelay({ resolution: 10 })
@@ -177,6 +195,16 @@ export class MetricsExporter extends Effect.Service<MetricsExporter>()("App/Metr
       yield* Metric.set(outboxOldestAge, oldestCreatedAt === null ? 0 : Math.max(0, (now - oldestCreatedAt) / 1000))
       for (const [status, count] of Object.entries(yield* outbox.counts())) {
         yield* Metric.set(Metric.tagged(outboxRows, "status", status), count)
+      }
+      for (const source of (yield* runner.state).sources) {
+        const tagged = (gauge: Metric.Metric.Gauge<number>) => Metric.tagged(gauge, "source", source.name)
+        yield* Metric.set(tagged(sourceInterval), source.intervalSeconds)
+        yield* Metric.set(tagged(sourceFailures), source.consecutiveFailures)
+        if (source.lastPollAt !== null) yield* Metric.set(tagged(sourceLastPollAge), (now - source.lastPollAt) / 1000)
+        if (source.lastNewItemAt !== null) {
+          yield* Metric.set(tagged(sourceLastNewItemAge), (now - source.lastNewItemAt) / 1000)
+        }
+        if (source.usualGapSeconds !== null) yield* Metric.set(tagged(sourceUsualGap), source.usualGapSeconds)
       }
       const memory = process.memoryUsage()
       yield* Metric.set(heapUsed, memory.heapUsed)
@@ -213,5 +241,5 @@ export class MetricsExporter extends Effect.Service<MetricsExporter>()("App/Metr
 
     return { scrape } as const
   }),
-  dependencies: [Outbox.Default]
+  dependencies: [Outbox.Default, Runner.Default]
 }) {}

@@ -31,10 +31,17 @@ interface Received {
   readonly body: Buffer | null
 }
 
+/** `retryAt`: epoch ms before which the server asked not to be asked again (Retry-After, Cache-Control max-age). */
 export type FetchOutcome =
-  | { readonly _tag: "NotModified"; readonly status: number; readonly why: "304" | "same body" }
+  | {
+      readonly _tag: "NotModified"
+      readonly status: number
+      readonly why: "304" | "same body"
+      readonly retryAt?: number
+    }
   | {
       readonly _tag: "Fetched"
+      readonly retryAt?: number
       readonly status: number
       readonly bytes: number
       readonly text: string

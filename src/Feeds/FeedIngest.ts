@@ -24,6 +24,8 @@ export interface FeedBatch {
    * that, or for items it held back, the next fetch must bring the same items again, not a 304.
    */
   readonly commit?: (refetch: ReadonlySet<string>) => Effect.Effect<void>
+  /** Epoch ms before which the source asked not to be polled again (Retry-After, Cache-Control max-age). */
+  readonly retryAt?: number
 }
 
 interface FeedResult {
@@ -34,14 +36,15 @@ interface FeedResult {
   readonly disabled: string | null
   /** Stores this feed's validators; see FeedBatch.commit. */
   readonly commit: Effect.Effect<void>
+  readonly retryAt?: number | undefined
 }
 
 const secUserAgentMissing = "SEC feeds are off until SEC_USER_AGENT is set"
 
 /**
- * Turns the configured wires and SEC feeds into normalised items: every feed fetched concurrently
- * (FEED_CONCURRENCY), each behind its own circuit breaker, each failure attributed to its feed and
- * never failing the cycle.
+ * Turns the configured wires and SEC feeds into normalised items, one source per `poll` (each
+ * source's own poller) or all at once (`fetchAll`, FEED_CONCURRENCY). Each feed is behind its own
+ * circuit breaker; a failure is attributed to its feed and never fails the caller.
  */
 export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest", {
   effect: Effect.gen(function* () {
@@ -53,7 +56,7 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
     const breakers = yield* Breakers
     const { userAgent } = yield* SecClient
 
-    const sources = (yield* loadSources({
+    const sources: ReadonlyArray<FeedSource> = (yield* loadSources({
       feedsFile: Option.getOrUndefined(settings.feedsFile),
       secBaseUrl: settings.secBaseUrl
     })).filter((source) => source.enabled)
@@ -83,9 +86,11 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
       tickersForCik: (cik: string) => ReadonlyArray<Ticker>
     ) {
       yield* Effect.annotateCurrentSpan({ "feed.name": source.name, "feed.url": source.url })
+      let retryAt: number | undefined
       const attempt = Effect.gen(function* () {
         const outcome = yield* fetcher.fetch(source, validators)
         yield* Effect.annotateCurrentSpan({ "http.status": outcome.status })
+        retryAt = outcome.retryAt
         if (outcome._tag === "NotModified") {
           return Option.none<{ readonly items: ReadonlyArray<NormalizedItem>; readonly commit: Effect.Effect<void> }>()
         }
@@ -115,67 +120,102 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
         yield* Metric.increment(Metric.tagged(feedFailures, "feed", source.name))
         yield* Effect.annotateCurrentSpan({ "feed.error": result.error })
         yield* Effect.logWarning(`feed ${source.name} failed: ${result.error}`)
-        return { source, items: [], failure: result.error, commit: Effect.void }
+        return { source, items: [], failure: result.error, commit: Effect.void, retryAt }
       }
       yield* Effect.annotateCurrentSpan({ "feed.items": Option.getOrElse(result.items, () => []).length })
-      return { source, items: Option.getOrNull(result.items), failure: null, commit: result.commit }
+      return { source, items: Option.getOrNull(result.items), failure: null, commit: result.commit, retryAt }
     })
 
-    const fetchAll = Effect.gen(function* () {
-      const needsSec = feeds.some(({ source }) => needsSecClient(source)) && !secDisabled
-      const tickersForCik = needsSec ? yield* cikTickers.lookup : () => []
-      const stored = yield* feedState.getMany(feeds.map(({ source }) => source.url))
-      const results = yield* Effect.forEach(
-        feeds,
-        ({ source, breaker }): Effect.Effect<FeedResult> =>
-          needsSecClient(source) && secDisabled
-            ? Effect.succeed({ source, items: [], failure: null, disabled: secUserAgentMissing, commit: Effect.void })
-            : Effect.map(ingestFeed(source, breaker, stored.get(source.url) ?? null, tickersForCik), (result) => ({
-                ...result,
-                disabled: null
-              })),
-        { concurrency: settings.concurrency }
-      )
-      const now = yield* Clock.currentTimeMillis
-      const reports: Array<FeedReport> = []
-      const fresh: Array<NormalizedItem> = []
-      const stale: Array<NormalizedItem> = []
-      for (const { source, items, failure, disabled } of results) {
-        let status: FeedStatus
-        if (disabled !== null) {
-          status = { _tag: "Disabled", reason: disabled }
-        } else if (failure !== null) {
-          status = { _tag: "Failed", reason: failure }
-        } else if (items === null) {
-          status = { _tag: "NotModified" }
-        } else {
-          const split = partitionFresh(items, {
-            now,
-            maxAgeMinutes:
-              source.kind === "sec-atom" ? config.filters.maxSecFilingAgeMinutes : config.filters.maxArticleAgeMinutes
-          })
-          fresh.push(...split.fresh)
-          stale.push(...split.stale)
-          status = { _tag: "Ok", items: items.length, fresh: split.fresh.length }
-        }
-        reports.push({ name: source.name, url: source.url, status })
-      }
-      yield* Effect.annotateCurrentSpan({ feeds: reports.length, fresh: fresh.length, stale: stale.length })
-      const batch: FeedBatch = {
-        reports,
-        items: fresh,
-        stale,
-        commit: (refetch) =>
-          Effect.forEach(
-            results.filter((result) => !refetch.has(result.source.name)),
-            (result) => result.commit,
-            { discard: true }
-          )
-      }
-      return batch
-    }).pipe(Effect.withSpan("FeedIngest.fetchAll"), Effect.annotateLogs("module", "Feeds"))
+    // One refresh of the CIK map at a time: SEC pollers starting together must not each download it.
+    const tickerLookup = (yield* Effect.makeSemaphore(1)).withPermits(1)(cikTickers.lookup)
+    const byName = new Map(feeds.map((feed) => [feed.source.name, feed]))
+    const needsSec = (source: FeedSource) => needsSecClient(source) && !secDisabled
 
-    return { fetchAll, sources } as const
+    /** Why a source is never polled, or null: SEC feeds without SEC_USER_AGENT. */
+    const disabledReason = (source: FeedSource): string | null =>
+      needsSecClient(source) && secDisabled ? secUserAgentMissing : null
+
+    const fetchOne = (source: FeedSource): Effect.Effect<FeedResult> => {
+      const feed = byName.get(source.name)
+      if (feed === undefined) return Effect.die(new Error(`unknown feed ${source.name}`))
+      const disabled = disabledReason(source)
+      if (disabled !== null) {
+        return Effect.succeed({ source, items: [], failure: null, disabled, commit: Effect.void })
+      }
+      return Effect.gen(function* () {
+        const tickersForCik = needsSec(source) ? yield* tickerLookup : () => []
+        const stored = yield* feedState.getMany([source.url])
+        const result = yield* ingestFeed(source, feed.breaker, stored.get(source.url) ?? null, tickersForCik)
+        return { ...result, disabled: null }
+      })
+    }
+
+    const toBatch = (results: ReadonlyArray<FeedResult>) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const reports: Array<FeedReport> = []
+        const fresh: Array<NormalizedItem> = []
+        const stale: Array<NormalizedItem> = []
+        for (const { source, items, failure, disabled } of results) {
+          let status: FeedStatus
+          if (disabled !== null) {
+            status = { _tag: "Disabled", reason: disabled }
+          } else if (failure !== null) {
+            status = { _tag: "Failed", reason: failure }
+          } else if (items === null) {
+            status = { _tag: "NotModified" }
+          } else {
+            const split = partitionFresh(items, {
+              now,
+              maxAgeMinutes:
+                source.kind === "sec-atom" ? config.filters.maxSecFilingAgeMinutes : config.filters.maxArticleAgeMinutes
+            })
+            fresh.push(...split.fresh)
+            stale.push(...split.stale)
+            status = { _tag: "Ok", items: items.length, fresh: split.fresh.length }
+          }
+          reports.push({ name: source.name, url: source.url, status })
+        }
+        const hints = results.flatMap((result) => (result.retryAt === undefined ? [] : [result.retryAt]))
+        const batch: FeedBatch = {
+          reports,
+          items: fresh,
+          stale,
+          commit: (refetch) =>
+            Effect.forEach(
+              results.filter((result) => !refetch.has(result.source.name)),
+              (result) => result.commit,
+              { discard: true }
+            ),
+          ...(hints.length === 0 ? {} : { retryAt: Math.max(...hints) })
+        }
+        return batch
+      })
+
+    /** One poll of one source, for its own poller: a one-feed batch with its report, commit and server hint. */
+    const poll = (source: FeedSource): Effect.Effect<FeedBatch> =>
+      Effect.flatMap(fetchOne(source), (result) => toBatch([result])).pipe(
+        Effect.withSpan("FeedIngest.poll", { attributes: { source: source.name } }),
+        Effect.annotateLogs("module", "Feeds")
+      )
+
+    /** Every source at once (FEED_CONCURRENCY), as one batch: `once` and the stepped world tests. */
+    const fetchAll = Effect.forEach(feeds, ({ source }) => fetchOne(source), {
+      concurrency: settings.concurrency
+    }).pipe(
+      Effect.flatMap(toBatch),
+      Effect.tap((batch) =>
+        Effect.annotateCurrentSpan({
+          feeds: batch.reports.length,
+          fresh: batch.items.length,
+          stale: batch.stale.length
+        })
+      ),
+      Effect.withSpan("FeedIngest.fetchAll"),
+      Effect.annotateLogs("module", "Feeds")
+    )
+
+    return { fetchAll, poll, sources, disabledReason } as const
   }),
   dependencies: [
     AppConfig.Default,

@@ -1,14 +1,23 @@
 import { ConfigError, Effect, Either, Schema } from "effect"
 import { readFileSync } from "node:fs"
-import { isHttpUrl } from "../Kernel/AppConfig.js"
+import { isHttpUrl, pollFloorSeconds } from "../Kernel/AppConfig.js"
 import { describeProblems } from "../Kernel/DecodeProblems.js"
 import { FeedKind } from "../Kernel/Domain.js"
+
+const PollSeconds = Schema.Int.pipe(
+  Schema.greaterThanOrEqualTo(pollFloorSeconds, {
+    message: () => `expected a whole number of seconds >= ${pollFloorSeconds}`
+  })
+)
 
 export const FeedSource = Schema.Struct({
   name: Schema.NonEmptyTrimmedString,
   url: Schema.String,
   kind: FeedKind,
-  enabled: Schema.optionalWith(Schema.Boolean, { default: () => true })
+  enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /** Per-feed overrides of POLL_SECONDS / POLL_SECONDS_CLOSED (SEC_POLL_SECONDS for SEC feeds). */
+  pollSeconds: Schema.optionalWith(PollSeconds, { exact: true }),
+  pollSecondsClosed: Schema.optionalWith(PollSeconds, { exact: true })
 })
 export type FeedSource = typeof FeedSource.Type
 

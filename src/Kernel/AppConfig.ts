@@ -82,9 +82,13 @@ export const QuotesOnOutage = ["send", "hold"] as const
 
 export const SqliteSynchronous = ["OFF", "NORMAL", "FULL", "EXTRA"] as const
 
+/** No source is polled more often than this; a setting or FEEDS_FILE override below it is a config error. */
+export const pollFloorSeconds = 1
+
 const runner = Config.all({
-  loopSeconds: integerAtLeast("LOOP_SECONDS", 1, 60),
-  loopSecondsClosed: integerAtLeast("LOOP_SECONDS_CLOSED", 1, 300),
+  pollSeconds: integerAtLeast("POLL_SECONDS", pollFloorSeconds, 2),
+  pollSecondsClosed: integerAtLeast("POLL_SECONDS_CLOSED", pollFloorSeconds, 60),
+  secPollSeconds: integerAtLeast("SEC_POLL_SECONDS", pollFloorSeconds, 1),
   cycleTimeoutSeconds: integerAtLeast("CYCLE_TIMEOUT_SECONDS", 1, 120),
   shutdownGraceSeconds: integerAtLeast("SHUTDOWN_GRACE_SECONDS", 0, 3),
   alertConsecutiveEmptyCycles: integerAtLeast("ALERT_CONSECUTIVE_EMPTY_CYCLES", 0, 5)
@@ -337,13 +341,14 @@ export class AppConfig extends Effect.Service<AppConfig>()("Kernel/AppConfig", {
 
 /**
  * The environment variable behind each setting, for reports that speak the operator's language
- * (`doctor` prints `LOOP_SECONDS=30`, not `runner.loopSeconds`). Typed against the settings, so a
+ * (`doctor` prints `POLL_SECONDS=2`, not `runner.pollSeconds`). Typed against the settings, so a
  * setting added without its name here does not compile.
  */
 export const settingNames: { readonly [S in keyof Settings]: { readonly [K in keyof Settings[S]]: string } } = {
   runner: {
-    loopSeconds: "LOOP_SECONDS",
-    loopSecondsClosed: "LOOP_SECONDS_CLOSED",
+    pollSeconds: "POLL_SECONDS",
+    pollSecondsClosed: "POLL_SECONDS_CLOSED",
+    secPollSeconds: "SEC_POLL_SECONDS",
     cycleTimeoutSeconds: "CYCLE_TIMEOUT_SECONDS",
     shutdownGraceSeconds: "SHUTDOWN_GRACE_SECONDS",
     alertConsecutiveEmptyCycles: "ALERT_CONSECUTIVE_EMPTY_CYCLES"
@@ -497,7 +502,7 @@ const onlyMissing = (e: ConfigError.ConfigError): boolean =>
   e._op === "MissingData" || ((e._op === "And" || e._op === "Or") && onlyMissing(e.left) && onlyMissing(e.right))
 
 /**
- * One line per bad variable: `LOOP_SECONDS: Expected an integer value but received abc`. A value
+ * One line per bad variable: `POLL_SECONDS: Expected an integer value but received abc`. A value
  * that came from `.env` says so. When one source lacks a variable and the next has it but invalid,
  * only the invalid value is reported: the variable isn't missing, it is wrong. A URL in a message
  * loses its password and query values: the value may be a secret put in the wrong place.

@@ -133,6 +133,8 @@ export interface CycleSummary {
   readonly alerted: number
   readonly outcomes: ReadonlyArray<ItemOutcome>
   readonly notes: ReadonlyArray<string>
+  /** Epoch ms before which the polled source asked not to be polled again. */
+  readonly retryAt?: number
 }
 
 /** One OHLCV bar; `time` is the bar's start in epoch milliseconds. */

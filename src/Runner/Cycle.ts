@@ -1,14 +1,15 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, DateTime, Effect, Metric } from "effect"
+import { Clock, Context, DateTime, Effect, Metric, Tracer } from "effect"
 import { Classifier } from "../Classification/Classifier.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { Alert, CycleSummary, ItemOutcome, ItemOutcomeKind, NormalizedItem } from "../Kernel/Domain.js"
-import { FeedIngest } from "../Feeds/FeedIngest.js"
+import { type FeedBatch, FeedIngest } from "../Feeds/FeedIngest.js"
+import type { FeedSource } from "../Feeds/Sources.js"
 import { applyCycleCap, holdOnMarket, rejectBeforeMarket, rejectOnMarket } from "../MarketData/Filters.js"
 import { archiveEntries, ItemArchive } from "../Outcomes/ItemArchive.js"
 import { MarketData } from "../MarketData/MarketData.js"
 import { Outbox } from "../Delivery/Outbox.js"
-import { SeenStore } from "../Storage/SeenStore.js"
+import { SeenStore, storyKeys } from "../Storage/SeenStore.js"
 import { SqlLive } from "../Kernel/Sql.js"
 import { makeTestLayer } from "../Kernel/TestLayer.js"
 
@@ -19,6 +20,24 @@ export const itemsDuplicate = Metric.counter("items_duplicate_total", {
   description: "Items dropped as already seen, or as a story another feed carried first"
 })
 
+/**
+ * A tracer whose spans don't end (so aren't exported) until `flush`: a poll is traced in full, and
+ * only once it has finished is it known whether the trace is worth keeping.
+ */
+const deferringTracer = (base: Tracer.Tracer) => {
+  const ends: Array<() => void> = []
+  const tracer = Tracer.make({
+    span: (name, parent, context, links, startTime, kind, options) => {
+      const span = base.span(name, parent, context, links, startTime, kind, options)
+      const end = span.end.bind(span)
+      span.end = (endTime, exit) => void ends.push(() => end(endTime, exit))
+      return span
+    },
+    context: (f, fiber) => base.context(f, fiber)
+  })
+  return { tracer, flush: () => ends.splice(0).forEach((end) => end()) }
+}
+
 const outcome = (item: NormalizedItem, kind: ItemOutcomeKind, reason: string | null): ItemOutcome => ({
   itemId: item.id,
   source: item.source,
@@ -28,7 +47,7 @@ const outcome = (item: NormalizedItem, kind: ItemOutcomeKind, reason: string | n
 })
 
 /**
- * One pass of the pipeline: fetch → dedupe → classify → enrich → filter → (seen + outbox in one
+ * One poll of the pipeline: fetch → dedupe → classify → enrich → filter → (seen + outbox in one
  * transaction). Every item leaves with an outcome, so users can ask why something did or didn't alert.
  */
 export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
@@ -42,107 +61,193 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     const outbox = yield* Outbox
     const archive = yield* ItemArchive
 
-    const run = Effect.fn("cycle")(function* () {
-      const startedAt = yield* Clock.currentTimeMillis
-      const outcomes: Array<ItemOutcome> = []
+    /**
+     * Story keys claimed by a cycle between its dedupe and its commit. Two pollers carrying the same
+     * story at once would both pass the seen store's story check (neither has committed yet); the
+     * claim makes the second one wait for the first's verdict instead of alerting too.
+     */
+    const inFlight = new Map<string, symbol>()
+    const claimKey = (key: { readonly ticker: string; readonly signature: string }) =>
+      `${key.ticker}\u0000${key.signature}`
 
-      const batch = yield* feeds.fetchAll
-      for (const item of batch.stale) outcomes.push(outcome(item, "stale", "older than the age limit"))
-
-      const unseenIds = new Set(yield* seen.filterUnseen(batch.items.map((item) => item.id)))
-      const unseen: Array<NormalizedItem> = []
-      for (const item of batch.items) {
-        if (unseenIds.delete(item.id)) unseen.push(item)
-        else outcomes.push(outcome(item, "duplicate", "already seen"))
-      }
-      const repeated = yield* seen.findRepeatedStories(unseen)
-      const repeatedIds = new Set(repeated.map(({ item }) => item.id))
-      for (const { item, firstSource } of repeated) {
-        outcomes.push(outcome(item, "duplicate", `same story first carried by ${firstSource}`))
-      }
-      const candidates = unseen.filter((item) => !repeatedIds.has(item.id))
-
-      const { items: classified, notes } = yield* classifier.classifyBatch(candidates)
-      const passing = classified.filter((entry) => {
-        const reason = rejectBeforeMarket(config.filters, entry)
-        if (reason !== null) outcomes.push(outcome(entry.item, "filtered", reason))
-        return reason === null
+    /** Claims each item's story keys; an item whose story another cycle holds is returned in `taken`. */
+    const claimStories = (items: ReadonlyArray<NormalizedItem>, owner: symbol) =>
+      Effect.sync(() => {
+        const claimed: Array<NormalizedItem> = []
+        const taken: Array<NormalizedItem> = []
+        for (const item of items) {
+          const keys = storyKeys(item).map(claimKey)
+          if (keys.some((key) => (inFlight.get(key) ?? owner) !== owner)) {
+            taken.push(item)
+            continue
+          }
+          for (const key of keys) inFlight.set(key, owner)
+          claimed.push(item)
+        }
+        return { claimed, taken }
+      })
+    const releaseStories = (owner: symbol) =>
+      Effect.sync(() => {
+        for (const [key, holder] of inFlight) if (holder === owner) inFlight.delete(key)
       })
 
-      const enriched = yield* market.enrich(passing)
-      const decidedAt = DateTime.formatIso(DateTime.unsafeMake(yield* Clock.currentTimeMillis))
-      const alerts: Array<Alert> = []
-      const heldIds = new Set<string>()
-      for (const entry of enriched) {
-        const held = holdOnMarket(config.filters, entry)
-        if (held !== null) {
-          heldIds.add(entry.item.id)
-          outcomes.push(outcome(entry.item, "held", held))
-          continue
-        }
-        const reason = rejectOnMarket(config.filters, entry)
-        if (reason !== null) {
-          outcomes.push(outcome(entry.item, "filtered", reason))
-          continue
-        }
-        const [ticker] = entry.item.tickers
-        if (ticker === undefined) continue
-        alerts.push({ item: entry.item, ticker, classification: entry.classification, market: entry.market, decidedAt })
-        outcomes.push(outcome(entry.item, "alerted", null))
-      }
+    const unseenOf = (batch: FeedBatch) =>
+      Effect.map(seen.filterUnseen(batch.items.map((item) => item.id)), (ids) => new Set(ids))
 
-      // Held items (price unavailable, QUOTES_ON_OUTAGE=hold) stay unseen and unarchived: next cycle decides them.
-      const settled = heldIds.size === 0 ? unseen : unseen.filter((item) => !heldIds.has(item.id))
-      // ...so their feeds must serve them again: those feeds' validators aren't stored this cycle.
-      const heldSources = new Set(unseen.filter((item) => heldIds.has(item.id)).map((item) => item.source))
-      const cap = {
-        maxPerCycle: config.filters.maxAlertsPerCycle,
-        overflow: config.delivery.overflow,
-        perSource: {
-          perPoll: config.filters.sourceMaxAlertsPerPoll,
-          perMinute: config.filters.sourceMaxAlertsPerMinute
+    /** Everything after the fetch, for items `unseenIds` says are new. */
+    const stages = (batch: FeedBatch, unseenIds: Set<string>, startedAt: number) =>
+      Effect.gen(function* () {
+        const owner = Symbol("cycle")
+        return yield* decide(batch, unseenIds, startedAt, owner).pipe(Effect.ensuring(releaseStories(owner)))
+      })
+
+    const decide = (batch: FeedBatch, unseenIds: Set<string>, startedAt: number, owner: symbol) =>
+      Effect.gen(function* () {
+        const outcomes: Array<ItemOutcome> = []
+        for (const item of batch.stale) outcomes.push(outcome(item, "stale", "older than the age limit"))
+
+        const unseen: Array<NormalizedItem> = []
+        for (const item of batch.items) {
+          if (unseenIds.delete(item.id)) unseen.push(item)
+          else outcomes.push(outcome(item, "duplicate", "already seen"))
         }
-      }
-      const decided = [...batch.stale, ...settled]
-      const queued = yield* sql
-        .withTransaction(
-          Effect.zipRight(
-            Effect.zipRight(batch.commit?.(heldSources) ?? Effect.void, seen.markSeen(settled)),
-            outbox.enqueue(alerts, cap)
-          ).pipe(
-            Effect.tap((queued) =>
-              archive.record(
-                archiveEntries({
-                  decided,
-                  classified,
-                  enriched,
-                  outcomes: applyCycleCap(outcomes, queued, cap.maxPerCycle).outcomes
-                })
+        // Claimed before the story check, so a rival cycle either still holds the claim or has committed.
+        const { claimed, taken } = yield* claimStories(unseen, owner)
+        // The other cycle's commit decides these: their feeds serve them again, and the story check then sees it.
+        for (const item of taken) outcomes.push(outcome(item, "duplicate", "same story being decided for another feed"))
+        const repeated = yield* seen.findRepeatedStories(claimed)
+        const repeatedIds = new Set(repeated.map(({ item }) => item.id))
+        for (const { item, firstSource } of repeated) {
+          outcomes.push(outcome(item, "duplicate", `same story first carried by ${firstSource}`))
+        }
+        const candidates = claimed.filter((item) => !repeatedIds.has(item.id))
+
+        const { items: classified, notes } = yield* classifier.classifyBatch(candidates)
+        const passing = classified.filter((entry) => {
+          const reason = rejectBeforeMarket(config.filters, entry)
+          if (reason !== null) outcomes.push(outcome(entry.item, "filtered", reason))
+          return reason === null
+        })
+
+        const enriched = yield* market.enrich(passing)
+        const decidedAt = DateTime.formatIso(DateTime.unsafeMake(yield* Clock.currentTimeMillis))
+        const alerts: Array<Alert> = []
+        const heldIds = new Set<string>()
+        for (const entry of enriched) {
+          const held = holdOnMarket(config.filters, entry)
+          if (held !== null) {
+            heldIds.add(entry.item.id)
+            outcomes.push(outcome(entry.item, "held", held))
+            continue
+          }
+          const reason = rejectOnMarket(config.filters, entry)
+          if (reason !== null) {
+            outcomes.push(outcome(entry.item, "filtered", reason))
+            continue
+          }
+          const [ticker] = entry.item.tickers
+          if (ticker === undefined) continue
+          alerts.push({
+            item: entry.item,
+            ticker,
+            classification: entry.classification,
+            market: entry.market,
+            decidedAt
+          })
+          outcomes.push(outcome(entry.item, "alerted", null))
+        }
+
+        for (const item of taken) heldIds.add(item.id)
+        // Held items (price unavailable, QUOTES_ON_OUTAGE=hold) stay unseen and unarchived: next cycle decides them.
+        const settled = heldIds.size === 0 ? unseen : unseen.filter((item) => !heldIds.has(item.id))
+        // ...so their feeds must serve them again: those feeds' validators aren't stored this cycle.
+        const heldSources = new Set(unseen.filter((item) => heldIds.has(item.id)).map((item) => item.source))
+        const cap = {
+          maxPerCycle: config.filters.maxAlertsPerCycle,
+          overflow: config.delivery.overflow,
+          perSource: {
+            perPoll: config.filters.sourceMaxAlertsPerPoll,
+            perMinute: config.filters.sourceMaxAlertsPerMinute
+          }
+        }
+        const decided = [...batch.stale, ...settled]
+        const queued = yield* sql
+          .withTransaction(
+            Effect.zipRight(
+              Effect.zipRight(batch.commit?.(heldSources) ?? Effect.void, seen.markSeen(settled)),
+              outbox.enqueue(alerts, cap)
+            ).pipe(
+              Effect.tap((queued) =>
+                archive.record(
+                  archiveEntries({
+                    decided,
+                    classified,
+                    enriched,
+                    outcomes: applyCycleCap(outcomes, queued, cap.maxPerCycle).outcomes
+                  })
+                )
               )
             )
           )
-        )
-        .pipe(Effect.orDie)
-      const capped = applyCycleCap(outcomes, queued, cap.maxPerCycle)
-      const enqueued = alerts.length - queued.dropped.length - (queued.overSourceCap?.length ?? 0)
+          .pipe(Effect.orDie)
+        const capped = applyCycleCap(outcomes, queued, cap.maxPerCycle)
+        const enqueued = alerts.length - queued.dropped.length - (queued.overSourceCap?.length ?? 0)
 
-      yield* Metric.incrementBy(itemsFetched, batch.items.length + batch.stale.length)
-      yield* Metric.incrementBy(itemsNew, unseen.length)
-      yield* Metric.incrementBy(itemsAlerted, enqueued)
-      yield* Metric.incrementBy(itemsDuplicate, outcomes.filter((entry) => entry.outcome === "duplicate").length)
-      const summary: CycleSummary = {
-        startedAt: DateTime.formatIso(DateTime.unsafeMake(startedAt)),
-        durationMs: (yield* Clock.currentTimeMillis) - startedAt,
-        feeds: batch.reports,
-        fetched: batch.items.length + batch.stale.length,
-        new: unseen.length,
-        alerted: enqueued,
-        outcomes: capped.outcomes,
-        notes: [...notes, ...capped.notes]
-      }
-      yield* Effect.annotateCurrentSpan({ fetched: summary.fetched, new: summary.new, alerted: summary.alerted })
-      return summary
+        yield* Metric.incrementBy(itemsFetched, batch.items.length + batch.stale.length)
+        yield* Metric.incrementBy(itemsNew, unseen.length)
+        yield* Metric.incrementBy(itemsAlerted, enqueued)
+        yield* Metric.incrementBy(itemsDuplicate, outcomes.filter((entry) => entry.outcome === "duplicate").length)
+        const summary: CycleSummary = {
+          startedAt: DateTime.formatIso(DateTime.unsafeMake(startedAt)),
+          durationMs: (yield* Clock.currentTimeMillis) - startedAt,
+          feeds: batch.reports,
+          fetched: batch.items.length + batch.stale.length,
+          new: unseen.length,
+          alerted: enqueued,
+          outcomes: capped.outcomes,
+          notes: [...notes, ...capped.notes],
+          ...(batch.retryAt === undefined ? {} : { retryAt: batch.retryAt })
+        }
+        yield* Effect.annotateCurrentSpan({ fetched: summary.fetched, new: summary.new, alerted: summary.alerted })
+        return summary
+      })
+
+    /** Every source in one pass and one trace (`once`, the stepped world tests, bench:cycle). */
+    const runAll = Effect.fn("cycle")(function* () {
+      const startedAt = yield* Clock.currentTimeMillis
+      const batch = yield* feeds.fetchAll
+      return yield* stages(batch, yield* unseenOf(batch), startedAt)
     })
+
+    /**
+     * One poll of one source. A poll that brings nothing new is not traced (at a one-second cadence
+     * it would bury the traces that matter); one that does is one trace, rooted at a `cycle` span
+     * (attribute `source`) that starts when the poll did and holds the fetch and every stage.
+     */
+    const runSource = (source: FeedSource) =>
+      Effect.gen(function* () {
+        const startedAt = yield* Clock.currentTimeMillis
+        const base = yield* Effect.tracer
+        const parent = yield* Effect.option(Effect.currentParentSpan)
+        const span = base.span("cycle", parent, Context.empty(), [], yield* Clock.currentTimeNanos, "internal")
+        span.attribute("source", source.name)
+        const deferred = deferringTracer(base)
+        const { batch, unseenIds } = yield* Effect.bindTo(feeds.poll(source), "batch").pipe(
+          Effect.bind("unseenIds", ({ batch }) => unseenOf(batch)),
+          Effect.withTracer(deferred.tracer),
+          Effect.withParentSpan(span)
+        )
+        // Nothing new: the cycle span and the poll's spans are never ended, so never exported.
+        if (unseenIds.size === 0) return yield* Effect.withTracerEnabled(stages(batch, unseenIds, startedAt), false)
+        deferred.flush()
+        return yield* stages(batch, unseenIds, startedAt).pipe(
+          Effect.withParentSpan(span),
+          Effect.onExit((exit) => Effect.map(Clock.currentTimeNanos, (now) => span.end(now, exit)))
+        )
+      })
+
+    /** `run()`: every source at once; `run(source)`: one poll of that source. */
+    const run = (source?: FeedSource) => (source === undefined ? runAll() : runSource(source))
 
     return { run } as const
   }),

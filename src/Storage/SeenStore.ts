@@ -27,7 +27,8 @@ export interface DuplicateStory {
   readonly firstSource: string
 }
 
-const storyKeys = (item: NormalizedItem) => {
+/** The keys under which an item counts as the same story as another: one per ticker, with its title signature. */
+export const storyKeys = (item: NormalizedItem) => {
   if (item.tickers.length === 0) return []
   const signature = storySignature(item.title)
   return signature === "" ? [] : item.tickers.map((ticker) => ({ ticker: ticker.symbol.toUpperCase(), signature }))

@@ -108,7 +108,12 @@ export const httpFeedIngest = (feed: FeedServer) =>
         ),
         Effect.withSpan("FeedIngest.fetchAll")
       )
-      return FeedIngest.make({ fetchAll: fetchAll as FeedIngest["fetchAll"], sources: [] })
+      return FeedIngest.make({
+        fetchAll: fetchAll as FeedIngest["fetchAll"],
+        poll: () => fetchAll as FeedIngest["fetchAll"],
+        sources: [{ name: "TestWire", url: feed.url, kind: "rss", enabled: true }],
+        disabledReason: () => null
+      })
     })
   ).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
