@@ -7,6 +7,7 @@ import { FeedFetcher, FeedFetchError, feedFailures, needsSecClient } from "./Fee
 import { FeedStateRepo, type Validators } from "./FeedStateRepo.js"
 import { partitionFresh } from "./Freshness.js"
 import { normalizeFeed } from "./Normalize.js"
+import { makePageTurnover } from "./PageTurnover.js"
 import { parseDocument } from "./Parser.js"
 import { type FeedSource, loadSources } from "./Sources.js"
 import { SecClient } from "../Kernel/SecClient.js"
@@ -34,6 +35,8 @@ interface FeedResult {
   readonly disabled: string | null
   /** Stores this feed's validators; see FeedBatch.commit. */
   readonly commit: Effect.Effect<void>
+  /** The server's "don't poll before" (epoch ms; FetchOutcome.retryAt), if it gave one. */
+  readonly retryAt: number | undefined
 }
 
 const secUserAgentMissing = "SEC feeds are off until SEC_USER_AGENT is set"
@@ -76,6 +79,8 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
       )
     )
 
+    const followPages = makePageTurnover()
+
     const ingestFeed = Effect.fn("FeedIngest.feed")(function* (
       source: FeedSource,
       breaker: CircuitBreaker,
@@ -83,17 +88,28 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
       tickersForCik: (cik: string) => ReadonlyArray<Ticker>
     ) {
       yield* Effect.annotateCurrentSpan({ "feed.name": source.name, "feed.url": source.url })
+      const parse = (text: string) =>
+        Either.mapLeft(
+          parseDocument(text, source.kind === "rss" ? "auto" : source.kind),
+          (error) => new FeedFetchError({ reason: error.message })
+        )
+      /** A further page (SEC's `start=`): fetched without validators, and never stored as the feed's. */
+      const fetchPage = (url: string) =>
+        Effect.flatMap(fetcher.fetch({ ...source, url }, null), (page) =>
+          page._tag === "Fetched"
+            ? parse(page.text)
+            : Effect.succeed({ format: "atom" as const, base: null, entries: [] })
+        )
+      let retryAt: number | undefined
       const attempt = Effect.gen(function* () {
         const outcome = yield* fetcher.fetch(source, validators)
+        retryAt = outcome.retryAt
         yield* Effect.annotateCurrentSpan({ "http.status": outcome.status })
         if (outcome._tag === "NotModified") {
           return Option.none<{ readonly items: ReadonlyArray<NormalizedItem>; readonly commit: Effect.Effect<void> }>()
         }
         yield* Effect.annotateCurrentSpan({ "feed.bytes": outcome.bytes })
-        const parsed = yield* Either.mapLeft(
-          parseDocument(outcome.text, source.kind === "rss" ? "auto" : source.kind),
-          (error) => new FeedFetchError({ reason: error.message })
-        )
+        const parsed = yield* followPages(source, yield* parse(outcome.text), fetchPage)
         const fetchedAt = DateTime.formatIso(DateTime.unsafeMake(yield* Clock.currentTimeMillis))
         const items = normalizeFeed(parsed, {
           source,
@@ -109,16 +125,19 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
           items: Option.map(fetched, ({ items }) => items),
           commit: Option.match(fetched, { onNone: () => Effect.void, onSome: ({ commit }) => commit })
         })),
-        Effect.catchAll((error) => Effect.succeed({ error: error.message }))
+        Effect.catchAll((error) => {
+          if (error._tag === "FeedFetchError") retryAt = error.retryAt
+          return Effect.succeed({ error: error.message })
+        })
       )
       if ("error" in result) {
         yield* Metric.increment(Metric.tagged(feedFailures, "feed", source.name))
         yield* Effect.annotateCurrentSpan({ "feed.error": result.error })
         yield* Effect.logWarning(`feed ${source.name} failed: ${result.error}`)
-        return { source, items: [], failure: result.error, commit: Effect.void }
+        return { source, items: [], failure: result.error, commit: Effect.void, retryAt }
       }
       yield* Effect.annotateCurrentSpan({ "feed.items": Option.getOrElse(result.items, () => []).length })
-      return { source, items: Option.getOrNull(result.items), failure: null, commit: result.commit }
+      return { source, items: Option.getOrNull(result.items), failure: null, commit: result.commit, retryAt }
     })
 
     const fetchAll = Effect.gen(function* () {
@@ -129,7 +148,14 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
         feeds,
         ({ source, breaker }): Effect.Effect<FeedResult> =>
           needsSecClient(source) && secDisabled
-            ? Effect.succeed({ source, items: [], failure: null, disabled: secUserAgentMissing, commit: Effect.void })
+            ? Effect.succeed({
+                source,
+                items: [],
+                failure: null,
+                disabled: secUserAgentMissing,
+                commit: Effect.void,
+                retryAt: undefined
+              })
             : Effect.map(ingestFeed(source, breaker, stored.get(source.url) ?? null, tickersForCik), (result) => ({
                 ...result,
                 disabled: null
