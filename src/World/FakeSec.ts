@@ -155,6 +155,8 @@ export const make = (
     Effect.async<{
       readonly url: string
       readonly requests: () => ReadonlyArray<SecRequest>
+      /** TCP connections accepted so far: with keep-alive, one serves many requests. */
+      readonly connections: () => number
       readonly setFilings: (filings: ReadonlyArray<FakeFiling>) => void
       readonly setTickers: (tickers: ReadonlyArray<FakeTicker>) => void
       /** Serves this text as company_tickers.json instead of the tickers (null restores them). */
@@ -170,6 +172,7 @@ export const make = (
       let tickersBody: string | null = null
       let outage: number | null = null
       let requests: Array<SecRequest> = []
+      let connections = 0
       const server = createServer((request, response) => {
         const at = performance.timeOrigin + performance.now()
         const url = new URL(request.url ?? "/", "http://localhost")
@@ -210,11 +213,15 @@ export const make = (
         if ((options.latencyMs ?? 0) > 0) setTimeout(answer, options.latencyMs)
         else answer()
       })
+      server.on("connection", () => {
+        connections += 1
+      })
       server.listen(0, "127.0.0.1", () => {
         resume(
           Effect.succeed({
             url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
             requests: () => requests.slice(),
+            connections: () => connections,
             setFilings: (next: ReadonlyArray<FakeFiling>) => {
               filings = next
             },
