@@ -11,7 +11,7 @@ import { AdminChannel } from "../src/Kernel/AdminChannel.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { Breakers } from "../src/Kernel/Breakers.js"
 import { HttpClientLive } from "../src/Kernel/HttpClientLive.js"
-import { SecClient } from "../src/Kernel/SecClient.js"
+import { SecClient, secRequestWait } from "../src/Kernel/SecClient.js"
 import { CikTickers } from "../src/Feeds/CikTickers.js"
 import { FeedFetcher, overloadedBackoffMillis, serverHint } from "../src/Feeds/FeedFetcher.js"
 import { FeedIngest } from "../src/Feeds/FeedIngest.js"
@@ -237,6 +237,10 @@ describe("one SEC budget, live feed first", () => {
     "hands a waiting live-feed request the next slot, ahead of queued background ones, 10 a second at most",
     () =>
       Effect.gen(function* () {
+        const laneWaits = Effect.forEach(["priority", "background"], (lane) =>
+          Metric.value(Metric.tagged(secRequestWait, "lane", lane))
+        )
+        const waitsBefore = yield* laneWaits
         const sent: Array<{ readonly at: number; readonly path: string; readonly userAgent: string | undefined }> = []
         const recording = HttpClient.make((request) =>
           Effect.map(Clock.currentTimeMillis, (at) => {
@@ -276,6 +280,10 @@ describe("one SEC budget, live feed first", () => {
         expect(order.lastIndexOf("live")).toBe(order.indexOf("live") + 2)
         expect(busiestSecond(sent.map((request) => request.at))).toBeLessThanOrEqual(10)
         expect(new Set(sent.map((request) => request.userAgent))).toEqual(new Set([userAgent]))
+        const waits = yield* laneWaits
+        expect(waits.map((state, lane) => state.count - waitsBefore[lane]!.count)).toEqual([3, 30])
+        expect(waits[0]!.max).toBeLessThan(0.5)
+        expect(waits[1]!.max).toBeGreaterThan(3)
       })
   )
 

@@ -1,5 +1,5 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Data, Deferred, Duration, Effect, Option, Queue } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, Metric, MetricBoundaries, Option, Queue } from "effect"
 import { AppConfig } from "./AppConfig.js"
 
 export class SecUserAgentMissing extends Data.TaggedError("SecUserAgentMissing") {
@@ -9,6 +9,12 @@ export class SecUserAgentMissing extends Data.TaggedError("SecUserAgentMissing")
 }
 
 type Lane = "priority" | "background"
+
+export const secRequestWait = Metric.histogram(
+  "sec_request_wait_seconds",
+  MetricBoundaries.exponential({ start: 0.05, factor: 2, count: 10 }),
+  "Time an SEC request waited for its slot in the shared budget, by lane"
+)
 
 /**
  * One SEC budget with two lanes: a dispenser hands out request slots spaced evenly (one per 1/rate s,
@@ -36,8 +42,11 @@ const makeDispenser = (rate: number) =>
         Effect.gen(function* () {
           const slot = yield* Deferred.make<void>()
           waiting[lane].push(slot)
+          const queuedAt = yield* Clock.currentTimeMillis
           yield* Queue.offer(wake, undefined)
           yield* Deferred.await(slot).pipe(Effect.onInterrupt(() => Deferred.interrupt(slot)))
+          const waited = ((yield* Clock.currentTimeMillis) - queuedAt) / 1_000
+          yield* Metric.update(Metric.tagged(secRequestWait, "lane", lane), waited)
           return yield* request
         })
   })
