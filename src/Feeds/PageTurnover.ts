@@ -8,7 +8,7 @@ export const feedGaps = Metric.counter("feed_gaps_total", {
 })
 
 /** Beyond the first page, at most this many more are fetched after a gap. */
-export const maxExtraPages = 3
+const maxExtraPages = 3
 
 /** One line of a feed; SEC lists a filing once per party, under one id, so the title tells them apart. */
 const entryKey = (entry: RawEntry): string => `${entry.guid ?? entry.link ?? ""}\u0000${entry.title}`

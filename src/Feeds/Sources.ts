@@ -29,13 +29,13 @@ const decodeFeedsObject = Schema.decodeUnknownEither(
 export const secFeedName = "SEC EDGAR"
 
 /** Entries per getcurrent page; EDGAR accepts 10, 20, 40, 80 or 100. */
-export const secPageSize = 100
+const secPageSize = 100
 
 /**
  * SEC's live filings feed; documented at https://www.sec.gov/cgi-bin/browse-edgar?action=getcurrent.
- * `type` matches form types by prefix; empty lists every form, newest first. `start` pages.
+ * `type` matches form types by prefix; empty lists every form, newest first. `start=` pages (PageTurnover).
  */
-export const secCurrentFeedUrl = (baseUrl: string, form = "", start = 0): string => {
+export const secCurrentFeedUrl = (baseUrl: string, form = ""): string => {
   const url = new URL("/cgi-bin/browse-edgar", baseUrl)
   url.search = new URLSearchParams({
     action: "getcurrent",
@@ -43,7 +43,7 @@ export const secCurrentFeedUrl = (baseUrl: string, form = "", start = 0): string
     company: "",
     dateb: "",
     owner: "include",
-    start: String(start),
+    start: "0",
     count: String(secPageSize),
     output: "atom"
   }).toString()

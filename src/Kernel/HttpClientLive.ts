@@ -3,7 +3,7 @@ import Undici from "@effect/platform-node/Undici"
 import { Effect, Layer } from "effect"
 
 /** How long an idle connection stays open when the server doesn't say (its `Keep-Alive: timeout=` wins). */
-export const keepAliveMillis = 60_000
+const keepAliveMillis = 60_000
 
 /**
  * The bot's HttpClient: undici, one connection pool per origin, connections kept between polls.
