@@ -8,8 +8,6 @@
  * Run with --expose-gc (the npm script does) so heap figures are taken after a full collection.
  */
 import { Duration, Effect, Fiber, Logger, LogLevel } from "effect"
-import { writeFileSync } from "node:fs"
-import { join } from "node:path"
 import { Delivery } from "../src/Delivery/Delivery.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { Runner } from "../src/Runner/Runner.js"
@@ -62,19 +60,6 @@ const heap = () => {
 const soak = Effect.scoped(
   Effect.gen(function* () {
     const world = yield* World.make({ discord: fastDiscord })
-    // One SEC feed: SEC's 10 requests/s would otherwise set the pace of the whole soak.
-    const feedsFile = join(world.env.DATA_DIR!, "soak-feeds.json")
-    writeFileSync(
-      feedsFile,
-      JSON.stringify([
-        ...World.wireNames.map((name) => ({ name, url: world.wire.feedUrl(name), kind: "rss" })),
-        {
-          name: "SEC 8-K",
-          url: `${world.env.SEC_BASE_URL}/cgi-bin/browse-edgar?action=getcurrent&type=8-K`,
-          kind: "sec-atom"
-        }
-      ])
-    )
     return yield* Effect.gen(function* () {
       const runner = yield* Runner
       const delivery = yield* Delivery
@@ -97,7 +82,6 @@ const soak = Effect.scoped(
     }).pipe(
       Effect.provide(
         worldBot(world, {
-          FEEDS_FILE: feedsFile,
           SEC_EXCERPT_CHARS: 0,
           // The local LLM answers at once; LLM_RPM's 60/min would make the soak an hour long.
           LLM_RPM: 0,

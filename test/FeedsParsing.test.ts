@@ -6,6 +6,9 @@ import { decodeBody } from "../src/Feeds/Charset.js"
 import { partitionFresh } from "../src/Feeds/Freshness.js"
 import { normalizeFeed, type NormalizeContext } from "../src/Feeds/Normalize.js"
 import { type ParseKind, parseDocument } from "../src/Feeds/Parser.js"
+import { isCatalystForm } from "../src/Feeds/SecEntry.js"
+import { secCurrentFeedUrl } from "../src/Feeds/Sources.js"
+import * as FakeSec from "../src/World/FakeSec.js"
 import { exchangeAliases, preferTickers, tickersInText } from "../src/Feeds/Tickers.js"
 import { itemFixture } from "./support/Alerts.js"
 
@@ -267,4 +270,63 @@ describe("ticker extraction", () => {
       }
     }
   )
+})
+
+describe("the SEC feed of every form", () => {
+  const filing = (form: string, accession: string): FakeSec.FakeFiling => ({
+    form,
+    accession,
+    updated: "2025-12-12T16:00:00-05:00",
+    parties: [{ company: `${form} FILER INC`, cik: 1800001, role: "Filer" }]
+  })
+  const forms = [
+    "8-K",
+    "8-K/A",
+    "4",
+    "SCHEDULE 13D",
+    "SCHEDULE 13D/A",
+    "SCHEDULE 13G",
+    "SCHEDULE 13G/A",
+    "SC 13D/A",
+    "SC 13G",
+    "10-Q",
+    "424B5",
+    "S-3ASR",
+    "FWP",
+    "6-K",
+    "D"
+  ]
+  const atom = FakeSec.getcurrentAtom(
+    forms.map((form, index) => filing(form, `0001800001-25-${String(index).padStart(6, "0")}`))
+  )
+  const formsOf = (url: string) => {
+    const parsed = parseDocument(decodeBody(atom, "application/atom+xml"), "sec-atom")
+    if (Either.isLeft(parsed)) throw new Error(parsed.left.message)
+    return normalizeFeed(parsed.right, context({ source: { name: "SEC EDGAR", kind: "sec-atom", url } })).map(
+      (item) => item.sec?.formType
+    )
+  }
+
+  it("keeps the catalyst forms and their amendments, structured SCHEDULE 13D/13G included, and drops the rest", () => {
+    expect(isCatalystForm("SCHEDULE 13D/A")).toBe(true)
+    expect(isCatalystForm("4")).toBe(false)
+    expect(formsOf(secCurrentFeedUrl("https://www.sec.gov"))).toEqual([
+      "8-K",
+      "8-K/A",
+      "SCHEDULE 13D",
+      "SCHEDULE 13D/A",
+      "SCHEDULE 13G",
+      "SCHEDULE 13G/A",
+      "SC 13D/A",
+      "SC 13G",
+      "424B5",
+      "S-3ASR",
+      "FWP",
+      "6-K"
+    ])
+  })
+
+  it("leaves a feed that chose its forms with type= as it is (a FEEDS_FILE feed of Form 4s stays one)", () => {
+    expect(formsOf(secCurrentFeedUrl("https://www.sec.gov", "4"))).toEqual(forms)
+  })
 })

@@ -107,9 +107,9 @@ describe("bad data from every external party: the culprit is named and the cycle
       )
       expect(logs.join("\n")).toMatch(/SEC ticker map refresh failed \(.+cik_str.+\); using the cached map/s)
       // The filing has no ticker without the map; the wire story still alerts.
-      expect(statusOf(result, "SEC 8-K")).toMatchObject({ _tag: "Ok" })
+      expect(statusOf(result, "SEC EDGAR")).toMatchObject({ _tag: "Ok" })
       expect(completed(result).outcomes).toContainEqual(
-        expect.objectContaining({ source: "SEC 8-K", outcome: "filtered", reason: "no ticker" })
+        expect.objectContaining({ source: "SEC EDGAR", outcome: "filtered", reason: "no ticker" })
       )
       expect(alertedTitles(result)).toEqual([published[0]!.title])
     }).pipe(Effect.scoped)

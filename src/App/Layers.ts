@@ -16,6 +16,7 @@ import { AlertLatency } from "../Kernel/AlertLatency.js"
 import { AppConfig, type DotEnvSource, dotEnvSource } from "../Kernel/AppConfig.js"
 import { ErrorTracker } from "../Kernel/ErrorTracker.js"
 import { InstanceLockLive } from "../Kernel/InstanceLock.js"
+import { HttpClientLive } from "../Kernel/HttpClientLive.js"
 import { SecClient } from "../Kernel/SecClient.js"
 import { DatabaseLocked, SqlLive, SqlWritable } from "../Kernel/Sql.js"
 import { StatusBoard } from "../Kernel/StatusBoard.js"
@@ -56,10 +57,7 @@ const AdminPosterLive = Layer.unwrapEffect(
 )
 
 /** HttpClient, configuration and the one SQLite client (built once: see `SqlLive`). */
-const Infrastructure = SqlWritable.pipe(
-  Layer.provideMerge(AppConfig.Default),
-  Layer.provideMerge(NodeHttpClient.layerUndici)
-)
+const Infrastructure = SqlWritable.pipe(Layer.provideMerge(AppConfig.Default), Layer.provideMerge(HttpClientLive))
 
 /** Everything a cycle, a delivery and an outcome check need: the service graph of `run` and `once`. */
 export const Services = Layer.mergeAll(

@@ -1,5 +1,5 @@
 import { HttpClient, HttpClientError, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Cause, Data, Duration, Effect, Either, Metric, MetricBoundaries, Schedule, Stream } from "effect"
+import { Cause, Clock, Data, Duration, Effect, Either, Metric, MetricBoundaries, Schedule, Stream } from "effect"
 import { createHash } from "node:crypto"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import { SecClient } from "../Kernel/SecClient.js"
@@ -16,8 +16,14 @@ export const feedFailures = Metric.counter("feed_failures_total", {
   description: "Feed fetches or parses that failed"
 })
 
-/** Why a feed produced nothing this time; `reason` is one readable line, never a stack trace. */
-export class FeedFetchError extends Data.TaggedError("FeedFetchError")<{ readonly reason: string }> {
+/**
+ * Why a feed produced nothing this time; `reason` is one readable line, never a stack trace.
+ * `retryAt` (epoch ms) is the server's "not before" (Retry-After, or a 429/503), when it gave one.
+ */
+export class FeedFetchError extends Data.TaggedError("FeedFetchError")<{
+  readonly reason: string
+  readonly retryAt?: number
+}> {
   override get message() {
     return this.reason
   }
@@ -31,7 +37,7 @@ interface Received {
   readonly body: Buffer | null
 }
 
-/** `retryAt`: epoch ms before which the server asked not to be asked again (Retry-After, Cache-Control max-age). */
+/** `retryAt` (epoch ms): don't poll this feed again before it, as the server asked (Cache-Control, Retry-After). */
 export type FetchOutcome =
   | {
       readonly _tag: "NotModified"
@@ -41,23 +47,71 @@ export type FetchOutcome =
     }
   | {
       readonly _tag: "Fetched"
-      readonly retryAt?: number
       readonly status: number
       readonly bytes: number
       readonly text: string
       /** Persists the validators; call it only once the body was parsed, so a bad body is refetched. */
       readonly commit: Effect.Effect<void>
+      readonly retryAt?: number
     }
 
 const transientStatuses = new Set([408, 429, 500, 502, 503, 504])
 
-/** Worth another attempt: a timeout, a connection failure, or a status that says "try again later". */
+/**
+ * Worth another attempt: a timeout, a connection failure, or a status that says "try again later",
+ * unless the server said when with Retry-After: then the caller waits as asked, not the retry loop.
+ */
 const isTransient = (error: unknown): boolean =>
   Cause.isTimeoutException(error) ||
   (HttpClientError.isHttpClientError(error) &&
     (error._tag === "RequestError"
       ? error.reason === "Transport"
-      : error.reason === "StatusCode" && transientStatuses.has(error.response.status)))
+      : error.reason === "StatusCode" &&
+        transientStatuses.has(error.response.status) &&
+        error.response.headers["retry-after"] === undefined))
+
+/** A server's hint never silences a feed for longer than this. */
+const maxHintMillis = 3_600_000
+/** How long a 429 or 503 without Retry-After keeps a feed quiet. */
+export const overloadedBackoffMillis = 30_000
+
+/** Retry-After is delay-seconds or an HTTP-date (RFC 9110 §10.2.3). */
+const retryAfterMillis = (value: string | undefined, now: number): number | null => {
+  const trimmed = value?.trim() ?? ""
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1_000
+  const at = Date.parse(trimmed)
+  return Number.isNaN(at) ? null : Math.max(0, at - now)
+}
+
+/** How long the response stays fresh: max-age less the Age a cache already held it (RFC 9111 §4.2.1). */
+const freshMillis = (cacheControl: string | undefined, age: string | undefined): number | null => {
+  const maxAge = /(?:^|,)\s*max-age\s*=\s*"?(\d+)"?/i.exec(cacheControl ?? "")?.[1]
+  if (maxAge === undefined) return null
+  return Math.max(0, (Number(maxAge) - (Number(age) || 0)) * 1_000)
+}
+
+/**
+ * The epoch ms before which the server asked not to be polled again, if it did: Retry-After on any
+ * answer, a 429/503 (with or without it), `Cache-Control: max-age` on a 2xx or 304. Capped at an hour.
+ */
+export const serverHint = (
+  status: number,
+  headers: Readonly<Record<string, string | undefined>>,
+  now: number
+): number | undefined => {
+  const retryAfter = retryAfterMillis(headers["retry-after"], now)
+  const waits =
+    status === 429 || status === 503
+      ? [retryAfter ?? overloadedBackoffMillis]
+      : status === 304 || (status >= 200 && status < 300)
+        ? [retryAfter ?? 0, freshMillis(headers["cache-control"], headers["age"]) ?? 0]
+        : [retryAfter ?? 0]
+  const wait = Math.min(Math.max(...waits), maxHintMillis)
+  return wait > 0 ? now + wait : undefined
+}
+
+const withHint = <A extends object>(outcome: A, retryAt: number | undefined): A =>
+  retryAt === undefined ? outcome : { ...outcome, retryAt }
 
 /** SEC's fair-access rules apply to every sec.gov request, and to any feed declared as sec-atom. */
 export const needsSecClient = (source: Pick<FeedSource, "kind" | "url">): boolean =>
@@ -70,7 +124,8 @@ const accept =
  * Conditional GETs for feeds: per-host concurrency limit, timeout per attempt, jittered exponential
  * retries of transient failures, a response-size cap while streaming, charset decoding, and
  * ETag/Last-Modified/body-hash state in SQLite (read by the caller for all feeds at once, saved
- * here). sec.gov traffic goes through SecClient.
+ * here). sec.gov traffic goes through SecClient, in its live-feed lane. The server's hints (Retry-After,
+ * 429/503, Cache-Control: max-age) come back as `retryAt`, for the caller's next poll.
  */
 export class FeedFetcher extends Effect.Service<FeedFetcher>()("Feeds/FeedFetcher", {
   effect: Effect.gen(function* () {
@@ -86,7 +141,7 @@ export class FeedFetcher extends Effect.Service<FeedFetcher>()("Feeds/FeedFetche
         HttpClient.mapRequest(HttpClientRequest.setHeader("User-Agent", "catalyst-bot/0.1 (feed reader)"))
       )
     )
-    const secClient = Either.map(yield* Effect.either(sec.client), acceptStatus)
+    const secClient = Either.map(yield* Effect.either(sec.priorityClient), acceptStatus)
     const retrySchedule = Schedule.exponential(Duration.millis(settings.retryBaseMillis)).pipe(Schedule.jittered)
 
     const hostLimits = new Map<string, Effect.Semaphore>()
@@ -175,8 +230,11 @@ export class FeedFetcher extends Effect.Service<FeedFetcher>()("Feeds/FeedFetche
         const response = yield* limit.withPermits(1)(
           Effect.retry(attempt, { schedule: retrySchedule, times: settings.retries, while: isTransient })
         )
+        const retryAt = serverHint(response.status, response.headers, yield* Clock.currentTimeMillis)
         yield* Effect.annotateCurrentSpan({ "feed.url": source.url, "http.status": response.status })
-        if (response.body === null) return { _tag: "NotModified", status: 304, why: "304" } as FetchOutcome
+        if (response.body === null) {
+          return withHint<FetchOutcome>({ _tag: "NotModified", status: 304, why: "304" }, retryAt)
+        }
         const bodyHash = createHash("sha256").update(response.body).digest("hex")
         yield* Effect.annotateCurrentSpan("feed.bytes", response.body.byteLength)
         const next = {
@@ -186,19 +244,31 @@ export class FeedFetcher extends Effect.Service<FeedFetcher>()("Feeds/FeedFetche
         }
         if (validators?.bodyHash === bodyHash) {
           yield* repo.save(source.url, next)
-          return { _tag: "NotModified", status: response.status, why: "same body" } as FetchOutcome
+          return withHint<FetchOutcome>({ _tag: "NotModified", status: response.status, why: "same body" }, retryAt)
         }
-        return {
-          _tag: "Fetched",
-          status: response.status,
-          bytes: response.body.byteLength,
-          text: decodeBody(response.body, response.headers["content-type"] ?? null),
-          commit: repo.save(source.url, next)
-        } as FetchOutcome
+        return withHint<FetchOutcome>(
+          {
+            _tag: "Fetched",
+            status: response.status,
+            bytes: response.body.byteLength,
+            text: decodeBody(response.body, response.headers["content-type"] ?? null),
+            commit: repo.save(source.url, next)
+          },
+          retryAt
+        )
       },
       (effect, source) =>
         effect.pipe(
-          Effect.mapError((error) => new FeedFetchError({ reason: describe(error) })),
+          Effect.catchAll((error) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              const answer =
+                HttpClientError.isHttpClientError(error) && error._tag === "ResponseError" ? error.response : null
+              const retryAt = answer === null ? undefined : serverHint(answer.status, answer.headers, now)
+              return Effect.fail(
+                new FeedFetchError(withHint<{ reason: string; retryAt?: number }>({ reason: describe(error) }, retryAt))
+              )
+            })
+          ),
           Metric.trackDurationWith(Metric.tagged(feedFetchLatency, "feed", source.name), Duration.toSeconds)
         )
     )

@@ -7,6 +7,7 @@ import { FeedFetcher, FeedFetchError, feedFailures, needsSecClient } from "./Fee
 import { FeedStateRepo, type Validators } from "./FeedStateRepo.js"
 import { partitionFresh } from "./Freshness.js"
 import { normalizeFeed } from "./Normalize.js"
+import { makePageTurnover } from "./PageTurnover.js"
 import { parseDocument } from "./Parser.js"
 import { type FeedSource, loadSources } from "./Sources.js"
 import { SecClient } from "../Kernel/SecClient.js"
@@ -36,7 +37,8 @@ interface FeedResult {
   readonly disabled: string | null
   /** Stores this feed's validators; see FeedBatch.commit. */
   readonly commit: Effect.Effect<void>
-  readonly retryAt?: number | undefined
+  /** The server's "don't poll before" (epoch ms; FetchOutcome.retryAt), if it gave one. */
+  readonly retryAt: number | undefined
 }
 
 const secUserAgentMissing = "SEC feeds are off until SEC_USER_AGENT is set"
@@ -79,6 +81,8 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
       )
     )
 
+    const followPages = makePageTurnover()
+
     const ingestFeed = Effect.fn("FeedIngest.feed")(function* (
       source: FeedSource,
       breaker: CircuitBreaker,
@@ -86,19 +90,28 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
       tickersForCik: (cik: string) => ReadonlyArray<Ticker>
     ) {
       yield* Effect.annotateCurrentSpan({ "feed.name": source.name, "feed.url": source.url })
+      const parse = (text: string) =>
+        Either.mapLeft(
+          parseDocument(text, source.kind === "rss" ? "auto" : source.kind),
+          (error) => new FeedFetchError({ reason: error.message })
+        )
+      /** A further page (SEC's `start=`): fetched without validators, and never stored as the feed's. */
+      const fetchPage = (url: string) =>
+        Effect.flatMap(fetcher.fetch({ ...source, url }, null), (page) =>
+          page._tag === "Fetched"
+            ? parse(page.text)
+            : Effect.succeed({ format: "atom" as const, base: null, entries: [] })
+        )
       let retryAt: number | undefined
       const attempt = Effect.gen(function* () {
         const outcome = yield* fetcher.fetch(source, validators)
-        yield* Effect.annotateCurrentSpan({ "http.status": outcome.status })
         retryAt = outcome.retryAt
+        yield* Effect.annotateCurrentSpan({ "http.status": outcome.status })
         if (outcome._tag === "NotModified") {
           return Option.none<{ readonly items: ReadonlyArray<NormalizedItem>; readonly commit: Effect.Effect<void> }>()
         }
         yield* Effect.annotateCurrentSpan({ "feed.bytes": outcome.bytes })
-        const parsed = yield* Either.mapLeft(
-          parseDocument(outcome.text, source.kind === "rss" ? "auto" : source.kind),
-          (error) => new FeedFetchError({ reason: error.message })
-        )
+        const parsed = yield* followPages(source, yield* parse(outcome.text), fetchPage)
         const fetchedAt = DateTime.formatIso(DateTime.unsafeMake(yield* Clock.currentTimeMillis))
         const items = normalizeFeed(parsed, {
           source,
@@ -114,7 +127,10 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
           items: Option.map(fetched, ({ items }) => items),
           commit: Option.match(fetched, { onNone: () => Effect.void, onSome: ({ commit }) => commit })
         })),
-        Effect.catchAll((error) => Effect.succeed({ error: error.message }))
+        Effect.catchAll((error) => {
+          if (error._tag === "FeedFetchError") retryAt = error.retryAt
+          return Effect.succeed({ error: error.message })
+        })
       )
       if ("error" in result) {
         yield* Metric.increment(Metric.tagged(feedFailures, "feed", source.name))
@@ -140,7 +156,7 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
       if (feed === undefined) return Effect.die(new Error(`unknown feed ${source.name}`))
       const disabled = disabledReason(source)
       if (disabled !== null) {
-        return Effect.succeed({ source, items: [], failure: null, disabled, commit: Effect.void })
+        return Effect.succeed({ source, items: [], failure: null, disabled, commit: Effect.void, retryAt: undefined })
       }
       return Effect.gen(function* () {
         const tickersForCik = needsSec(source) ? yield* tickerLookup : () => []

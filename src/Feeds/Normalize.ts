@@ -1,7 +1,7 @@
 import type { FeedKind, NormalizedItem, Ticker } from "../Kernel/Domain.js"
 import { canonicalUrl, itemId, secItemId } from "../Kernel/CanonicalId.js"
 import type { ParsedFeed, RawEntry } from "./Parser.js"
-import { parseSecEntry, partyRank, type SecEntry, secTitle } from "./SecEntry.js"
+import { isCatalystForm, parseSecEntry, partyRank, type SecEntry, secTitle } from "./SecEntry.js"
 import { htmlToText, parseDate, resolveUrl } from "./Text.js"
 import { preferTickers, tickersInCategories, tickersInText } from "./Tickers.js"
 
@@ -72,21 +72,33 @@ const secItem = (parties: readonly [Party, ...Array<Party>], base: string | null
   }
 }
 
+/** A getcurrent feed without `type=` lists every form; one with it already chose its forms. */
+const listsEveryForm = (url: string): boolean => {
+  try {
+    return (new URL(url).searchParams.get("type") ?? "").trim() === ""
+  } catch {
+    return false
+  }
+}
+
 /**
  * Parsed entries → normalised items. SEC entries collapse to one item per accession (one line per
- * party upstream); entries that don't look like SEC lines are treated as ordinary Atom items.
+ * party upstream); entries that don't look like SEC lines are treated as ordinary Atom items. On a
+ * feed of every form, filings of other forms (Form 4, 10-Q, …) are dropped here, before they are items.
  */
 export const normalizeFeed = (parsed: ParsedFeed, context: NormalizeContext): ReadonlyArray<NormalizedItem> => {
   const base = resolveUrl(parsed.base, context.source.url)?.href ?? null
   if (context.source.kind !== "sec-atom") return parsed.entries.map((entry) => wireItem(entry, base, context))
   const filings = new Map<string, [Party, ...Array<Party>]>()
   const items: Array<{ readonly item: NormalizedItem } | { readonly parties: readonly [Party, ...Array<Party>] }> = []
+  const everyForm = listsEveryForm(context.source.url)
   for (const entry of parsed.entries) {
     const sec = parseSecEntry(entry)
     if (sec === null) {
       items.push({ item: wireItem(entry, base, context) })
       continue
     }
+    if (everyForm && !isCatalystForm(sec.formType)) continue
     const parties = filings.get(sec.accession)
     if (parties === undefined) {
       const first: [Party, ...Array<Party>] = [{ entry, sec }]

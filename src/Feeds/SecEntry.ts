@@ -55,6 +55,29 @@ export const secTitle = (entry: SecEntry): string => {
   return `${entry.formType}: ${entry.companyName}${items}`
 }
 
+/**
+ * The catalyst forms, matched by prefix as getcurrent's `type=` does, so each brings its amendments
+ * (8-K/A, SCHEDULE 13D/A). EDGAR takes beneficial-ownership reports as structured `SCHEDULE 13D`/`13G`
+ * since 2024-12-18; filings from before keep the `SC 13D`/`SC 13G` names.
+ */
+export const catalystForms = [
+  "8-K",
+  "6-K",
+  "424B5",
+  "S-1",
+  "S-3",
+  "FWP",
+  "SCHEDULE 13D",
+  "SCHEDULE 13G",
+  "SC 13D",
+  "SC 13G"
+] as const
+
+export const isCatalystForm = (formType: string): boolean => {
+  const form = formType.trim().toUpperCase()
+  return catalystForms.some((prefix) => form.startsWith(prefix))
+}
+
 /** The party the filing is about comes first: a 13D's Subject, a Form 4's Issuer, then the Filer. */
 const rolePriority = ["subject", "issuer", "filer", "reporting", "filed by"]
 

@@ -34,11 +34,17 @@ const decodeFeedsObject = Schema.decodeUnknownEither(
   { errors: "all" }
 )
 
-/** The catalyst forms. getcurrent's `type` matches by prefix, so each also brings its /A amendments. */
-export const secForms = ["8-K", "6-K", "424B5", "S-1", "S-3", "FWP", "SC 13D", "SC 13G"] as const
+/** The one default SEC feed: every form on EDGAR's live feed, filtered locally to the catalyst forms. */
+export const secFeedName = "SEC EDGAR"
 
-/** SEC's live filings feed; documented at https://www.sec.gov/cgi-bin/browse-edgar?action=getcurrent. */
-export const secCurrentFeedUrl = (baseUrl: string, form: string): string => {
+/** Entries per getcurrent page; EDGAR accepts 10, 20, 40, 80 or 100. */
+const secPageSize = 100
+
+/**
+ * SEC's live filings feed; documented at https://www.sec.gov/cgi-bin/browse-edgar?action=getcurrent.
+ * `type` matches form types by prefix; empty lists every form, newest first. `start=` pages (PageTurnover).
+ */
+export const secCurrentFeedUrl = (baseUrl: string, form = ""): string => {
   const url = new URL("/cgi-bin/browse-edgar", baseUrl)
   url.search = new URLSearchParams({
     action: "getcurrent",
@@ -47,11 +53,16 @@ export const secCurrentFeedUrl = (baseUrl: string, form: string): string => {
     dateb: "",
     owner: "include",
     start: "0",
-    count: "100",
+    count: String(secPageSize),
     output: "atom"
   }).toString()
   return url.toString()
 }
+
+/** The per-form SEC feeds of earlier defaults ("SEC 8-K", …), which a FEEDS_FILE may still name. */
+const legacySecFeedNames = new Set(
+  ["8-K", "6-K", "424B5", "S-1", "S-3", "FWP", "SC 13D", "SC 13G"].map((form) => `SEC ${form}`)
+)
 
 export const defaultSources = (secBaseUrl: string): ReadonlyArray<FeedSource> => [
   {
@@ -68,12 +79,7 @@ export const defaultSources = (secBaseUrl: string): ReadonlyArray<FeedSource> =>
     enabled: true
   },
   { name: "AccessWire", url: "https://www.accesswire.com/rss/newsroom", kind: "rss", enabled: true },
-  ...secForms.map((form): FeedSource => ({
-    name: `SEC ${form}`,
-    url: secCurrentFeedUrl(secBaseUrl, form),
-    kind: "sec-atom",
-    enabled: true
-  }))
+  { name: secFeedName, url: secCurrentFeedUrl(secBaseUrl), kind: "sec-atom", enabled: true }
 ]
 
 const invalid = (message: string) => ConfigError.InvalidData(["FEEDS_FILE"], message)
@@ -114,6 +120,12 @@ export const loadSources = (options: {
       const { mode, feeds } = yield* Either.mapLeft(decoded, (error) =>
         allInvalid(describeProblems(error, json).map((problem) => `${where}${problem}`))
       )
+      const legacy = mode === "extend" ? feeds.filter((feed) => legacySecFeedNames.has(feed.name)) : []
+      for (const feed of legacy) {
+        yield* Effect.logWarning(
+          `${where}feed "${feed.name}" is no longer a default to override: the defaults poll every form in one feed, "${secFeedName}"; "${feed.name}" is polled as a feed of its own${feed.enabled ? "" : " (disabled)"}`
+        )
+      }
       const overrides = new Map(feeds.map((feed) => [feed.name, feed]))
       sources =
         mode === "replace"

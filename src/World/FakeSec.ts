@@ -58,6 +58,33 @@ const entry = (filing: FakeFiling, party: FakeParty) => {
 </entry>`
 }
 
+/**
+ * What getcurrent lists for these query parameters: the filings whose form starts with `type=` (all of
+ * them when it is empty), newest first, one entry per party, `count=` entries (default 40) from `start=`.
+ * A filing whose parties straddle the page boundary is cut, as on EDGAR.
+ */
+export const getcurrentPage = (
+  filings: ReadonlyArray<FakeFiling>,
+  params: URLSearchParams
+): ReadonlyArray<FakeFiling> => {
+  const type = (params.get("type") ?? "").toUpperCase()
+  const start = Math.max(0, Number(params.get("start") ?? 0) || 0)
+  const count = Math.max(1, Number(params.get("count") ?? 40) || 40)
+  const lines = filings
+    .filter((filing) => filing.form.toUpperCase().startsWith(type))
+    .map((filing, index) => ({ filing, index, at: Date.parse(filing.updated) }))
+    .sort((a, b) => b.at - a.at || a.index - b.index)
+    .flatMap(({ filing }) => filing.parties.map((party) => ({ filing, party })))
+    .slice(start, start + count)
+  const page: Array<FakeFiling> = []
+  for (const { filing, party } of lines) {
+    const last = page[page.length - 1]
+    if (last?.accession === filing.accession) page[page.length - 1] = { ...last, parties: [...last.parties, party] }
+    else page.push({ ...filing, parties: [party] })
+  }
+  return page
+}
+
 /** The getcurrent Atom document, encoded ISO-8859-1 as SEC serves it. */
 export const getcurrentAtom = (filings: ReadonlyArray<FakeFiling>): Buffer =>
   iconv.encode(
@@ -137,6 +164,8 @@ export const make = (
     Effect.async<{
       readonly url: string
       readonly requests: () => ReadonlyArray<SecRequest>
+      /** TCP connections accepted so far: with keep-alive, one serves many requests. */
+      readonly connections: () => number
       readonly setFilings: (filings: ReadonlyArray<FakeFiling>) => void
       readonly setTickers: (tickers: ReadonlyArray<FakeTicker>) => void
       /** Serves this text as company_tickers.json and company_tickers_exchange.json (null restores the tickers). */
@@ -152,6 +181,7 @@ export const make = (
       let tickersBody: string | null = null
       let outage: number | null = null
       let requests: Array<SecRequest> = []
+      let connections = 0
       const server = createServer((request, response) => {
         const at = performance.timeOrigin + performance.now()
         const url = new URL(request.url ?? "/", "http://localhost")
@@ -162,9 +192,8 @@ export const make = (
             return response.end(`<html><body><h1>Request Rate Threshold Exceeded</h1></body></html>`)
           }
           if (url.pathname === "/cgi-bin/browse-edgar" && url.searchParams.get("action") === "getcurrent") {
-            const type = url.searchParams.get("type") ?? ""
             response.writeHead(200, { "Content-Type": "application/atom+xml" })
-            return response.end(getcurrentAtom(filings.filter((filing) => filing.form.startsWith(type))))
+            return response.end(getcurrentAtom(getcurrentPage(filings, url.searchParams)))
           }
           if (url.pathname === "/files/company_tickers.json") {
             response.writeHead(200, { "Content-Type": "application/json" })
@@ -197,11 +226,15 @@ export const make = (
         if ((options.latencyMs ?? 0) > 0) setTimeout(answer, options.latencyMs)
         else answer()
       })
+      server.on("connection", () => {
+        connections += 1
+      })
       server.listen(0, "127.0.0.1", () => {
         resume(
           Effect.succeed({
             url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
             requests: () => requests.slice(),
+            connections: () => connections,
             setFilings: (next: ReadonlyArray<FakeFiling>) => {
               filings = next
             },

@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { secCurrentFeedUrl } from "../Feeds/Sources.js"
+import { secCurrentFeedUrl, secFeedName } from "../Feeds/Sources.js"
 import { type FakeDiscordOptions, makeFakeDiscord } from "./FakeDiscord.js"
 import * as FakeOpenAi from "./FakeOpenAi.js"
 import * as FakeQuotes from "./FakeQuotes.js"
@@ -172,9 +172,6 @@ export const storyKinds = Object.keys(templates) as ReadonlyArray<StoryKind>
 export const wireNames = ["GlobeNewswire", "PR Newswire", "AccessWire"] as const
 export type WireName = (typeof wireNames)[number]
 
-/** The SEC forms the world's feeds file polls. */
-export const secFeedForms = ["8-K", "424B5"] as const
-
 export interface Story {
   readonly company: Company
   readonly kind: StoryKind
@@ -311,7 +308,7 @@ export const make = (options: WorldOptions = {}) =>
 
     const feeds = [
       ...wireNames.map((name) => ({ name, url: wire.feedUrl(name), kind: "rss" })),
-      ...secFeedForms.map((form) => ({ name: `SEC ${form}`, url: secCurrentFeedUrl(sec.url, form), kind: "sec-atom" }))
+      { name: secFeedName, url: secCurrentFeedUrl(sec.url), kind: "sec-atom" }
     ]
     const feedsFile = join(configDir, "feeds.json")
     writeFileSync(feedsFile, JSON.stringify(feeds, null, 2))
