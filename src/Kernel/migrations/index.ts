@@ -5,6 +5,7 @@ import outboxDelivery from "./00040_outbox_delivery.js"
 import outcomes from "./00050_outcomes.js"
 import deliveryRetries from "./00060_delivery_retries.js"
 import outboxSource from "./00061_outbox_source.js"
+import outboxEdits from "./00070_outbox_edits.js"
 
 export const migrations = {
   "00001_core": core,
@@ -13,5 +14,6 @@ export const migrations = {
   "00040_outbox_delivery": outboxDelivery,
   "00050_outcomes": outcomes,
   "00060_delivery_retries": deliveryRetries,
-  "00061_outbox_source": outboxSource
+  "00061_outbox_source": outboxSource,
+  "00070_outbox_edits": outboxEdits
 }
