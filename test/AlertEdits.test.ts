@@ -1,7 +1,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it, vi } from "@effect/vitest"
-import { Deferred, Duration, Effect, Layer, Logger, LogLevel, Metric, Redacted, TestClock } from "effect"
+import { Deferred, Duration, Effect, Either, Layer, Logger, LogLevel, Metric, Redacted, TestClock } from "effect"
 import { ChartRenderer } from "../src/Charts/ChartRenderer.js"
 import { Classifier, combine } from "../src/Classification/Classifier.js"
 import * as DiscordSink from "../src/Delivery/AlertSink/Discord.js"
@@ -13,7 +13,7 @@ import { editsExpired, editsGone, FollowUp } from "../src/Delivery/FollowUp.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { AdminChannel, AdminQueue } from "../src/Kernel/AdminChannel.js"
 import { AlertLatency } from "../src/Kernel/AlertLatency.js"
-import { AppConfig } from "../src/Kernel/AppConfig.js"
+import { AppConfig, describeConfigError } from "../src/Kernel/AppConfig.js"
 import type { Alert, ChartOutcome, LlmAnalysis } from "../src/Kernel/Domain.js"
 import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
@@ -272,6 +272,7 @@ describe("post first, edit in the rest", () => {
         const [message] = discord.messages
         expect(discord.edits).toHaveLength(1)
         expect(message!.attachments.map((attachment) => attachment.filename)).toEqual(["T1.png"])
+        expect(message!.files.map((file) => file.filename)).toEqual(["T1.png"])
         expect(embedsOf(message!.payload)[0]?.image?.url).toBe("attachment://T1.png")
         expect(yield* editStatuses).toEqual([{ status: "sent", reason: "chart" }])
       }).pipe(
@@ -320,6 +321,46 @@ describe("post first, edit in the rest", () => {
         expect(discord.edits).toHaveLength(1)
         expect(embedsOf(discord.messages[0]!.payload)[0]?.description).toBe(FakeOpenAi.defaultAnalysis.summary)
       })
+  )
+
+  it.scopedLive("an edit of a message that carries several alerts sends every embed, in id order", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const discord = yield* makeFakeDiscord()
+      yield* Effect.gen(function* () {
+        yield* enqueue(alertFixture(1), pendingAlert(2))
+        const outbox = yield* Outbox
+        // Posted together, as a packed burst would be: both rows carry the one message id.
+        yield* Effect.flatMap(Delivery, (delivery) => delivery.drainOnce())
+        const messageId = discord.messages[0]!.id
+        const second = discord.messages[1]!
+        discord.deleteMessage(second.id)
+        const [, row2] = yield* Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) => sql<{ id: number }>`SELECT id FROM outbox ORDER BY id`
+        )
+        yield* outbox.markDelivered(row2!.id, messageId)
+        const followUp = yield* FollowUp
+        yield* followUp.enrichOnce
+        yield* followUp.editOnce
+        expect(discord.edits).toHaveLength(1)
+        const embeds = embedsOf(discord.edits[0]!.payload)
+        expect(embeds.map((embed) => (embed as { title?: string }).title)).toEqual([
+          "T1 (NASDAQ) — Headline 1",
+          "T2 (NASDAQ) — Headline 2"
+        ])
+        expect(embeds[1]?.description).toBe(dismissive.summary)
+        expect(embeds[0]?.description).toBe("Summary of item 1\\.")
+      }).pipe(
+        Effect.provide(
+          stack({
+            dir,
+            sink: DiscordSink.layer(Redacted.make(discord.webhookUrl())),
+            classifier: stubClassifier(dismissive)
+          })
+        )
+      )
+    })
   )
 
   it.scopedLive("a 404 (Unknown Message) ends the edit quietly", () =>
@@ -431,6 +472,29 @@ describe("Edit Webhook Message on the fake Discord", () => {
       expect(ok.status).toBe(200)
       expect(discord.messages[0]!.payload["content"]).toBe("edited")
       expect(discord.edits).toHaveLength(1)
+    })
+  )
+})
+
+describe("LLM_MODE and the edit settings", () => {
+  const load = (values: Record<string, string>) =>
+    Effect.either(Effect.provide(AppConfig, AppConfig.Default.pipe(Layer.provide(configLayer(values)))))
+
+  it.effect("enrich by default; edits within 5 minutes; a chart waited for 2 s", () =>
+    Effect.gen(function* () {
+      const config = yield* Effect.flatten(load({}))
+      expect(config.classify.llmMode).toBe("enrich")
+      expect(config.delivery.editMaxDelayMinutes).toBe(5)
+      expect(config.delivery.chartWaitSeconds).toBe(2)
+    })
+  )
+
+  it.effect("an unknown LLM_MODE is one line naming the setting and its choices", () =>
+    Effect.gen(function* () {
+      const result = yield* load({ LLM_MODE: "fast" })
+      const lines = Either.isLeft(result) ? describeConfigError(result.left) : []
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toMatch(/^LLM_MODE: .*enrich.*gate/)
     })
   )
 })

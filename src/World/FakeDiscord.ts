@@ -351,14 +351,22 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
         record(webhookId, 400)
         return send(res, 400, headers, { message: "Invalid Form Body", code: 50035, errors })
       }
+      const fileById = new Map<string, ReceivedFile>([
+        ...current.attachments.flatMap((attachment, n): Array<[string, ReceivedFile]> => {
+          const file = current.files[n]
+          return file === undefined ? [] : [[attachment.id, file]]
+        }),
+        ...uploaded.map(({ id, n }): [string, ReceivedFile] => [id, parsed.files[n]!])
+      ])
       const now = Date.now()
       messages[index] = {
         ...current,
         payload,
-        files: [
-          ...current.files.filter((file) => attachments.some((attachment) => attachment.filename === file.filename)),
-          ...parsed.files
-        ],
+        // Attachments and files share their order: a message's files are its attachments' bytes.
+        files: attachments.flatMap((attachment) => {
+          const file = fileById.get(attachment.id)
+          return file === undefined ? [] : [file]
+        }),
         attachments,
         pinged: pingsOf(payload),
         markdown: markdownOf(payload),
