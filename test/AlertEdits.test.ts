@@ -350,7 +350,7 @@ describe("post first, edit in the rest", () => {
           "T2 (NASDAQ) — Headline 2"
         ])
         expect(embeds[1]?.description).toBe(dismissive.summary)
-        expect(embeds[0]?.description).toBe("Summary of item 1\\.")
+        expect(embeds[0]?.description).toBe("Summary of item 1.")
       }).pipe(
         Effect.provide(
           stack({
