@@ -84,6 +84,7 @@ describe("edits across kill -9", () => {
         yield* Effect.addFinalizer(() => Effect.sync(() => second.child.kill("SIGKILL")))
         const result = yield* Effect.promise(() => second.exited)
         expect(result.code, result.stderr).toBe(0)
+        expect(result.stdout).toContain("edits: 1 sent, 0 still queued")
 
         expect(discord.messages).toHaveLength(1)
         expect(discord.edits).toHaveLength(1)

@@ -49,7 +49,7 @@ const once = Command.make("once", {}, () =>
     const result = yield* runner.runCycle
     const settled = yield* delivery.awaitSettled(0, Duration.seconds(settings.onceDrainSeconds))
     // LLM verdicts (LLM_MODE=enrich), late charts, and edits an earlier process left pending.
-    yield* followUp.drain(Duration.seconds(settings.onceDrainSeconds))
+    const edits = yield* followUp.drain(Duration.seconds(settings.onceDrainSeconds))
     const after = yield* outbox.counts()
     const drained = {
       delivered: after.delivered - before.delivered,
@@ -89,6 +89,9 @@ const once = Command.make("once", {}, () =>
         (drained.dropped > 0 ? `, ${drained.dropped} dropped` : "") +
         (drained.timedOut ? ` (stopped waiting after ONCE_DRAIN_SECONDS=${settings.onceDrainSeconds})` : "")
     )
+    if (edits.sent + edits.pending > 0) {
+      yield* Console.log(`edits: ${edits.sent} sent, ${edits.pending} still queued`)
+    }
     const failedFeeds = summary.feeds.filter((feed) => feed.status._tag === "Failed")
     if (summary.feeds.length > 0 && failedFeeds.length === summary.feeds.length) {
       yield* Console.error("every feed failed")

@@ -169,14 +169,19 @@ export class FollowUp extends Effect.Service<FollowUp>()("Delivery/FollowUp", {
       due.length === 0 ? Effect.succeed(0) : Effect.as(sendEdits(due), due.length)
     )
 
-    /** `once`: verdicts and edits until nothing is due (edits waiting for a retry stay queued), or `timeout`. */
+    /**
+     * `once`: verdicts and edits until nothing is due (edits waiting for a retry stay queued), or
+     * `timeout`. Returns how many edits Discord took, and how many are still queued.
+     */
     const drain = Effect.fn("FollowUp.drain")(function* (timeout: Duration.Duration) {
+      const sentBefore = (yield* Metric.value(editsSent)).count
       const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(timeout)
       while ((yield* Clock.currentTimeMillis) < deadline) {
         const enriched = yield* enrichOnce
         const edited = yield* editOnce
-        if (enriched === 0 && edited === 0) return
+        if (enriched === 0 && edited === 0) break
       }
+      return { sent: (yield* Metric.value(editsSent)).count - sentBefore, pending: yield* edits.pendingCount }
     })
 
     const loop = (step: Effect.Effect<number>, idle: Effect.Effect<void>) =>
