@@ -14,6 +14,7 @@ import { alertMessage } from "../src/Delivery/Discord/Embed.js"
 import { DiscordWebhooks } from "../src/Delivery/Discord/DiscordWebhooks.js"
 import type { Alert, ChartOutcome } from "../src/Kernel/Domain.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
+import { EditOutbox } from "../src/Delivery/EditOutbox.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
@@ -107,6 +108,7 @@ const headerDriven = (scenario: Scenario) =>
       Layer.provideMerge(
         Layer.mergeAll(
           Outbox.Default,
+          EditOutbox.Default,
           PrerenderedCharts,
           AdminChannel.Default,
           DiscordWebhooks.Default,

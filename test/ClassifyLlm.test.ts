@@ -34,7 +34,8 @@ const analysis: LlmAnalysis = {
   is_material: true
 }
 
-const LLM = { LLM_PROVIDER: "openai", LLM_API_KEY: "test-key", LLM_MODEL: "gpt-4o-mini", LLM_RPM: 0 }
+/** The cycle's LLM stage as LLM_MODE=gate runs it (enrich defers it to Delivery's follow-up: AlertEdits.test.ts). */
+const LLM = { LLM_PROVIDER: "openai", LLM_API_KEY: "test-key", LLM_MODEL: "gpt-4o-mini", LLM_RPM: 0, LLM_MODE: "gate" }
 
 /** The classifier over a fake model, a stubbed SEC excerpt and recorded admin notices. */
 const stack = (values: Record<string, string | number | boolean>, model: Layer.Layer<never>) => {

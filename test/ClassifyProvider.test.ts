@@ -31,6 +31,8 @@ const classifyWith = (values: Record<string, string | number>, items: ReadonlyAr
           Layer.provide(
             configLayer({
               DATA_DIR: dir,
+              // The LLM stage itself: the verdict in the batch, as LLM_MODE=gate has it.
+              LLM_MODE: "gate",
               LLM_RPM: 0,
               LLM_API_KEY: "sk-test",
               // Never sec.gov: the SEC tests below name their own fake.

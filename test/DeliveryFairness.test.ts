@@ -13,6 +13,7 @@ import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
 import { type FeedBatch, FeedIngest } from "../src/Feeds/FeedIngest.js"
 import { ItemArchive } from "../src/Outcomes/ItemArchive.js"
 import { alertsSourceCapped, capBySource, Outbox, roundRobin } from "../src/Delivery/Outbox.js"
+import { EditOutbox } from "../src/Delivery/EditOutbox.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { alertFixture } from "./support/Alerts.js"
@@ -42,7 +43,15 @@ const recordingDelivery = (afterSend: (sent: ReadonlyArray<string>) => Effect.Ef
   })
   const layer = Delivery.DefaultWithoutDependencies.pipe(
     Layer.provideMerge(
-      Layer.mergeAll(Outbox.Default, sink, NoCharts, AdminChannel.Default, ErrorTracker.Default, AlertLatency.Default)
+      Layer.mergeAll(
+        Outbox.Default,
+        EditOutbox.Default,
+        sink,
+        NoCharts,
+        AdminChannel.Default,
+        ErrorTracker.Default,
+        AlertLatency.Default
+      )
     ),
     Layer.provideMerge(Layer.mergeAll(SqlLive, AppConfig.Default)),
     Layer.provide(tempDataConfig({ ALERTS_PER_TICKER_PER_MINUTE: 0 }))

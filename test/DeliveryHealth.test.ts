@@ -18,6 +18,7 @@ import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
 import { assess, HealthCheck, type HealthReport, healthRouter } from "../src/App/HealthCheck.js"
 import { MetricsExporter } from "../src/App/MetricsExporter.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
+import { EditOutbox } from "../src/Delivery/EditOutbox.js"
 import { Runner, type RunnerState } from "../src/Runner/Runner.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
@@ -64,6 +65,7 @@ const healthServer = (webhookUrl: string) =>
       Layer.mergeAll(
         FreshRunner,
         Outbox.Default,
+        EditOutbox.Default,
         NoCharts,
         AdminChannel.Default,
         AdminQueue.Default,
@@ -191,6 +193,7 @@ describe("/health tells the truth about delivery", () => {
           Layer.mergeAll(
             Runner.Test({ state: Effect.succeed(completedAt(0)) }),
             Outbox.Default,
+            EditOutbox.Default,
             AdminQueue.Default,
             AdminChannel.Default,
             StatusBoard.Default,

@@ -13,6 +13,7 @@ import { DiscordWebhooks } from "../src/Delivery/Discord/DiscordWebhooks.js"
 import type { Alert, ChartOutcome } from "../src/Kernel/Domain.js"
 import { applyCycleCap } from "../src/MarketData/Filters.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
+import { EditOutbox } from "../src/Delivery/EditOutbox.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { DiscordStatus } from "../src/Delivery/Discord/DiscordRateLimiter.js"
@@ -38,6 +39,7 @@ const deliveryLayer = (url: string, config: Record<string, string | number> = {}
     Layer.provideMerge(
       Layer.mergeAll(
         Outbox.Default,
+        EditOutbox.Default,
         ChartsTest,
         AdminChannel.Default,
         AdminQueue.Default,

@@ -9,6 +9,7 @@ import { AlertSink, DeliveryError } from "../src/Delivery/AlertSink.js"
 import { ChartRenderer } from "../src/Charts/ChartRenderer.js"
 import { Breakers } from "../src/Kernel/Breakers.js"
 import { Delivery } from "../src/Delivery/Delivery.js"
+import { EditOutbox } from "../src/Delivery/EditOutbox.js"
 import { DeliveryHealth } from "../src/Delivery/DeliveryHealth.js"
 import { DiscordStatus } from "../src/Delivery/Discord/DiscordRateLimiter.js"
 import type { Alert } from "../src/Kernel/Domain.js"
@@ -48,7 +49,8 @@ const healthServer = (feed: FeedServer) =>
         AdminChannel.Default,
         DeliveryHealth.Default,
         TestSink,
-        NoCharts
+        NoCharts,
+        EditOutbox.Default
       )
     ),
     Layer.provideMerge(testCycle(feed)),

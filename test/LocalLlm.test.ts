@@ -20,7 +20,7 @@ const classifyWith = (values: Record<string, string | number>, items: ReadonlyAr
       Effect.provide(
         Classifier.Default.pipe(
           Layer.provide(NodeHttpClient.layerUndici),
-          Layer.provide(configLayer({ DATA_DIR: dir, LLM_RPM: 0, ...values }))
+          Layer.provide(configLayer({ DATA_DIR: dir, LLM_RPM: 0, LLM_MODE: "gate", ...values }))
         )
       )
     )

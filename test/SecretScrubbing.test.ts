@@ -87,6 +87,7 @@ describe("Secrets never leave the process", () => {
         LLM_PROVIDER: "openai",
         LLM_MODEL: "gpt-4o-mini",
         LLM_BASE_URL: llm.url,
+        LLM_MODE: "gate",
         LLM_RETRIES: 0,
         LLM_RPM: 0,
         OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url

@@ -11,6 +11,7 @@ const owners: Readonly<Record<string, string>> = {
   seen_items: "src/Storage/SeenStore.ts",
   story_first_seen: "src/Storage/SeenStore.ts",
   outbox: "src/Delivery/Outbox.ts",
+  outbox_edits: "src/Delivery/EditOutbox.ts",
   feed_state: "src/Feeds/FeedStateRepo.ts",
   sec_company_tickers: "src/Feeds/CikTickers.ts",
   sec_company_tickers_meta: "src/Feeds/CikTickers.ts",

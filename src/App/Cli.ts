@@ -16,6 +16,7 @@ import type { NormalizedItem } from "../Kernel/Domain.js"
 import { Backtest, renderBacktest } from "../Outcomes/Backtest.js"
 import { Classifier } from "../Classification/Classifier.js"
 import { AppConfig, describeConfigError, dotEnvSource } from "../Kernel/AppConfig.js"
+import { FollowUp } from "../Delivery/FollowUp.js"
 import { Delivery } from "../Delivery/Delivery.js"
 import { ErrorTracker } from "../Kernel/ErrorTracker.js"
 import { Outbox } from "../Delivery/Outbox.js"
@@ -38,6 +39,7 @@ const once = Command.make("once", {}, () =>
   Effect.gen(function* () {
     const runner = yield* Runner
     const delivery = yield* Delivery
+    const followUp = yield* FollowUp
     const outbox = yield* Outbox
     const errors = yield* ErrorTracker
     const { delivery: settings } = yield* AppConfig
@@ -46,6 +48,8 @@ const once = Command.make("once", {}, () =>
     const before = yield* outbox.counts()
     const result = yield* runner.runCycle
     const settled = yield* delivery.awaitSettled(0, Duration.seconds(settings.onceDrainSeconds))
+    // LLM verdicts (LLM_MODE=enrich), late charts, and edits an earlier process left pending.
+    const edits = yield* followUp.drain(Duration.seconds(settings.onceDrainSeconds))
     const after = yield* outbox.counts()
     const drained = {
       delivered: after.delivered - before.delivered,
@@ -85,6 +89,9 @@ const once = Command.make("once", {}, () =>
         (drained.dropped > 0 ? `, ${drained.dropped} dropped` : "") +
         (drained.timedOut ? ` (stopped waiting after ONCE_DRAIN_SECONDS=${settings.onceDrainSeconds})` : "")
     )
+    if (edits.sent + edits.pending > 0) {
+      yield* Console.log(`edits: ${edits.sent} sent, ${edits.pending} still queued`)
+    }
     const failedFeeds = summary.feeds.filter((feed) => feed.status._tag === "Failed")
     if (summary.feeds.length > 0 && failedFeeds.length === summary.feeds.length) {
       yield* Console.error("every feed failed")

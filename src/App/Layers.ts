@@ -8,6 +8,7 @@ import * as AdminDiscord from "../Delivery/AdminDiscord.js"
 import * as DiscordSink from "../Delivery/AlertSink/Discord.js"
 import * as StdoutSink from "../Delivery/AlertSink/Stdout.js"
 import { Delivery, DeliveryWorker } from "../Delivery/Delivery.js"
+import { FollowUp, FollowUpWorker } from "../Delivery/FollowUp.js"
 import { DiscordWebhooks } from "../Delivery/Discord/DiscordWebhooks.js"
 import { Outbox } from "../Delivery/Outbox.js"
 import { CikTickers } from "../Feeds/CikTickers.js"
@@ -67,6 +68,7 @@ export const Services = Layer.mergeAll(
   AdminQueue.Default,
   ChartRenderer.Default,
   Delivery.Default,
+  FollowUp.Default,
   StatusBoard.Default,
   ErrorTracker.Default,
   AlertLatency.Default,
@@ -77,8 +79,8 @@ export const Services = Layer.mergeAll(
   Layer.provideMerge(Infrastructure)
 )
 
-/** The per-source pollers and the delivery fiber. */
-const PipelineLoops = Layer.mergeAll(Pollers, DeliveryWorker)
+/** The per-source pollers, the delivery fiber and its follow-ups (LLM verdicts and edits). */
+const PipelineLoops = Layer.mergeAll(Pollers, DeliveryWorker, FollowUpWorker)
 
 /** What runs beside the pipeline: the admin heartbeat, the health/metrics server and outcome tracking. */
 const Companions = Layer.mergeAll(AdminHeartbeat, HealthServerLive, OutcomeTrackerLoop)

@@ -48,19 +48,58 @@ export class Classifier extends Effect.Service<Classifier>()("Classification/Cla
 
     const keywordsOf = (item: NormalizedItem) => engine.classify(`${item.title}\n${item.summary}`, item.sec)
 
+    /** LLM_MODE=enrich: the alert goes out on keywords now; Delivery's follow-up runs the LLM and edits it. */
+    const deferToFollowUp = (
+      requests: ReadonlyArray<{ readonly item: NormalizedItem; readonly keywords: KeywordResult }>
+    ) => {
+      const verdicts = requests.map(({ keywords }): LlmVerdict =>
+        keywords.score >= settings.llmMinKeywordScore
+          ? { _tag: "Pending", reason: "LLM_MODE=enrich: the verdict is edited in when it arrives" }
+          : {
+              _tag: "Skipped",
+              reason: `keyword score ${keywords.score} below LLM_MIN_KEYWORD_SCORE ${settings.llmMinKeywordScore}`
+            }
+      )
+      const pending = verdicts.filter((verdict) => verdict._tag === "Pending").length
+      return {
+        verdicts,
+        notes: [`LLM_MODE=enrich: ${pending} item(s) go out on keywords, their LLM verdict follows as an edit`]
+      }
+    }
+
+    const classifyWith = (items: ReadonlyArray<NormalizedItem>, deferLlm: boolean) =>
+      Effect.gen(function* () {
+        const requests = items.map((item) => ({ item, keywords: keywordsOf(item) }))
+        const { verdicts, notes } =
+          deferLlm && analyst.enabled ? deferToFollowUp(requests) : yield* analyst.analyse(requests)
+        const classified = requests.map(({ item, keywords }, index): ClassifiedItem => ({
+          item,
+          classification: combine(keywords, verdicts[index] ?? { _tag: "Skipped", reason: "not analysed" })
+        }))
+        return { items: classified, notes } satisfies ClassifiedBatch
+      })
+
+    /** The pipeline's stage: with LLM_MODE=enrich the LLM verdict is left to the follow-up (`Pending`). */
     const classifyBatch = Effect.fn("Classifier.classifyBatch")(function* (items: ReadonlyArray<NormalizedItem>) {
-      const requests = items.map((item) => ({ item, keywords: keywordsOf(item) }))
-      const { verdicts, notes } = yield* analyst.analyse(requests)
-      const classified = requests.map(({ item, keywords }, index): ClassifiedItem => ({
-        item,
-        classification: combine(keywords, verdicts[index] ?? { _tag: "Skipped", reason: "not analysed" })
-      }))
-      return { items: classified, notes } satisfies ClassifiedBatch
+      return yield* classifyWith(items, settings.llmMode === "enrich")
+    })
+
+    /** The LLM stage alone, over the keyword results alerts went out with: the follow-up of LLM_MODE=enrich. */
+    const followUp = Effect.fn("Classifier.followUp")(function* (
+      requests: ReadonlyArray<{ readonly item: NormalizedItem; readonly keywords: KeywordResult }>
+    ) {
+      const { verdicts } = yield* analyst.analyse(requests)
+      return requests.map(({ keywords }, index) =>
+        combine(keywords, verdicts[index] ?? { _tag: "Unavailable", reason: "not analysed" })
+      )
     })
 
     return {
       classifyBatch,
-      classify: (items: ReadonlyArray<NormalizedItem>) => Effect.map(classifyBatch(items), (batch) => batch.items),
+      followUp,
+      /** Keywords and the LLM together, whatever LLM_MODE says: `catalyst-bot classify` shows the whole verdict. */
+      classify: (items: ReadonlyArray<NormalizedItem>) =>
+        Effect.map(classifyWith(items, false), (batch) => batch.items).pipe(Effect.withSpan("Classifier.classify")),
       keywords: keywordsOf
     } as const
   }),

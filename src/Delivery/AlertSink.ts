@@ -17,6 +17,24 @@ export class DeliveryError extends Data.TaggedError("DeliveryError")<{
   readonly maybeSent?: boolean
 }> {}
 
+/** An edit Discord refused or couldn't take now. */
+export class EditError extends Data.TaggedError("EditError")<{
+  readonly reason: string
+  /** The message is gone (404, Unknown Message 10008) or the webhook is: the edit ends quietly. */
+  readonly gone: boolean
+  /** 5xx, timeouts, network errors, 429: an edit is idempotent, so it is simply tried again. */
+  readonly retryable: boolean
+  readonly retryAfterMs?: number
+}> {}
+
+/** One alert of the message being edited, as it should read now. */
+export interface EditEntry {
+  readonly id: number
+  readonly alert: Alert
+  readonly chart: ChartOutcome
+  readonly possibleRepeat: boolean
+}
+
 export interface Delivered {
   readonly messageId: string | null
 }
@@ -47,6 +65,11 @@ export class AlertSink extends Context.Tag("Delivery/AlertSink")<
      * is there. Asked before an alert whose earlier send may have landed goes out again.
      */
     readonly findDelivered?: (id: number, alert: Alert) => Effect.Effect<Option.Option<Delivered>, DeliveryError>
+    /**
+     * Rewrites a delivered message: `entries` are every alert it carries, in id order. `messageId` is
+     * null for sinks that have none (stdout), which print a follow-up instead.
+     */
+    readonly edit: (messageId: string | null, entries: ReadonlyArray<EditEntry>) => Effect.Effect<void, EditError>
   }
 >() {
   static readonly Test = makeTestLayer(AlertSink)

@@ -14,6 +14,7 @@ import {
   Ref,
   Schedule
 } from "effect"
+import { SqlClient } from "@effect/sql"
 import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { AlertLatency } from "../Kernel/AlertLatency.js"
 import { AlertSink, type Delivered, type DeliveryError } from "./AlertSink.js"
@@ -21,6 +22,8 @@ import { ChartRenderer } from "../Charts/ChartRenderer.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { ChartOutcome } from "../Kernel/Domain.js"
 import { ErrorTracker } from "../Kernel/ErrorTracker.js"
+import { SqlLive } from "../Kernel/Sql.js"
+import { EditOutbox } from "./EditOutbox.js"
 import { cappedBy, Outbox, type OutboxRow, type StatusCounts } from "./Outbox.js"
 
 const pollInterval = Duration.seconds(1)
@@ -80,6 +83,9 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     const admin = yield* AdminChannel
     const errors = yield* ErrorTracker
     const latency = yield* AlertLatency
+    const sql = yield* SqlClient.SqlClient
+    const edits = yield* EditOutbox
+    const chartWait = Duration.seconds(settings.chartWaitSeconds)
     const sinkUnavailable = yield* Ref.make(false)
     const maxDelayMs = settings.maxDelayMinutes * 60_000
     const answerWaitMs = settings.requestTimeoutSeconds * 1000
@@ -197,11 +203,21 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     /** What a send's answer means for its row. Returns false when the batch must stop (rate limited, sink gone). */
     const settle = Effect.fn("Delivery.settle")(function* (
       row: OutboxRow,
-      result: Either.Either<Delivered, DeliveryError>
+      result: Either.Either<Delivered, DeliveryError>,
+      chartLate: boolean
     ) {
       const now = yield* Clock.currentTimeMillis
       if (result._tag === "Right") {
-        yield* outbox.markDelivered(row.id, result.right.messageId)
+        // The edit is queued with the delivery it follows: a crash between post and edit loses neither.
+        // A verdict that reached the row after its message was built (version moved on) is edited in too.
+        yield* sql
+          .withTransaction(
+            Effect.gen(function* () {
+              const version = yield* outbox.markDelivered(row.id, result.right.messageId)
+              if (chartLate || version !== row.version) yield* edits.request(row.id, chartLate ? "chart" : "llm")
+            })
+          )
+          .pipe(Effect.orDie)
         yield* Metric.increment(alertsDelivered)
         yield* latency.record(row.alert, now)
         return true
@@ -244,7 +260,12 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
      * One request and its outcome, on a fiber of its own. Until the request is written, shutdown cancels
      * it (the row stays pending); after, it has the grace period, and is parked uncertain if cut off.
      */
-    const send = Effect.fn("Delivery.send")(function* (row: OutboxRow, chart: ChartOutcome, possibleRepeat: boolean) {
+    const send = Effect.fn("Delivery.send")(function* (
+      row: OutboxRow,
+      chart: ChartOutcome,
+      possibleRepeat: boolean,
+      chartLate: boolean
+    ) {
       let written = false
       const beforeSend = gate
         .withPermits(1)(
@@ -264,7 +285,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
         sink.send(row.alert, chart, beforeSend, { id: row.id, possibleRepeat }).pipe(Effect.either),
         cancelledByShutdown
       ).pipe(
-        Effect.flatMap((result) => settle(row, result)),
+        Effect.flatMap((result) => settle(row, result, chartLate)),
         Effect.onInterrupt(() =>
           written
             ? outbox.parkUncertain(
@@ -305,7 +326,12 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
           }
         }
       }
-      return yield* send(row, yield* nextChart, possibleRepeat)
+      // A chart not ready within CHART_WAIT_SECONDS doesn't hold the alert: it is edited in once rendered.
+      const chart = yield* Effect.timeoutOption(nextChart, chartWait)
+      return yield* Option.match(chart, {
+        onNone: () => send(row, { _tag: "NoBars" }, possibleRepeat, true),
+        onSome: (rendered) => send(row, rendered, possibleRepeat, false)
+      })
     })
 
     /** One batch of due rows. Returns how many rows it handled. */
@@ -390,7 +416,9 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     ChartRenderer.Default,
     AdminChannel.Default,
     ErrorTracker.Default,
-    AlertLatency.Default
+    AlertLatency.Default,
+    EditOutbox.Default,
+    SqlLive
   ]
 }) {}
 

@@ -13,6 +13,24 @@ export interface OutboxRow {
   readonly queuedAt: number
   /** An earlier attempt may have created the message; the next one must not repeat it silently. */
   readonly maybeSent: boolean
+  /** Changes to the payload since it was queued (an LLM verdict edited in): a send of an older one is stale. */
+  readonly version: number
+}
+
+/** An alert as its Discord message shows it: one of the rows sharing a message id, in id order. */
+export interface MessageRow {
+  readonly id: number
+  readonly alert: Alert
+  readonly status: OutboxStatus
+  readonly messageId: string | null
+  readonly possibleRepeat: boolean
+}
+
+/** An alert that went out on keywords (LLM_MODE=enrich) and waits for its LLM verdict. */
+export interface AwaitingLlm {
+  readonly id: number
+  readonly alert: Alert
+  readonly createdAt: number
 }
 
 /** A delivered alert and when Discord (or stdout) took it. */
@@ -166,9 +184,11 @@ interface DueRow {
   readonly queued_at: number | null
   readonly created_at: number
   readonly maybe_sent: number
+  readonly version: number
 }
 
 const toRow = (row: DueRow): OutboxRow => ({
+  version: row.version,
   id: row.id,
   alert: decodeAlert(row.payload),
   attempts: row.attempts,
@@ -200,7 +220,8 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
         created_at: now,
         queued_at: now,
         next_attempt_at: now,
-        last_error: error
+        last_error: error,
+        llm_pending: alert.classification.llm._tag === "Pending" ? 1 : 0
       })}`
 
     /**
@@ -340,7 +361,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       const picked = roundRobin(yield* queuesBySource("pending", limit, now), limit, (row) => row.id)
       if (picked.length === 0) return []
       const rows = yield* sql<DueRow>`
-        SELECT id, payload, attempts, queued_at, created_at, maybe_sent FROM outbox WHERE ${sql.in(
+        SELECT id, payload, attempts, queued_at, created_at, maybe_sent, version FROM outbox WHERE ${sql.in(
           "id",
           picked.map((row) => row.id)
         )}`
@@ -357,10 +378,61 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       yield* sql`UPDATE outbox SET status = 'sending', sending_at = ${now} WHERE id = ${id}`
     }, Effect.orDie)
 
+    /** Returns the row's payload version now, so the caller can tell whether what it sent was already stale. */
     const markDelivered = Effect.fn("Outbox.markDelivered")(function* (id: number, messageId: string | null) {
       const now = yield* Clock.currentTimeMillis
-      yield* sql`UPDATE outbox SET status = 'delivered', delivered_at = ${now}, message_id = ${messageId},
-        attempts = attempts + 1 WHERE id = ${id}`
+      const rows = yield* sql<{ version: number }>`UPDATE outbox SET status = 'delivered', delivered_at = ${now},
+        message_id = ${messageId}, attempts = attempts + 1 WHERE id = ${id} RETURNING version`
+      return rows[0]?.version ?? 0
+    }, Effect.orDie)
+
+    /** Alerts still waiting for their LLM verdict (LLM_MODE=enrich), oldest first. */
+    const awaitingLlm = Effect.fn("Outbox.awaitingLlm")(function* (limit: number) {
+      const rows = yield* sql<{ id: number; payload: string; created_at: number }>`
+        SELECT id, payload, created_at FROM outbox INDEXED BY outbox_llm_pending
+        WHERE llm_pending = 1 ORDER BY id LIMIT ${limit}`
+      return rows.map((row): AwaitingLlm => ({
+        id: row.id,
+        alert: decodeAlert(row.payload),
+        createdAt: row.created_at
+      }))
+    }, Effect.orDie)
+
+    /**
+     * The LLM verdict is in: the row carries it from now on (a send not yet made shows it), and its
+     * version moves on. Returns the row's status, so the caller knows whether a message must be edited.
+     */
+    const applyFollowUp = Effect.fn("Outbox.applyFollowUp")(function* (id: number, alert: Alert) {
+      const rows = yield* sql<{ status: OutboxStatus }>`UPDATE outbox SET payload = ${encodeAlert(alert)},
+        llm_pending = 0, version = version + 1 WHERE id = ${id} RETURNING status`
+      return rows[0]?.status ?? null
+    }, Effect.orDie)
+
+    /** The verdict came too late to matter: the row stops waiting for it, unchanged. */
+    const abandonFollowUp = Effect.fn("Outbox.abandonFollowUp")(function* (id: number) {
+      yield* sql`UPDATE outbox SET llm_pending = 0 WHERE id = ${id}`
+    }, Effect.orDie)
+
+    /**
+     * Row `id` and every row that shares its Discord message, in id order: an edit must send the whole
+     * message (several alerts can share one). Empty when the row is unknown.
+     */
+    const messageRows = Effect.fn("Outbox.messageRows")(function* (id: number) {
+      type Found = { id: number; payload: string; status: OutboxStatus; message_id: string | null; maybe_sent: number }
+      const [own] = yield* sql<Found>`SELECT id, payload, status, message_id, maybe_sent FROM outbox WHERE id = ${id}`
+      if (own === undefined) return []
+      const rows =
+        own.message_id === null
+          ? [own]
+          : yield* sql<Found>`SELECT id, payload, status, message_id, maybe_sent FROM outbox
+              WHERE message_id = ${own.message_id} ORDER BY id`
+      return rows.map((row): MessageRow => ({
+        id: row.id,
+        alert: decodeAlert(row.payload),
+        status: row.status,
+        messageId: row.message_id,
+        possibleRepeat: row.maybe_sent === 1
+      }))
     }, Effect.orDie)
 
     /** The request was refused before any message was created (429, unusable webhook): back in line, no attempt used. */
@@ -408,7 +480,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       const rows = yield* sql<DueRow>`
         UPDATE outbox SET status = 'uncertain', maybe_sent = 1,
           last_error = 'in flight when the previous process stopped; not re-sent to avoid a duplicate'
-        WHERE status = 'sending' RETURNING id, payload, attempts, queued_at, created_at, maybe_sent`
+        WHERE status = 'sending' RETURNING id, payload, attempts, queued_at, created_at, maybe_sent, version`
       return rows.map(toRow)
     }, Effect.orDie)
 
@@ -527,6 +599,10 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       due,
       markSending,
       markDelivered,
+      awaitingLlm,
+      applyFollowUp,
+      abandonFollowUp,
+      messageRows,
       release,
       reschedule,
       deadLetter,

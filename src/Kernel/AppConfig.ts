@@ -189,6 +189,9 @@ export type LlmProvider = (typeof LlmProviders)[number]
 
 /** The wire format LLM_PROVIDER=openai speaks: OpenAI's Responses API, or Chat Completions (local servers). */
 export const LlmApis = ["responses", "chat-completions"] as const
+/** enrich: post on keywords at once, edit the LLM verdict in; gate: wait for the LLM, which may veto. */
+export const LlmModes = ["enrich", "gate"] as const
+export type LlmMode = (typeof LlmModes)[number]
 export type LlmApi = (typeof LlmApis)[number]
 
 /** Comma-separated dollar amounts, e.g. "5,10,20"; empty disables. */
@@ -214,6 +217,7 @@ const classify = Config.all({
   llmModel: optionalString("LLM_MODEL"),
   llmBaseUrl: optionalHttpUrl("LLM_BASE_URL"),
   llmApi: Config.literal(...LlmApis)("LLM_API").pipe(Config.withDefault("responses" as const)),
+  llmMode: Config.literal(...LlmModes)("LLM_MODE").pipe(Config.withDefault("enrich" as const)),
   llmApiKey: optionalSecret("LLM_API_KEY"),
   llmMinKeywordScore: numberAtLeast("LLM_MIN_KEYWORD_SCORE", 0, 1),
   llmConcurrency: integerAtLeast("LLM_CONCURRENCY", 1, 4),
@@ -255,7 +259,9 @@ const delivery = Config.all({
   onceDrainSeconds: integerAtLeast("ONCE_DRAIN_SECONDS", 0, 60),
   adminDedupeMinutes: numberAtLeast("ADMIN_DEDUPE_MINUTES", 0, 15),
   adminDigestMinutes: numberAtLeast("ADMIN_DIGEST_MINUTES", 0.01, 5),
-  heartbeatMinutes: numberAtLeast("ADMIN_HEARTBEAT_MINUTES", 0, 60)
+  heartbeatMinutes: numberAtLeast("ADMIN_HEARTBEAT_MINUTES", 0, 60),
+  editMaxDelayMinutes: numberAtLeast("EDIT_MAX_DELAY_MINUTES", 0.1, 5),
+  chartWaitSeconds: numberAtLeast("CHART_WAIT_SECONDS", 0, 2)
 })
 
 const observability = Config.all({
@@ -407,6 +413,7 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
     llmModel: "LLM_MODEL",
     llmBaseUrl: "LLM_BASE_URL",
     llmApi: "LLM_API",
+    llmMode: "LLM_MODE",
     llmApiKey: "LLM_API_KEY",
     llmMinKeywordScore: "LLM_MIN_KEYWORD_SCORE",
     llmConcurrency: "LLM_CONCURRENCY",
@@ -434,7 +441,9 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
     onceDrainSeconds: "ONCE_DRAIN_SECONDS",
     adminDedupeMinutes: "ADMIN_DEDUPE_MINUTES",
     adminDigestMinutes: "ADMIN_DIGEST_MINUTES",
-    heartbeatMinutes: "ADMIN_HEARTBEAT_MINUTES"
+    heartbeatMinutes: "ADMIN_HEARTBEAT_MINUTES",
+    editMaxDelayMinutes: "EDIT_MAX_DELAY_MINUTES",
+    chartWaitSeconds: "CHART_WAIT_SECONDS"
   },
   observability: {
     otlpEndpoint: "OTEL_EXPORTER_OTLP_ENDPOINT",

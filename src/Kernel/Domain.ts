@@ -44,9 +44,13 @@ export const LlmAnalysis = Schema.Struct({
 })
 export type LlmAnalysis = typeof LlmAnalysis.Type
 
-/** `unavailable` means the LLM was configured but failed, timed out or ran out of budget for this item. */
+/**
+ * `unavailable` means the LLM was configured but failed, timed out or ran out of budget for this item.
+ * `Pending` (LLM_MODE=enrich): the alert goes out on keywords, and the verdict is edited in when it arrives.
+ */
 export const LlmVerdict = Schema.Union(
   Schema.TaggedStruct("Skipped", { reason: Schema.String }),
+  Schema.TaggedStruct("Pending", { reason: Schema.String }),
   Schema.TaggedStruct("Unavailable", { reason: Schema.String }),
   Schema.TaggedStruct("Analysed", { analysis: LlmAnalysis, cached: Schema.Boolean })
 )
@@ -95,7 +99,9 @@ export const Alert = Schema.Struct({
   ticker: Ticker,
   classification: Classification,
   market: MarketSnapshot,
-  decidedAt: Schema.String
+  decidedAt: Schema.String,
+  /** LLM_MODE=enrich: the filter the LLM verdict would have failed (gate mode would not have sent it). */
+  llmVeto: Schema.optional(Schema.String)
 })
 export type Alert = typeof Alert.Type
 

@@ -9,6 +9,10 @@ import type { AddressInfo } from "node:net"
  * a global requests/s limit answered with global 429s, JSON or multipart (`payload_json` + `files[n]`)
  * bodies, 400 / 50035 when a message breaks a limit, 404 / 10015 for a deleted webhook and 401 / 50027
  * for a wrong token. `GET` on a webhook URL returns the webhook object, as Discord's Get Webhook with Token does.
+ * Edit Webhook Message (`PATCH …/messages/{id}`, https://discord.com/developers/docs/resources/webhook#edit-webhook-message)
+ * shares the webhook's bucket, answers 404 / 10008 for an unknown message, appends new files, and
+ * with an `attachments` array keeps exactly the attachments it lists (existing ids, or `files[n]`
+ * indexes), rejecting ids that are neither; each edit is recorded in `edits` and applied to the message.
  * Every accepted message is recorded in order, with its parsed payload and attachments. With a
  * `botToken`, the channel can be read back (https://discord.com/developers/docs/resources/message#get-channel-messages):
  * every webhook here posts into the one channel `channelId`.
@@ -51,6 +55,19 @@ export interface ReceivedMessage {
   readonly pinged: ReadonlyArray<string>
   /** Formatting, links and tags Discord would render in the embeds' text (see `markdownOf`). */
   readonly markdown: ReadonlyArray<string>
+  /** The message's attachments now, with their ids (snowflakes, as Discord gives them). */
+  readonly attachments: ReadonlyArray<{ readonly id: string; readonly filename: string }>
+  /** How many edits the message has had. */
+  readonly edits: number
+}
+
+export interface ReceivedEdit {
+  readonly messageId: string
+  readonly webhookId: string
+  readonly at: number
+  readonly payload: Record<string, unknown>
+  readonly files: ReadonlyArray<ReceivedFile>
+  readonly threadId: string | null
 }
 
 export interface RequestRecord {
@@ -225,6 +242,7 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       ...options
     }
     const messages: Array<ReceivedMessage> = []
+    const edits: Array<ReceivedEdit> = []
     const requests: Array<RequestRecord> = []
     const windows = new Map<string, Window>()
     const globalTimes: Array<number> = []
@@ -285,11 +303,102 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       )
     }
 
+    /**
+     * Edit Webhook Message: the message must exist and come from this webhook (else 404 / 10008).
+     * Without `attachments` the old ones stay and new files are appended; with it, exactly the listed
+     * ones remain: existing attachment ids, or indexes of `files[n]` uploaded now.
+     */
+    const applyEdit = (
+      res: ServerResponse,
+      headers: Record<string, string>,
+      webhookId: string,
+      messageId: string,
+      url: URL,
+      parsed: { readonly payload: Json; readonly files: ReadonlyArray<ReceivedFile> },
+      record: (webhookId: string, status: number) => void
+    ) => {
+      const index = messages.findIndex((message) => message.id === messageId && message.webhookId === webhookId)
+      if (index === -1) {
+        record(webhookId, 404)
+        return send(res, 404, headers, { message: "Unknown Message", code: 10008 })
+      }
+      const current = messages[index]!
+      const uploaded = parsed.files.map((file, n) => ({ id: `${nextId++}`, filename: file.filename, n }))
+      const listed = parsed.payload["attachments"]
+      const errors: Array<string> = []
+      let attachments: Array<{ id: string; filename: string }>
+      if (Array.isArray(listed)) {
+        attachments = []
+        for (const [i, entry] of (listed as Array<Json>).entries()) {
+          const id = entry?.["id"]
+          const existing = current.attachments.find((attachment) => attachment.id === String(id))
+          const fresh = uploaded.find((file) => String(file.n) === String(id))
+          if (existing !== undefined) attachments.push(existing)
+          else if (fresh !== undefined) attachments.push({ id: fresh.id, filename: fresh.filename })
+          else errors.push(`attachments.${i}.id: unknown attachment ${String(id)}`)
+        }
+      } else {
+        attachments = [...current.attachments, ...uploaded.map(({ id, filename }) => ({ id, filename }))]
+      }
+      const payload = { ...current.payload, ...parsed.payload }
+      errors.push(
+        ...validateMessage(
+          payload,
+          attachments.map((attachment) => attachment.filename)
+        )
+      )
+      if (errors.length > 0) {
+        record(webhookId, 400)
+        return send(res, 400, headers, { message: "Invalid Form Body", code: 50035, errors })
+      }
+      const fileById = new Map<string, ReceivedFile>([
+        ...current.attachments.flatMap((attachment, n): Array<[string, ReceivedFile]> => {
+          const file = current.files[n]
+          return file === undefined ? [] : [[attachment.id, file]]
+        }),
+        ...uploaded.map(({ id, n }): [string, ReceivedFile] => [id, parsed.files[n]!])
+      ])
+      const now = Date.now()
+      messages[index] = {
+        ...current,
+        payload,
+        // Attachments and files share their order: a message's files are its attachments' bytes.
+        files: attachments.flatMap((attachment) => {
+          const file = fileById.get(attachment.id)
+          return file === undefined ? [] : [file]
+        }),
+        attachments,
+        pinged: pingsOf(payload),
+        markdown: markdownOf(payload),
+        edits: current.edits + 1
+      }
+      edits.push({
+        messageId,
+        webhookId,
+        at: now,
+        payload: parsed.payload,
+        files: parsed.files,
+        threadId: url.searchParams.get("thread_id")
+      })
+      record(webhookId, 200)
+      return send(res, 200, headers, {
+        id: messageId,
+        type: 0,
+        webhook_id: webhookId,
+        channel_id: settings.channelId,
+        embeds: payload["embeds"] ?? [],
+        attachments,
+        edited_timestamp: new Date(now).toISOString()
+      })
+    }
+
     const handle = async (req: IncomingMessage, res: ServerResponse) => {
       const url = new URL(req.url ?? "/", "http://fake.local")
       const channel = /^\/api\/v10\/channels\/(\d+)\/messages$/.exec(url.pathname)
       if (req.method === "GET" && channel !== null) return readChannel(req, res, url, channel[1]!)
-      const match = /^\/api\/webhooks\/(\d+)\/([\w-]+)$/.exec(url.pathname)
+      const editMatch = /^\/api\/webhooks\/(\d+)\/([\w-]+)\/messages\/(\d+)$/.exec(url.pathname)
+      const match = editMatch ?? /^\/api\/webhooks\/(\d+)\/([\w-]+)$/.exec(url.pathname)
+      const editing = editMatch !== null && req.method === "PATCH"
       const body = await readBody(req)
       arrivals += 1
       // A late answer is the message Discord did create; scripted failures are for the requests after it.
@@ -302,7 +411,11 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       const now = Date.now()
       const record = (webhookId: string, status: number, scope: string | null = null) =>
         requests.push({ at: now, webhookId, status, scope })
-      if ((req.method !== "POST" && req.method !== "GET") || match === null) {
+      if (
+        match === null ||
+        (editMatch === null && req.method !== "POST" && req.method !== "GET") ||
+        (editMatch !== null && !editing)
+      ) {
         record("", 404)
         return send(res, 404, {}, { message: "404: Not Found", code: 0 })
       }
@@ -393,6 +506,7 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
         record(webhookId, 400)
         return send(res, 400, headers, { message: "Invalid Form Body", code: 50035, errors: { _errors: ["bad body"] } })
       }
+      if (editing) return applyEdit(res, headers, webhookId, editMatch[3]!, url, parsed, record)
       const errors = validateMessage(
         parsed.payload,
         parsed.files.map((file) => file.filename)
@@ -402,6 +516,7 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
         return send(res, 400, headers, { message: "Invalid Form Body", code: 50035, errors })
       }
       const id = String(nextId++)
+      const attachments = parsed.files.map((file, index) => ({ id: `${id}${index}`, filename: file.filename }))
       messages.push({
         id,
         webhookId,
@@ -410,7 +525,9 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
         files: parsed.files,
         multipart: parsed.multipart,
         pinged: pingsOf(parsed.payload),
-        markdown: markdownOf(parsed.payload)
+        markdown: markdownOf(parsed.payload),
+        attachments,
+        edits: 0
       })
       record(webhookId, url.searchParams.get("wait") === "true" ? 200 : 204)
       const answer = () => {
@@ -423,7 +540,7 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
           channel_id: "1",
           content: parsed.payload["content"] ?? "",
           embeds: parsed.payload["embeds"] ?? [],
-          attachments: parsed.files.map((file, index) => ({ id: String(index), filename: file.filename }))
+          attachments
         })
       }
       if (holding.has(webhookId)) held.push(answer)
@@ -452,6 +569,8 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       /** A webhook URL on this server; the token is arbitrary. */
       webhookUrl: (id = "123456789012345678", token = "fake-token") => `${base}/api/webhooks/${id}/${token}`,
       messages: messages as ReadonlyArray<ReceivedMessage>,
+      /** Accepted edits (PATCH), in order. */
+      edits: edits as ReadonlyArray<ReceivedEdit>,
       requests: requests as ReadonlyArray<RequestRecord>,
       /** The next `count` requests (to `webhookId`, default any) that pass the rate limits are answered with `status`. */
       failNext: (count: number, status = 500, webhookId: string | null = null) => {
@@ -464,7 +583,13 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       /** Forgets recorded messages and requests, so a long run keeps constant memory. */
       clearRecords: () => {
         messages.length = 0
+        edits.length = 0
         requests.length = 0
+      },
+      /** The message is deleted from the channel: its edits answer 404 / 10008. */
+      deleteMessage: (id: string) => {
+        const index = messages.findIndex((message) => message.id === id)
+        if (index !== -1) messages.splice(index, 1)
       },
       /** The webhook answers 404 / 10015 from now on. */
       deleteWebhook: (id: string) => deleted.add(id),

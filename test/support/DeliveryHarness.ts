@@ -6,6 +6,7 @@ import * as DiscordSink from "../../src/Delivery/AlertSink/Discord.js"
 import { Delivery } from "../../src/Delivery/Delivery.js"
 import { DiscordWebhooks } from "../../src/Delivery/Discord/DiscordWebhooks.js"
 import { Outbox } from "../../src/Delivery/Outbox.js"
+import { EditOutbox } from "../../src/Delivery/EditOutbox.js"
 import { AdminChannel, AdminQueue } from "../../src/Kernel/AdminChannel.js"
 import { AlertLatency } from "../../src/Kernel/AlertLatency.js"
 import { AppConfig } from "../../src/Kernel/AppConfig.js"
@@ -26,6 +27,7 @@ export const discordDelivery = (url: string, dataDir: string, config: Record<str
     Layer.provideMerge(
       Layer.mergeAll(
         Outbox.Default,
+        EditOutbox.Default,
         NoCharts,
         AdminChannel.Default,
         AdminQueue.Default,

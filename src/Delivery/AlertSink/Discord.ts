@@ -1,8 +1,10 @@
 import { Effect, Layer, Option, type Redacted } from "effect"
-import { AlertSink, DeliveryError } from "../AlertSink.js"
+import { AlertSink, DeliveryError, EditError } from "../AlertSink.js"
 import { DeliveryHealth } from "../DeliveryHealth.js"
 import { alertMessage } from "../Discord/Embed.js"
 import { DiscordChannel } from "../Discord/DiscordChannel.js"
+import { DiscordEditor } from "../Discord/DiscordEditor.js"
+import { editedMessage } from "../Discord/EditMessage.js"
 import { DiscordWebhooks, type WebhookError, type WebhookFailure } from "../Discord/DiscordWebhooks.js"
 
 const toDeliveryError = (error: WebhookError): DeliveryError => {
@@ -43,6 +45,7 @@ export const layer = (url: Redacted.Redacted<string>) =>
       const webhooks = yield* DiscordWebhooks
       const health = yield* DeliveryHealth
       const channel = yield* DiscordChannel
+      const editor = yield* DiscordEditor
       const target = { label: "alerts", url }
 
       /** A 400 is about one message, not the webhook; status 0 repeats a refusal already recorded. */
@@ -71,6 +74,14 @@ export const layer = (url: Redacted.Redacted<string>) =>
             Effect.mapError(toDeliveryError),
             Effect.withSpan("AlertSink.discord.send", { attributes: { ticker: alert.ticker.symbol } })
           ),
+        edit: (messageId, entries) =>
+          messageId === null
+            ? Effect.fail(new EditError({ reason: "the post returned no message id", gone: true, retryable: false }))
+            : editor.edit(target, messageId, editedMessage(entries)).pipe(
+                Effect.withSpan("AlertSink.discord.edit", {
+                  attributes: { tickers: entries.map((entry) => entry.alert.ticker.symbol).join(",") }
+                })
+              ),
         ...(channel.enabled && {
           findDelivered: (id, alert) => {
             const title = alertMessage(alert, { _tag: "NoBars" }, { id, possibleRepeat: false }).payload.embeds?.[0]
@@ -86,5 +97,5 @@ export const layer = (url: Redacted.Redacted<string>) =>
     })
   ).pipe(
     // Layers are shared within one build, so /health and the heartbeat read this same DeliveryHealth.
-    Layer.provide(Layer.merge(DeliveryHealth.Default, DiscordChannel.Default))
+    Layer.provide(Layer.mergeAll(DeliveryHealth.Default, DiscordChannel.Default, DiscordEditor.Default))
   )

@@ -1,6 +1,6 @@
 import { Console, Effect, Layer } from "effect"
 import { AlertSink } from "../AlertSink.js"
-import type { Alert } from "../../Kernel/Domain.js"
+import type { Alert, ChartOutcome } from "../../Kernel/Domain.js"
 
 const formatPrice = (alert: Alert): string => {
   switch (alert.market._tag) {
@@ -27,6 +27,18 @@ export const renderCard = (alert: Alert): string => {
   ].join("\n")
 }
 
+/** The follow-up line of an edited alert: what its message would now say. */
+export const renderFollowUp = (alert: Alert, chart: ChartOutcome): string => {
+  const { classification } = alert
+  const llm = classification.llm._tag === "Analysed" ? classification.llm.analysis : null
+  return [
+    `   ↳ update ${alert.ticker.symbol}: score ${classification.score.toFixed(1)} | ${classification.categories.join(", ") || "uncategorised"}`,
+    ...(llm === null ? [] : [`LLM ${llm.is_material ? "material" : "not material"}: ${llm.summary}`]),
+    ...(alert.llmVeto === undefined ? [] : [`LLM_MODE=gate would not have sent this: ${alert.llmVeto}`]),
+    ...(chart._tag === "Rendered" ? [`chart ${chart.chart.filename}`] : [])
+  ].join(" | ")
+}
+
 /** The default sink: readable cards, or JSON lines with ALERTS_STDOUT_FORMAT=json. */
 export const layer = (format: "card" | "json") =>
   Layer.succeed(
@@ -41,6 +53,21 @@ export const layer = (format: "card" | "json") =>
               ? JSON.stringify({ ...alert, chart: chart._tag === "Rendered" ? chart.chart.filename : null })
               : renderCard(alert)
           )
-        ).pipe(Effect.as({ messageId: null }), Effect.withSpan("AlertSink.stdout.send"))
+        ).pipe(Effect.as({ messageId: null }), Effect.withSpan("AlertSink.stdout.send")),
+      edit: (_messageId, entries) =>
+        Effect.forEach(
+          entries,
+          ({ alert, chart }) =>
+            Console.log(
+              format === "json"
+                ? JSON.stringify({
+                    update: alert.item.id,
+                    ...alert,
+                    chart: chart._tag === "Rendered" ? chart.chart.filename : null
+                  })
+                : renderFollowUp(alert, chart)
+            ),
+          { discard: true }
+        ).pipe(Effect.withSpan("AlertSink.stdout.edit"))
     })
   )

@@ -82,7 +82,7 @@ const sendHeadersChannel = "undici:client:sendHeaders"
  * plus `files[n]`, each with a filename. The multipart bytes come from the platform's own Fetch
  * encoder (a Response over FormData): passing FormData through differs between undici versions.
  */
-const toBody = (message: WebhookMessage): Effect.Effect<HttpClientRequest.HttpClientRequest> => {
+export const toBody = (message: WebhookMessage): Effect.Effect<HttpClientRequest.HttpClientRequest> => {
   const request = HttpClientRequest.post("")
   if (message.files.length === 0) return Effect.succeed(HttpClientRequest.bodyUnsafeJson(request, message.payload))
   const form = new FormData()

@@ -243,6 +243,10 @@ export const alertMessage = (
     if (item.sec.items.length > 0) fields.push({ name: "Items", value: item.sec.items.map(md).join("\n") })
   }
   if (chart._tag === "Failed") fields.push({ name: "Chart", value: `⚠️ chart unavailable: ${md(chart.reason)}` })
+  if (classification.llm._tag === "Pending") fields.push({ name: "LLM", value: "⏳ analysis pending", inline: true })
+  if (alert.llmVeto !== undefined) {
+    fields.push({ name: "⚠️ LLM verdict", value: `LLM_MODE=gate would not have sent this: ${md(alert.llmVeto)}` })
+  }
   if (llm !== null && llm.key_facts.length > 0) {
     fields.push({ name: "Key facts", value: llm.key_facts.map((fact) => `• ${md(fact)}`).join("\n") })
   }

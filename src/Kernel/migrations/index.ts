@@ -5,6 +5,7 @@ import outboxDelivery from "./00040_outbox_delivery.js"
 import outcomes from "./00050_outcomes.js"
 import deliveryRetries from "./00060_delivery_retries.js"
 import outboxSource from "./00061_outbox_source.js"
+import outboxEdits from "./00070_outbox_edits.js"
 import secTickerExchange from "./00072_sec_ticker_exchange.js"
 
 export const migrations = {
@@ -15,5 +16,6 @@ export const migrations = {
   "00050_outcomes": outcomes,
   "00060_delivery_retries": deliveryRetries,
   "00061_outbox_source": outboxSource,
+  "00070_outbox_edits": outboxEdits,
   "00072_sec_ticker_exchange": secTickerExchange
 }
