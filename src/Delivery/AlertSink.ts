@@ -27,6 +27,29 @@ export interface SendContext {
   readonly possibleRepeat: boolean
 }
 
+/** One alert of a packed send. */
+export interface SendEntry {
+  readonly alert: Alert
+  readonly chart: ChartOutcome
+  readonly context: SendContext
+}
+
+/** A sink that can carry several alerts in one message, for bursts its rate limit would otherwise spread out. */
+export interface AlertPacking {
+  /** Messages the sink could send right now without waiting for its rate limit. */
+  readonly room: Effect.Effect<number>
+  /** How many of the leading entries fit in one message (at least one). */
+  readonly fitting: (entries: ReadonlyArray<SendEntry>) => number
+  /**
+   * One message with every entry, in the order given; like `send`, `beforeSend` runs right before it
+   * leaves. Delivered: the one message carrying them all.
+   */
+  readonly sendMany: (
+    entries: ReadonlyArray<SendEntry>,
+    beforeSend?: Effect.Effect<void>
+  ) => Effect.Effect<Delivered, DeliveryError>
+}
+
 /** Where alerts end up: a Discord webhook, or stdout when none is configured. */
 export class AlertSink extends Context.Tag("Delivery/AlertSink")<
   AlertSink,
@@ -47,6 +70,8 @@ export class AlertSink extends Context.Tag("Delivery/AlertSink")<
      * is there. Asked before an alert whose earlier send may have landed goes out again.
      */
     readonly findDelivered?: (id: number, alert: Alert) => Effect.Effect<Option.Option<Delivered>, DeliveryError>
+    /** Only for sinks with a rate limit worth packing for (Discord); stdout prints each alert as it comes. */
+    readonly packing?: AlertPacking
   }
 >() {
   static readonly Test = makeTestLayer(AlertSink)

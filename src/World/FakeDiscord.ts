@@ -7,8 +7,9 @@ import type { AddressInfo } from "node:net"
  * (https://discord.com/developers/docs/resources/webhook#execute-webhook and /topics/rate-limits):
  * a fixed-window bucket per webhook with X-RateLimit-* headers, 429 bodies with a float `retry_after`,
  * a global requests/s limit answered with global 429s, JSON or multipart (`payload_json` + `files[n]`)
- * bodies, 400 / 50035 when a message breaks a limit, 404 / 10015 for a deleted webhook and 401 / 50027
- * for a wrong token. `GET` on a webhook URL returns the webhook object, as Discord's Get Webhook with Token does.
+ * bodies, 400 / 50035 when a message breaks a limit (10 embeds, 6000 characters over all of them, 10
+ * files, an embed image naming a file the request doesn't carry), 404 / 10015 for a deleted webhook
+ * and 401 / 50027 for a wrong token. `GET` on a webhook URL returns the webhook object, as Discord's Get Webhook with Token does.
  * Every accepted message is recorded in order, with its parsed payload and attachments. With a
  * `botToken`, the channel can be read back (https://discord.com/developers/docs/resources/message#get-channel-messages):
  * every webhook here posts into the one channel `channelId`.
@@ -76,7 +77,8 @@ const limits = {
   fieldValue: 1024,
   footer: 2048,
   author: 256,
-  total: 6000
+  total: 6000,
+  files: 10
 }
 
 type Json = Record<string, unknown>
@@ -92,6 +94,7 @@ export const validateMessage = (payload: Json, fileNames: ReadonlyArray<string>)
   if (embeds.length > limits.embeds) errors.push("embeds: must be 10 or fewer in length")
   if (content === "" && embeds.length === 0 && fileNames.length === 0)
     errors.push("message: cannot send an empty message")
+  if (fileNames.length > limits.files) errors.push("files: must be 10 or fewer in length")
   let total = 0
   embeds.forEach((embed, i) => {
     const check = (path: string, value: string, max: number) => {
