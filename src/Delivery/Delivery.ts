@@ -81,6 +81,8 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     const admin = yield* AdminChannel
     const errors = yield* ErrorTracker
     const latency = yield* AlertLatency
+    // Asked with `in`: a test sink answers every other property with a stub that dies.
+    const packing = "packing" in sink ? sink.packing : undefined
     const sinkUnavailable = yield* Ref.make(false)
     const maxDelayMs = settings.maxDelayMinutes * 60_000
     const answerWaitMs = settings.requestTimeoutSeconds * 1000
@@ -309,8 +311,8 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
         context: { id: row.id, possibleRepeat }
       }))
       const request =
-        entries.length > 1 && sink.packing !== undefined
-          ? sink.packing.sendMany(entries, beforeSend)
+        entries.length > 1 && packing !== undefined
+          ? packing.sendMany(entries, beforeSend)
           : sink.send(entries[0]!.alert, entries[0]!.chart, beforeSend, entries[0]!.context)
       const attempt = Effect.raceFirst(request.pipe(Effect.either), cancelledByShutdown).pipe(
         Effect.flatMap((result) => settle(rows, result)),
@@ -373,9 +375,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
      * waiting its turn. A lone alert, or a burst the limit can take, goes one message per alert.
      */
     const shouldPack = (waiting: number) =>
-      sink.packing === undefined || waiting < 2
-        ? Effect.succeed(false)
-        : Effect.map(sink.packing.room, (room) => waiting > room)
+      packing === undefined || waiting < 2 ? Effect.succeed(false) : Effect.map(packing.room, (room) => waiting > room)
 
     /** Most alerts one message carries: Discord's 10 embeds; the sink's `fitting` may allow fewer. */
     const maxPerMessage = 10
@@ -420,7 +420,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
             chart: chartsOf[i]!,
             context: { id: row.id, possibleRepeat }
           }))
-          const take = ready.length <= 1 ? ready.length : sink.packing!.fitting(entries)
+          const take = ready.length <= 1 || packing === undefined ? ready.length : packing.fitting(entries)
           // Rows cleared but left out of this message are looked at again for the next one.
           const next = take < ready.length ? ready[take]!.index : scanned
           handled += next - index

@@ -58,6 +58,17 @@ type Embed = { readonly title: string; readonly footer?: { readonly text: string
 
 export const embedOf = (payload: Record<string, unknown>) => (payload["embeds"] as ReadonlyArray<Embed>)[0]!
 
+/** Every alert embed Discord received, in order, with the id of the message that carried it (packed or alone). */
+export const embedsOf = (messages: ReadonlyArray<{ readonly id: string; readonly payload: Record<string, unknown> }>) =>
+  messages.flatMap((message) =>
+    (message.payload["embeds"] as ReadonlyArray<Embed>).map((embed) => ({
+      messageId: message.id,
+      title: embed.title,
+      footer: embed.footer?.text ?? "",
+      repeat: (embed.footer?.text ?? "").split(" · ").includes("possible repeat")
+    }))
+  )
+
 /** Marked by the bot as a send that may repeat an earlier one. */
 export const markedAsRepeat = (payload: Record<string, unknown>) =>
   (embedOf(payload).footer?.text ?? "").split(" · ").includes("possible repeat")
