@@ -18,15 +18,20 @@ const NoCharts = ChartRenderer.Test({ forAlert: () => Effect.succeed({ _tag: "No
 
 /**
  * Delivery as the bot builds it, to a Discord webhook at `url`, with the outbox in `dataDir` and the
- * settings of `config` (the environment, as strings). Charts are skipped.
+ * settings of `config` (the environment, as strings). Charts are skipped unless `charts` draws them.
  */
-export const discordDelivery = (url: string, dataDir: string, config: Record<string, string | number> = {}) =>
+export const discordDelivery = (
+  url: string,
+  dataDir: string,
+  config: Record<string, string | number> = {},
+  charts: Layer.Layer<ChartRenderer> = NoCharts
+) =>
   Delivery.DefaultWithoutDependencies.pipe(
     Layer.provideMerge(DiscordSink.layer(Redacted.make(url))),
     Layer.provideMerge(
       Layer.mergeAll(
         Outbox.Default,
-        NoCharts,
+        charts,
         AdminChannel.Default,
         AdminQueue.Default,
         DiscordWebhooks.Default,
