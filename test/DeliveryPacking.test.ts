@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Metric } from "effect"
 import { ChartRenderer } from "../src/Charts/ChartRenderer.js"
 import { AlertSink, type SendEntry } from "../src/Delivery/AlertSink.js"
 import { Delivery } from "../src/Delivery/Delivery.js"
 import { alertMessage, messageLength, packedMessage, packItemOf, packLimits } from "../src/Delivery/Discord/Embed.js"
-import { Outbox } from "../src/Delivery/Outbox.js"
+import { cappedBy, Outbox } from "../src/Delivery/Outbox.js"
 import { pack } from "../src/Delivery/Pack.js"
 import { AdminChannel } from "../src/Kernel/AdminChannel.js"
 import { AlertLatency } from "../src/Kernel/AlertLatency.js"
@@ -196,7 +196,7 @@ describe("a burst shares messages", () => {
 })
 
 /** Delivery over the real outbox and a sink whose limit is always spent, recording each message's alerts. */
-const packingDelivery = (config: Record<string, string | number> = {}) => {
+const packingDelivery = (config: Record<string, string | number> = {}, perMessage = 4) => {
   const messages: Array<ReadonlyArray<string>> = []
   const record = (entries: ReadonlyArray<SendEntry>, beforeSend: Effect.Effect<void> = Effect.void) =>
     Effect.zipRight(
@@ -206,7 +206,7 @@ const packingDelivery = (config: Record<string, string | number> = {}) => {
   const sink = AlertSink.Test({
     name: "packing",
     send: (alert, chart, beforeSend, context) => record([{ alert, chart, context: context! }], beforeSend),
-    packing: { room: Effect.succeed(0), fitting: (entries) => Math.min(entries.length, 4), sendMany: record }
+    packing: { room: Effect.succeed(0), fitting: (entries) => Math.min(entries.length, perMessage), sendMany: record }
   })
   const layer = Delivery.DefaultWithoutDependencies.pipe(
     Layer.provideMerge(
@@ -259,6 +259,23 @@ describe("packing keeps the other rules", () => {
       ])
     }).pipe(Effect.provide(layer))
   })
+
+  it.scoped(
+    "a row the pack's scan deferred is settled once, though the message it looked ahead for was smaller",
+    () => {
+      const { messages, layer } = packingDelivery({ ALERTS_PER_TICKER_PER_MINUTE: 1 }, 1)
+      return Effect.gen(function* () {
+        const same = (n: number): Alert => ({ ...alertFixture(n), ticker: { symbol: "SAME", exchange: null } })
+        const deferred = Metric.value(cappedBy("ticker", "deferred")).pipe(Effect.map((counter) => counter.count))
+        const before = yield* deferred
+        yield* (yield* Outbox).enqueue([alertFixture(1), same(2), same(3)])
+        yield* (yield* Delivery).drainOnce()
+        expect(messages).toEqual([["item-1"], ["item-2"]])
+        expect((yield* deferred) - before).toBe(1)
+        expect((yield* outboxRecords).map((row) => row.status)).toEqual(["delivered", "delivered", "pending"])
+      }).pipe(Effect.provide(layer))
+    }
+  )
 })
 
 describe("Pack and the fake's limits", () => {

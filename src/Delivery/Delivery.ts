@@ -16,7 +16,7 @@ import {
 } from "effect"
 import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { AlertLatency } from "../Kernel/AlertLatency.js"
-import { AlertSink, type Delivered, type DeliveryError } from "./AlertSink.js"
+import { AlertSink, type Delivered, type DeliveryError, type SendEntry } from "./AlertSink.js"
 import { ChartRenderer } from "../Charts/ChartRenderer.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { ChartOutcome } from "../Kernel/Domain.js"
@@ -277,6 +277,12 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       readonly possibleRepeat: boolean
     }
 
+    const entryOf = ({ row, possibleRepeat }: Ready, chart: ChartOutcome): SendEntry => ({
+      alert: row.alert,
+      chart,
+      context: { id: row.id, possibleRepeat }
+    })
+
     /**
      * One request (one alert, or several packed in id order) and its outcome, on a fiber of its own.
      * Until the request is written, shutdown cancels it (the rows stay pending); after, it has the
@@ -305,11 +311,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       const cancelledByShutdown = Deferred.await(stopping).pipe(
         Effect.zipRight(Effect.suspend(() => (written ? Effect.never : Effect.interrupt)))
       )
-      const entries = ready.map(({ row, possibleRepeat }, index) => ({
-        alert: row.alert,
-        chart: chartsOf[index]!,
-        context: { id: row.id, possibleRepeat }
-      }))
+      const entries = ready.map((entry, index) => entryOf(entry, chartsOf[index]!))
       const request =
         entries.length > 1 && packing !== undefined
           ? packing.sendMany(entries, beforeSend)
@@ -392,10 +394,15 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       const chartAt = (index: number) => Fiber.join(upcoming[index]!)
       let handled = 0
       let index = 0
+      // Rows a pack's scan already settled (expired, deferred, found delivered) beyond the message it sent.
+      const settledInScan = new Set<number>()
       while (index < rows.length) {
         if (yield* Deferred.isDone(stopping)) break
         const row = rows[index]!
-        if (unpackable.has(row.id) || !(yield* shouldPack(rows.length - index))) {
+        if (settledInScan.has(row.id)) {
+          handled += 1
+          index += 1
+        } else if (unpackable.has(row.id) || !(yield* shouldPack(rows.length - index))) {
           handled += 1
           index += 1
           if (!(yield* deliver(row, chartAt(index - 1)))) break
@@ -405,22 +412,22 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
           const tickers = new Map<string, number>()
           let scanned = index
           while (scanned < rows.length && ready.length < maxPerMessage && !unpackable.has(rows[scanned]!.id)) {
-            const candidate = rows[scanned]!
+            const at = scanned
+            const candidate = rows[at]!
+            scanned += 1
+            if (settledInScan.has(candidate.id)) continue
             const symbol = candidate.alert.ticker.symbol
             const prepared = yield* prepare(candidate, tickers.get(symbol) ?? 0)
             if (Option.isSome(prepared)) {
-              ready.push({ ...prepared.value, index: scanned })
+              ready.push({ ...prepared.value, index: at })
               tickers.set(symbol, (tickers.get(symbol) ?? 0) + 1)
-            }
-            scanned += 1
+            } else settledInScan.add(candidate.id)
           }
           const chartsOf = yield* Effect.forEach(ready, (entry) => chartAt(entry.index))
-          const entries = ready.map(({ row, possibleRepeat }, i) => ({
-            alert: row.alert,
-            chart: chartsOf[i]!,
-            context: { id: row.id, possibleRepeat }
-          }))
-          const take = ready.length <= 1 || packing === undefined ? ready.length : packing.fitting(entries)
+          const take =
+            ready.length <= 1 || packing === undefined
+              ? ready.length
+              : packing.fitting(ready.map((entry, i) => entryOf(entry, chartsOf[i]!)))
           // Rows cleared but left out of this message are looked at again for the next one.
           const next = take < ready.length ? ready[take]!.index : scanned
           handled += next - index
