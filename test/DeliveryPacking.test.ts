@@ -16,6 +16,7 @@ import {
   type FakeDiscord,
   type FakeDiscordOptions,
   makeFakeDiscord,
+  perEmbed,
   validateMessage
 } from "../src/World/FakeDiscord.js"
 import { alertFixture } from "./support/Alerts.js"
@@ -336,6 +337,31 @@ describe("Pack and the fake's limits", () => {
     expect(
       validateMessage({ embeds: [{ title: "x", image: { url: "attachment://gone.png" } }] }, ["other.png"])
     ).toEqual(["embeds.0.image.url: unknown attachment attachment://gone.png"])
+  })
+
+  it("the world reads a packed message as one alert per embed, each with its own chart", () => {
+    const packed = packedMessage([
+      alertMessage(alertFixture(1), chartOf(alertFixture(1))),
+      alertMessage(alertFixture(2), { _tag: "NoBars" })
+    ])
+    const file = (filename: string) => ({ field: "files[0]", filename, contentType: "image/png", size: 4096 })
+    const received = {
+      id: "9",
+      webhookId: "1",
+      at: 0,
+      payload: JSON.parse(JSON.stringify(packed.payload)) as Record<string, unknown>,
+      files: [file("T1.png")],
+      multipart: true,
+      pinged: [],
+      markdown: []
+    }
+    const views = perEmbed(received)
+    expect(views.map((view) => embedsOf([view]).map((embed) => embed.title))).toEqual([
+      ["T1 (NASDAQ) — Headline 1"],
+      ["T2 (NASDAQ) — Headline 2"]
+    ])
+    expect(views.map((view) => view.files.map((f) => f.filename))).toEqual([["T1.png"], []])
+    expect(views.map((view) => view.id)).toEqual(["9", "9"])
   })
 
   it.scopedLive("the fake's webhook bucket: a sixth request within 2 s is a 429", () =>

@@ -180,6 +180,25 @@ export const markdownOf = (payload: Json): Array<string> => {
   })
 }
 
+/**
+ * A message as one view per embed: a packed message (several alerts) reads like the messages it
+ * replaces, each with its own embed and the file its image points at, all with the message's id.
+ */
+export const perEmbed = (message: ReceivedMessage): Array<ReceivedMessage> => {
+  const embeds = Array.isArray(message.payload["embeds"]) ? (message.payload["embeds"] as Array<Json>) : []
+  if (embeds.length <= 1) return [message]
+  return embeds.map((embed) => {
+    const image = str((embed["image"] as Json | undefined)?.["url"])
+    const payload = { ...message.payload, embeds: [embed] }
+    return {
+      ...message,
+      payload,
+      files: message.files.filter((file) => image === `attachment://${file.filename}`),
+      markdown: markdownOf(payload)
+    }
+  })
+}
+
 const readBody = (req: IncomingMessage): Promise<Buffer> =>
   new Promise((resolve, reject) => {
     const chunks: Array<Buffer> = []
