@@ -19,6 +19,7 @@ import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { DiscordStatus } from "../src/Delivery/Discord/DiscordRateLimiter.js"
 import { type FakeDiscord, makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { alertFixture } from "./support/Alerts.js"
+import { embedsOf } from "./support/DeliveryHarness.js"
 import { tempDataConfig } from "./support/TestLayers.js"
 
 const token = "s3cret-token-value"
@@ -86,7 +87,7 @@ const titleOf = (payload: Record<string, unknown>) => (payload["embeds"] as Arra
 
 describe("Discord delivery", () => {
   it.live(
-    "delivers a burst of 100 alerts completely, exactly once, in order, without 429s after discovery",
+    "delivers a burst of 100 alerts completely, exactly once, in order, packed, without 429s after discovery",
     () =>
       withDelivery({ fake: { limit: 5, windowMs: 200 } }, (fake) =>
         Effect.gen(function* () {
@@ -96,25 +97,35 @@ describe("Discord delivery", () => {
           const report = yield* delivery.awaitSettled(0, Duration.seconds(30))
           expect(report).toMatchObject({ delivered: 100, deferred: 0, failed: 0, timedOut: false })
 
-          expect(fake.messages.map((m) => titleOf(m.payload))).toEqual(
+          // More alerts than the bucket lets go at once: they share messages, in order.
+          const embeds = embedsOf(fake.messages)
+          expect(embeds.map((embed) => embed.title)).toEqual(
             Array.from({ length: 100 }, (_, i) => `T${i} (NASDAQ) — Headline ${i}`)
           )
+          expect(fake.messages.length).toBeLessThanOrEqual(20)
           const rateLimited = fake.requests.filter((r) => r.status === 429)
           expect(rateLimited.length).toBeLessThanOrEqual(1)
-          // Charts ride along as files[0], referenced by the embed.
+          expect(fake.requests.filter((r) => r.status === 400)).toEqual([])
+          // Charts ride along as files[n], each referenced by its own embed.
           const withChart = fake.messages.filter((m) => m.multipart)
-          expect(withChart).toHaveLength(50)
+          expect(withChart.flatMap((m) => m.files)).toHaveLength(50)
           for (const message of withChart) {
-            expect(message.files).toEqual([
-              { field: "files[0]", filename: expect.stringMatching(/\.png$/), contentType: "image/png", size: 2048 }
-            ])
-            expect((message.payload["embeds"] as Array<{ image: { url: string } }>)[0]!.image.url).toBe(
-              `attachment://${message.files[0]!.filename}`
+            message.files.forEach((file, index) =>
+              expect(file).toEqual({
+                field: `files[${index}]`,
+                filename: expect.stringMatching(/\.png$/),
+                contentType: "image/png",
+                size: 2048
+              })
             )
+            const images = (message.payload["embeds"] as Array<{ image?: { url: string } }>).flatMap(
+              (embed) => embed.image?.url ?? []
+            )
+            expect(images).toEqual(message.files.map((file) => `attachment://${file.filename}`))
           }
-          // ?wait=true: the outbox holds Discord's message ids.
+          // ?wait=true: each row holds the id of the message that carried it.
           const rows = yield* statuses
-          expect(rows.map((r) => r.message_id)).toEqual(fake.messages.map((m) => m.id))
+          expect(rows.map((r) => r.message_id)).toEqual(embeds.map((embed) => embed.messageId))
           const status = yield* (yield* StatusBoard).get(DiscordStatus)
           expect(Option.getOrNull(status)?.webhooks).toEqual([
             expect.objectContaining({ label: "alerts", discovered: true })

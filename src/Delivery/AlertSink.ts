@@ -45,6 +45,29 @@ export interface SendContext {
   readonly possibleRepeat: boolean
 }
 
+/** One alert of a packed send. */
+export interface SendEntry {
+  readonly alert: Alert
+  readonly chart: ChartOutcome
+  readonly context: SendContext
+}
+
+/** A sink that can carry several alerts in one message, for bursts its rate limit would otherwise spread out. */
+export interface AlertPacking {
+  /** Messages the sink could send right now without waiting for its rate limit. */
+  readonly room: Effect.Effect<number>
+  /** How many of the leading entries fit in one message (at least one). */
+  readonly fitting: (entries: ReadonlyArray<SendEntry>) => number
+  /**
+   * One message with every entry, in the order given; like `send`, `beforeSend` runs right before it
+   * leaves. Delivered: the one message carrying them all.
+   */
+  readonly sendMany: (
+    entries: ReadonlyArray<SendEntry>,
+    beforeSend?: Effect.Effect<void>
+  ) => Effect.Effect<Delivered, DeliveryError>
+}
+
 /** Where alerts end up: a Discord webhook, or stdout when none is configured. */
 export class AlertSink extends Context.Tag("Delivery/AlertSink")<
   AlertSink,
@@ -70,6 +93,8 @@ export class AlertSink extends Context.Tag("Delivery/AlertSink")<
      * null for sinks that have none (stdout), which print a follow-up instead.
      */
     readonly edit: (messageId: string | null, entries: ReadonlyArray<EditEntry>) => Effect.Effect<void, EditError>
+    /** Only for sinks with a rate limit worth packing for (Discord); stdout prints each alert as it comes. */
+    readonly packing?: AlertPacking
   }
 >() {
   static readonly Test = makeTestLayer(AlertSink)

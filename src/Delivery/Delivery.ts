@@ -17,7 +17,7 @@ import {
 import { SqlClient } from "@effect/sql"
 import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { AlertLatency } from "../Kernel/AlertLatency.js"
-import { AlertSink, type Delivered, type DeliveryError } from "./AlertSink.js"
+import { AlertSink, type Delivered, type DeliveryError, type SendEntry } from "./AlertSink.js"
 import { ChartRenderer } from "../Charts/ChartRenderer.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { ChartOutcome } from "../Kernel/Domain.js"
@@ -66,7 +66,8 @@ const formatAge = (ms: number): string =>
 
 /**
  * Drains the outbox through the sink one request at a time, taking turns between sources (oldest
- * first within each, see `Outbox.due`), and picks again as soon as new alerts arrive.
+ * first within each, see `Outbox.due`), and picks again as soon as new alerts arrive. When more
+ * alerts wait than the sink's rate limit lets go at once, they share messages (see `Pack.ts`).
  * Each row is marked `sending` right before its request leaves, and `delivered` with the message id
  * after. Failures that may pass (5xx, timeouts, network errors) are retried with a capped, jittered
  * backoff until ALERT_MAX_DELAY_MINUTES, then the row is `expired`; a 400 is dead-lettered at once.
@@ -86,6 +87,8 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     const sql = yield* SqlClient.SqlClient
     const edits = yield* EditOutbox
     const chartWait = Duration.seconds(settings.chartWaitSeconds)
+    // Asked with `in`: a test sink answers every other property with a stub that dies.
+    const packing = "packing" in sink ? sink.packing : undefined
     const sinkUnavailable = yield* Ref.make(false)
     const maxDelayMs = settings.maxDelayMinutes * 60_000
     const answerWaitMs = settings.requestTimeoutSeconds * 1000
@@ -171,13 +174,16 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       )
     })
 
-    /** ALERTS_PER_TICKER_PER_MINUTE: true when the row may go now; otherwise it was deferred or dropped. */
-    const withinTickerCap = Effect.fn("Delivery.tickerCap")(function* (row: OutboxRow) {
+    /**
+     * ALERTS_PER_TICKER_PER_MINUTE: true when the row may go now; otherwise it was deferred or dropped.
+     * `packed` counts rows of the same ticker already in the message being packed, not yet marked sending.
+     */
+    const withinTickerCap = Effect.fn("Delivery.tickerCap")(function* (row: OutboxRow, packed = 0) {
       const cap = settings.alertsPerTickerPerMinute
       if (cap <= 0) return true
       const now = yield* Clock.currentTimeMillis
       const sends = yield* outbox.tickerSends(row.alert.ticker.symbol, now - 60_000)
-      if (sends.count < cap) return true
+      if (sends.count + packed < cap) return true
       const reason = `over ALERTS_PER_TICKER_PER_MINUTE=${cap} for ${row.alert.ticker.symbol}`
       if (settings.overflow === "drop") {
         yield* outbox.drop(row.id, reason)
@@ -200,26 +206,40 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
           )
         )
 
-    /** What a send's answer means for its row. Returns false when the batch must stop (rate limited, sink gone). */
+    /**
+     * Rows whose packed message was refused as invalid (400): each goes alone from then on, so only the
+     * one at fault is dead-lettered. In memory: after a restart such a row is packed once more at most.
+     */
+    const unpackable = new Set<number>()
+
+    /**
+     * What a send's answer means for each of its rows (one, or all of a packed message: they share its
+     * message id, or each is retried, maybe-sent, on its own). Returns false when the batch must stop
+     * (rate limited, sink gone).
+     */
     const settle = Effect.fn("Delivery.settle")(function* (
-      row: OutboxRow,
+      rows: ReadonlyArray<OutboxRow>,
       result: Either.Either<Delivered, DeliveryError>,
-      chartLate: boolean
+      lateCharts: ReadonlySet<number>
     ) {
       const now = yield* Clock.currentTimeMillis
+      if (rows.length === 1) unpackable.delete(rows[0]!.id)
       if (result._tag === "Right") {
-        // The edit is queued with the delivery it follows: a crash between post and edit loses neither.
-        // A verdict that reached the row after its message was built (version moved on) is edited in too.
-        yield* sql
-          .withTransaction(
-            Effect.gen(function* () {
-              const version = yield* outbox.markDelivered(row.id, result.right.messageId)
-              if (chartLate || version !== row.version) yield* edits.request(row.id, chartLate ? "chart" : "llm")
-            })
-          )
-          .pipe(Effect.orDie)
-        yield* Metric.increment(alertsDelivered)
-        yield* latency.record(row.alert, now)
+        for (const row of rows) {
+          const chartLate = lateCharts.has(row.id)
+          // The edit is queued with the delivery it follows: a crash between post and edit loses neither.
+          // A verdict that reached the row after its message was built (version moved on) is edited in too.
+          yield* sql
+            .withTransaction(
+              Effect.gen(function* () {
+                const version = yield* outbox.markDelivered(row.id, result.right.messageId)
+                if (chartLate || version !== row.version) yield* edits.request(row.id, chartLate ? "chart" : "llm")
+              })
+            )
+            .pipe(Effect.orDie)
+          yield* Metric.increment(alertsDelivered)
+          yield* latency.record(row.alert, now)
+        }
         return true
       }
       const error: DeliveryError = result.left
@@ -228,14 +248,14 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
         stage: "delivery",
         tag: "DeliveryError",
         message: error.reason,
-        subject: row.alert.ticker.symbol
+        subject: rows.map((row) => row.alert.ticker.symbol).join(", ")
       })
       if (error.retryAfterMs !== undefined) {
-        yield* outbox.release(row.id, now)
+        yield* Effect.forEach(rows, (row) => outbox.release(row.id, now), { discard: true })
         return false
       }
       if (error.sinkUnavailable === true) {
-        yield* outbox.release(row.id, now)
+        yield* Effect.forEach(rows, (row) => outbox.release(row.id, now), { discard: true })
         if (!(yield* Ref.getAndSet(sinkUnavailable, true))) {
           yield* Effect.logError(`${sink.name} can't deliver any more; alerts stay queued: ${error.reason}`)
           yield* admin.notify({
@@ -246,26 +266,47 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
         }
         return false
       }
-      if (!error.retryable) {
-        yield* deadLetter(row, error.reason)
-      } else if (error.maybeSent === true && sink.findDelivered === undefined && settings.ambiguous === "drop") {
-        yield* parkUncertain(row, `${error.reason}; not sent again (DELIVERY_AMBIGUOUS=drop)`)
-      } else {
-        yield* retryLater(row, error.reason, error.maybeSent === true)
+      if (!error.retryable && rows.length > 1) {
+        for (const row of rows) {
+          unpackable.add(row.id)
+          yield* outbox.release(row.id, now)
+        }
+        yield* Effect.logWarning(
+          `alerts ${rows.map((row) => row.id).join(", ")} refused together (${error.reason}); sending each alone`
+        )
+        return true
+      }
+      for (const row of rows) {
+        if (!error.retryable) {
+          yield* deadLetter(row, error.reason)
+        } else if (error.maybeSent === true && sink.findDelivered === undefined && settings.ambiguous === "drop") {
+          yield* parkUncertain(row, `${error.reason}; not sent again (DELIVERY_AMBIGUOUS=drop)`)
+        } else {
+          yield* retryLater(row, error.reason, error.maybeSent === true)
+        }
       }
       return true
     })
 
+    /** A row cleared to go, and whether its message must say it may repeat an earlier one. */
+    interface Ready {
+      readonly row: OutboxRow
+      readonly possibleRepeat: boolean
+    }
+
+    const entryOf = ({ row, possibleRepeat }: Ready, chart: ChartOutcome): SendEntry => ({
+      alert: row.alert,
+      chart,
+      context: { id: row.id, possibleRepeat }
+    })
+
     /**
-     * One request and its outcome, on a fiber of its own. Until the request is written, shutdown cancels
-     * it (the row stays pending); after, it has the grace period, and is parked uncertain if cut off.
+     * One request (one alert, or several packed in id order) and its outcome, on a fiber of its own.
+     * Until the request is written, shutdown cancels it (the rows stay pending); after, it has the
+     * grace period, and its rows are parked uncertain if cut off.
      */
-    const send = Effect.fn("Delivery.send")(function* (
-      row: OutboxRow,
-      chart: ChartOutcome,
-      possibleRepeat: boolean,
-      chartLate: boolean
-    ) {
+    const send = Effect.fn("Delivery.send")(function* (ready: ReadonlyArray<Ready>, chartsOf: ReadonlyArray<Timely>) {
+      const rows = ready.map((entry) => entry.row)
       let written = false
       const beforeSend = gate
         .withPermits(1)(
@@ -277,20 +318,31 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
                 })
           )
         )
-        .pipe(Effect.zipRight(outbox.markSending(row.id)), Effect.uninterruptible)
+        .pipe(
+          Effect.zipRight(Effect.forEach(rows, (row) => outbox.markSending(row.id), { discard: true })),
+          Effect.uninterruptible
+        )
       const cancelledByShutdown = Deferred.await(stopping).pipe(
         Effect.zipRight(Effect.suspend(() => (written ? Effect.never : Effect.interrupt)))
       )
-      const attempt = Effect.raceFirst(
-        sink.send(row.alert, chart, beforeSend, { id: row.id, possibleRepeat }).pipe(Effect.either),
-        cancelledByShutdown
-      ).pipe(
-        Effect.flatMap((result) => settle(row, result, chartLate)),
+      const entries = ready.map((entry, index) => entryOf(entry, chartsOf[index]!.chart))
+      const lateCharts = new Set(rows.filter((_, index) => chartsOf[index]!.late).map((row) => row.id))
+      const request =
+        entries.length > 1 && packing !== undefined
+          ? packing.sendMany(entries, beforeSend)
+          : sink.send(entries[0]!.alert, entries[0]!.chart, beforeSend, entries[0]!.context)
+      const attempt = Effect.raceFirst(request.pipe(Effect.either), cancelledByShutdown).pipe(
+        Effect.flatMap((result) => settle(rows, result, lateCharts)),
         Effect.onInterrupt(() =>
           written
-            ? outbox.parkUncertain(
-                row.id,
-                `in flight at shutdown and unanswered after SHUTDOWN_GRACE_SECONDS=${graceSeconds}; not re-sent to avoid a duplicate`
+            ? Effect.forEach(
+                rows,
+                (row) =>
+                  outbox.parkUncertain(
+                    row.id,
+                    `in flight at shutdown and unanswered after SHUTDOWN_GRACE_SECONDS=${graceSeconds}; not re-sent to avoid a duplicate`
+                  ),
+                { discard: true }
               )
             : Effect.void
         )
@@ -300,39 +352,64 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       return Cause.isInterruptedOnly(exit.cause) ? false : yield* Effect.failCause(exit.cause)
     })
 
-    /** Returns false when the batch must stop here (rate limited, the sink is gone, shutting down), to keep order. */
-    const deliver = Effect.fn("Delivery.deliver")(function* (row: OutboxRow, nextChart: Effect.Effect<ChartOutcome>) {
+    /**
+     * The checks before a row may go: its age, the per-ticker cap, and whether an earlier send landed
+     * after all. The row is ready, or was settled here (expired, deferred, dropped, found delivered).
+     */
+    const prepare = Effect.fn("Delivery.prepare")(function* (row: OutboxRow, packed = 0) {
       const now = yield* Clock.currentTimeMillis
       // The last attempt is due at the deadline itself; a row found past it was never tried in time.
       if (now > deadlineOf(row)) {
         yield* expire(row, tooOld(row, now), false)
-        return true
+        return Option.none<Ready>()
       }
-      if (!(yield* withinTickerCap(row))) return true
-      let possibleRepeat = false
-      if (row.maybeSent) {
-        if (sink.findDelivered === undefined) possibleRepeat = true
-        else {
-          const found = yield* Effect.either(sink.findDelivered(row.id, row.alert))
-          if (found._tag === "Left") {
-            yield* retryLater(row, `an earlier send may have landed, and ${found.left.reason}`, true)
-            return true
-          }
-          if (Option.isSome(found.right)) {
-            yield* outbox.markDelivered(row.id, found.right.value.messageId)
-            yield* Metric.increment(alertsDelivered)
-            yield* Effect.logInfo(`alert ${row.id} (${row.alert.ticker.symbol}) had landed after all; not sent again`)
-            return true
-          }
-        }
+      if (!(yield* withinTickerCap(row, packed))) return Option.none<Ready>()
+      if (!row.maybeSent) return Option.some<Ready>({ row, possibleRepeat: false })
+      if (sink.findDelivered === undefined) return Option.some<Ready>({ row, possibleRepeat: true })
+      const found = yield* Effect.either(sink.findDelivered(row.id, row.alert))
+      if (found._tag === "Left") {
+        yield* retryLater(row, `an earlier send may have landed, and ${found.left.reason}`, true)
+        return Option.none<Ready>()
       }
-      // A chart not ready within CHART_WAIT_SECONDS doesn't hold the alert: it is edited in once rendered.
-      const chart = yield* Effect.timeoutOption(nextChart, chartWait)
-      return yield* Option.match(chart, {
-        onNone: () => send(row, { _tag: "NoBars" }, possibleRepeat, true),
-        onSome: (rendered) => send(row, rendered, possibleRepeat, false)
-      })
+      if (Option.isSome(found.right)) {
+        yield* outbox.markDelivered(row.id, found.right.value.messageId)
+        yield* Metric.increment(alertsDelivered)
+        yield* Effect.logInfo(`alert ${row.id} (${row.alert.ticker.symbol}) had landed after all; not sent again`)
+        return Option.none<Ready>()
+      }
+      return Option.some<Ready>({ row, possibleRepeat: false })
     })
+
+    /** A chart and whether it missed CHART_WAIT_SECONDS (then the alert goes without it, and it is edited in). */
+    interface Timely {
+      readonly chart: ChartOutcome
+      readonly late: boolean
+    }
+    const withinChartWait = (chart: Effect.Effect<ChartOutcome>): Effect.Effect<Timely> =>
+      Effect.map(
+        Effect.timeoutOption(chart, chartWait),
+        Option.match({
+          onNone: (): Timely => ({ chart: { _tag: "NoBars" }, late: true }),
+          onSome: (rendered): Timely => ({ chart: rendered, late: false })
+        })
+      )
+
+    /** Returns false when the batch must stop here (rate limited, the sink is gone, shutting down), to keep order. */
+    const deliver = Effect.fn("Delivery.deliver")(function* (row: OutboxRow, nextChart: Effect.Effect<ChartOutcome>) {
+      const ready = yield* prepare(row)
+      if (Option.isNone(ready)) return true
+      return yield* send([ready.value], [yield* withinChartWait(nextChart)])
+    })
+
+    /**
+     * More alerts wait than the sink's rate limit lets go at once: they share messages instead of each
+     * waiting its turn. A lone alert, or a burst the limit can take, goes one message per alert.
+     */
+    const shouldPack = (waiting: number) =>
+      packing === undefined || waiting < 2 ? Effect.succeed(false) : Effect.map(packing.room, (room) => waiting > room)
+
+    /** Most alerts one message carries: Discord's 10 embeds; the sink's `fitting` may allow fewer. */
+    const maxPerMessage = 10
 
     /** One batch of due rows. Returns how many rows it handled. */
     const drainOnce = Effect.fn("Delivery.drainOnce")(function* () {
@@ -343,11 +420,62 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       // time (as many as there are chart workers), so sends stay in order but never wait on a chart.
       const lookahead = yield* Effect.makeSemaphore(chartSettings.workers)
       const upcoming = yield* Effect.forEach(rows, (row) => Effect.fork(lookahead.withPermits(1)(chartFor(row))))
+      const chartAt = (index: number) => Fiber.join(upcoming[index]!)
       let handled = 0
-      for (const [index, row] of rows.entries()) {
+      let index = 0
+      // Rows a pack's scan already settled (expired, deferred, found delivered) beyond the message it sent.
+      const settledInScan = new Set<number>()
+      while (index < rows.length) {
         if (yield* Deferred.isDone(stopping)) break
-        handled += 1
-        if (!(yield* deliver(row, Fiber.join(upcoming[index]!)))) break
+        const row = rows[index]!
+        if (settledInScan.has(row.id)) {
+          handled += 1
+          index += 1
+        } else if (unpackable.has(row.id) || !(yield* shouldPack(rows.length - index))) {
+          handled += 1
+          index += 1
+          if (!(yield* deliver(row, chartAt(index - 1)))) break
+        } else {
+          // The next rows in `due` order (fair between sources) that are cleared to go, up to a message's worth.
+          const ready: Array<Ready & { readonly index: number }> = []
+          const tickers = new Map<string, number>()
+          let scanned = index
+          while (scanned < rows.length && ready.length < maxPerMessage && !unpackable.has(rows[scanned]!.id)) {
+            const at = scanned
+            const candidate = rows[at]!
+            scanned += 1
+            if (settledInScan.has(candidate.id)) continue
+            const symbol = candidate.alert.ticker.symbol
+            const prepared = yield* prepare(candidate, tickers.get(symbol) ?? 0)
+            if (Option.isSome(prepared)) {
+              ready.push({ ...prepared.value, index: at })
+              tickers.set(symbol, (tickers.get(symbol) ?? 0) + 1)
+            } else settledInScan.add(candidate.id)
+          }
+          const chartsOf = yield* Effect.forEach(ready, (entry) => withinChartWait(chartAt(entry.index)), {
+            concurrency: "unbounded"
+          })
+          const take =
+            ready.length <= 1 || packing === undefined
+              ? ready.length
+              : packing.fitting(ready.map((entry, i) => entryOf(entry, chartsOf[i]!.chart)))
+          // Rows cleared but left out of this message are looked at again for the next one.
+          const next = take < ready.length ? ready[take]!.index : scanned
+          handled += next - index
+          index = next
+          if (take > 0) {
+            // In outbox id order: a packed message's embeds follow its rows' ids.
+            const group = ready
+              .slice(0, take)
+              .map((entry, i) => ({ entry, chart: chartsOf[i]! }))
+              .sort((a, b) => a.entry.row.id - b.entry.row.id)
+            const sent = yield* send(
+              group.map(({ entry }) => entry),
+              group.map(({ chart }) => chart)
+            )
+            if (!sent) break
+          }
+        }
         // New alerts arrived: pick again, so a fresh one waits for one send, not for the rest of this batch.
         if ((yield* outbox.arrivalCount) !== arrivals) break
       }

@@ -7,8 +7,9 @@ import type { AddressInfo } from "node:net"
  * (https://discord.com/developers/docs/resources/webhook#execute-webhook and /topics/rate-limits):
  * a fixed-window bucket per webhook with X-RateLimit-* headers, 429 bodies with a float `retry_after`,
  * a global requests/s limit answered with global 429s, JSON or multipart (`payload_json` + `files[n]`)
- * bodies, 400 / 50035 when a message breaks a limit, 404 / 10015 for a deleted webhook and 401 / 50027
- * for a wrong token. `GET` on a webhook URL returns the webhook object, as Discord's Get Webhook with Token does.
+ * bodies, 400 / 50035 when a message breaks a limit (10 embeds, 6000 characters over all of them, 10
+ * files, an embed image naming a file the request doesn't carry), 404 / 10015 for a deleted webhook
+ * and 401 / 50027 for a wrong token. `GET` on a webhook URL returns the webhook object, as Discord's Get Webhook with Token does.
  * Edit Webhook Message (`PATCH …/messages/{id}`, https://discord.com/developers/docs/resources/webhook#edit-webhook-message)
  * shares the webhook's bucket, answers 404 / 10008 for an unknown message, appends new files, and
  * with an `attachments` array keeps exactly the attachments it lists (existing ids, or `files[n]`
@@ -93,7 +94,8 @@ const limits = {
   fieldValue: 1024,
   footer: 2048,
   author: 256,
-  total: 6000
+  total: 6000,
+  files: 10
 }
 
 type Json = Record<string, unknown>
@@ -109,6 +111,7 @@ export const validateMessage = (payload: Json, fileNames: ReadonlyArray<string>)
   if (embeds.length > limits.embeds) errors.push("embeds: must be 10 or fewer in length")
   if (content === "" && embeds.length === 0 && fileNames.length === 0)
     errors.push("message: cannot send an empty message")
+  if (fileNames.length > limits.files) errors.push("files: must be 10 or fewer in length")
   let total = 0
   embeds.forEach((embed, i) => {
     const check = (path: string, value: string, max: number) => {
@@ -191,6 +194,26 @@ export const markdownOf = (payload: Json): Array<string> => {
       ])
     ]
     return texts.flatMap(([path, text]) => renderedMarkdown(text).map((name) => `embeds.${i}.${path}: ${name}`))
+  })
+}
+
+/**
+ * A message as one view per embed: a packed message (several alerts) reads like the messages it
+ * replaces, each with its own embed and the file its image points at, all with the message's id.
+ */
+export const perEmbed = (message: ReceivedMessage): Array<ReceivedMessage> => {
+  const embeds = Array.isArray(message.payload["embeds"]) ? (message.payload["embeds"] as Array<Json>) : []
+  if (embeds.length <= 1) return [message]
+  return embeds.map((embed) => {
+    const image = str((embed["image"] as Json | undefined)?.["url"])
+    const payload = { ...message.payload, embeds: [embed] }
+    return {
+      ...message,
+      payload,
+      files: message.files.filter((file) => image === `attachment://${file.filename}`),
+      attachments: message.attachments.filter((file) => image === `attachment://${file.filename}`),
+      markdown: markdownOf(payload)
+    }
   })
 }
 

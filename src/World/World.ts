@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { secCurrentFeedUrl, secFeedName } from "../Feeds/Sources.js"
-import { type FakeDiscordOptions, makeFakeDiscord } from "./FakeDiscord.js"
+import { type FakeDiscordOptions, makeFakeDiscord, perEmbed } from "./FakeDiscord.js"
 import * as FakeOpenAi from "./FakeOpenAi.js"
 import * as FakeQuotes from "./FakeQuotes.js"
 import * as FakeSec from "./FakeSec.js"
@@ -422,8 +422,8 @@ export const make = (options: WorldOptions = {}) =>
         }
       })
 
-    /** Alerts the fake Discord accepted on the alert webhook (admin notices excluded). */
-    const alerts = () => discord.messages.filter((message) => message.webhookId === alertWebhookId)
+    /** Alerts the fake Discord accepted on the alert webhook (admin notices excluded), one per embed. */
+    const alerts = () => discord.messages.filter((message) => message.webhookId === alertWebhookId).flatMap(perEmbed)
     const adminNotices = () => discord.messages.filter((message) => message.webhookId === adminWebhookId)
 
     const clearRecords = () => {

@@ -19,16 +19,21 @@ const NoCharts = ChartRenderer.Test({ forAlert: () => Effect.succeed({ _tag: "No
 
 /**
  * Delivery as the bot builds it, to a Discord webhook at `url`, with the outbox in `dataDir` and the
- * settings of `config` (the environment, as strings). Charts are skipped.
+ * settings of `config` (the environment, as strings). Charts are skipped unless `charts` draws them.
  */
-export const discordDelivery = (url: string, dataDir: string, config: Record<string, string | number> = {}) =>
+export const discordDelivery = (
+  url: string,
+  dataDir: string,
+  config: Record<string, string | number> = {},
+  charts: Layer.Layer<ChartRenderer> = NoCharts
+) =>
   Delivery.DefaultWithoutDependencies.pipe(
     Layer.provideMerge(DiscordSink.layer(Redacted.make(url))),
     Layer.provideMerge(
       Layer.mergeAll(
         Outbox.Default,
         EditOutbox.Default,
-        NoCharts,
+        charts,
         AdminChannel.Default,
         AdminQueue.Default,
         DiscordWebhooks.Default,
@@ -59,6 +64,17 @@ export const outboxRecords = Effect.flatMap(
 type Embed = { readonly title: string; readonly footer?: { readonly text: string } }
 
 export const embedOf = (payload: Record<string, unknown>) => (payload["embeds"] as ReadonlyArray<Embed>)[0]!
+
+/** Every alert embed Discord received, in order, with the id of the message that carried it (packed or alone). */
+export const embedsOf = (messages: ReadonlyArray<{ readonly id: string; readonly payload: Record<string, unknown> }>) =>
+  messages.flatMap((message) =>
+    (message.payload["embeds"] as ReadonlyArray<Embed>).map((embed) => ({
+      messageId: message.id,
+      title: embed.title,
+      footer: embed.footer?.text ?? "",
+      repeat: (embed.footer?.text ?? "").split(" · ").includes("possible repeat")
+    }))
+  )
 
 /** Marked by the bot as a send that may repeat an earlier one. */
 export const markedAsRepeat = (payload: Record<string, unknown>) =>

@@ -1,11 +1,12 @@
 import { Effect, Layer, Option, type Redacted } from "effect"
-import { AlertSink, DeliveryError, EditError } from "../AlertSink.js"
+import { AlertSink, DeliveryError, EditError, type SendEntry } from "../AlertSink.js"
 import { DeliveryHealth } from "../DeliveryHealth.js"
-import { alertMessage } from "../Discord/Embed.js"
+import { alertMessage, packedMessage, packItemOf, packLimits, type WebhookMessage } from "../Discord/Embed.js"
 import { DiscordChannel } from "../Discord/DiscordChannel.js"
 import { DiscordEditor } from "../Discord/DiscordEditor.js"
 import { editedMessage } from "../Discord/EditMessage.js"
 import { DiscordWebhooks, type WebhookError, type WebhookFailure } from "../Discord/DiscordWebhooks.js"
+import { firstGroupSize } from "../Pack.js"
 
 const toDeliveryError = (error: WebhookError): DeliveryError => {
   const { failure } = error
@@ -35,7 +36,8 @@ export const describeUnusable = (status: number, code: number | null): string =>
 const sinkName = "Discord"
 
 /**
- * Alerts as rich embeds on a Discord webhook, the chart attached as `files[0]`. With a bot token and
+ * Alerts as rich embeds on a Discord webhook, the chart attached as `files[0]`; in a burst, up to ten
+ * alerts share one message, each embed with its own chart file. With a bot token and
  * the channel id, it can also look in the channel for an alert whose send got no clear answer.
  */
 export const layer = (url: Redacted.Redacted<string>) =>
@@ -63,15 +65,20 @@ export const layer = (url: Redacted.Redacted<string>) =>
         }
       }
 
+      const execute = (message: WebhookMessage, beforeSend: Effect.Effect<void> | undefined) =>
+        webhooks.execute(target, message, beforeSend).pipe(
+          Effect.tapBoth({
+            onSuccess: () => health.succeeded(sinkName),
+            onFailure: (error) => record(error.failure, error.message)
+          }),
+          Effect.mapError(toDeliveryError)
+        )
+      const messageOf = (entry: SendEntry) => alertMessage(entry.alert, entry.chart, entry.context)
+
       return AlertSink.of({
         name: "discord",
         send: (alert, chart, beforeSend, context) =>
-          webhooks.execute(target, alertMessage(alert, chart, context), beforeSend).pipe(
-            Effect.tapBoth({
-              onSuccess: () => health.succeeded(sinkName),
-              onFailure: (error) => record(error.failure, error.message)
-            }),
-            Effect.mapError(toDeliveryError),
+          execute(alertMessage(alert, chart, context), beforeSend).pipe(
             Effect.withSpan("AlertSink.discord.send", { attributes: { ticker: alert.ticker.symbol } })
           ),
         edit: (messageId, entries) =>
@@ -82,6 +89,16 @@ export const layer = (url: Redacted.Redacted<string>) =>
                   attributes: { tickers: entries.map((entry) => entry.alert.ticker.symbol).join(",") }
                 })
               ),
+        packing: {
+          room: webhooks.room(target),
+          fitting: (entries) => Math.max(1, firstGroupSize(entries.map(messageOf).map(packItemOf), packLimits)),
+          sendMany: (entries, beforeSend) =>
+            execute(packedMessage(entries.map(messageOf)), beforeSend).pipe(
+              Effect.withSpan("AlertSink.discord.sendMany", {
+                attributes: { alerts: entries.length, tickers: entries.map((entry) => entry.alert.ticker.symbol) }
+              })
+            )
+        },
         ...(channel.enabled && {
           findDelivered: (id, alert) => {
             const title = alertMessage(alert, { _tag: "NoBars" }, { id, possibleRepeat: false }).payload.embeds?.[0]

@@ -179,6 +179,20 @@ export class DiscordRateLimiter extends Effect.Service<DiscordRateLimiter>()("De
       }
     })
 
+    /**
+     * Requests the webhook's bucket would let go now without waiting (global limits aside): what
+     * delivery weighs against the alerts waiting, to decide whether to pack them.
+     */
+    const available = Effect.fn("DiscordRateLimiter.available")(function* (key: string) {
+      const bucket = buckets.get(key)
+      if (bucket === undefined) return cautiousDefault.limit
+      const now = yield* Clock.currentTimeMillis
+      if (now < bucket.blockedUntil) return 0
+      if (bucket.bucket !== null) return now >= bucket.resetAt ? bucket.limit : Math.max(0, bucket.remaining)
+      prune(bucket.recent, now - cautiousDefault.windowMs)
+      return Math.max(0, cautiousDefault.limit - bucket.recent.length)
+    })
+
     /** Every response: the headers are the truth about the bucket. */
     const observe = Effect.fn("DiscordRateLimiter.observe")(function* (key: string, headers: RateLimitHeaders) {
       const bucket = buckets.get(key)
@@ -219,7 +233,7 @@ export class DiscordRateLimiter extends Effect.Service<DiscordRateLimiter>()("De
       yield* publish
     })
 
-    return { acquire, observe, rateLimited, invalid } as const
+    return { acquire, available, observe, rateLimited, invalid } as const
   }),
   dependencies: [AppConfig.Default, StatusBoard.Default]
 }) {}

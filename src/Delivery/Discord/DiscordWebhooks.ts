@@ -102,7 +102,10 @@ export const toBody = (message: WebhookMessage): Effect.Effect<HttpClientRequest
   )
 }
 
-/** Executes Discord webhooks, one request per call, under the shared header-driven rate limiter. */
+/**
+ * Executes Discord webhooks, one request per call (one alert's message, or several packed into one),
+ * under the shared header-driven rate limiter.
+ */
 export class DiscordWebhooks extends Effect.Service<DiscordWebhooks>()("Delivery/Discord/DiscordWebhooks", {
   scoped: Effect.gen(function* () {
     const { delivery } = yield* AppConfig
@@ -212,7 +215,10 @@ export class DiscordWebhooks extends Effect.Service<DiscordWebhooks>()("Delivery
     const isDisabled = (target: WebhookTarget) =>
       Effect.map(Ref.get(disabled), (set) => set.has(webhookKey(Redacted.value(target.url))))
 
-    return { execute, isDisabled } as const
+    /** Requests the webhook could send right now without waiting for its rate-limit bucket. */
+    const room = (target: WebhookTarget) => limiter.available(webhookKey(Redacted.value(target.url)))
+
+    return { execute, isDisabled, room } as const
   }),
   dependencies: [AppConfig.Default, DiscordRateLimiter.Default]
 }) {}

@@ -1,4 +1,5 @@
 import type { Alert, ChartOutcome } from "../../Kernel/Domain.js"
+import type { PackItem, PackLimits } from "../Pack.js"
 import { escapeMarkdown as md } from "./Markdown.js"
 
 /**
@@ -280,6 +281,56 @@ export const alertMessage = (
     ...(files[0] !== undefined && { attachments: [{ id: 0, filename: files[0].name }] })
   }
   return { payload: enforceLimits(payload), files }
+}
+
+/**
+ * What one message may carry when alerts share it
+ * (https://discord.com/developers/docs/resources/message#create-message): 10 embeds, 6000 characters
+ * over all of them, 10 files (`files[0]`…`files[9]`), 25 MiB per request.
+ */
+export const packLimits: PackLimits = {
+  items: Limits.embeds,
+  chars: Limits.total,
+  files: 10,
+  bytes: 25 * 1024 * 1024
+}
+
+/** What one alert's own message adds to a packed one. */
+export const packItemOf = (message: WebhookMessage): PackItem => ({
+  chars: messageLength(message.payload),
+  files: message.files.length,
+  bytes: message.files.reduce((sum, file) => sum + file.data.length, 0)
+})
+
+/**
+ * One message carrying several alerts' messages, their embeds in the order given (outbox id order),
+ * each embed's image pointing at its own file. A file name already taken in the message (two charts
+ * of one ticker) gets its embed's position as a prefix, so the names follow from the order alone.
+ */
+export const packedMessage = (messages: ReadonlyArray<WebhookMessage>): WebhookMessage => {
+  const files: Array<WebhookFile> = []
+  const embeds = messages.flatMap((message, position) => {
+    const renamed = new Map<string, string>()
+    for (const file of message.files) {
+      const taken = files.some((other) => other.name === file.name)
+      const name = taken ? `${position}_${file.name}` : file.name
+      renamed.set(file.name, name)
+      files.push({ ...file, name })
+    }
+    return (message.payload.embeds ?? []).map((embed): Embed => {
+      const image = embed.image?.url.startsWith("attachment://") ? embed.image.url.slice("attachment://".length) : null
+      const name = image === null ? undefined : renamed.get(image)
+      return name === undefined ? embed : { ...embed, image: { url: `attachment://${name}` } }
+    })
+  })
+  return {
+    payload: {
+      embeds,
+      allowed_mentions: { parse: [] },
+      ...(files.length > 0 && { attachments: files.map((file, id) => ({ id, filename: file.name })) })
+    },
+    files
+  }
 }
 
 /**
