@@ -26,6 +26,7 @@ import { runDemo } from "./Demo.js"
 import { runDoctor } from "./Doctor.js"
 import * as Layers from "./Layers.js"
 import { outboxCommand } from "./OutboxCommand.js"
+import { version } from "./Version.js"
 
 /** The command already explained itself; only the exit code is left to set. */
 class CommandFailed extends Data.TaggedError("CommandFailed") {}
@@ -250,7 +251,7 @@ const root = Command.make("catalyst-bot", {}, () => Layers.launchBot).pipe(
   Command.withSubcommands([run, once, classify, doctor, parse, report, backtest, demo, outboxCommand])
 )
 
-export const cli = Command.run(root, { name: "catalyst-bot", version: "0.1.0" })
+export const cli = Command.run(root, { name: "catalyst-bot", version })
 
 /** User errors get one readable message; only genuine bugs print a stack trace. */
 export const reportFailure = (cause: Cause.Cause<unknown>) => {
