@@ -5,7 +5,8 @@
  * 2. Peak RSS while a burst of news is classified, charted and delivered to the fake Discord (the count is checked).
  * 3. `node dist/main.js --version`, wall time, against `node -e 0`.
  * 4. `npm start` with nothing changed until the runner is up, against the bare server's start-up.
- * Both processes run compiled JavaScript with plain `node`, as in production; dist/ is brought up to date first.
+ * Both processes run compiled JavaScript with plain `node`, the bot with the node flags of package.json's `start`
+ * script, as in production; dist/ is brought up to date first.
  */
 import { Effect, Logger, LogLevel } from "effect"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
@@ -19,6 +20,14 @@ const burstStories = 40
 const versionRuns = 10
 const startRuns = 3
 const mib = (kib: number) => kib / 1024
+
+/** `node <flags> dist/main.js run` from package.json's start script, minus the `node`. */
+const startArgs = (): Array<string> => {
+  const { scripts } = JSON.parse(readFileSync("package.json", "utf8")) as { scripts: { start: string } }
+  const [command, ...args] = scripts.start.split(/\s+/)
+  if (command !== "node") throw new Error(`the start script does not run node: ${scripts.start}`)
+  return args.map((arg) => (arg.endsWith(".js") ? join(process.cwd(), arg) : arg))
+}
 
 const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
@@ -121,13 +130,22 @@ const memory = Effect.scoped(
     const bareRss = rssKib(bare.child.pid!)
 
     const world = yield* World.make({ discord: fastDiscord })
-    const cwd = yield* emptyDir
-    const bot = yield* started(
-      process.execPath,
-      [join(process.cwd(), "dist/main.js"), "run"],
-      { cwd, env: botEnv(world) },
-      /runner started/
+    const keywordsOnly = yield* Effect.scoped(
+      Effect.gen(function* () {
+        const cwd = yield* emptyDir
+        const dataDir = yield* emptyDir
+        const bot = yield* started(
+          process.execPath,
+          startArgs(),
+          { cwd, env: { ...botEnv(world), LLM_PROVIDER: "none", DATA_DIR: dataDir } },
+          /runner started/
+        )
+        yield* Effect.sleep("6 seconds")
+        return rssKib(bot.child.pid!)
+      })
     )
+    const cwd = yield* emptyDir
+    const bot = yield* started(process.execPath, startArgs(), { cwd, env: botEnv(world) }, /runner started/)
     // A few empty cycles first: idle means started and polling, with nothing new to process.
     yield* Effect.sleep("6 seconds")
     const idleRss = rssKib(bot.child.pid!)
@@ -145,7 +163,7 @@ const memory = Effect.scoped(
         `burst: ${world.alerts().length} of ${alertable} alerts delivered in 120 s\n${bot.output().slice(-4_000)}`
       )
     }
-    return { bareRss, idleRss, peakRss, alerts: world.alerts().length, stories: stories.length }
+    return { bareRss, keywordsOnly, idleRss, peakRss, alerts: world.alerts().length, stories: stories.length }
   })
 ).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
 
@@ -199,7 +217,16 @@ export const run = async (): Promise<BenchReport> => {
   const bare = { label: "bare Effect HTTP server, MiB", value: mib(measured.bareRss) }
   const figures: Array<Figure> = [
     {
-      label: "idle RSS of `run` (started, polling, nothing new)",
+      label: "idle RSS of `run`, LLM_PROVIDER=none (the default): started, polling, nothing new",
+      value: mib(measured.keywordsOnly),
+      unit: "MiB",
+      baseline: bare,
+      ratio: measured.keywordsOnly / measured.bareRss,
+      target: "≤ 150 MiB (ratio: bot / bare)",
+      pass: mib(measured.keywordsOnly) <= 150
+    },
+    {
+      label: "idle RSS of `run`, LLM_PROVIDER=openai (the world's): started, polling, nothing new",
       value: mib(measured.idleRss),
       unit: "MiB",
       baseline: bare,
