@@ -17,7 +17,8 @@ const benches = [
   "discord",
   "otel",
   "backtest",
-  "cycle"
+  "cycle",
+  "memory"
 ] as const
 
 const reports: Array<BenchReport> = []

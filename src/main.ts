@@ -1,15 +1,6 @@
 #!/usr/bin/env node
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Effect } from "effect"
-import { cli, reportFailure } from "./App/Cli.js"
-import { DotEnvLive, LoggingLive } from "./App/Layers.js"
-import { ScrubbedLogging } from "./Kernel/Secrets.js"
+import { version } from "./App/Version.js"
 
-cli(process.argv).pipe(
-  Effect.provide(ScrubbedLogging),
-  Effect.provide(LoggingLive),
-  Effect.provide(NodeContext.layer),
-  Effect.tapErrorCause(reportFailure),
-  Effect.provide(DotEnvLive),
-  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
-)
+// `--version` is answered before the CLI's module graph (Effect, the platform, every command) is loaded.
+if (process.argv.length === 3 && process.argv[2] === "--version") console.log(version)
+else await import("./App/Main.js")

@@ -20,16 +20,18 @@ import { FollowUp } from "../Delivery/FollowUp.js"
 import { Delivery } from "../Delivery/Delivery.js"
 import { ErrorTracker } from "../Kernel/ErrorTracker.js"
 import { Outbox } from "../Delivery/Outbox.js"
-import { inspectFeed } from "../Feeds/Inspect.js"
 import { parseLookback, renderMarkdown, Report, writeReport } from "../Outcomes/Report.js"
 import { Runner } from "../Runner/Runner.js"
-import { runDemo } from "./Demo.js"
-import { runDoctor } from "./Doctor.js"
 import * as Layers from "./Layers.js"
 import { outboxCommand } from "./OutboxCommand.js"
+import { version } from "./Version.js"
 
 /** The command already explained itself; only the exit code is left to set. */
 class CommandFailed extends Data.TaggedError("CommandFailed") {}
+
+/** A module only one command uses, imported when that command runs: `run` never loads the demo's world or doctor. */
+const withModule = <M, A, E, R>(load: () => Promise<M>, use: (module: M) => Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Effect.promise(load), use)
 
 const run = Command.make("run", {}, () => Layers.launchBot).pipe(
   Command.withDescription("Poll the feeds and deliver alerts, forever (the default)")
@@ -143,7 +145,10 @@ const doctor = Command.make(
   "doctor",
   { all: Options.boolean("all").pipe(Options.withDescription("list every setting, defaults included")) },
   ({ all }) =>
-    runDoctor({ all }).pipe(
+    withModule(
+      () => import("./Doctor.js"),
+      ({ runDoctor }) => runDoctor({ all })
+    ).pipe(
       Effect.flatMap((report) => (report.failed ? Effect.fail(new CommandFailed()) : Effect.void)),
       Effect.provide(Layers.DoctorLive)
     )
@@ -156,7 +161,10 @@ const parse = Command.make(
     kind: Options.choice("kind", ["auto", "rss", "atom", "sec-atom"]).pipe(Options.withDefault("auto" as const))
   },
   ({ input, kind }) =>
-    inspectFeed(input, kind).pipe(
+    withModule(
+      () => import("../Feeds/Inspect.js"),
+      ({ inspectFeed }) => inspectFeed(input, kind)
+    ).pipe(
       Effect.flatMap((items) => Effect.forEach(items, (item) => Console.log(JSON.stringify(item)), { discard: true })),
       Effect.catchTag("InspectError", (error) =>
         Effect.zipRight(Console.error(error.message), Effect.fail(new CommandFailed()))
@@ -245,7 +253,11 @@ const demo = Command.make(
       Options.withDescription("where each alert's embed JSON and chart PNGs are written")
     )
   },
-  ({ output }) => runDemo({ outputDir: output, pollSeconds: 2, drainTimeout: Duration.seconds(20) })
+  ({ output }) =>
+    withModule(
+      () => import("./Demo.js"),
+      ({ runDemo }) => runDemo({ outputDir: output, pollSeconds: 2, drainTimeout: Duration.seconds(20) })
+    )
 ).pipe(
   Command.withDescription(
     "Start a simulated market on 127.0.0.1 and run the bot against it; alerts land in demo-output/"
@@ -257,7 +269,7 @@ const root = Command.make("catalyst-bot", {}, () => Layers.launchBot).pipe(
   Command.withSubcommands([run, once, classify, doctor, parse, report, backtest, demo, outboxCommand])
 )
 
-export const cli = Command.run(root, { name: "catalyst-bot", version: "0.1.0" })
+export const cli = Command.run(root, { name: "catalyst-bot", version })
 
 /** User errors get one readable message; only genuine bugs print a stack trace. */
 export const reportFailure = (cause: Cause.Cause<unknown>) => {

@@ -1,5 +1,3 @@
-import { AnthropicClient, AnthropicLanguageModel } from "@effect/ai-anthropic"
-import { OpenAiClient, OpenAiLanguageModel } from "@effect/ai-openai"
 import type { HttpClient } from "@effect/platform"
 import { Effect, Layer, Option } from "effect"
 import { AppConfig, type LlmProvider } from "../Kernel/AppConfig.js"
@@ -35,23 +33,42 @@ export const modelFor = (settings: Settings): string =>
  * - anthropic: @effect/ai-anthropic;
  * - google: Gemini through its OpenAI-compatible chat-completions endpoint.
  * Typed as providing nothing, because callers look the model up with `Effect.serviceOption`.
+ * A provider's modules are imported only when it is chosen: @effect/ai-openai alone (its generated API schemas)
+ * costs ~60 MB of memory, which a keywords-only bot never needs.
  */
 export const LanguageModelLive: Layer.Layer<never, never, HttpClient.HttpClient | AppConfig> = Layer.unwrapEffect(
-  Effect.map(AppConfig, ({ classify: settings }): Layer.Layer<never, never, HttpClient.HttpClient> => {
-    const model = modelFor(settings)
-    const apiKey = Option.getOrUndefined(settings.llmApiKey)
-    const apiUrl = Option.getOrUndefined(settings.llmBaseUrl)
-    switch (settings.llmProvider) {
-      case "none":
-        return Layer.empty
-      case "openai":
-        return settings.llmApi === "chat-completions"
-          ? ChatCompletions.layer({ apiUrl: apiUrl ?? OPENAI_URL, apiKey, model })
-          : OpenAiLanguageModel.layer({ model }).pipe(Layer.provide(OpenAiClient.layer({ apiKey, apiUrl })))
-      case "anthropic":
-        return AnthropicLanguageModel.layer({ model }).pipe(Layer.provide(AnthropicClient.layer({ apiKey, apiUrl })))
-      case "google":
-        return ChatCompletions.layer({ apiUrl: apiUrl ?? GOOGLE_OPENAI_URL, apiKey, model })
+  Effect.flatMap(
+    AppConfig,
+    ({ classify: settings }): Effect.Effect<Layer.Layer<never, never, HttpClient.HttpClient>> => {
+      const model = modelFor(settings)
+      const apiKey = Option.getOrUndefined(settings.llmApiKey)
+      const apiUrl = Option.getOrUndefined(settings.llmBaseUrl)
+      switch (settings.llmProvider) {
+        case "none":
+          return Effect.succeed(Layer.empty)
+        case "openai":
+          return settings.llmApi === "chat-completions"
+            ? Effect.succeed(ChatCompletions.layer({ apiUrl: apiUrl ?? OPENAI_URL, apiKey, model }))
+            : Effect.promise(async () => {
+                const [OpenAiClient, OpenAiLanguageModel] = await Promise.all([
+                  import("@effect/ai-openai/OpenAiClient"),
+                  import("@effect/ai-openai/OpenAiLanguageModel")
+                ])
+                return OpenAiLanguageModel.layer({ model }).pipe(Layer.provide(OpenAiClient.layer({ apiKey, apiUrl })))
+              })
+        case "anthropic":
+          return Effect.promise(async () => {
+            const [AnthropicClient, AnthropicLanguageModel] = await Promise.all([
+              import("@effect/ai-anthropic/AnthropicClient"),
+              import("@effect/ai-anthropic/AnthropicLanguageModel")
+            ])
+            return AnthropicLanguageModel.layer({ model }).pipe(
+              Layer.provide(AnthropicClient.layer({ apiKey, apiUrl }))
+            )
+          })
+        case "google":
+          return Effect.succeed(ChatCompletions.layer({ apiUrl: apiUrl ?? GOOGLE_OPENAI_URL, apiKey, model }))
+      }
     }
-  })
+  )
 )

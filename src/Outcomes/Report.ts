@@ -2,7 +2,6 @@ import { FileSystem, Path } from "@effect/platform"
 import { Clock, Effect, Schema } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import { OutcomeStore } from "./OutcomeStore.js"
-import { renderHitRateChart } from "./HitRateChart.js"
 import {
   categoryKeys,
   formTypeKey,
@@ -183,6 +182,8 @@ export const writeReport = Effect.fn("Report.write")(
     const path = yield* Path.Path
     const reportFile = path.join(dir, `outcomes-report.${format}`)
     const chartFile = path.join(dir, "hit-rate-by-category.png")
+    // ECharts is imported only here: the bot's own process never draws the report's chart.
+    const { renderHitRateChart } = yield* Effect.promise(() => import("./HitRateChart.js"))
     const png = renderHitRateChart(report.byCategory, `Hit rate by category (≥ ${report.hitPct}% within 1 h)`)
     yield* fs.makeDirectory(dir, { recursive: true })
     yield* fs.writeFileString(reportFile, text)

@@ -1,0 +1,105 @@
+import { execFile } from "node:child_process"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { pathToFileURL } from "node:url"
+import { promisify } from "node:util"
+import { afterEach, describe, expect, it } from "vitest"
+import { runCli } from "./support/Cli.js"
+
+const root = join(import.meta.dirname, "..")
+const preload = pathToFileURL(join(import.meta.dirname, "support/ModuleLogPreload.mjs")).href
+const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }
+
+const dirs: Array<string> = []
+const tempDir = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  dirs.push(dir)
+  return dir
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+/** Runs the CLI with every module it loads logged; returns the result and the loaded modules' URLs. */
+const runLogged = async (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+  const log = join(tempDir("module-log-"), "modules.log")
+  writeFileSync(log, "")
+  const result = await runCli(args, { ...env, NODE_OPTIONS: `--import ${preload}`, MODULE_LOG: log })
+  const modules = readFileSync(log, "utf8")
+    .split("\n")
+    .filter((line) => line !== "")
+  return { result, modules }
+}
+
+const loaded = (modules: ReadonlyArray<string>, fragment: string) => modules.filter((url) => url.includes(fragment))
+
+describe("what a command loads", () => {
+  it("--version prints the package version without loading Effect, the platform, SQL or the charts", async () => {
+    const { result, modules } = await runLogged(["--version"])
+    expect(result.code).toBe(0)
+    expect(result.stdout.trim()).toBe(version)
+    expect(loaded(modules, "/src/main.ts")).toHaveLength(1)
+    for (const heavy of ["/node_modules/effect/", "/node_modules/@effect/", "/src/Charts/", "/src/Kernel/Sql"]) {
+      expect(loaded(modules, heavy), heavy).toEqual([])
+    }
+  }, 120_000)
+
+  it("a cycle with LLM_PROVIDER=none and nothing to chart loads neither an LLM provider nor ECharts", async () => {
+    const { result, modules } = await runLogged(["once"], { LLM_PROVIDER: "none" })
+    expect(result.code, result.stderr).toBe(0)
+    expect(loaded(modules, "/src/Runner/Runner.ts")).toHaveLength(1)
+    for (const heavy of [
+      "/node_modules/@effect/ai-openai/",
+      "/node_modules/@effect/ai-anthropic/",
+      "/node_modules/echarts/"
+    ]) {
+      expect(loaded(modules, heavy), heavy).toEqual([])
+    }
+  }, 240_000)
+})
+
+describe("npm start's prestart (scripts/build-if-stale.mjs)", () => {
+  const script = join(root, "scripts/build-if-stale.mjs")
+  // Rejects (failing the test) when the script exits non-zero.
+  const prestart = (cwd: string) => promisify(execFile)(process.execPath, [script], { cwd })
+
+  it("compiles when src/ changed since the last build, and skips tsc when nothing did", async () => {
+    const project = tempDir("build-if-stale-")
+    mkdirSync(join(project, "src"))
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "p", type: "module" }))
+    writeFileSync(
+      join(project, "tsconfig.json"),
+      JSON.stringify({ compilerOptions: { module: "NodeNext", target: "ES2022", strict: true, noEmit: true } })
+    )
+    writeFileSync(
+      join(project, "tsconfig.build.json"),
+      JSON.stringify({
+        extends: "./tsconfig.json",
+        compilerOptions: { noEmit: false, rootDir: "src", outDir: "dist" },
+        include: ["src"]
+      })
+    )
+    const main = join(project, "src/main.ts")
+    const output = join(project, "dist/main.js")
+    writeFileSync(main, "export const answer: number = 41\n")
+
+    await prestart(project)
+    expect(readFileSync(output, "utf8")).toContain("answer = 41")
+
+    // Nothing changed: tsc does not run, so an output edited behind its back stays as it is.
+    writeFileSync(output, "// left alone\n")
+    await prestart(project)
+    expect(readFileSync(output, "utf8")).toBe("// left alone\n")
+
+    writeFileSync(main, "export const answer: number = 42\n")
+    await prestart(project)
+    expect(readFileSync(output, "utf8")).toContain("answer = 42")
+
+    // A new file counts as a change too.
+    writeFileSync(output, "// left alone\n")
+    writeFileSync(join(project, "src/extra.ts"), "export const extra = 1\n")
+    await prestart(project)
+    expect(readFileSync(output, "utf8")).toContain("answer = 42")
+  }, 240_000)
+})
