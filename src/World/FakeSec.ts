@@ -128,7 +128,8 @@ export const make = (
     Effect.async<{
       readonly url: string
       readonly requests: () => ReadonlyArray<SecRequest>
-      readonly setFilings: (filings: ReadonlyArray<FakeFiling>) => void
+      /** Serves `filings` from now on; returns that moment (epoch ms, the clock of `requests`): when new ones became visible. */
+      readonly setFilings: (filings: ReadonlyArray<FakeFiling>) => number
       readonly setTickers: (tickers: ReadonlyArray<FakeTicker>) => void
       /** Serves this text as company_tickers.json instead of the tickers (null restores them). */
       readonly setTickersBody: (raw: string | null) => void
@@ -191,6 +192,7 @@ export const make = (
             requests: () => requests.slice(),
             setFilings: (next: ReadonlyArray<FakeFiling>) => {
               filings = next
+              return performance.timeOrigin + performance.now()
             },
             setTickers: (next: ReadonlyArray<FakeTicker>) => {
               tickers = next
