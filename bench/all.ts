@@ -7,7 +7,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { type BenchReport, formatReport } from "./lib.js"
 
-const benches = ["store", "feeds", "llm", "quotes", "charts", "discord", "otel", "backtest", "cycle"] as const
+const benches = ["store", "feeds", "llm", "quotes", "charts", "discord", "otel", "backtest", "cycle", "latency"] as const
 
 const reports: Array<BenchReport> = []
 const failures: Array<string> = []
