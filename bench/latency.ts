@@ -522,8 +522,7 @@ export const quick = (): Promise<LatencyFigures> => measure(quickOptions)
 
 export const run = async (): Promise<BenchReport> => {
   const { figures, elapsedS } = await measure(full)
-  figures.push({ label: "duration of this benchmark", value: elapsedS, unit: "s" })
-  return { name: "latency", figures }
+  return { name: "latency", figures: [...figures, { label: "duration of this benchmark", value: elapsedS, unit: "s" }] }
 }
 
 if (isMain(import.meta.url))
