@@ -18,7 +18,8 @@ const benches = [
   "otel",
   "backtest",
   "cycle",
-  "memory"
+  "memory",
+  "latency"
 ] as const
 
 const reports: Array<BenchReport> = []

@@ -166,7 +166,8 @@ export const make = (
       readonly requests: () => ReadonlyArray<SecRequest>
       /** TCP connections accepted so far: with keep-alive, one serves many requests. */
       readonly connections: () => number
-      readonly setFilings: (filings: ReadonlyArray<FakeFiling>) => void
+      /** Serves `filings` from now on; returns that moment (epoch ms, the clock of `requests`): when new ones became visible. */
+      readonly setFilings: (filings: ReadonlyArray<FakeFiling>) => number
       readonly setTickers: (tickers: ReadonlyArray<FakeTicker>) => void
       /** Serves this text as company_tickers.json and company_tickers_exchange.json (null restores the tickers). */
       readonly setTickersBody: (raw: string | null) => void
@@ -237,6 +238,7 @@ export const make = (
             connections: () => connections,
             setFilings: (next: ReadonlyArray<FakeFiling>) => {
               filings = next
+              return performance.timeOrigin + performance.now()
             },
             setTickers: (next: ReadonlyArray<FakeTicker>) => {
               tickers = next

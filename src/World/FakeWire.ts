@@ -145,7 +145,8 @@ export const make = (initial: Record<string, WireFeedScript> = {}) =>
     Effect.async<{
       readonly url: string
       readonly feedUrl: (name: string) => string
-      readonly setFeed: (name: string, script: WireFeedScript) => void
+      /** Serves `script` from now on; returns that moment (epoch ms, the clock of `requests`): when new items became visible. */
+      readonly setFeed: (name: string, script: WireFeedScript) => number
       readonly requests: () => ReadonlyArray<RecordedRequest>
       /** Body bytes written for a feed so far (streamed and dribbled ones included). */
       readonly bytesSent: (name: string) => number
@@ -237,6 +238,7 @@ export const make = (initial: Record<string, WireFeedScript> = {}) =>
             setFeed: (name: string, script: WireFeedScript) => {
               feeds.set(name, script)
               failuresServed.delete(name)
+              return performance.timeOrigin + performance.now()
             },
             requests: () => requests.slice(),
             bytesSent: (name: string) => sent.get(name) ?? 0,
