@@ -3,6 +3,8 @@
  * against a baseline measured in the same run (rounds alternating, medians), compared with its documented target in
  * bench/targets.ts. A bench with a figure that misses is measured once more; only a second miss fails the check.
  *
+ * `npm run bench:check -- feeds charts` runs only the named ones.
+ *
  * To add a bench: export `quick(): Promise<ReadonlyArray<CheckedFigure>>` from bench/<name>.ts (targets in
  * bench/targets.ts, a `ratio` bound each) and add `{ name, quick }` to `checks` below.
  */
@@ -88,7 +90,13 @@ const line = (figure: CheckedFigure, verdict: string, load: readonly [number, nu
 const started = performance.now()
 const failures: Array<string> = []
 console.log(`bench:check on ${loadText([loadavg()[0]!, loadavg()[0]!])} (1-minute average)`)
-for (const check of checks) {
+const only = process.argv.slice(2)
+const unknown = only.filter((name) => !checks.some((check) => check.name === name))
+if (unknown.length > 0) {
+  console.log(`bench:check: no check named ${unknown.join(", ")}; there are ${checks.map((c) => c.name).join(", ")}`)
+  process.exit(2)
+}
+for (const check of checks.filter((check) => only.length === 0 || only.includes(check.name))) {
   const first = await attempt(check)
   const firstMisses = first.error !== undefined || first.figures.some(missed)
   const second = firstMisses ? await attempt(check) : undefined

@@ -174,10 +174,10 @@ export const run = async (): Promise<BenchReport> => {
 }
 
 /**
- * bench:check's quick mode: 150 cycles of fresh symbols through a cache of 250, three rounds, each beside the
+ * bench:check's quick mode: 120 cycles of fresh symbols through a cache of 250, three rounds, each beside the
  * unbounded dict fed the same quotes; the median of each one's heap growth. Needs --expose-gc.
  */
-const quickCycles = 150
+const quickCycles = 120
 
 export const quick = async (): Promise<ReadonlyArray<CheckedFigure>> => {
   if (global.gc === undefined) throw new Error("bench:check's quotes figure needs node --expose-gc")
