@@ -51,7 +51,7 @@ const timeWith = (
           LLM_CONCURRENCY: concurrency,
           LLM_RPM: 0,
           LLM_CYCLE_BUDGET_SECONDS: 120,
-          LLM_TIMEOUT_SECONDS: 10
+          LLM_TIMEOUT_SECONDS: 60
         })
       )
     )
