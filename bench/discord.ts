@@ -19,7 +19,8 @@ import { EditOutbox } from "../src/Delivery/EditOutbox.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
-import { type BenchReport, type Figure, isMain, publish } from "./lib.js"
+import { type BenchReport, type CheckedFigure, type Figure, isMain, median, publish } from "./lib.js"
+import { judge, targets } from "./targets.js"
 import { classificationFixture, itemFixture, makeAlert } from "../test/support/Alerts.js"
 
 /**
@@ -207,13 +208,12 @@ export const run = async (): Promise<BenchReport> => {
         pass: rate >= 0.9 * limitPerSecond
       },
       {
-        label: `${scenario.name}: share of the configured limit`,
+        label: `${scenario.name}: share of the configured limit (naive sender: ${Math.round((100 * naiveRate) / limitPerSecond)}%)`,
         value: (100 * rate) / limitPerSecond,
         unit: "%",
-        baseline: { label: "naive sender", value: (100 * naiveRate) / limitPerSecond },
-        ...versusNaive,
-        target: "≥ 90%",
-        pass: rate >= 0.9 * limitPerSecond
+        baseline: { label: "configured limit, alerts/s", value: limitPerSecond },
+        ratio: rate / limitPerSecond,
+        ...judge(targets.discordShareOfLimit, rate, rate / limitPerSecond)
       },
       {
         label: `${scenario.name}: wall time for the burst`,
@@ -226,8 +226,7 @@ export const run = async (): Promise<BenchReport> => {
         value: ours.lost,
         unit: `of ${scenario.alerts}`,
         baseline: { label: "naive sender", value: old.lost },
-        target: "0",
-        pass: ours.lost === 0
+        ...judge(targets.discordLost, ours.lost, ours.lost / scenario.alerts)
       },
       {
         label: `${scenario.name}: 429 responses`,
@@ -262,6 +261,35 @@ export const run = async (): Promise<BenchReport> => {
     }
   )
   return { name: "discord", figures }
+}
+
+/**
+ * bench:check's quick mode: a burst of 20 at Discord's 5 per 2 s, three rounds; the median rate, the worst loss. Long
+ * windows, so that sends slowed by a busy machine are a small part of the span the rate is measured over.
+ */
+export const quick = async (): Promise<ReadonlyArray<CheckedFigure>> => {
+  const scenario: Scenario = { name: "burst 20, Discord's 5 per 2 s", alerts: 20, limit: 5, windowMs: 2_000 }
+  const outcomes: Array<Outcome> = []
+  for (let round = 0; round < 3; round++) {
+    outcomes.push(await Effect.runPromise(headerDriven(scenario).pipe(Logger.withMinimumLogLevel(LogLevel.Error))))
+  }
+  const rate = median(outcomes.map((outcome) => outcome.steadyRate))
+  const limitPerSecond = (scenario.limit * 1000) / scenario.windowMs
+  const lost = Math.max(...outcomes.map((outcome) => outcome.lost))
+  return [
+    {
+      label: `discord: ${scenario.name}, share of the limit`,
+      ratio: rate / limitPerSecond,
+      target: targets.discordShareOfLimit,
+      detail: `${rate.toFixed(2)} of ${limitPerSecond} alerts/s`
+    },
+    {
+      label: `discord: ${scenario.name}, alerts lost`,
+      ratio: lost / scenario.alerts,
+      target: targets.discordLost,
+      detail: `worst round lost ${lost} of ${scenario.alerts}`
+    }
+  ]
 }
 
 if (isMain(import.meta.url)) publish(await run())

@@ -1,7 +1,8 @@
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { pathToFileURL } from "node:url"
+import type { Target } from "./targets.js"
 
 /** One measured figure, with the baseline it is compared against in the same run. */
 export interface Figure {
@@ -76,3 +77,54 @@ export const helperProcess = (script: string, args: ReadonlyArray<string> = []) 
     }),
     ({ stop }) => Effect.sync(stop)
   )
+
+/**
+ * One figure of a bench's quick mode, for `npm run bench:check`: `ratio` against the baseline measured in the same
+ * run, compared with `target.ratio` (bench/targets.ts). `detail` says what the ratio was made of.
+ */
+export interface CheckedFigure {
+  readonly label: string
+  readonly ratio: number
+  readonly target: Target
+  readonly detail: string
+}
+
+export const median = (values: ReadonlyArray<number>): number => percentile(values, 50)
+
+/**
+ * `rounds` rounds of baseline then candidate, alternating, so a burst of load from other processes hits both alike;
+ * the medians of each.
+ */
+export const alternating = <E, R>(
+  rounds: number,
+  baseline: Effect.Effect<number, E, R>,
+  candidate: Effect.Effect<number, E, R>
+) =>
+  Effect.gen(function* () {
+    const baselines: Array<number> = []
+    const candidates: Array<number> = []
+    for (let round = 0; round < rounds; round++) {
+      baselines.push(yield* baseline)
+      candidates.push(yield* candidate)
+    }
+    return { baseline: median(baselines), candidate: median(candidates) }
+  })
+
+/**
+ * The calling thread's time on a CPU and waiting in the run queue for one, ms, from Linux's
+ * /proc/thread-self/schedstat (see the kernel's Documentation/scheduler/sched-stats.rst); zeros where there is none.
+ */
+export const threadSchedule = (): { readonly onCpuMs: number; readonly waitingMs: number } => {
+  try {
+    const [onCpu = "0", waiting = "0"] = readFileSync("/proc/thread-self/schedstat", "utf8").trim().split(/\s+/)
+    return { onCpuMs: Number(onCpu) / 1e6, waitingMs: Number(waiting) / 1e6 }
+  } catch {
+    return { onCpuMs: 0, waitingMs: 0 }
+  }
+}
+
+/**
+ * A clock that stops while this thread waits for a CPU held by other processes: elapsed times as an unloaded machine
+ * would show them, so that a quick ratio of waits (concurrent versus sequential) holds on a busy machine.
+ */
+export const unloadedNow = (): number => performance.now() - threadSchedule().waitingMs

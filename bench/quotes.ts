@@ -9,7 +9,8 @@ import * as Tiingo from "../src/MarketData/QuoteProvider/Tiingo.js"
 import * as Yahoo from "../src/MarketData/QuoteProvider/Yahoo.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import * as FakeQuotes from "../src/World/FakeQuotes.js"
-import { type BenchReport, type Figure, isMain, publish } from "./lib.js"
+import { type BenchReport, type CheckedFigure, type Figure, isMain, median, publish } from "./lib.js"
+import { judge, targets } from "./targets.js"
 import { classifiedFixture, itemFixture } from "../test/support/Alerts.js"
 
 /**
@@ -55,43 +56,50 @@ const heapMb = () => {
   return process.memoryUsage().heapUsed / 1_048_576
 }
 
+interface HeapSizes {
+  readonly cycles: number
+  readonly warmUp: number
+  readonly cacheMax: number
+}
+
 const freshSymbols = (cycle: number) => Array.from({ length: symbolsPerCycle }, (_, i) => `C${cycle}X${i}`)
 
-const heapGrowth = Effect.gen(function* () {
-  const InMemory = Layer.succeed(
-    QuoteProvider,
-    QuoteProvider.of({
-      name: "memory",
-      quoteBatch: (batch) => Effect.succeed(new Map(batch.map((symbol) => [symbol, found(quoteOf(symbol))]))),
-      quote: (symbol) => Effect.succeed(found(quoteOf(symbol))),
-      bars: () => Effect.succeed(Option.none())
-    })
-  )
-  const market = yield* Layer.build(
-    MarketData.DefaultWithoutDependencies.pipe(
-      Layer.provide(Layer.mergeAll(AppConfig.Default, Breakers.Default, StatusBoard.Default, InMemory)),
-      Layer.provide(config({ QUOTE_CACHE_MAX: 5_000, QUOTE_BATCH_SIZE: 50 }))
+const heapGrowth = ({ cycles, warmUp, cacheMax }: HeapSizes) =>
+  Effect.gen(function* () {
+    const InMemory = Layer.succeed(
+      QuoteProvider,
+      QuoteProvider.of({
+        name: "memory",
+        quoteBatch: (batch) => Effect.succeed(new Map(batch.map((symbol) => [symbol, found(quoteOf(symbol))]))),
+        quote: (symbol) => Effect.succeed(found(quoteOf(symbol))),
+        bars: () => Effect.succeed(Option.none())
+      })
     )
-  ).pipe(Effect.map(Context.get(MarketData)))
+    const market = yield* Layer.build(
+      MarketData.DefaultWithoutDependencies.pipe(
+        Layer.provide(Layer.mergeAll(AppConfig.Default, Breakers.Default, StatusBoard.Default, InMemory)),
+        Layer.provide(config({ QUOTE_CACHE_MAX: cacheMax, QUOTE_BATCH_SIZE: 50 }))
+      )
+    ).pipe(Effect.map(Context.get(MarketData)))
 
-  let bounded = 0
-  let start = 0
-  for (let cycle = 0; cycle < cycles; cycle++) {
-    if (cycle === warmUp) start = heapMb()
-    yield* market.enrich(freshSymbols(cycle).map(item))
-  }
-  bounded = heapMb() - start
+    let bounded = 0
+    let start = 0
+    for (let cycle = 0; cycle < cycles; cycle++) {
+      if (cycle === warmUp) start = heapMb()
+      yield* market.enrich(freshSymbols(cycle).map(item))
+    }
+    bounded = heapMb() - start
 
-  // The old bot: every price it ever saw, in a dict that never shrinks.
-  const dict = new Map<string, Quote>()
-  let unboundedStart = 0
-  for (let cycle = 0; cycle < cycles; cycle++) {
-    if (cycle === warmUp) unboundedStart = heapMb()
-    for (const symbol of freshSymbols(cycles + cycle)) dict.set(symbol, quoteOf(symbol))
-  }
-  const unbounded = heapMb() - unboundedStart
-  return { bounded, unbounded, dictSize: dict.size }
-})
+    // The old bot: every price it ever saw, in a dict that never shrinks.
+    const dict = new Map<string, Quote>()
+    let unboundedStart = 0
+    for (let cycle = 0; cycle < cycles; cycle++) {
+      if (cycle === warmUp) unboundedStart = heapMb()
+      for (const symbol of freshSymbols(cycles + cycle)) dict.set(symbol, quoteOf(symbol))
+    }
+    const unbounded = heapMb() - unboundedStart
+    return { bounded, unbounded, dictSize: dict.size }
+  }).pipe(Effect.scoped)
 
 const timeIt = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function* () {
@@ -134,15 +142,14 @@ const batchedVersusSingle = (provider: "tiingo" | "yahoo", fake: FakeQuotes.Fake
 
 export const run = async (): Promise<BenchReport> => {
   const figures: Array<Figure> = []
-  const heap = await Effect.runPromise(Effect.scoped(heapGrowth))
+  const heap = await Effect.runPromise(heapGrowth({ cycles, warmUp, cacheMax: 5_000 }))
   figures.push({
     label: `heap growth after warm-up, ${cycles} cycles × ${symbolsPerCycle} fresh symbols (QUOTE_CACHE_MAX 5000)`,
     value: heap.bounded,
     unit: "MB",
     baseline: { label: `unbounded dict of ${heap.dictSize} quotes, MB`, value: heap.unbounded },
     ratio: heap.unbounded / Math.max(heap.bounded, 0.1),
-    target: "≤ 5 MB (ratio: baseline / max(value, 0.1 MB))",
-    pass: heap.bounded <= 5
+    ...judge(targets.quoteCacheHeap, heap.bounded)
   })
 
   await Effect.runPromise(
@@ -157,14 +164,37 @@ export const run = async (): Promise<BenchReport> => {
             unit: "ms",
             baseline: { label: `one call per symbol (${result.singleRequests} requests), ms`, value: result.single },
             ratio: result.single / result.batched,
-            target: "> 1×",
-            pass: result.single > result.batched
+            ...judge(targets.quotesBatched, result.batched, result.single / result.batched)
           })
         }
       })
     )
   )
   return { name: "quotes", figures }
+}
+
+/**
+ * bench:check's quick mode: 120 cycles of fresh symbols through a cache of 250, three rounds, each beside the
+ * unbounded dict fed the same quotes; the median of each one's heap growth. Needs --expose-gc.
+ */
+const quickCycles = 120
+
+export const quick = async (): Promise<ReadonlyArray<CheckedFigure>> => {
+  if (global.gc === undefined) throw new Error("bench:check's quotes figure needs node --expose-gc")
+  const rounds: Array<{ bounded: number; unbounded: number }> = []
+  for (let round = 0; round < 3; round++) {
+    rounds.push(await Effect.runPromise(heapGrowth({ cycles: quickCycles, warmUp: 20, cacheMax: 250 })))
+  }
+  const bounded = median(rounds.map((round) => round.bounded))
+  const unbounded = median(rounds.map((round) => round.unbounded))
+  return [
+    {
+      label: "quotes: heap growth of the bounded quote cache vs an unbounded dict",
+      ratio: bounded / unbounded,
+      target: targets.quoteCacheVersusUnbounded,
+      detail: `${bounded.toFixed(2)} MB / ${unbounded.toFixed(2)} MB over ${quickCycles} cycles × ${symbolsPerCycle} fresh symbols`
+    }
+  ]
 }
 
 if (isMain(import.meta.url)) publish(await run())

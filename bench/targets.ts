@@ -1,0 +1,57 @@
+/**
+ * Every documented bench target, in one place: `text` is what results.md's `target` column shows, the bounds are
+ * what the full bench (`pass`) and `npm run bench:check` compare with. bench:check compares only `ratio`, the figure
+ * against its baseline measured in the same run, because absolute figures move with the machine's load; `value`
+ * bounds are checked by the full bench alone.
+ */
+export type Bound = { readonly atLeast: number } | { readonly atMost: number }
+
+export interface Target {
+  readonly text: string
+  readonly ratio?: Bound
+  readonly value?: Bound
+}
+
+export const within = (bound: Bound | undefined, measured: number | undefined): boolean =>
+  bound === undefined ||
+  (measured !== undefined && ("atLeast" in bound ? measured >= bound.atLeast : measured <= bound.atMost))
+
+/** The full bench's verdict on a figure: every bound its target has. */
+export const judge = (target: Target, value: number, ratio?: number) => ({
+  target: target.text,
+  pass: within(target.value, value) && within(target.ratio, ratio)
+})
+
+export const targets = {
+  feedsSpeedup: { text: "≥ 15× faster (ratio = sequential / concurrent)", ratio: { atLeast: 15 } },
+  feedsOverSlowest: { text: "< 1.5× (ratio = concurrent / single, smaller is better)", ratio: { atMost: 1.5 } },
+  parseThroughput: {
+    text: "≥ 20k items/s and ≥ 0.4 of raw feedsmith",
+    value: { atLeast: 20_000 },
+    ratio: { atLeast: 0.4 }
+  },
+  storeThroughput: { text: "≥ 100k ids/s and ≥ 0.5 of raw", value: { atLeast: 100_000 }, ratio: { atLeast: 0.5 } },
+  llmSpeedup: { text: "≥ 6× (ratio = sequential / concurrent)", ratio: { atLeast: 6 } },
+  quoteCacheHeap: { text: "≤ 5 MB", value: { atMost: 5 } },
+  quoteCacheVersusUnbounded: {
+    text: "≤ 0.5 of the unbounded dict's growth (ratio = bounded / unbounded)",
+    ratio: { atMost: 0.5 }
+  },
+  quotesBatched: { text: "> 1× (ratio = one call per symbol / batched)", ratio: { atLeast: 1.0001 } },
+  chartsLoopDelay: {
+    text: "< 50 ms and ≥ 2× lower than the main thread",
+    value: { atMost: 50 },
+    ratio: { atLeast: 2 }
+  },
+  chartsMainThreadCpu: {
+    text: "≥ 5× less main-thread CPU per chart than drawing it there",
+    ratio: { atLeast: 5 }
+  },
+  chartsRenderP50: { text: "< 150 ms", value: { atMost: 150 } },
+  discordShareOfLimit: { text: "≥ 90% (ratio = delivered rate / configured limit)", ratio: { atLeast: 0.9 } },
+  discordLost: { text: "0", value: { atMost: 0 }, ratio: { atMost: 0 } },
+  tracingOverhead: { text: "≤ 1.10× (ratio = on / off)", ratio: { atMost: 1.1 } },
+  backtestWall: { text: "< 10000 ms", value: { atMost: 10_000 } },
+  cycleSpeedup: { text: "≥ 2× faster (ratio = sequential / concurrent)", ratio: { atLeast: 2 } },
+  soakHeapGrowth: { text: "< 10 MiB (bounded caches)", value: { atMost: 10 } }
+} as const satisfies Record<string, Target>
