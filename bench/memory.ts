@@ -92,8 +92,9 @@ const emptyDir = Effect.acquireRelease(
 const botEnv = (world: World.World): NodeJS.ProcessEnv => ({
   PATH: process.env.PATH ?? "",
   ...world.env,
-  LOOP_SECONDS: "1",
-  LOOP_SECONDS_CLOSED: "1",
+  POLL_SECONDS: "1",
+  SEC_POLL_SECONDS: "1",
+  POLL_SECONDS_CLOSED: "1",
   LLM_RPM: "0",
   DISCORD_GLOBAL_RATE_LIMIT: "50",
   OTEL_EXPORTER_OTLP_ENDPOINT: "",

@@ -50,8 +50,9 @@ describe("edits across kill -9", () => {
         const env = {
           DATA_DIR: dir,
           LOG_LEVEL: "Error",
-          LOOP_SECONDS: "3600",
-          LOOP_SECONDS_CLOSED: "3600",
+          POLL_SECONDS: "3600",
+          SEC_POLL_SECONDS: "3600",
+          POLL_SECONDS_CLOSED: "3600",
           MARKET_DATA_PROVIDER: "none",
           DISCORD_WEBHOOK_URL: discord.webhookUrl(),
           ALERTS_PER_TICKER_PER_MINUTE: "0",
