@@ -158,8 +158,9 @@ describe("bad data from every external party: the culprit is named and the cycle
       const logs: Array<string> = []
       world.llm.setDefault(FakeOpenAi.malformed)
       const published = catalysts(world, 3)
+      // LLM_MODE=gate: the cycle itself asks the LLM (in enrich mode the verdict comes after the alert).
       const result = yield* Effect.flatMap(Runner, (runner) => runner.runCycle).pipe(
-        Effect.provide(worldBot(world)),
+        Effect.provide(worldBot(world, { LLM_MODE: "gate" })),
         Effect.provide(captureLogs(logs))
       )
       expect(world.llm.callCount()).toBeGreaterThan(0)

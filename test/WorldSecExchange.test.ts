@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { Delivery } from "../src/Delivery/Delivery.js"
+import { secFeedName } from "../src/Feeds/Sources.js"
 import { Runner } from "../src/Runner/Runner.js"
 import * as World from "../src/World/World.js"
 import { worldBot } from "./support/WorldBot.js"
@@ -27,7 +28,7 @@ describe("SEC filings carry their exchange from company_tickers_exchange.json", 
           return result
         }).pipe(Effect.provide(worldBot(world)))
         if (result._tag !== "Completed") throw new Error(`cycle did not complete: ${JSON.stringify(result)}`)
-        const sec = result.summary.outcomes.filter((outcome) => outcome.source === "SEC 8-K")
+        const sec = result.summary.outcomes.filter((outcome) => outcome.source === secFeedName)
         expect(sec).toContainEqual(
           expect.objectContaining({
             title: expect.stringContaining(otc.name.toUpperCase()),
