@@ -1,7 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { Classifier } from "../src/Classification/Classifier.js"
+import { Delivery } from "../src/Delivery/Delivery.js"
+import { Outbox } from "../src/Delivery/Outbox.js"
 import { Cycle } from "../src/Runner/Cycle.js"
+import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { FeedIngest } from "../src/Feeds/FeedIngest.js"
 import type { RecordedSpan } from "../src/World/FakeOtlp.js"
 import * as FakeOtlp from "../src/World/FakeOtlp.js"
@@ -10,7 +13,9 @@ import { TracingLive } from "../src/Kernel/Tracing.js"
 import { feedServer, feedsFile, passThroughStages, testCycle, testItem, wireCycle } from "./support/TestPipeline.js"
 import { spawnCli } from "./support/Cli.js"
 import { watchConnections } from "./support/NetworkGuardState.js"
-import { tempDataConfig } from "./support/TestLayers.js"
+import { alertFixture } from "./support/Alerts.js"
+import { discordDelivery } from "./support/DeliveryHarness.js"
+import { tempDataConfig, tempDir } from "./support/TestLayers.js"
 
 const ancestors = (span: RecordedSpan, byId: ReadonlyMap<string, RecordedSpan>): Array<string> => {
   const names: Array<string> = []
@@ -137,6 +142,35 @@ describe("Tracing", () => {
         expect(spans.filter((span) => span.name === "http.client GET")).toHaveLength(1)
         expect(wire.requests().length).toBe(3)
       })
+  )
+
+  it.scoped("a delivery is its own trace, linked to the traced poll that queued its alert", () =>
+    Effect.gen(function* () {
+      const otlp = yield* FakeOtlp.make()
+      const discord = yield* makeFakeDiscord()
+      const dir = yield* tempDir
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const outbox = yield* Outbox
+          yield* outbox.enqueue([alertFixture(1)]).pipe(Effect.withSpan("cycle"))
+          yield* Effect.flatMap(Delivery, (delivery) => delivery.awaitSettled(0, Duration.seconds(30)))
+        }).pipe(
+          Effect.provide(
+            Layer.provideMerge(
+              TracingLive,
+              discordDelivery(discord.webhookUrl(), dir, { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url })
+            )
+          )
+        )
+      )
+      expect(discord.messages).toHaveLength(1)
+      const spans = yield* otlp.spans
+      const cycle = spans.find((span) => span.name === "cycle")!
+      const enqueue = spans.find((span) => span.name === "Outbox.enqueue" && span.traceId === cycle.traceId)!
+      const post = spans.find((span) => span.name === "Delivery.post")!
+      expect(post.traceId).not.toBe(cycle.traceId)
+      expect(post.links).toEqual([{ traceId: cycle.traceId, spanId: enqueue.spanId }])
+    })
   )
 
   it.scoped("records a failing cycle's error on its span", () =>

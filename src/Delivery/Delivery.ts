@@ -24,7 +24,7 @@ import type { ChartOutcome } from "../Kernel/Domain.js"
 import { ErrorTracker } from "../Kernel/ErrorTracker.js"
 import { SqlLive } from "../Kernel/Sql.js"
 import { EditOutbox } from "./EditOutbox.js"
-import { cappedBy, Outbox, type OutboxRow, type StatusCounts } from "./Outbox.js"
+import { cappedBy, Outbox, type OutboxRow, queuedByLinks, type StatusCounts } from "./Outbox.js"
 
 const pollInterval = Duration.seconds(1)
 const batchSize = 25
@@ -327,10 +327,11 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       )
       const entries = ready.map((entry, index) => entryOf(entry, chartsOf[index]!.chart))
       const lateCharts = new Set(rows.filter((_, index) => chartsOf[index]!.late).map((row) => row.id))
-      const request =
+      const request = (
         entries.length > 1 && packing !== undefined
           ? packing.sendMany(entries, beforeSend)
           : sink.send(entries[0]!.alert, entries[0]!.chart, beforeSend, entries[0]!.context)
+      ).pipe(Effect.withSpan("Delivery.post", { links: queuedByLinks(rows), attributes: { alerts: rows.length } }))
       const attempt = Effect.raceFirst(request.pipe(Effect.either), cancelledByShutdown).pipe(
         Effect.flatMap((result) => settle(rows, result, lateCharts)),
         Effect.onInterrupt(() =>

@@ -8,7 +8,7 @@ import { SqlLive } from "../Kernel/Sql.js"
 import { rejectBeforeMarket } from "../MarketData/Filters.js"
 import { AlertSink, type EditEntry } from "./AlertSink.js"
 import { EditOutbox, type EditRow } from "./EditOutbox.js"
-import { type AwaitingLlm, Outbox, type OutboxStatus } from "./Outbox.js"
+import { type AwaitingLlm, Outbox, type OutboxStatus, queuedByLinks } from "./Outbox.js"
 
 export const editsSent = Metric.counter("alert_edits_sent_total", {
   description: "Edits of delivered alerts (LLM verdict, late chart) that Discord took"
@@ -128,7 +128,9 @@ export class FollowUp extends Effect.Service<FollowUp>()("Delivery/FollowUp", {
         (row) => chartFor({ id: row.id, alert: row.alert, possibleRepeat: row.possibleRepeat }),
         { concurrency: chartSettings.workers }
       )
-      const result = yield* Effect.either(sink.edit(own.messageId, entries))
+      const result = yield* Effect.either(
+        sink.edit(own.messageId, entries).pipe(Effect.withSpan("FollowUp.patch", { links: queuedByLinks(rows) }))
+      )
       if (Either.isRight(result)) {
         yield* edits.settle(ids, "sent", null)
         yield* Metric.incrementBy(editsSent, ids.length)

@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Effect, Metric, Queue, Ref, Schema } from "effect"
+import { Clock, Effect, Metric, Option, Queue, Ref, Schema, Tracer } from "effect"
 import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { Alert, type EnqueueResult } from "../Kernel/Domain.js"
 import { SqlLive } from "../Kernel/Sql.js"
@@ -15,7 +15,15 @@ export interface OutboxRow {
   readonly maybeSent: boolean
   /** Changes to the payload since it was queued (an LLM verdict edited in): a send of an older one is stale. */
   readonly version: number
+  /** The span of the poll that queued it (trace and span id), when that poll was traced. */
+  readonly queuedBy: { readonly traceId: string; readonly spanId: string } | null
 }
+
+/** Span links from a delivery (or an edit) back to the traced polls that queued its alerts. */
+export const queuedByLinks = (rows: ReadonlyArray<Pick<OutboxRow, "queuedBy">>): ReadonlyArray<Tracer.SpanLink> =>
+  rows.flatMap(({ queuedBy }) =>
+    queuedBy === null ? [] : [{ _tag: "SpanLink", span: Tracer.externalSpan(queuedBy), attributes: {} } as const]
+  )
 
 /** An alert as its Discord message shows it: one of the rows sharing a message id, in id order. */
 export interface MessageRow {
@@ -24,6 +32,7 @@ export interface MessageRow {
   readonly status: OutboxStatus
   readonly messageId: string | null
   readonly possibleRepeat: boolean
+  readonly queuedBy: OutboxRow["queuedBy"]
 }
 
 /** An alert that went out on keywords (LLM_MODE=enrich) and waits for its LLM verdict. */
@@ -185,6 +194,8 @@ interface DueRow {
   readonly created_at: number
   readonly maybe_sent: number
   readonly version: number
+  readonly trace_id: string | null
+  readonly span_id: string | null
 }
 
 const toRow = (row: DueRow): OutboxRow => ({
@@ -193,7 +204,8 @@ const toRow = (row: DueRow): OutboxRow => ({
   alert: decodeAlert(row.payload),
   attempts: row.attempts,
   queuedAt: row.queued_at ?? row.created_at,
-  maybeSent: row.maybe_sent === 1
+  maybeSent: row.maybe_sent === 1,
+  queuedBy: row.trace_id !== null && row.span_id !== null ? { traceId: row.trace_id, spanId: row.span_id } : null
 })
 
 /**
@@ -210,7 +222,13 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     /** Sources over their cap whose admin notice went out; each is told again only after a poll within it. */
     const overCap = yield* Ref.make<ReadonlySet<string>>(new Set())
 
-    const insert = (alert: Alert, status: OutboxStatus, now: number, error: string | null) =>
+    const insert = (
+      alert: Alert,
+      status: OutboxStatus,
+      now: number,
+      error: string | null,
+      queuedBy: Option.Option<Tracer.AnySpan>
+    ) =>
       sql`INSERT OR IGNORE INTO outbox ${sql.insert({
         item_id: alert.item.id,
         ticker: alert.ticker.symbol,
@@ -221,7 +239,9 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
         queued_at: now,
         next_attempt_at: now,
         last_error: error,
-        llm_pending: alert.classification.llm._tag === "Pending" ? 1 : 0
+        llm_pending: alert.classification.llm._tag === "Pending" ? 1 : 0,
+        trace_id: Option.match(queuedBy, { onNone: () => null, onSome: (span) => span.traceId }),
+        span_id: Option.match(queuedBy, { onNone: () => null, onSome: (span) => span.spanId })
       })}`
 
     /**
@@ -295,6 +315,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
      */
     const enqueue = Effect.fn("Outbox.enqueue")(function* (offered: ReadonlyArray<Alert>, cap?: CycleCap) {
       const now = yield* Clock.currentTimeMillis
+      const queuedBy = yield* Effect.option(Effect.currentSpan)
       let alerts = offered
       let overSourceCap: ReadonlyArray<{ readonly itemId: string; readonly reason: string }> = []
       if (cap?.perSource !== undefined && offered.length > 0) {
@@ -332,13 +353,13 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       }
       for (const [index, alert] of alerts.entries()) {
         if (admitted.has(index)) {
-          yield* insert(alert, "pending", now, null)
+          yield* insert(alert, "pending", now, null, queuedBy)
         } else if (cap?.overflow === "drop") {
           dropped.push(alert.item.id)
-          yield* insert(alert, "dropped", now, `over MAX_ALERTS_PER_CYCLE=${cap.maxPerCycle}`)
+          yield* insert(alert, "dropped", now, `over MAX_ALERTS_PER_CYCLE=${cap.maxPerCycle}`, queuedBy)
         } else {
           deferred.push(alert.item.id)
-          yield* insert(alert, "deferred", now, null)
+          yield* insert(alert, "deferred", now, null, queuedBy)
         }
       }
       yield* Metric.incrementBy(cappedBy("cycle", "deferred"), deferred.length)
@@ -361,7 +382,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       const picked = roundRobin(yield* queuesBySource("pending", limit, now), limit, (row) => row.id)
       if (picked.length === 0) return []
       const rows = yield* sql<DueRow>`
-        SELECT id, payload, attempts, queued_at, created_at, maybe_sent, version FROM outbox WHERE ${sql.in(
+        SELECT id, payload, attempts, queued_at, created_at, maybe_sent, version, trace_id, span_id FROM outbox WHERE ${sql.in(
           "id",
           picked.map((row) => row.id)
         )}`
@@ -418,20 +439,30 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
      * message (several alerts can share one). Empty when the row is unknown.
      */
     const messageRows = Effect.fn("Outbox.messageRows")(function* (id: number) {
-      type Found = { id: number; payload: string; status: OutboxStatus; message_id: string | null; maybe_sent: number }
-      const [own] = yield* sql<Found>`SELECT id, payload, status, message_id, maybe_sent FROM outbox WHERE id = ${id}`
+      type Found = {
+        id: number
+        payload: string
+        status: OutboxStatus
+        message_id: string | null
+        maybe_sent: number
+        trace_id: string | null
+        span_id: string | null
+      }
+      const [own] = yield* sql<Found>`SELECT id, payload, status, message_id, maybe_sent, trace_id, span_id
+        FROM outbox WHERE id = ${id}`
       if (own === undefined) return []
       const rows =
         own.message_id === null
           ? [own]
-          : yield* sql<Found>`SELECT id, payload, status, message_id, maybe_sent FROM outbox
+          : yield* sql<Found>`SELECT id, payload, status, message_id, maybe_sent, trace_id, span_id FROM outbox
               WHERE message_id = ${own.message_id} ORDER BY id`
       return rows.map((row): MessageRow => ({
         id: row.id,
         alert: decodeAlert(row.payload),
         status: row.status,
         messageId: row.message_id,
-        possibleRepeat: row.maybe_sent === 1
+        possibleRepeat: row.maybe_sent === 1,
+        queuedBy: row.trace_id !== null && row.span_id !== null ? { traceId: row.trace_id, spanId: row.span_id } : null
       }))
     }, Effect.orDie)
 
@@ -480,7 +511,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       const rows = yield* sql<DueRow>`
         UPDATE outbox SET status = 'uncertain', maybe_sent = 1,
           last_error = 'in flight when the previous process stopped; not re-sent to avoid a duplicate'
-        WHERE status = 'sending' RETURNING id, payload, attempts, queued_at, created_at, maybe_sent, version`
+        WHERE status = 'sending' RETURNING id, payload, attempts, queued_at, created_at, maybe_sent, version, trace_id, span_id`
       return rows.map(toRow)
     }, Effect.orDie)
 

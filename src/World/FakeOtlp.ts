@@ -46,7 +46,10 @@ const OtlpSpan = Schema.Struct({
   ),
   status: Schema.optional(
     Schema.Struct({ code: Schema.optional(Schema.Number), message: Schema.optional(Schema.String) })
-  )
+  ),
+  links: Schema.optionalWith(Schema.Array(Schema.Struct({ traceId: Schema.String, spanId: Schema.String })), {
+    default: () => []
+  })
 })
 
 const ExportTraceServiceRequest = Schema.Struct({
@@ -74,6 +77,8 @@ export interface RecordedSpan {
   readonly statusCode: number
   readonly statusMessage: string | null
   readonly eventNames: ReadonlyArray<string>
+  /** Spans this one links to (OTLP span links), by trace and span id. */
+  readonly links: ReadonlyArray<{ readonly traceId: string; readonly spanId: string }>
   readonly startNanos: bigint
   readonly endNanos: bigint
   readonly receivedAt: number
@@ -181,6 +186,7 @@ export const make = (options: FakeOtlpOptions = {}) =>
                 statusCode: span.status?.code ?? 0,
                 statusMessage: span.status?.message ?? null,
                 eventNames: span.events.map((event) => event.name),
+                links: span.links.map(({ spanId, traceId }) => ({ traceId, spanId })),
                 startNanos: BigInt(span.startTimeUnixNano),
                 endNanos: BigInt(span.endTimeUnixNano),
                 receivedAt

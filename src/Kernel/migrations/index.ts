@@ -7,6 +7,7 @@ import deliveryRetries from "./00060_delivery_retries.js"
 import outboxSource from "./00061_outbox_source.js"
 import outboxEdits from "./00070_outbox_edits.js"
 import secTickerExchange from "./00072_sec_ticker_exchange.js"
+import outboxTrace from "./00073_outbox_trace.js"
 
 export const migrations = {
   "00001_core": core,
@@ -17,5 +18,6 @@ export const migrations = {
   "00060_delivery_retries": deliveryRetries,
   "00061_outbox_source": outboxSource,
   "00070_outbox_edits": outboxEdits,
-  "00072_sec_ticker_exchange": secTickerExchange
+  "00072_sec_ticker_exchange": secTickerExchange,
+  "00073_outbox_trace": outboxTrace
 }
