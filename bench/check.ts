@@ -11,6 +11,8 @@
 import { loadavg } from "node:os"
 import { setTimeout as sleep } from "node:timers/promises"
 import * as charts from "./charts.js"
+import * as latency from "./latency.js"
+import * as memory from "./memory.js"
 import * as discord from "./discord.js"
 import * as feeds from "./feeds.js"
 import type { CheckedFigure } from "./lib.js"
@@ -23,6 +25,8 @@ import { type Bound, within } from "./targets.js"
 interface Check {
   readonly name: string
   readonly quick: () => Promise<ReadonlyArray<CheckedFigure>>
+  /** Overrides `timeoutMs`, for a check that runs a live market for a fixed time. */
+  readonly timeoutMs?: number
 }
 
 const checks: ReadonlyArray<Check> = [
@@ -32,7 +36,9 @@ const checks: ReadonlyArray<Check> = [
   { name: "quotes", quick: quotes.quick },
   { name: "charts", quick: charts.quick },
   { name: "discord", quick: discord.quick },
-  { name: "otel", quick: otel.quick }
+  { name: "otel", quick: otel.quick },
+  { name: "memory", quick: memory.checked },
+  { name: "latency", quick: latency.checked, timeoutMs: 300_000 }
 ]
 
 /** Far above any bench's quick mode even at a load average of 40 on 2 cores: beyond it, the path has regressed. */
@@ -49,12 +55,13 @@ interface Attempt {
 const attempt = async (check: Check): Promise<Attempt> => {
   const started = performance.now()
   const loadBefore = loadavg()[0]!
-  const timeout = sleep(timeoutMs, "timeout" as const, { ref: false })
+  const limitMs = check.timeoutMs ?? timeoutMs
+  const timeout = sleep(limitMs, "timeout" as const, { ref: false })
   let figures: ReadonlyArray<CheckedFigure> = []
   let error: string | undefined
   try {
     const result = await Promise.race([check.quick(), timeout])
-    if (result === "timeout") error = `did not finish within ${timeoutMs / 1000} s`
+    if (result === "timeout") error = `did not finish within ${limitMs / 1000} s`
     else figures = result
   } catch (cause) {
     error = cause instanceof Error ? cause.message : String(cause)

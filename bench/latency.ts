@@ -21,7 +21,8 @@ import type { FakeFiling } from "../src/World/FakeSec.js"
 import * as World from "../src/World/World.js"
 import { spawnCli } from "../test/support/Cli.js"
 import { guardState } from "../test/support/NetworkGuardState.js"
-import { type BenchReport, type Figure, isMain, percentile, publish } from "./lib.js"
+import { type BenchReport, type CheckedFigure, type Figure, isMain, percentile, publish } from "./lib.js"
+import { targets } from "./targets.js"
 
 /** The bot's settings in this bench, all in one record, so that renaming a setting is one edit here. */
 const settings = {
@@ -519,6 +520,24 @@ const round = (n: number) => Math.round(n * 100) / 100
 
 /** A shorter run with fewer stories, for `bench:check`: the same figures, as data. */
 export const quick = (): Promise<LatencyFigures> => measure(quickOptions)
+
+/** bench:check: the quick run's overall p50 and p95 against the floor measured beside it. */
+export const checked = async (): Promise<ReadonlyArray<CheckedFigure>> => {
+  const { figures } = await quick()
+  return (["p50", "p95"] as const).map((key) => {
+    const row = figures.find(
+      (figure) => figure.label === `all sources: publication → Discord ${key}, against the floor`
+    )
+    const value = row?.value ?? Infinity
+    const floor = row?.baseline?.value ?? 0
+    return {
+      label: `publication → Discord ${key} on a short live market, against a bare GET → POST loop`,
+      ratio: row?.ratio ?? 0,
+      target: key === "p50" ? targets.latencyP50VersusFloor : targets.latencyP95VersusFloor,
+      detail: `bot ${value} s / floor ${floor} s`
+    }
+  })
+}
 
 export const run = async (): Promise<BenchReport> => {
   const { figures, elapsedS } = await measure(full)

@@ -14,7 +14,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as World from "../src/World/World.js"
-import { type BenchReport, type Figure, isMain, publish } from "./lib.js"
+import { type BenchReport, type CheckedFigure, type Figure, isMain, publish } from "./lib.js"
+import { targets } from "./targets.js"
 
 const burstStories = 40
 const versionRuns = 10
@@ -118,6 +119,47 @@ const waitUntil = (condition: () => boolean, timeoutMs: number, onTick: () => vo
   })
 
 /** Idle and burst RSS of the bot, and the bare server's RSS, each process started fresh. */
+/** Idle RSS of the bare Effect server and of `run` with the default settings (no LLM), each after it settled. */
+const idle = Effect.scoped(
+  Effect.gen(function* () {
+    const bareCwd = yield* emptyDir
+    const bare = yield* started(
+      process.execPath,
+      [join(process.cwd(), "bench/bareServer.mjs")],
+      { cwd: bareCwd, env: { PATH: process.env.PATH ?? "" } },
+      /listening \d+/
+    )
+    yield* Effect.sleep("3 seconds")
+    const bareRss = rssKib(bare.child.pid!)
+    const world = yield* World.make({ discord: fastDiscord })
+    const cwd = yield* emptyDir
+    const dataDir = yield* emptyDir
+    const bot = yield* started(
+      process.execPath,
+      startArgs(),
+      { cwd, env: { ...botEnv(world), LLM_PROVIDER: "none", DATA_DIR: dataDir } },
+      /runner started/
+    )
+    yield* Effect.sleep("6 seconds")
+    return { bareRss, botRss: rssKib(bot.child.pid!) }
+  })
+).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
+
+/** bench:check: idle RSS of the bot (default settings) against the bare Effect server started beside it. */
+export const checked = async (): Promise<ReadonlyArray<CheckedFigure>> => {
+  const build = spawnSync("npm", ["run", "--silent", "prestart"], { stdio: "inherit" })
+  if (build.status !== 0) throw new Error("npm run prestart failed")
+  const { bareRss, botRss } = await Effect.runPromise(idle)
+  return [
+    {
+      label: "idle RSS of `run` (LLM_PROVIDER=none), against a bare Effect HTTP server",
+      ratio: botRss / bareRss,
+      target: targets.idleRssVersusBare,
+      detail: `bot ${Math.round(mib(botRss))} MiB / bare ${Math.round(mib(bareRss))} MiB`
+    }
+  ]
+}
+
 const memory = Effect.scoped(
   Effect.gen(function* () {
     const bareCwd = yield* emptyDir

@@ -53,5 +53,14 @@ export const targets = {
   tracingOverhead: { text: "≤ 1.10× (ratio = on / off)", ratio: { atMost: 1.1 } },
   backtestWall: { text: "< 10000 ms", value: { atMost: 10_000 } },
   cycleSpeedup: { text: "≥ 2× faster (ratio = sequential / concurrent)", ratio: { atLeast: 2 } },
+  latencyP50VersusFloor: {
+    text: "≤ 1.5 s, and within 3× of the floor (ratio = floor p50 / bot p50 ≥ 0.33)",
+    ratio: { atLeast: 0.33 }
+  },
+  latencyP95VersusFloor: {
+    text: "≤ 4 s, and within 4× of the floor (ratio = floor p95 / bot p95 ≥ 0.25)",
+    ratio: { atLeast: 0.25 }
+  },
+  idleRssVersusBare: { text: "≤ 150 MiB, and ≤ 1.5× a bare Effect HTTP server", ratio: { atMost: 1.5 } },
   soakHeapGrowth: { text: "< 10 MiB (bounded caches)", value: { atMost: 10 } }
 } as const satisfies Record<string, Target>
