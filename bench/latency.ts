@@ -534,7 +534,7 @@ export const checked = async (): Promise<ReadonlyArray<CheckedFigure>> => {
       label: `publication → Discord ${key} on a short live market, against a bare GET → POST loop`,
       ratio: row?.ratio ?? 0,
       target: key === "p50" ? targets.latencyP50VersusFloor : targets.latencyP95VersusFloor,
-      detail: `bot ${value} s / floor ${floor} s`
+      detail: `bot ${value.toFixed(2)} s / floor ${floor.toFixed(2)} s`
     }
   })
 }
