@@ -118,38 +118,53 @@ const waitUntil = (condition: () => boolean, timeoutMs: number, onTick: () => vo
     return Effect.sync(() => clearInterval(tick))
   })
 
-/** Idle and burst RSS of the bot, and the bare server's RSS, each process started fresh. */
-/** Idle RSS of the bare Effect server and of `run` with the default settings (no LLM), each after it settled. */
-const idle = Effect.scoped(
-  Effect.gen(function* () {
-    const bareCwd = yield* emptyDir
-    const bare = yield* started(
-      process.execPath,
-      [join(process.cwd(), "bench/bareServer.mjs")],
-      { cwd: bareCwd, env: { PATH: process.env.PATH ?? "" } },
-      /listening \d+/
-    )
-    yield* Effect.sleep("3 seconds")
-    const bareRss = rssKib(bare.child.pid!)
-    const world = yield* World.make({ discord: fastDiscord })
-    const cwd = yield* emptyDir
-    const dataDir = yield* emptyDir
-    const bot = yield* started(
-      process.execPath,
-      startArgs(),
-      { cwd, env: { ...botEnv(world), LLM_PROVIDER: "none", DATA_DIR: dataDir } },
-      /runner started/
-    )
-    yield* Effect.sleep("6 seconds")
-    return { bareRss, botRss: rssKib(bot.child.pid!) }
-  })
-).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
+/** RSS of the bare Effect HTTP server, settled. */
+const bareServerRss = Effect.gen(function* () {
+  const cwd = yield* emptyDir
+  const bare = yield* started(
+    process.execPath,
+    [join(process.cwd(), "bench/bareServer.mjs")],
+    { cwd, env: { PATH: process.env.PATH ?? "" } },
+    /listening \d+/
+  )
+  yield* Effect.sleep("3 seconds")
+  return rssKib(bare.child.pid!)
+})
+
+/** RSS of `run` with the default settings (no LLM) against `world`, after its first empty polls; stopped after. */
+const keywordsOnlyRss = (world: World.World) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const cwd = yield* emptyDir
+      const dataDir = yield* emptyDir
+      const bot = yield* started(
+        process.execPath,
+        startArgs(),
+        { cwd, env: { ...botEnv(world), LLM_PROVIDER: "none", DATA_DIR: dataDir } },
+        /runner started/
+      )
+      yield* Effect.sleep("6 seconds")
+      return rssKib(bot.child.pid!)
+    })
+  )
+
+/** dist/ up to date, as `npm start` would make it. */
+const buildDist = () => {
+  const build = spawnSync("npm", ["run", "--silent", "prestart"], { stdio: "inherit" })
+  if (build.status !== 0) throw new Error("npm run prestart failed")
+}
 
 /** bench:check: idle RSS of the bot (default settings) against the bare Effect server started beside it. */
 export const checked = async (): Promise<ReadonlyArray<CheckedFigure>> => {
-  const build = spawnSync("npm", ["run", "--silent", "prestart"], { stdio: "inherit" })
-  if (build.status !== 0) throw new Error("npm run prestart failed")
-  const { bareRss, botRss } = await Effect.runPromise(idle)
+  buildDist()
+  const { bareRss, botRss } = await Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const bareRss = yield* bareServerRss
+        return { bareRss, botRss: yield* keywordsOnlyRss(yield* World.make({ discord: fastDiscord })) }
+      })
+    ).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
+  )
   return [
     {
       label: "idle RSS of `run` (LLM_PROVIDER=none), against a bare Effect HTTP server",
@@ -160,33 +175,12 @@ export const checked = async (): Promise<ReadonlyArray<CheckedFigure>> => {
   ]
 }
 
+/** Idle and burst RSS of the bot, and the bare server's RSS, each process started fresh. */
 const memory = Effect.scoped(
   Effect.gen(function* () {
-    const bareCwd = yield* emptyDir
-    const bare = yield* started(
-      process.execPath,
-      [join(process.cwd(), "bench/bareServer.mjs")],
-      { cwd: bareCwd, env: { PATH: process.env.PATH ?? "" } },
-      /listening \d+/
-    )
-    yield* Effect.sleep("3 seconds")
-    const bareRss = rssKib(bare.child.pid!)
-
+    const bareRss = yield* bareServerRss
     const world = yield* World.make({ discord: fastDiscord })
-    const keywordsOnly = yield* Effect.scoped(
-      Effect.gen(function* () {
-        const cwd = yield* emptyDir
-        const dataDir = yield* emptyDir
-        const bot = yield* started(
-          process.execPath,
-          startArgs(),
-          { cwd, env: { ...botEnv(world), LLM_PROVIDER: "none", DATA_DIR: dataDir } },
-          /runner started/
-        )
-        yield* Effect.sleep("6 seconds")
-        return rssKib(bot.child.pid!)
-      })
-    )
+    const keywordsOnly = yield* keywordsOnlyRss(world)
     const cwd = yield* emptyDir
     const bot = yield* started(process.execPath, startArgs(), { cwd, env: botEnv(world) }, /runner started/)
     // A few empty cycles first: idle means started and polling, with nothing new to process.
@@ -253,9 +247,7 @@ const startUp = Effect.gen(function* () {
 })
 
 export const run = async (): Promise<BenchReport> => {
-  const build = spawnSync("npm", ["run", "--silent", "prestart"], { stdio: "inherit" })
-  if (build.status !== 0) throw new Error("npm run prestart failed")
-
+  buildDist()
   const measured = await Effect.runPromise(memory)
   const version = wallMs(process.execPath, ["dist/main.js", "--version"]).stdout.trim()
   const versionMs = median(
