@@ -1,7 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Effect, Layer } from "effect"
-import type { ChildProcess } from "node:child_process"
 import { join } from "node:path"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import type { Alert } from "../src/Kernel/Domain.js"
@@ -9,25 +8,11 @@ import * as FakeOpenAi from "../src/World/FakeOpenAi.js"
 import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { alertFixture } from "./support/Alerts.js"
 import { spawnCli } from "./support/Cli.js"
+import { waitUntil } from "./support/DeliveryHarness.js"
 import { configLayer, tempDir } from "./support/TestLayers.js"
 
 /** Hang guards only: a bot started through tsx on a busy machine can take a minute to come up. */
 const startup = 180_000
-
-const exited = (child: ChildProcess) =>
-  Effect.async<void>((resume) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-    child.once("exit", () => resume(Effect.void))
-  })
-
-const waitUntil = (condition: () => boolean, timeoutMs: number) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    while (!condition()) {
-      if (Date.now() > deadline) return yield* Effect.dieMessage("timed out waiting")
-      yield* Effect.sleep("20 millis")
-    }
-  })
 
 describe("edits across kill -9", () => {
   it.live(
@@ -65,13 +50,13 @@ describe("edits across kill -9", () => {
           DELIVERY_RETRY_BASE_SECONDS: "0.2"
         }
         // The post lands; every edit after it fails (503), so the edit is queued and unsent at the kill.
-        const first = spawnCli(["run"], env).child
-        yield* Effect.addFinalizer(() => Effect.sync(() => first.kill("SIGKILL")))
-        yield* waitUntil(() => discord.messages.length >= 1, startup)
+        const first = spawnCli(["run"], env)
+        yield* Effect.addFinalizer(() => Effect.sync(() => first.child.kill("SIGKILL")))
+        yield* waitUntil("the post", () => discord.messages.length >= 1, startup)
         discord.outage(503)
-        yield* waitUntil(() => discord.requests.some((request) => request.status === 503), startup)
-        first.kill("SIGKILL")
-        yield* exited(first)
+        yield* waitUntil("a failed edit", () => discord.requests.some((request) => request.status === 503), startup)
+        first.child.kill("SIGKILL")
+        yield* Effect.promise(() => first.exited)
         discord.endOutage()
         expect(discord.edits).toHaveLength(0)
 
