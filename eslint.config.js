@@ -12,5 +12,22 @@ export default tseslint.config(
       "@typescript-eslint/no-namespace": "off",
       "require-yield": "off"
     }
+  },
+  {
+    // The package barrels load every module of the package: @effect/platform's pulls in the Swagger and Scalar UI
+    // bundles (~20 MB of heap), @effect/platform-node's the cluster and socket servers, @effect/ai's the MCP server.
+    // The bot imports the modules it uses.
+    files: ["src/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: ["@effect/platform", "@effect/platform-node", "@effect/ai", "@effect/opentelemetry"].map((name) => ({
+            name,
+            message: `import the module itself (\`import * as M from "${name}/M"\`): the barrel loads the whole package`
+          }))
+        }
+      ]
+    }
   }
 )

@@ -1,5 +1,5 @@
-import { Worker } from "@effect/platform"
-import { NodeWorker } from "@effect/platform-node"
+import * as Worker from "@effect/platform/Worker"
+import * as NodeWorker from "@effect/platform-node/NodeWorker"
 import type { WorkerError } from "@effect/platform/WorkerError"
 import { Cause, Context, Data, Deferred, Duration, Effect, Metric, Option, Scope } from "effect"
 import { extname } from "node:path"

@@ -1,4 +1,4 @@
-import { LanguageModel } from "@effect/ai"
+import * as LanguageModel from "@effect/ai/LanguageModel"
 import { Duration, Effect, Layer, Metric, Option, RateLimiter, Schedule, Schema } from "effect"
 import { AppConfig, LlmProviders } from "../Kernel/AppConfig.js"
 import { Breakers } from "../Kernel/Breakers.js"

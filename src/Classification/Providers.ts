@@ -1,4 +1,4 @@
-import type { HttpClient } from "@effect/platform"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { Effect, Layer, Option } from "effect"
 import { AppConfig, type LlmProvider } from "../Kernel/AppConfig.js"
 import * as ChatCompletions from "./ChatCompletions.js"

@@ -1,4 +1,5 @@
-import { HttpClient, HttpClientResponse } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { Data, Duration, Effect, Schedule, Schema } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { SecFiling } from "../Kernel/Domain.js"

@@ -1,4 +1,5 @@
-import { HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { SqlClient } from "@effect/sql"
 import { Clock, Duration, Effect, Option, Ref, Schema } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"

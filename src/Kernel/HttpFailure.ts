@@ -1,4 +1,4 @@
-import { HttpClientError } from "@effect/platform"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import { Cause } from "effect"
 
 /**

@@ -1,4 +1,5 @@
-import { HttpClient, HttpClientRequest } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Clock, Data, Deferred, Duration, Effect, Metric, MetricBoundaries, Option, Queue } from "effect"
 import { AppConfig } from "./AppConfig.js"
 

@@ -1,5 +1,5 @@
-import { OtlpSerialization } from "@effect/opentelemetry"
-import { HttpBody } from "@effect/platform"
+import * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
+import * as HttpBody from "@effect/platform/HttpBody"
 import { Effect, Either, FiberRef, HashMap, HashSet, Layer, Logger, Option, Redacted } from "effect"
 import { AppConfig } from "./AppConfig.js"
 import { redactQuery, type Scrub, scrubCause, scrubUrls, scrubValue, makeScrub } from "./Scrub.js"

@@ -1,4 +1,4 @@
-import { HttpClientError } from "@effect/platform"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import { Cause, Context, Data, Effect, FiberRef, Function, ParseResult } from "effect"
 import type { Option } from "effect"
 import type { BarInterval, BarSeries, Quote } from "../Kernel/Domain.js"

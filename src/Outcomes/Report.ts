@@ -1,4 +1,5 @@
-import { FileSystem, Path } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { Clock, Effect, Schema } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import { OutcomeStore } from "./OutcomeStore.js"

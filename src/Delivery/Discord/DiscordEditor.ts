@@ -1,4 +1,5 @@
-import { HttpClient, HttpClientRequest } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Cause, Duration, Effect, Metric, Redacted, Schema } from "effect"
 import { AppConfig } from "../../Kernel/AppConfig.js"
 import { EditError } from "../AlertSink.js"

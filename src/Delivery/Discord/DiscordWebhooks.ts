@@ -1,4 +1,5 @@
-import { HttpClient, HttpClientRequest } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Cause, Data, Duration, Effect, Metric, Redacted, Ref, Schema } from "effect"
 import { createHash, randomUUID } from "node:crypto"
 import { subscribe, unsubscribe } from "node:diagnostics_channel"
