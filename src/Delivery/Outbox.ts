@@ -222,10 +222,11 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     /** Sources over their cap whose admin notice went out; each is told again only after a poll within it. */
     const overCap = yield* Ref.make<ReadonlySet<string>>(new Set())
 
-    const indexedBySourceQueue = sql.onDialectOrElse({
-      sqlite: () => sql.literal("INDEXED BY outbox_source_queue"),
-      orElse: () => sql.literal("")
-    })
+    /** SQLite's planner hint (https://www.sqlite.org/lang_indexedby.html); PostgreSQL has none and needs none here. */
+    const indexedBy = (index: string) =>
+      sql.onDialectOrElse({ sqlite: () => sql.literal(`INDEXED BY ${index}`), orElse: () => sql.literal("") })
+    const indexedBySourceQueue = indexedBy("outbox_source_queue")
+    const indexedByLlmPending = indexedBy("outbox_llm_pending")
 
     const insert = (
       alert: Alert,
@@ -415,7 +416,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     /** Alerts still waiting for their LLM verdict (LLM_MODE=enrich), oldest first. */
     const awaitingLlm = Effect.fn("Outbox.awaitingLlm")(function* (limit: number) {
       const rows = yield* sql<{ id: number; payload: string; created_at: number }>`
-        SELECT id, payload, created_at FROM outbox INDEXED BY outbox_llm_pending
+        SELECT id, payload, created_at FROM outbox ${indexedByLlmPending}
         WHERE llm_pending = 1 ORDER BY id LIMIT ${limit}`
       return rows.map((row): AwaitingLlm => ({
         id: row.id,

@@ -56,7 +56,7 @@ export const startPostgres = async (): Promise<PostgresServer> => {
   if (asRoot) chownSync(dir, Number(execFileSync("id", ["-u", "postgres"]).toString()), 0)
   const data = join(dir, "data")
   const port = await freePort()
-  run("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
+  run("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"])
   // Durability is not what the tests measure; these make every commit cheap.
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`
   const start = () => run("pg_ctl", ["-D", data, "-o", options, "-l", join(dir, "log"), "-w", "start"])
