@@ -11,7 +11,7 @@ import { MarketData } from "../src/MarketData/MarketData.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
-import { tempDataConfig } from "./support/TestLayers.js"
+import { databaseConfig, databases, type DatabaseKind } from "./support/Databases.js"
 import { classifiedFixture, itemFixture } from "./support/Alerts.js"
 
 const item = (id: string, title: string, tickers: NormalizedItem["tickers"]): NormalizedItem =>
@@ -30,43 +30,46 @@ const fresh = [
 ]
 const stale = [item("old", "Old news", abcd)]
 
-const CycleLive = Cycle.DefaultWithoutDependencies.pipe(
-  Layer.provideMerge(
-    Layer.mergeAll(
-      SeenStore.Default,
-      Outbox.Default,
-      ItemArchive.Default,
-      MarketData.Test({
-        enrich: (items) =>
-          Effect.succeed(
-            items.map((entry) => ({
-              ...entry,
-              market: { _tag: "PriceUnavailable", reason: "no market data provider" }
-            }))
-          )
-      }),
-      FeedIngest.Test({ fetchAll: Effect.succeed({ reports: [], items: fresh, stale }) }),
-      Classifier.Test({
-        classifyBatch: (items: ReadonlyArray<NormalizedItem>) =>
-          Effect.succeed({
-            notes: [],
-            items: items.map((entry) =>
-              classifiedFixture(entry, {
-                categories: entry.title.includes("FDA") ? ["fda"] : [],
-                score: entry.title.includes("FDA") || entry.sec ? 3 : 0,
-                sentiment: 0.5
-              })
+const cycleOn = (kind: DatabaseKind) =>
+  Cycle.DefaultWithoutDependencies.pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        SeenStore.Default,
+        Outbox.Default,
+        ItemArchive.Default,
+        MarketData.Test({
+          enrich: (items) =>
+            Effect.succeed(
+              items.map((entry) => ({
+                ...entry,
+                market: { _tag: "PriceUnavailable", reason: "no market data provider" }
+              }))
             )
-          })
-      })
-    )
-  ),
-  Layer.provideMerge(SqlLive),
-  Layer.provideMerge(AppConfig.Default),
-  Layer.provide(tempDataConfig({ MIN_SCORE: 1, ARCHIVE_DAYS: 2 }))
-)
+        }),
+        FeedIngest.Test({ fetchAll: Effect.succeed({ reports: [], items: fresh, stale }) }),
+        Classifier.Test({
+          classifyBatch: (items: ReadonlyArray<NormalizedItem>) =>
+            Effect.succeed({
+              notes: [],
+              items: items.map((entry) =>
+                classifiedFixture(entry, {
+                  categories: entry.title.includes("FDA") ? ["fda"] : [],
+                  score: entry.title.includes("FDA") || entry.sec ? 3 : 0,
+                  sentiment: 0.5
+                })
+              )
+            })
+        })
+      )
+    ),
+    Layer.provideMerge(SqlLive),
+    Layer.provideMerge(AppConfig.Default),
+    Layer.provide(databaseConfig(kind, { MIN_SCORE: 1, ARCHIVE_DAYS: 2 }))
+  )
 
-describe("item archive", () => {
+describe.each(databases)("item archive on %s", (kind) => {
+  const CycleLive = cycleOn(kind)
+
   it.scoped("keeps every item a cycle decided on, once, with its classification and outcome", () =>
     Effect.gen(function* () {
       const cycle = yield* Cycle
@@ -78,7 +81,8 @@ describe("item archive", () => {
 
       const rows = yield* sql<Record<string, unknown>>`
         SELECT item_id AS id, outcome, reason, ticker, form_type AS form, score,
-          classification IS NOT NULL AS classified, market IS NOT NULL AS priced
+          CASE WHEN classification IS NOT NULL THEN 1 ELSE 0 END AS classified,
+          CASE WHEN market IS NOT NULL THEN 1 ELSE 0 END AS priced
         FROM item_archive ORDER BY item_id`
       expect(rows).toEqual([
         {

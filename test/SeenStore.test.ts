@@ -7,13 +7,16 @@ import { SeenStore } from "../src/Storage/SeenStore.js"
 import { canonicalUrl, itemId, storySignature } from "../src/Kernel/CanonicalId.js"
 import { databaseFile, SqlLive } from "../src/Kernel/Sql.js"
 import { tempDataConfig } from "./support/TestLayers.js"
+import { databaseConfig, databases, type DatabaseKind } from "./support/Databases.js"
 import { itemFixture } from "./support/Alerts.js"
 
 const item = itemFixture
 
-const StoreLive = Layer.mergeAll(SeenStore.Default, SqlLive, AppConfig.Default).pipe(
-  Layer.provide(tempDataConfig({ SEEN_TTL_DAYS: 7 }))
-)
+const storeOn = (kind: DatabaseKind) =>
+  Layer.mergeAll(SeenStore.Default, SqlLive, AppConfig.Default).pipe(
+    Layer.provide(databaseConfig(kind, { SEEN_TTL_DAYS: 7 }))
+  )
+const StoreLive = storeOn("sqlite")
 
 /** A second connection writing to `file` from its own thread (support/OtherWriter.mjs), stopped with the scope. */
 const otherWriter = (file: string, rounds: number) =>
@@ -69,17 +72,6 @@ describe("SeenStore", () => {
     )
   )
 
-  it.scoped("filters what was marked seen, across batches larger than one statement", () =>
-    Effect.gen(function* () {
-      const store = yield* SeenStore
-      const items = Array.from({ length: 1_234 }, (_, i) => item(`a${i}`))
-      expect(yield* store.filterUnseen(items.map((i) => i.id))).toHaveLength(1_234)
-      yield* store.markSeen(items.slice(0, 1_000))
-      const unseen = yield* store.filterUnseen([...items.map((i) => i.id), "a5", "new"])
-      expect(unseen).toEqual([...items.slice(1_000).map((i) => i.id), "new"])
-    }).pipe(Effect.provide(StoreLive))
-  )
-
   it.scoped(
     "waits out another connection's write lock, and loses no writes from either under 128 concurrent fibers",
     () =>
@@ -114,6 +106,21 @@ describe("SeenStore", () => {
         expect(mine?.n).toBe(1 + 128 * 5 * 20)
         expect(theirs?.n).toBe(11 * 20)
       }).pipe(Effect.provide(StoreLive))
+  )
+})
+
+describe.each(databases)("SeenStore on %s", (kind) => {
+  const StoreLive = storeOn(kind)
+
+  it.scoped("filters what was marked seen, across batches larger than one statement", () =>
+    Effect.gen(function* () {
+      const store = yield* SeenStore
+      const items = Array.from({ length: 1_234 }, (_, i) => item(`a${i}`))
+      expect(yield* store.filterUnseen(items.map((i) => i.id))).toHaveLength(1_234)
+      yield* store.markSeen(items.slice(0, 1_000))
+      const unseen = yield* store.filterUnseen([...items.map((i) => i.id), "a5", "new"])
+      expect(unseen).toEqual([...items.slice(1_000).map((i) => i.id), "new"])
+    }).pipe(Effect.provide(StoreLive))
   )
 
   it.scoped("forgets ids after SEEN_TTL_DAYS", () =>

@@ -128,10 +128,10 @@ export class UsageMonitor extends Effect.Service<UsageMonitor>()("Classification
         INSERT INTO llm_usage_daily (day, provider, model, calls, input_tokens, output_tokens, cost_usd)
         VALUES (${today.day}, ${usage.provider}, ${usage.model}, 1, ${usage.inputTokens}, ${usage.outputTokens}, ${costUsd})
         ON CONFLICT (day, provider, model) DO UPDATE SET
-          calls = calls + 1,
-          input_tokens = input_tokens + excluded.input_tokens,
-          output_tokens = output_tokens + excluded.output_tokens,
-          cost_usd = cost_usd + excluded.cost_usd`.pipe(Effect.orDie)
+          calls = llm_usage_daily.calls + 1,
+          input_tokens = llm_usage_daily.input_tokens + excluded.input_tokens,
+          output_tokens = llm_usage_daily.output_tokens + excluded.output_tokens,
+          cost_usd = llm_usage_daily.cost_usd + excluded.cost_usd`.pipe(Effect.orDie)
       yield* Metric.incrementBy(llmTokensIn, usage.inputTokens)
       yield* Metric.incrementBy(llmTokensOut, usage.outputTokens)
       yield* Metric.incrementBy(llmCostUsd, costUsd)

@@ -222,6 +222,12 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     /** Sources over their cap whose admin notice went out; each is told again only after a poll within it. */
     const overCap = yield* Ref.make<ReadonlySet<string>>(new Set())
 
+    /** SQLite's planner hint (https://www.sqlite.org/lang_indexedby.html); PostgreSQL has none and needs none here. */
+    const indexedBy = (index: string) =>
+      sql.onDialectOrElse({ sqlite: () => sql.literal(`INDEXED BY ${index}`), orElse: () => sql.literal("") })
+    const indexedBySourceQueue = indexedBy("outbox_source_queue")
+    const indexedByLlmPending = indexedBy("outbox_llm_pending")
+
     const insert = (
       alert: Alert,
       status: OutboxStatus,
@@ -229,7 +235,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       error: string | null,
       queuedBy: Option.Option<Tracer.AnySpan>
     ) =>
-      sql`INSERT OR IGNORE INTO outbox ${sql.insert({
+      sql`INSERT INTO outbox ${sql.insert({
         item_id: alert.item.id,
         ticker: alert.ticker.symbol,
         source: alert.item.source,
@@ -242,14 +248,14 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
         llm_pending: alert.classification.llm._tag === "Pending" ? 1 : 0,
         trace_id: Option.match(queuedBy, { onNone: () => null, onSome: (span) => span.traceId }),
         span_id: Option.match(queuedBy, { onNone: () => null, onSome: (span) => span.spanId })
-      })}`
+      })} ON CONFLICT DO NOTHING`
 
     /**
      * Up to `perSource` rows in `status` for each source, oldest first, skipping rows not due by `dueBy`.
      * The sources come from a skip-scan of outbox_source_queue (one index seek per source), and each
      * queue is read through that index, so a source with a huge backlog costs no more than one with
-     * a single row. INDEXED BY: given a range on next_attempt_at, the planner prefers outbox_pending
-     * and then sorts the whole backlog.
+     * a single row. INDEXED BY (SQLite only): given a range on next_attempt_at, its planner prefers
+     * outbox_pending and then sorts the whole backlog.
      */
     const queuesBySource = (status: OutboxStatus, perSource: number, dueBy = Number.MAX_SAFE_INTEGER) =>
       Effect.gen(function* () {
@@ -264,7 +270,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
         return yield* Effect.forEach(
           sources,
           ({ source }) => sql<{ id: number; source: string }>`
-            SELECT id, source FROM outbox INDEXED BY outbox_source_queue
+            SELECT id, source FROM outbox ${indexedBySourceQueue}
             WHERE status = ${status} AND source = ${source} AND next_attempt_at <= ${dueBy}
             ORDER BY id LIMIT ${perSource}`
         )
@@ -410,7 +416,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     /** Alerts still waiting for their LLM verdict (LLM_MODE=enrich), oldest first. */
     const awaitingLlm = Effect.fn("Outbox.awaitingLlm")(function* (limit: number) {
       const rows = yield* sql<{ id: number; payload: string; created_at: number }>`
-        SELECT id, payload, created_at FROM outbox INDEXED BY outbox_llm_pending
+        SELECT id, payload, created_at FROM outbox ${indexedByLlmPending}
         WHERE llm_pending = 1 ORDER BY id LIMIT ${limit}`
       return rows.map((row): AwaitingLlm => ({
         id: row.id,
@@ -479,7 +485,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       maybeSent = false
     ) {
       yield* sql`UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = ${error},
-        next_attempt_at = ${at}, maybe_sent = max(maybe_sent, ${maybeSent ? 1 : 0}) WHERE id = ${id}`
+        next_attempt_at = ${at}, maybe_sent = ${maybeSent ? sql`1` : sql`maybe_sent`} WHERE id = ${id}`
     }, Effect.orDie)
 
     /** Too old to matter (ALERT_MAX_DELAY_MINUTES): no more attempts; `outbox retry` can re-queue it. */
@@ -584,7 +590,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     /** Alerts delivered at or after `since` (epoch ms), in delivery order. */
     const deliveredSince = Effect.fn("Outbox.deliveredSince")(function* (since: number, limit: number) {
       const rows = yield* sql<{ payload: string; deliveredAt: number }>`
-        SELECT payload, delivered_at AS deliveredAt FROM outbox
+        SELECT payload, delivered_at AS "deliveredAt" FROM outbox
         WHERE status = 'delivered' AND delivered_at >= ${since}
         ORDER BY delivered_at, id LIMIT ${limit}`
       return rows.map((row): DeliveredAlert => ({ alert: decodeAlert(row.payload), deliveredAt: row.deliveredAt }))

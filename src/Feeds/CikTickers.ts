@@ -135,7 +135,7 @@ export class CikTickers extends Effect.Service<CikTickers>()("Feeds/CikTickers",
           Effect.gen(function* () {
             yield* sql`DELETE FROM sec_company_tickers`
             for (let start = 0; start < rows.length; start += 500) {
-              yield* sql`INSERT OR IGNORE INTO sec_company_tickers ${sql.insert(rows.slice(start, start + 500))}`
+              yield* sql`INSERT INTO sec_company_tickers ${sql.insert(rows.slice(start, start + 500))} ON CONFLICT DO NOTHING`
             }
             yield* sql`INSERT INTO sec_company_tickers_meta (id, fetched_at, entries) VALUES (1, ${now}, ${rows.length})
               ON CONFLICT (id) DO UPDATE SET fetched_at = excluded.fetched_at, entries = excluded.entries`

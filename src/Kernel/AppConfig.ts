@@ -76,6 +76,30 @@ const optionalString = (name: string) =>
     Config.map((value) => (value.trim() === "" ? Option.none<string>() : Option.some(value.trim())))
   )
 
+/** Unset or empty: SQLite in DATA_DIR. Otherwise a postgres:// URL; it may hold a password, so it is never echoed. */
+const optionalDatabaseUrl = (name: string) =>
+  Config.string(name).pipe(
+    Config.withDefault(""),
+    checked(
+      name,
+      "Expected a postgres:// or postgresql:// URL",
+      (value) => isDatabaseUrl(value) || value.trim() === "",
+      {
+        secret: true
+      }
+    ),
+    Config.map((value) => (value.trim() === "" ? Option.none() : Option.some(Redacted.make(value.trim()))))
+  )
+
+export const isDatabaseUrl = (value: string): boolean => {
+  try {
+    const url = new URL(value.trim())
+    return (url.protocol === "postgres:" || url.protocol === "postgresql:") && url.hostname !== ""
+  } catch {
+    return false
+  }
+}
+
 const optionalSecret = (name: string) => optionalString(name).pipe(Config.map(Option.map((v) => Redacted.make(v))))
 
 export const QuotesOnOutage = ["send", "hold"] as const
@@ -101,7 +125,8 @@ const storage = Config.all({
   cacheSize: Config.integer("SQLITE_CACHE_SIZE").pipe(Config.withDefault(-64_000)),
   mmapSize: integerAtLeast("SQLITE_MMAP_SIZE", 0, 268_435_456),
   busyTimeoutMs: integerAtLeast("SQLITE_BUSY_TIMEOUT_MS", 0, 5_000),
-  seenTtlDays: integerAtLeast("SEEN_TTL_DAYS", 1, 7)
+  seenTtlDays: integerAtLeast("SEEN_TTL_DAYS", 1, 7),
+  databaseUrl: optionalDatabaseUrl("DATABASE_URL")
 })
 
 const filters = Config.all({
@@ -366,7 +391,8 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
     cacheSize: "SQLITE_CACHE_SIZE",
     mmapSize: "SQLITE_MMAP_SIZE",
     busyTimeoutMs: "SQLITE_BUSY_TIMEOUT_MS",
-    seenTtlDays: "SEEN_TTL_DAYS"
+    seenTtlDays: "SEEN_TTL_DAYS",
+    databaseUrl: "DATABASE_URL"
   },
   filters: {
     minScore: "MIN_SCORE",

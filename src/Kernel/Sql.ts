@@ -1,12 +1,15 @@
 import { SqlClient } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import { PgClient, PgMigrator } from "@effect/sql-pg"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
-import { Cause, Data, Effect, Layer } from "effect"
+import { Cause, Data, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
+import * as PgTypes from "pg-types"
 import { AppConfig } from "./AppConfig.js"
 import { migrations } from "./migrations/index.js"
+import { redactUrl } from "./Scrub.js"
 
 export class StorageError extends Data.TaggedError("StorageError")<{ readonly message: string }> {}
 
@@ -31,12 +34,43 @@ const describe = (cause: Cause.Cause<unknown>): string => {
   return error instanceof Error ? error.message : String(error)
 }
 
+/** The migration ids this build knows; a database that has a higher one was written by a newer build. */
+const newestKnownMigration = Math.max(...Object.keys(migrations).map((key) => Number.parseInt(key, 10)))
+
+/** Where the database is, for messages: the SQLite file, or the PostgreSQL URL without its password. */
+export const databaseLabel = (storage: AppConfig["storage"]): string =>
+  Option.match(storage.databaseUrl, {
+    onNone: () => `database ${databaseFile(storage.dataDir)}`,
+    onSome: (url) => `DATABASE_URL ${redactUrl(Redacted.value(url))}`
+  })
+
+/**
+ * Migrations run only forward: a build older than the database would silently skip the newer
+ * migrations and then misread their tables, so it refuses to start instead.
+ */
+const SchemaNotNewer = (label: string) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const [row] = yield* sql<{ id: number | null }>`SELECT max(migration_id) AS id FROM effect_sql_migrations`
+      const applied = Number(row?.id ?? 0)
+      if (applied > newestKnownMigration) {
+        return yield* new StorageError({
+          message: `${label}: database schema is newer than this build (it has migration ${applied}, this build knows up to ${newestKnownMigration}); run the newer catalyst-bot`
+        })
+      }
+    })
+  )
+
 /**
  * One connection for the whole process: SqliteClient serialises every statement and transaction
  * behind a single semaphore, so concurrent fibers can't race each other into SQLITE_BUSY.
  */
 /** The migrator's types ask for a platform (it can dump schemas); we don't dump, but provide it. */
-const MigratorLive = SqliteMigrator.layer({ loader: Migrator.fromRecord(migrations) }).pipe(
+const SqliteMigratorLive = SqliteMigrator.layer({ loader: Migrator.fromRecord(migrations) }).pipe(
+  Layer.provide(NodeContext.layer)
+)
+const PgMigratorLive = PgMigrator.layer({ loader: Migrator.fromRecord(migrations) }).pipe(
   Layer.provide(NodeContext.layer)
 )
 
@@ -44,9 +78,118 @@ const MigratorLive = SqliteMigrator.layer({ loader: Migrator.fromRecord(migratio
 export const databaseFile = (dataDir: string): string =>
   dataDir === ":memory:" ? ":memory:" : join(dataDir, "catalyst-bot.sqlite")
 
+/**
+ * The stores read counts and epoch milliseconds as numbers, as SQLite gives them: pg hands int8
+ * (BIGINT, count(*)) and numeric (sum of BIGINT) over as strings unless told otherwise.
+ */
+const pgTypes = {
+  getTypeParser: (oid: number, format?: "text" | "binary") =>
+    oid === PgTypes.builtins.INT8 || oid === PgTypes.builtins.NUMERIC
+      ? (value: string) => Number(value)
+      : format === "binary"
+        ? PgTypes.getTypeParser(oid, "binary")
+        : PgTypes.getTypeParser(oid, "text")
+}
+
+/** The driver's error code anywhere in the chain (SqlError wraps it as `cause`). */
+const errorCode = (error: unknown): string | undefined => {
+  for (let current = error, depth = 0; current !== null && typeof current === "object" && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === "string") return code
+    current = (current as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+/** Why PostgreSQL can't be used, in words an operator acts on; never the URL's password. */
+export const describePgFailure = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.squash(cause)
+  const code = errorCode(error)
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused (is PostgreSQL running on that host and port?)"
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "unknown host"
+    case "ETIMEDOUT":
+      return "connection timed out"
+    case "28P01":
+    case "28000":
+      return "authentication failed (wrong user name or password)"
+    case "3D000":
+      return "the database does not exist"
+  }
+  const message = error instanceof Error ? error.message : String(error)
+  if (/timed out/i.test(message)) return "connection timed out"
+  if (error instanceof StorageError) return message
+  return (code === undefined ? "" : `${code}: `) + scrubMessage(message)
+}
+
+/** A driver message can quote the connection string; keep only what can't carry its password. */
+const scrubMessage = (message: string) => message.replace(/postgres(?:ql)?:\/\/\S+/gi, (url) => redactUrl(url))
+
+const SqliteLive = (storage: AppConfig["storage"]) => {
+  const filename = databaseFile(storage.dataDir)
+  const pragmas = Layer.effectDiscard(
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe(`PRAGMA busy_timeout = ${storage.busyTimeoutMs}`)
+      if (!storage.walMode) yield* sql.unsafe("PRAGMA journal_mode = DELETE")
+      yield* sql.unsafe(`PRAGMA synchronous = ${storage.synchronous}`)
+      yield* sql.unsafe(`PRAGMA cache_size = ${storage.cacheSize}`)
+      yield* sql.unsafe(`PRAGMA mmap_size = ${storage.mmapSize}`)
+      yield* sql.unsafe("PRAGMA temp_store = MEMORY")
+      yield* sql.unsafe("PRAGMA foreign_keys = ON")
+    })
+  )
+  const migrated = SchemaNotNewer(`database ${filename}`).pipe(
+    Layer.provideMerge(SqliteMigratorLive),
+    Layer.provideMerge(pragmas),
+    Layer.provideMerge(
+      SqliteClient.layer({ filename, disableWAL: !storage.walMode, spanAttributes: { "db.name": filename } })
+    )
+  )
+  return Layer.catchAllCause(migrated, (cause) =>
+    Layer.fail(
+      isBusy(Cause.squash(cause))
+        ? new DatabaseLocked({ message: lockedMessage(filename, storage.busyTimeoutMs) })
+        : Cause.squash(cause) instanceof StorageError
+          ? (Cause.squash(cause) as StorageError)
+          : new StorageError({ message: `database ${filename} can't be opened: ${describe(cause)}` })
+    )
+  )
+}
+
+/** The pool, its migrations, and the same newer-schema check as SQLite. */
+export const PgLive = (url: Redacted.Redacted) => {
+  const label = `DATABASE_URL ${redactUrl(Redacted.value(url))}`
+  const migrated = SchemaNotNewer(label).pipe(
+    Layer.provideMerge(PgMigratorLive),
+    Layer.provideMerge(
+      PgClient.layer({
+        url,
+        types: pgTypes,
+        applicationName: "catalyst-bot",
+        connectTimeout: Duration.seconds(10),
+        maxConnections: 10,
+        spanAttributes: { "db.system": "postgresql" }
+      })
+    )
+  )
+  return Layer.catchAllCause(migrated, (cause) =>
+    Layer.fail(
+      Cause.squash(cause) instanceof StorageError
+        ? (Cause.squash(cause) as StorageError)
+        : new StorageError({ message: `${label}: can't use PostgreSQL: ${describePgFailure(cause)}` })
+    )
+  )
+}
+
+/** PostgreSQL when DATABASE_URL is set, else SQLite in DATA_DIR: the one place the client is built. */
 const ClientLive = Layer.unwrapEffect(
   Effect.gen(function* () {
     const { storage } = yield* AppConfig
+    if (Option.isSome(storage.databaseUrl)) return PgLive(storage.databaseUrl.value)
     const filename = databaseFile(storage.dataDir)
     if (filename !== ":memory:") {
       yield* Effect.try({
@@ -55,31 +198,7 @@ const ClientLive = Layer.unwrapEffect(
           new StorageError({ message: `DATA_DIR ${storage.dataDir} can't be created: ${String(cause)}` })
       })
     }
-    const pragmas = Layer.effectDiscard(
-      Effect.gen(function* () {
-        const sql = yield* SqlClient.SqlClient
-        yield* sql.unsafe(`PRAGMA busy_timeout = ${storage.busyTimeoutMs}`)
-        if (!storage.walMode) yield* sql.unsafe("PRAGMA journal_mode = DELETE")
-        yield* sql.unsafe(`PRAGMA synchronous = ${storage.synchronous}`)
-        yield* sql.unsafe(`PRAGMA cache_size = ${storage.cacheSize}`)
-        yield* sql.unsafe(`PRAGMA mmap_size = ${storage.mmapSize}`)
-        yield* sql.unsafe("PRAGMA temp_store = MEMORY")
-        yield* sql.unsafe("PRAGMA foreign_keys = ON")
-      })
-    )
-    const migrated = MigratorLive.pipe(
-      Layer.provideMerge(pragmas),
-      Layer.provideMerge(
-        SqliteClient.layer({ filename, disableWAL: !storage.walMode, spanAttributes: { "db.name": filename } })
-      )
-    )
-    return Layer.catchAllCause(migrated, (cause) =>
-      Layer.fail(
-        isBusy(Cause.squash(cause))
-          ? new DatabaseLocked({ message: lockedMessage(filename, storage.busyTimeoutMs) })
-          : new StorageError({ message: `database ${filename} can't be opened: ${describe(cause)}` })
-      )
-    )
+    return SqliteLive(storage)
   })
 )
 
@@ -95,6 +214,8 @@ export const SqlWritable = Layer.effectDiscard(
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { storage } = yield* AppConfig
+    // PostgreSQL has row locks, not a database-wide write lock; connecting proved it usable.
+    if (Option.isSome(storage.databaseUrl)) return
     const filename = databaseFile(storage.dataDir)
     yield* sql.unsafe("BEGIN IMMEDIATE").pipe(
       Effect.zipRight(sql.unsafe("ROLLBACK")),

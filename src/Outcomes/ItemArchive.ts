@@ -93,7 +93,7 @@ export class ItemArchive extends Effect.Service<ItemArchive>()("Outcomes/ItemArc
       if (entries.length === 0) return
       const now = yield* Clock.currentTimeMillis
       for (const chunk of Arr.chunksOf(entries, rowsPerInsert)) {
-        yield* sql`INSERT OR IGNORE INTO item_archive ${sql.insert(
+        yield* sql`INSERT INTO item_archive ${sql.insert(
           chunk.map((entry) => ({
             item_id: entry.item.id,
             archived_at: now,
@@ -109,7 +109,7 @@ export class ItemArchive extends Effect.Service<ItemArchive>()("Outcomes/ItemArc
             classification: entry.classification === null ? null : encodeClassification(entry.classification),
             market: entry.market === null ? null : encodeMarket(entry.market)
           }))
-        )}`
+        )} ON CONFLICT DO NOTHING`
       }
     }, Effect.orDie)
 
@@ -125,7 +125,7 @@ export class ItemArchive extends Effect.Service<ItemArchive>()("Outcomes/ItemArc
       readonly limit: number
     }) {
       const rows = yield* sql<{ id: number; archivedAt: number; outcome: string; item: string; market: string | null }>`
-        SELECT id, archived_at AS archivedAt, outcome, item, market FROM item_archive
+        SELECT id, archived_at AS "archivedAt", outcome, item, market FROM item_archive
         WHERE id > ${options.afterId} AND +archived_at >= ${options.since} AND outcome IN ('filtered', 'alerted')
         ORDER BY id LIMIT ${options.limit}`
       return rows.map((row): ArchivedItem => ({
@@ -150,10 +150,10 @@ export class ItemArchive extends Effect.Service<ItemArchive>()("Outcomes/ItemArc
         classification: string | null
         market: string | null
       }>`
-        SELECT item_id AS itemId, archived_at AS archivedAt, source, ticker, form_type AS formType, title, reason,
+        SELECT item_id AS "itemId", archived_at AS "archivedAt", source, ticker, form_type AS "formType", title, reason,
           classification, market FROM item_archive
         WHERE outcome = 'filtered' AND ticker IS NOT NULL AND archived_at >= ${since}
-        ORDER BY score DESC, archived_at DESC LIMIT ${limit}`
+        ORDER BY score DESC NULLS LAST, archived_at DESC LIMIT ${limit}`
       return rows.map((row): FilteredItem => ({
         ...row,
         classification: row.classification === null ? null : decodeClassification(JSON.parse(row.classification)),

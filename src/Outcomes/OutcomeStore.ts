@@ -75,10 +75,10 @@ const toProgress = (row: OutcomeRow): Progress => ({
   missing: decodeMissing(row.missing)
 })
 
-const selectColumns = `item_id AS itemId, kind, ticker, source, form_type AS formType, title, categories, score,
-  sentiment, reason, alert_at AS alertAt, quote_price AS quotePrice, price_at_alert AS priceAtAlert,
-  price_15m AS price15m, price_1h AS price1h, price_4h AS price4h, price_next_close AS priceNextClose,
-  max_favourable_1h_pct AS maxFavourable1hPct, max_adverse_1h_pct AS maxAdverse1hPct, missing, status`
+const selectColumns = `item_id AS "itemId", kind, ticker, source, form_type AS "formType", title, categories, score,
+  sentiment, reason, alert_at AS "alertAt", quote_price AS "quotePrice", price_at_alert AS "priceAtAlert",
+  price_15m AS "price15m", price_1h AS "price1h", price_4h AS "price4h", price_next_close AS "priceNextClose",
+  max_favourable_1h_pct AS "maxFavourable1hPct", max_adverse_1h_pct AS "maxAdverse1hPct", missing, status`
 
 /** 13 columns per row: 500 rows stay far below SQLite's 32766 bound parameters. */
 const rowsPerInsert = 500
@@ -113,7 +113,7 @@ export class OutcomeStore extends Effect.Service<OutcomeStore>()("Outcomes/Outco
       const found = new Set<string>()
       for (const chunk of Arr.chunksOf([...new Set(itemIds)], 500)) {
         const rows = yield* sql<{ itemId: string }>`
-          SELECT item_id AS itemId FROM price_outcomes WHERE item_id IN ${sql.in(chunk)}`
+          SELECT item_id AS "itemId" FROM price_outcomes WHERE item_id IN ${sql.in(chunk)}`
         for (const row of rows) found.add(row.itemId)
       }
       return found as ReadonlySet<string>
@@ -136,7 +136,7 @@ export class OutcomeStore extends Effect.Service<OutcomeStore>()("Outcomes/Outco
     /** Starts tracking each item; an item tracked already is left as it is. */
     const enrol = Effect.fn("OutcomeStore.enrol")(function* (entries: ReadonlyArray<Enrolment>) {
       for (const chunk of Arr.chunksOf(entries, rowsPerInsert)) {
-        yield* sql`INSERT OR IGNORE INTO price_outcomes ${sql.insert(
+        yield* sql`INSERT INTO price_outcomes ${sql.insert(
           chunk.map((entry) => ({
             item_id: entry.itemId,
             kind: entry.kind,
@@ -152,7 +152,7 @@ export class OutcomeStore extends Effect.Service<OutcomeStore>()("Outcomes/Outco
             quote_price: entry.quotePrice,
             next_check_at: entry.alertAt
           }))
-        )}`
+        )} ON CONFLICT DO NOTHING`
       }
     }, Effect.orDie)
 

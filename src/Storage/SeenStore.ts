@@ -13,9 +13,29 @@ const chunkSize = 500
  * second, compiling a fragment per value costs more than SQLite does. At most `chunkSize` shapes each.
  */
 const placeholders = (count: number, tuple: string) => Array(count).fill(tuple).join(",")
-const selectSeen = (count: number) => `SELECT id FROM seen_items WHERE id IN (${placeholders(count, "?")})`
-const insertSeen = (count: number) =>
-  `INSERT OR IGNORE INTO seen_items (id, source, seen_at) VALUES ${placeholders(count, "(?,?,?)")}`
+type SeenRow = readonly [id: string, source: string, seenAt: number]
+interface SeenStatements {
+  readonly selectSeen: (ids: ReadonlyArray<string>) => readonly [string, ReadonlyArray<unknown>]
+  readonly insertSeen: (rows: ReadonlyArray<SeenRow>) => readonly [string, ReadonlyArray<unknown>]
+}
+const sqliteStatements: SeenStatements = {
+  selectSeen: (ids) => [`SELECT id FROM seen_items WHERE id IN (${placeholders(ids.length, "?")})`, ids] as const,
+  insertSeen: (rows) =>
+    [
+      `INSERT INTO seen_items (id, source, seen_at) VALUES ${placeholders(rows.length, "(?,?,?)")} ON CONFLICT DO NOTHING`,
+      rows.flat()
+    ] as const
+}
+/** PostgreSQL takes a whole chunk as one array per column: one statement shape, whatever the chunk's size. */
+const pgStatements: SeenStatements = {
+  selectSeen: (ids) => ["SELECT id FROM seen_items WHERE id = ANY($1::text[])", [ids]] as const,
+  insertSeen: (rows) =>
+    [
+      `INSERT INTO seen_items (id, source, seen_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING`,
+      [rows.map((row) => row[0]), rows.map((row) => row[1]), rows.map((row) => row[2])]
+    ] as const
+}
 
 export const seenLookups = Metric.counter("seen_store_lookups_total", {
   description: "Ids checked against the seen store"
@@ -38,12 +58,13 @@ export class SeenStore extends Effect.Service<SeenStore>()("Storage/SeenStore", 
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const { storage } = yield* AppConfig
+    const statements = sql.onDialectOrElse({ pg: () => pgStatements, orElse: () => sqliteStatements })
 
     const filterUnseen = Effect.fn("SeenStore.filterUnseen")(function* (ids: ReadonlyArray<string>) {
       const unique = Array.from(new Set(ids))
       const seen = new Set<string>()
       for (const chunk of Arr.chunksOf(unique, chunkSize)) {
-        const rows = yield* sql.unsafe<{ id: string }>(selectSeen(chunk.length), chunk)
+        const rows = yield* sql.unsafe<{ id: string }>(...statements.selectSeen(chunk))
         for (const row of rows) seen.add(row.id)
       }
       yield* Metric.incrementBy(seenLookups, unique.length)
@@ -62,7 +83,7 @@ export class SeenStore extends Effect.Service<SeenStore>()("Storage/SeenStore", 
       const known = new Map<string, { source: string; itemId: string }>()
       for (const chunk of Arr.chunksOf(keyed, chunkSize)) {
         const rows = yield* sql<{ ticker: string; signature: string; source: string; itemId: string }>`
-          SELECT ticker, signature, source, item_id AS itemId FROM story_first_seen
+          SELECT ticker, signature, source, item_id AS "itemId" FROM story_first_seen
           WHERE (ticker, signature) IN (VALUES ${sql.csv(chunk.map(({ key }) => sql`(${key.ticker}, ${key.signature})`))})`
         for (const row of rows) known.set(`${row.ticker}\u0000${row.signature}`, row)
       }
@@ -88,10 +109,7 @@ export class SeenStore extends Effect.Service<SeenStore>()("Storage/SeenStore", 
       const now = yield* Clock.currentTimeMillis
       const write = Effect.gen(function* () {
         for (const chunk of Arr.chunksOf(items, chunkSize)) {
-          yield* sql.unsafe(
-            insertSeen(chunk.length),
-            chunk.flatMap((item) => [item.id, item.source, now])
-          )
+          yield* sql.unsafe(...statements.insertSeen(chunk.map((item) => [item.id, item.source, now] as const)))
           const stories = chunk.flatMap((item) =>
             storyKeys(item).map((key) => ({
               ticker: key.ticker,
@@ -102,7 +120,7 @@ export class SeenStore extends Effect.Service<SeenStore>()("Storage/SeenStore", 
             }))
           )
           for (const stories500 of Arr.chunksOf(stories, chunkSize)) {
-            yield* sql`INSERT OR IGNORE INTO story_first_seen ${sql.insert(stories500)}`
+            yield* sql`INSERT INTO story_first_seen ${sql.insert(stories500)} ON CONFLICT DO NOTHING`
           }
         }
       })

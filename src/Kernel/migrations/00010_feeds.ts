@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import { withoutRowid } from "./dialect.js"
 
 export default Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -8,18 +9,18 @@ export default Effect.gen(function* () {
     etag TEXT,
     last_modified TEXT,
     body_hash TEXT,
-    updated_at INTEGER NOT NULL
-  ) WITHOUT ROWID`
+    updated_at BIGINT NOT NULL
+  )${withoutRowid(sql)}`
   yield* sql`CREATE TABLE sec_company_tickers (
     cik INTEGER NOT NULL,
     ticker TEXT NOT NULL,
     title TEXT NOT NULL,
     position INTEGER NOT NULL,
     PRIMARY KEY (cik, ticker)
-  ) WITHOUT ROWID`
+  )${withoutRowid(sql)}`
   yield* sql`CREATE TABLE sec_company_tickers_meta (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    fetched_at INTEGER NOT NULL,
+    fetched_at BIGINT NOT NULL,
     entries INTEGER NOT NULL
   )`
 })

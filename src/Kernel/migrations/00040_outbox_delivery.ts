@@ -9,6 +9,6 @@ import { Effect } from "effect"
  */
 export default Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
-  yield* sql`ALTER TABLE outbox ADD COLUMN sending_at INTEGER`
+  yield* sql`ALTER TABLE outbox ADD COLUMN sending_at BIGINT`
   yield* sql`CREATE INDEX outbox_ticker_sending ON outbox (ticker, sending_at)`
 })

@@ -1,21 +1,22 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import { generatedId, withoutRowid } from "./dialect.js"
 
 export default Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   // Every item a cycle decided on, with what it decided and why: the input of reports and backtests.
   yield* sql`CREATE TABLE item_archive (
-    id INTEGER PRIMARY KEY,
+    ${generatedId(sql, { neverReused: false })},
     item_id TEXT NOT NULL UNIQUE,
-    archived_at INTEGER NOT NULL,
+    archived_at BIGINT NOT NULL,
     source TEXT NOT NULL,
     ticker TEXT,
     form_type TEXT,
     title TEXT NOT NULL,
     outcome TEXT NOT NULL,
     reason TEXT,
-    score REAL,
-    sentiment REAL,
+    score DOUBLE PRECISION,
+    sentiment DOUBLE PRECISION,
     item TEXT NOT NULL,
     classification TEXT,
     market TEXT
@@ -31,23 +32,23 @@ export default Effect.gen(function* () {
     form_type TEXT,
     title TEXT NOT NULL,
     categories TEXT NOT NULL,
-    score REAL NOT NULL,
-    sentiment REAL NOT NULL,
+    score DOUBLE PRECISION NOT NULL,
+    sentiment DOUBLE PRECISION NOT NULL,
     reason TEXT,
-    alert_at INTEGER NOT NULL,
-    quote_price REAL,
-    price_at_alert REAL,
-    price_15m REAL,
-    price_1h REAL,
-    price_4h REAL,
-    price_next_close REAL,
-    max_favourable_1h_pct REAL,
-    max_adverse_1h_pct REAL,
+    alert_at BIGINT NOT NULL,
+    quote_price DOUBLE PRECISION,
+    price_at_alert DOUBLE PRECISION,
+    price_15m DOUBLE PRECISION,
+    price_1h DOUBLE PRECISION,
+    price_4h DOUBLE PRECISION,
+    price_next_close DOUBLE PRECISION,
+    max_favourable_1h_pct DOUBLE PRECISION,
+    max_adverse_1h_pct DOUBLE PRECISION,
     missing TEXT NOT NULL DEFAULT '[]',
     status TEXT NOT NULL DEFAULT 'open',
-    next_check_at INTEGER NOT NULL,
-    checked_at INTEGER
-  ) WITHOUT ROWID`
+    next_check_at BIGINT NOT NULL,
+    checked_at BIGINT
+  )${withoutRowid(sql)}`
   yield* sql`CREATE INDEX price_outcomes_due ON price_outcomes (status, next_check_at)`
   yield* sql`CREATE INDEX price_outcomes_alert_at ON price_outcomes (kind, alert_at)`
 })

@@ -10,7 +10,7 @@ import { Effect } from "effect"
  */
 export default Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
-  yield* sql`ALTER TABLE outbox ADD COLUMN queued_at INTEGER`
+  yield* sql`ALTER TABLE outbox ADD COLUMN queued_at BIGINT`
   yield* sql`UPDATE outbox SET queued_at = created_at`
   yield* sql`ALTER TABLE outbox ADD COLUMN maybe_sent INTEGER NOT NULL DEFAULT 0`
 })

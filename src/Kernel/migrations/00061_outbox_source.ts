@@ -10,7 +10,10 @@ import { Effect } from "effect"
 export default Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   yield* sql`ALTER TABLE outbox ADD COLUMN source TEXT NOT NULL DEFAULT ''`
-  yield* sql`UPDATE outbox SET source = coalesce(json_extract(payload, '$.item.source'), '')`
+  yield* sql.onDialectOrElse({
+    pg: () => sql`UPDATE outbox SET source = coalesce(payload::jsonb #>> '{item,source}', '')`,
+    orElse: () => sql`UPDATE outbox SET source = coalesce(json_extract(payload, '$.item.source'), '')`
+  })
   yield* sql`CREATE INDEX outbox_source_queue ON outbox (status, source, id)`
   yield* sql`CREATE INDEX outbox_created ON outbox (created_at, source)`
 })

@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
+import { generatedId } from "./dialect.js"
 
 /**
  * Post first, edit in the rest (LLM_MODE=enrich, late charts). `outbox.llm_pending` marks alerts that
@@ -13,12 +14,12 @@ export default Effect.gen(function* () {
   yield* sql`ALTER TABLE outbox ADD COLUMN version INTEGER NOT NULL DEFAULT 0`
   yield* sql`CREATE INDEX outbox_llm_pending ON outbox (id) WHERE llm_pending = 1`
   yield* sql`CREATE TABLE outbox_edits (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    outbox_id INTEGER NOT NULL,
+    ${generatedId(sql, { neverReused: true })},
+    outbox_id BIGINT NOT NULL,
     reason TEXT NOT NULL,
     status TEXT NOT NULL DEFAULT 'pending',
-    created_at INTEGER NOT NULL,
-    next_attempt_at INTEGER NOT NULL,
+    created_at BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT
   )`
