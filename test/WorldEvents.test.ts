@@ -9,6 +9,8 @@ import { Runner } from "../src/Runner/Runner.js"
 import type { FakeFiling } from "../src/World/FakeSec.js"
 import * as FakeWire from "../src/World/FakeWire.js"
 import * as World from "../src/World/World.js"
+import { spawnCli } from "./support/Cli.js"
+import { waitUntil } from "./support/DeliveryHarness.js"
 import { worldBot } from "./support/WorldBot.js"
 
 type Embed = {
@@ -262,5 +264,52 @@ describe("alert lifecycle (ALERT_UPDATE_LOOKBACK_HOURS)", () => {
         expect(linkEdits(world)).toBeGreaterThanOrEqual(1)
       }).pipe(Effect.scoped),
     240_000
+  )
+})
+
+/** Hang guard only: a bot started through tsx on a busy machine can take minutes to come up. */
+const startup = 240_000
+
+describe("one alert per event across kill -9", () => {
+  it.live(
+    "killed after the 8-K was decided but before its edit went out: `once` after the restart sends the edit, and never posts again",
+    () =>
+      Effect.gen(function* () {
+        const world = yield* World.make()
+        quiet(world)
+        serveWire(world, [wireItem(acme, headline(acme))])
+        const env = { ...world.env, ...noLlm, POLL_SECONDS: "1", POLL_SECONDS_CLOSED: "1", SEC_POLL_SECONDS: "1" }
+        const first = spawnCli(["run"], Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])))
+        yield* Effect.addFinalizer(() => Effect.sync(() => first.child.kill("SIGKILL")))
+        yield* waitUntil("the press release's post", () => world.alerts().length >= 1, startup)
+        // Every edit from now on fails (503): the 8-K's edit is decided and queued, and unsent at the kill.
+        world.discord.outage(503)
+        const failedBefore = world.discord.requests.filter((request) => request.status === 503).length
+        world.sec.setFilings([filing(acme, "8-K", agreement)])
+        yield* waitUntil(
+          "a failed edit",
+          () => world.discord.requests.filter((request) => request.status === 503).length > failedBefore,
+          startup
+        )
+        first.child.kill("SIGKILL")
+        yield* Effect.promise(() => first.exited)
+        world.discord.endOutage()
+        expect(linkEdits(world)).toBe(0)
+
+        const db = new Database(join(world.env.DATA_DIR!, "catalyst-bot.sqlite"), { readonly: true })
+        yield* Effect.addFinalizer(() => Effect.sync(() => db.close()))
+        const eventEdits = () =>
+          db.prepare("SELECT status FROM outbox_edits WHERE reason = 'event'").all() as Array<{ status: string }>
+        expect(eventEdits()).toEqual([{ status: "pending" }])
+
+        const second = spawnCli(["once"], Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])))
+        yield* Effect.addFinalizer(() => Effect.sync(() => second.child.kill("SIGKILL")))
+        const result = yield* Effect.promise(() => second.exited)
+        expect(result.code, result.stderr).toBe(0)
+        expect(world.alerts()).toHaveLength(1)
+        expect(eventEdits()).toEqual([{ status: "sent" }])
+        expect(fieldOf(embedsOf(world)[0]!, "📄 Also filed")).toMatch(/^\[8\\?-K Items 1\.01, 9\.01\]/)
+      }).pipe(Effect.scoped),
+    3 * startup
   )
 })
