@@ -9,6 +9,7 @@ import { type FeedBatch, FeedIngest } from "../src/Feeds/FeedIngest.js"
 import type { FeedSource } from "../src/Feeds/Sources.js"
 import { ItemArchive } from "../src/Outcomes/ItemArchive.js"
 import { MarketData } from "../src/MarketData/MarketData.js"
+import { AlertLinks } from "../src/Delivery/AlertLinks.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
@@ -67,9 +68,14 @@ const market = MarketData.Test({
 })
 
 const stages = Layer.mergeAll(feeds, classifier, market)
-const storage = Layer.mergeAll(SeenStore.Default, Outbox.Default, ItemArchive.Default, SqlLive, AppConfig.Default).pipe(
-  Layer.provide(tempDataConfig({ MIN_SCORE: 1, PRICE_FLOOR: 1 }))
-)
+const storage = Layer.mergeAll(
+  SeenStore.Default,
+  Outbox.Default,
+  ItemArchive.Default,
+  AlertLinks.Default,
+  SqlLive,
+  AppConfig.Default
+).pipe(Layer.provide(tempDataConfig({ MIN_SCORE: 1, PRICE_FLOOR: 1 })))
 const CycleLive = Cycle.DefaultWithoutDependencies.pipe(Layer.provideMerge(stages), Layer.provideMerge(storage))
 
 describe("Cycle", () => {
@@ -101,7 +107,9 @@ describe("Cycle", () => {
       const failingOutbox = Outbox.Test({ enqueue: () => Effect.die("disk full") })
       const live = Cycle.DefaultWithoutDependencies.pipe(
         Layer.provideMerge(Layer.mergeAll(stages, failingOutbox)),
-        Layer.provideMerge(Layer.mergeAll(SeenStore.Default, ItemArchive.Default, SqlLive, AppConfig.Default)),
+        Layer.provideMerge(
+          Layer.mergeAll(SeenStore.Default, ItemArchive.Default, AlertLinks.Default, SqlLive, AppConfig.Default)
+        ),
         Layer.provide(tempDataConfig({ MIN_SCORE: 1 }))
       )
       yield* Effect.gen(function* () {

@@ -12,6 +12,7 @@ import type { Alert, NormalizedItem } from "../src/Kernel/Domain.js"
 import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
 import { type FeedBatch, FeedIngest } from "../src/Feeds/FeedIngest.js"
 import { ItemArchive } from "../src/Outcomes/ItemArchive.js"
+import { AlertLinks } from "../src/Delivery/AlertLinks.js"
 import { alertsSourceCapped, capBySource, Outbox, roundRobin } from "../src/Delivery/Outbox.js"
 import { EditOutbox } from "../src/Delivery/EditOutbox.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
@@ -162,7 +163,14 @@ describe("Per-source caps in the cycle", () => {
   const CycleLive = Cycle.DefaultWithoutDependencies.pipe(
     Layer.provideMerge(Layer.mergeAll(feeds, passThroughStages)),
     Layer.provideMerge(
-      Layer.mergeAll(SeenStore.Default, Outbox.Default, ItemArchive.Default, AdminQueue.Default, SqlLive)
+      Layer.mergeAll(
+        SeenStore.Default,
+        Outbox.Default,
+        ItemArchive.Default,
+        AlertLinks.Default,
+        AdminQueue.Default,
+        SqlLive
+      )
     ),
     Layer.provideMerge(AppConfig.Default),
     Layer.provide(

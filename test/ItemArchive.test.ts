@@ -8,6 +8,7 @@ import type { NormalizedItem } from "../src/Kernel/Domain.js"
 import { FeedIngest } from "../src/Feeds/FeedIngest.js"
 import { ItemArchive } from "../src/Outcomes/ItemArchive.js"
 import { MarketData } from "../src/MarketData/MarketData.js"
+import { AlertLinks } from "../src/Delivery/AlertLinks.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
@@ -37,6 +38,7 @@ const cycleOn = (kind: DatabaseKind) =>
         SeenStore.Default,
         Outbox.Default,
         ItemArchive.Default,
+        AlertLinks.Default,
         MarketData.Test({
           enrich: (items) =>
             Effect.succeed(

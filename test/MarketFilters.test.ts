@@ -8,6 +8,7 @@ import { FeedIngest } from "../src/Feeds/FeedIngest.js"
 import { holdOnMarket, rejectBeforeMarket, rejectOnMarket } from "../src/MarketData/Filters.js"
 import { MarketData } from "../src/MarketData/MarketData.js"
 import { ItemArchive } from "../src/Outcomes/ItemArchive.js"
+import { AlertLinks } from "../src/Delivery/AlertLinks.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
@@ -107,7 +108,14 @@ const cycleLayer = (values: Record<string, string | number>) =>
       )
     ),
     Layer.provideMerge(
-      Layer.mergeAll(SeenStore.Default, Outbox.Default, ItemArchive.Default, SqlLive, AppConfig.Default)
+      Layer.mergeAll(
+        SeenStore.Default,
+        Outbox.Default,
+        ItemArchive.Default,
+        AlertLinks.Default,
+        SqlLive,
+        AppConfig.Default
+      )
     ),
     Layer.provide(tempDataConfig({ MIN_SCORE: 0, ...values }))
   )

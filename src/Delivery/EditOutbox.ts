@@ -3,8 +3,11 @@ import { Clock, Effect, Queue } from "effect"
 import { SqlLive } from "../Kernel/Sql.js"
 import { makeTestLayer } from "../Kernel/TestLayer.js"
 
-/** Why an alert's message is edited: its LLM verdict arrived, or its chart was not ready when it was posted. */
-export type EditReason = "llm" | "chart"
+/**
+ * Why an alert's message is edited: its LLM verdict arrived, its chart was not ready when it was
+ * posted, the other half of its event arrived (`event`), or a later item updates its story (`update`).
+ */
+export type EditReason = "llm" | "chart" | "event" | "update"
 
 /** `sent`: Discord has the edit; `gone`: the message was deleted (404); `dropped`: too old, or the alert never went out. */
 export type EditStatus = "pending" | "sent" | "gone" | "dropped" | "failed"

@@ -42,6 +42,18 @@ export interface AwaitingLlm {
   readonly createdAt: number
 }
 
+/** An outbox row of an alert as a later item sees it (one event, story updates). */
+export interface AlertRow {
+  readonly id: number
+  readonly itemId: string
+  readonly status: OutboxStatus
+  readonly createdAt: number
+  readonly alert: Alert
+}
+
+/** Rows whose alert is out or still on its way: the only ones a later item is edited into. */
+const liveStatuses: ReadonlyArray<OutboxStatus> = ["pending", "deferred", "sending", "delivered"]
+
 /** A delivered alert and when Discord (or stdout) took it. */
 export interface DeliveredAlert {
   readonly alert: Alert
@@ -206,6 +218,20 @@ const toRow = (row: DueRow): OutboxRow => ({
   queuedAt: row.queued_at ?? row.created_at,
   maybeSent: row.maybe_sent === 1,
   queuedBy: row.trace_id !== null && row.span_id !== null ? { traceId: row.trace_id, spanId: row.span_id } : null
+})
+
+const toAlertRow = (row: {
+  id: number
+  item_id: string
+  status: OutboxStatus
+  created_at: number
+  payload: string
+}): AlertRow => ({
+  id: row.id,
+  itemId: row.item_id,
+  status: row.status,
+  createdAt: row.created_at,
+  alert: decodeAlert(row.payload)
 })
 
 /**
@@ -430,8 +456,10 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
      * version moves on. Returns the row's status, so the caller knows whether a message must be edited.
      */
     const applyFollowUp = Effect.fn("Outbox.applyFollowUp")(function* (id: number, alert: Alert) {
+      // An alert still waiting for its verdict keeps waiting when something else changes its payload.
       const rows = yield* sql<{ status: OutboxStatus }>`UPDATE outbox SET payload = ${encodeAlert(alert)},
-        llm_pending = 0, version = version + 1 WHERE id = ${id} RETURNING status`
+        llm_pending = ${alert.classification.llm._tag === "Pending" ? 1 : 0}, version = version + 1
+        WHERE id = ${id} RETURNING status`
       return rows[0]?.status ?? null
     }, Effect.orDie)
 
@@ -470,6 +498,38 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
         possibleRepeat: row.maybe_sent === 1,
         queuedBy: row.trace_id !== null && row.span_id !== null ? { traceId: row.trace_id, spanId: row.span_id } : null
       }))
+    }, Effect.orDie)
+
+    /** Every row of an alert's item (one per route it goes to), in id order. */
+    const rowsForItem = Effect.fn("Outbox.rowsForItem")(function* (itemId: string) {
+      const rows = yield* sql<{
+        id: number
+        item_id: string
+        status: OutboxStatus
+        created_at: number
+        payload: string
+      }>`
+        SELECT id, item_id, status, created_at, payload FROM outbox WHERE item_id = ${itemId} ORDER BY id`
+      return rows.map(toAlertRow)
+    }, Effect.orDie)
+
+    /** Alerts out or on their way for any of `tickers`, queued at or after `since` (epoch ms), newest first. */
+    const recentForTickers = Effect.fn("Outbox.recentForTickers")(function* (
+      tickers: ReadonlyArray<string>,
+      since: number
+    ) {
+      if (tickers.length === 0) return []
+      const rows = yield* sql<{
+        id: number
+        item_id: string
+        status: OutboxStatus
+        created_at: number
+        payload: string
+      }>`
+        SELECT id, item_id, status, created_at, payload FROM outbox
+        WHERE ticker IN ${sql.in(tickers)} AND created_at >= ${since} AND status IN ${sql.in(liveStatuses)}
+        ORDER BY id DESC`
+      return rows.map(toAlertRow)
     }, Effect.orDie)
 
     /** The request was refused before any message was created (429, unusable webhook): back in line, no attempt used. */
@@ -640,6 +700,8 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       applyFollowUp,
       abandonFollowUp,
       messageRows,
+      rowsForItem,
+      recentForTickers,
       release,
       reschedule,
       deadLetter,

@@ -286,7 +286,9 @@ const delivery = Config.all({
   adminDigestMinutes: numberAtLeast("ADMIN_DIGEST_MINUTES", 0.01, 5),
   heartbeatMinutes: numberAtLeast("ADMIN_HEARTBEAT_MINUTES", 0, 60),
   editMaxDelayMinutes: numberAtLeast("EDIT_MAX_DELAY_MINUTES", 0.1, 5),
-  chartWaitSeconds: numberAtLeast("CHART_WAIT_SECONDS", 0, 2)
+  chartWaitSeconds: numberAtLeast("CHART_WAIT_SECONDS", 0, 2),
+  eventWindowMinutes: numberAtLeast("EVENT_WINDOW_MINUTES", 0, 30),
+  updateLookbackHours: numberAtLeast("ALERT_UPDATE_LOOKBACK_HOURS", 0, 24)
 })
 
 const observability = Config.all({
@@ -469,7 +471,9 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
     adminDigestMinutes: "ADMIN_DIGEST_MINUTES",
     heartbeatMinutes: "ADMIN_HEARTBEAT_MINUTES",
     editMaxDelayMinutes: "EDIT_MAX_DELAY_MINUTES",
-    chartWaitSeconds: "CHART_WAIT_SECONDS"
+    chartWaitSeconds: "CHART_WAIT_SECONDS",
+    eventWindowMinutes: "EVENT_WINDOW_MINUTES",
+    updateLookbackHours: "ALERT_UPDATE_LOOKBACK_HOURS"
   },
   observability: {
     otlpEndpoint: "OTEL_EXPORTER_OTLP_ENDPOINT",

@@ -93,6 +93,24 @@ export interface EnrichedItem extends ClassifiedItem {
   readonly market: MarketSnapshot
 }
 
+/**
+ * A later item edited into an alert instead of posted on its own: the other half of the same event
+ * (the 8-K or 6-K of a wire story, or the press release of a filing), or an update of the story (an
+ * amendment, a wire correction). `cik`, `formType` and `items` are set for SEC items.
+ */
+export const LinkedItem = Schema.Struct({
+  relation: Schema.Literal("filing", "press-release", "update"),
+  itemId: Schema.String,
+  source: Schema.String,
+  title: Schema.String,
+  link: Schema.String,
+  linkedAt: Schema.String,
+  cik: Schema.optional(Schema.String),
+  formType: Schema.optional(Schema.String),
+  items: Schema.optional(Schema.Array(Schema.String))
+})
+export type LinkedItem = typeof LinkedItem.Type
+
 /** What goes into the outbox: everything the sink needs to render the message, frozen at decision time. */
 export const Alert = Schema.Struct({
   item: NormalizedItem,
@@ -101,7 +119,9 @@ export const Alert = Schema.Struct({
   market: MarketSnapshot,
   decidedAt: Schema.String,
   /** LLM_MODE=enrich: the filter the LLM verdict would have failed (gate mode would not have sent it). */
-  llmVeto: Schema.optional(Schema.String)
+  llmVeto: Schema.optional(Schema.String),
+  /** Later items edited into this alert (EVENT_WINDOW_MINUTES, ALERT_UPDATE_LOOKBACK_HOURS), oldest first. */
+  linked: Schema.optional(Schema.Array(LinkedItem))
 })
 export type Alert = typeof Alert.Type
 

@@ -8,6 +8,7 @@ import type { FeedSource } from "../Feeds/Sources.js"
 import { applyCycleCap, holdOnMarket, rejectBeforeMarket, rejectOnMarket } from "../MarketData/Filters.js"
 import { archiveEntries, ItemArchive } from "../Outcomes/ItemArchive.js"
 import { MarketData } from "../MarketData/MarketData.js"
+import { AlertLinks } from "../Delivery/AlertLinks.js"
 import { Outbox } from "../Delivery/Outbox.js"
 import { SeenStore, storyKeys } from "../Storage/SeenStore.js"
 import { SqlLive } from "../Kernel/Sql.js"
@@ -60,6 +61,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     const market = yield* MarketData
     const outbox = yield* Outbox
     const archive = yield* ItemArchive
+    const links = yield* AlertLinks
 
     /**
      * Story keys claimed by a cycle between its dedupe and its commit. Two pollers carrying the same
@@ -171,27 +173,32 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
           }
         }
         const decided = [...batch.stale, ...settled]
-        const queued = yield* sql
+        const { queued, toQueue } = yield* sql
           .withTransaction(
-            Effect.zipRight(
-              Effect.zipRight(batch.commit?.(heldSources) ?? Effect.void, seen.markSeen(settled)),
-              outbox.enqueue(alerts, cap)
-            ).pipe(
-              Effect.tap((queued) =>
-                archive.record(
-                  archiveEntries({
-                    decided,
-                    classified,
-                    enriched,
-                    outcomes: applyCycleCap(outcomes, queued, cap.maxPerCycle).outcomes
-                  })
-                )
+            Effect.gen(function* () {
+              yield* batch.commit?.(heldSources) ?? Effect.void
+              yield* seen.markSeen(settled)
+              // In the transaction: the earlier alerts it reads are then the ones its edits change.
+              const { queue: toQueue, linked } = yield* links.attach(alerts)
+              for (const { itemId, reason } of linked) {
+                const index = outcomes.findIndex((entry) => entry.itemId === itemId && entry.outcome === "alerted")
+                if (index >= 0) outcomes[index] = { ...outcomes[index]!, outcome: "duplicate", reason }
+              }
+              const queued = yield* outbox.enqueue(toQueue, cap)
+              yield* archive.record(
+                archiveEntries({
+                  decided,
+                  classified,
+                  enriched,
+                  outcomes: applyCycleCap(outcomes, queued, cap.maxPerCycle).outcomes
+                })
               )
-            )
+              return { queued, toQueue }
+            })
           )
           .pipe(Effect.orDie)
         const capped = applyCycleCap(outcomes, queued, cap.maxPerCycle)
-        const enqueued = alerts.length - queued.dropped.length - (queued.overSourceCap?.length ?? 0)
+        const enqueued = toQueue.length - queued.dropped.length - (queued.overSourceCap?.length ?? 0)
 
         yield* Metric.incrementBy(itemsFetched, batch.items.length + batch.stale.length)
         yield* Metric.incrementBy(itemsNew, unseen.length)
@@ -259,6 +266,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     MarketData.Default,
     Outbox.Default,
     ItemArchive.Default,
+    AlertLinks.Default,
     SqlLive
   ]
 }) {

@@ -47,9 +47,13 @@ export interface DuplicateStory {
   readonly firstSource: string
 }
 
-/** The keys under which an item counts as the same story as another: one per ticker, with its title signature. */
+/**
+ * The keys under which an item counts as the same story as another: one per ticker, with its title
+ * signature. Not for SEC filings: their headline (form, company, items) repeats across distinct
+ * filings, an 8-K/A has its 8-K's, and a filing is already one item by its accession number.
+ */
 export const storyKeys = (item: NormalizedItem) => {
-  if (item.tickers.length === 0) return []
+  if (item.tickers.length === 0 || item.sec !== undefined) return []
   const signature = storySignature(item.title)
   return signature === "" ? [] : item.tickers.map((ticker) => ({ ticker: ticker.symbol.toUpperCase(), signature }))
 }

@@ -12,6 +12,7 @@ import { type ClassifiedItem, type EnrichedItem, NormalizedItem } from "../../sr
 import { type FeedBatch, FeedIngest } from "../../src/Feeds/FeedIngest.js"
 import { MarketData } from "../../src/MarketData/MarketData.js"
 import { ItemArchive } from "../../src/Outcomes/ItemArchive.js"
+import { AlertLinks } from "../../src/Delivery/AlertLinks.js"
 import { Outbox } from "../../src/Delivery/Outbox.js"
 import { SeenStore } from "../../src/Storage/SeenStore.js"
 import { SqlLive } from "../../src/Kernel/Sql.js"
@@ -139,7 +140,14 @@ export const passThroughStages = Layer.mergeAll(
 export const testCycle = (feed: FeedServer, stages: Layer.Layer<Classifier | MarketData> = passThroughStages) =>
   Cycle.DefaultWithoutDependencies.pipe(
     Layer.provideMerge(
-      Layer.mergeAll(httpFeedIngest(feed), stages, SeenStore.Default, Outbox.Default, ItemArchive.Default)
+      Layer.mergeAll(
+        httpFeedIngest(feed),
+        stages,
+        SeenStore.Default,
+        Outbox.Default,
+        ItemArchive.Default,
+        AlertLinks.Default
+      )
     ),
     Layer.provideMerge(SqlLive),
     Layer.provideMerge(AppConfig.Default)
@@ -159,7 +167,14 @@ export const feedsFile = (
 export const wireCycle = (stages: Layer.Layer<Classifier | MarketData> = passThroughStages) =>
   Cycle.DefaultWithoutDependencies.pipe(
     Layer.provideMerge(
-      Layer.mergeAll(FeedIngest.Default, stages, SeenStore.Default, Outbox.Default, ItemArchive.Default)
+      Layer.mergeAll(
+        FeedIngest.Default,
+        stages,
+        SeenStore.Default,
+        Outbox.Default,
+        ItemArchive.Default,
+        AlertLinks.Default
+      )
     ),
     Layer.provideMerge(SqlLive),
     Layer.provideMerge(AppConfig.Default),

@@ -1,6 +1,7 @@
 import { Console, Effect, Layer } from "effect"
 import { AlertSink } from "../AlertSink.js"
 import type { Alert, ChartOutcome } from "../../Kernel/Domain.js"
+import { filingLabel, isUpdated } from "../AlertLinks.js"
 
 const formatPrice = (alert: Alert): string => {
   switch (alert.market._tag) {
@@ -17,13 +18,27 @@ const formatPrice = (alert: Alert): string => {
   }
 }
 
+/** "also filed 8-K Items 8.01, 9.01 · <link>": what was edited into the alert later. */
+const linkedLines = (alert: Alert): Array<string> =>
+  (alert.linked ?? []).map((linked) => {
+    switch (linked.relation) {
+      case "filing":
+        return `also filed ${filingLabel(linked)} · ${linked.link}`
+      case "press-release":
+        return `press release: ${linked.title} · ${linked.link}`
+      case "update":
+        return `updated: ${linked.formType === undefined ? linked.title : filingLabel(linked)} · ${linked.link}`
+    }
+  })
+
 export const renderCard = (alert: Alert): string => {
   const { item, classification } = alert
-  const warning = classification.negative ? "⚠ NEGATIVE  " : ""
+  const warning = `${isUpdated(alert) ? "UPDATED  " : ""}${classification.negative ? "⚠ NEGATIVE  " : ""}`
   return [
     `━━ ${warning}${alert.ticker.symbol}${alert.ticker.exchange ? ` (${alert.ticker.exchange})` : ""} — ${item.title}`,
     `   ${formatPrice(alert)} | score ${classification.score.toFixed(1)} | sentiment ${classification.sentiment.toFixed(2)} | ${classification.categories.join(", ") || "uncategorised"}`,
-    `   ${item.source} · published ${item.published ?? "unknown"} · ${item.link}`
+    `   ${item.source} · published ${item.published ?? "unknown"} · ${item.link}`,
+    ...linkedLines(alert).map((line) => `   ${line}`)
   ].join("\n")
 }
 
@@ -35,7 +50,8 @@ export const renderFollowUp = (alert: Alert, chart: ChartOutcome): string => {
     `   ↳ update ${alert.ticker.symbol}: score ${classification.score.toFixed(1)} | ${classification.categories.join(", ") || "uncategorised"}`,
     ...(llm === null ? [] : [`LLM ${llm.is_material ? "material" : "not material"}: ${llm.summary}`]),
     ...(alert.llmVeto === undefined ? [] : [`LLM_MODE=gate would not have sent this: ${alert.llmVeto}`]),
-    ...(chart._tag === "Rendered" ? [`chart ${chart.chart.filename}`] : [])
+    ...(chart._tag === "Rendered" ? [`chart ${chart.chart.filename}`] : []),
+    ...linkedLines(alert)
   ].join(" | ")
 }
 

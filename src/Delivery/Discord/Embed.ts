@@ -1,4 +1,5 @@
 import type { Alert, ChartOutcome } from "../../Kernel/Domain.js"
+import { filingLabel, isUpdated } from "../AlertLinks.js"
 import type { PackItem, PackLimits } from "../Pack.js"
 import { escapeMarkdown as md } from "./Markdown.js"
 
@@ -201,6 +202,26 @@ const categoriesOf = (alert: Alert, llmCategory: string | undefined): string => 
   return unique.map(md).join(", ") || "uncategorised"
 }
 
+/** A Markdown link to `url` (checked to be http(s), its parentheses encoded), or the bare `text` when it isn't one. */
+const maskedLink = (text: string, url: string) =>
+  isHttpUrl(url) ? `[${text}](${new URL(url).href.replace(/\(/g, "%28").replace(/\)/g, "%29")})` : text
+
+/** Items edited into the alert later: the other half of its event, and updates of its story. */
+const linkedFields = (alert: Alert): Array<EmbedField> =>
+  (alert.linked ?? []).map((linked): EmbedField => {
+    switch (linked.relation) {
+      case "filing":
+        return { name: "📄 Also filed", value: maskedLink(md(filingLabel(linked)), linked.link) }
+      case "press-release":
+        return { name: "📰 Press release", value: maskedLink(md(linked.title), linked.link) }
+      case "update":
+        return {
+          name: "✏️ Updated",
+          value: maskedLink(md(linked.formType === undefined ? linked.title : filingLabel(linked)), linked.link)
+        }
+    }
+  })
+
 /** The alert's outbox id in its footer: what a read of the channel looks for after an ambiguous send. */
 export const alertIdTag = (id: number): string => `id ${id}`
 
@@ -218,7 +239,7 @@ export const alertMessage = (
 ): WebhookMessage => {
   const { item, classification, ticker } = alert
   const llm = classification.llm._tag === "Analysed" ? classification.llm.analysis : null
-  const warning = classification.negative ? "⚠️ NEGATIVE · " : ""
+  const warning = `${isUpdated(alert) ? "🔄 Updated · " : ""}${classification.negative ? "⚠️ NEGATIVE · " : ""}`
   const published = item.published === null ? null : Date.parse(item.published)
   const latency = published === null || Number.isNaN(published) ? null : Date.parse(alert.decidedAt) - published
   const sentiment = llm?.sentiment ?? classification.sentiment
@@ -243,6 +264,7 @@ export const alertMessage = (
     fields.push({ name: "Form", value: `${md(item.sec.formType)}${amendment}`, inline: true })
     if (item.sec.items.length > 0) fields.push({ name: "Items", value: item.sec.items.map(md).join("\n") })
   }
+  fields.push(...linkedFields(alert))
   if (chart._tag === "Failed") fields.push({ name: "Chart", value: `⚠️ chart unavailable: ${md(chart.reason)}` })
   if (classification.llm._tag === "Pending") fields.push({ name: "LLM", value: "⏳ analysis pending", inline: true })
   if (alert.llmVeto !== undefined) {
