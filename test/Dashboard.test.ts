@@ -156,4 +156,14 @@ describe("the dashboard over HTTP, with DASHBOARD_TOKEN and secrets configured",
       for (const secret of Object.values(secrets)) expect(body).not.toContain(secret)
     }
   })
+
+  it("ends open live streams when the bot shuts down, instead of holding the shutdown up", async () => {
+    const stream = await fetch(`${bot.url}/events?view=alerts`, { headers: bearer })
+    const reader = stream.body!.getReader()
+    expect((await reader.read()).done).toBe(false)
+    await bot.close()
+    let ended = false
+    while (!ended) ended = (await reader.read().catch(() => ({ done: true }))).done
+    expect(ended).toBe(true)
+  }, 60_000)
 })
