@@ -62,5 +62,13 @@ export const targets = {
     ratio: { atLeast: 0.25 }
   },
   idleRssVersusBare: { text: "≤ 150 MiB, and ≤ 1.5× a bare Effect HTTP server", ratio: { atMost: 1.5 } },
-  soakHeapGrowth: { text: "< 10 MiB (bounded caches)", value: { atMost: 10 } }
+  soakHeapGrowth: { text: "< 10 MiB (bounded caches)", value: { atMost: 10 } },
+  dashboardWeight: { text: "≤ 200 KB (ratio = bytes / 200 KB)", value: { atMost: 200 }, ratio: { atMost: 1 } },
+  dashboardContent: { text: "≤ 500 ms (ratio = ms / 500 ms)", value: { atMost: 500 }, ratio: { atMost: 1 } },
+  dashboardSearchP95: {
+    text: "≤ 200 ms over 100k items (ratio = p95 / 200 ms)",
+    value: { atMost: 200 },
+    ratio: { atMost: 1 }
+  },
+  dashboardLiveCost: { text: "≤ 1.10× (ratio = poll p95 with 20 live clients / without)", ratio: { atMost: 1.1 } }
 } as const satisfies Record<string, Target>

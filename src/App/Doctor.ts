@@ -366,7 +366,8 @@ const verdictLine = (checks: ReadonlyArray<Check>): string => {
   return warningsPart === "" ? "verdict: OK" : `verdict: OK (${warningsPart})`
 }
 
-export const runDoctor = Effect.fn("Doctor.run")(function* (options: { readonly all: boolean }) {
+/** The settings and every check, as `doctor` prints them; the dashboard's settings page shows the same report. */
+export const doctorReport = Effect.fn("Doctor.report")(function* (options: { readonly all: boolean }) {
   const config = yield* AppConfig
   const defaults = yield* AppConfig.pipe(
     Effect.provide(AppConfig.Default),
@@ -411,6 +412,11 @@ export const runDoctor = Effect.fn("Doctor.run")(function* (options: { readonly 
     ...checks.map((c) => `${c.verdict.toUpperCase().padEnd(4)} ${c.name}: ${c.detail}`),
     verdictLine(checks)
   ]
-  for (const line of lines) yield* Console.log(line)
   return { lines, checks, failed: checks.some((c) => c.verdict === "fail") } satisfies DoctorReport
+})
+
+export const runDoctor = Effect.fn("Doctor.run")(function* (options: { readonly all: boolean }) {
+  const report = yield* doctorReport(options)
+  for (const line of report.lines) yield* Console.log(line)
+  return report
 })

@@ -1,10 +1,6 @@
-import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Clock, DateTime, Effect, Layer, Option } from "effect"
-import { createServer } from "node:http"
+import { Clock, DateTime, Effect, Option } from "effect"
 import { AlertLatency, type SourceLatency } from "../Kernel/AlertLatency.js"
 import { Breakers, type BreakerState } from "../Kernel/Breakers.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
@@ -293,30 +289,3 @@ export const healthRouter = HttpRouter.empty.pipe(
     }).pipe(Effect.withTracerEnabled(false))
   )
 )
-
-/** The router served on `port`/`host`; port 0 asks the OS for a free port (tests). */
-export const layerServer = (options: { readonly port: number; readonly host: string }) =>
-  HttpServer.serve(healthRouter).pipe(
-    HttpMiddleware.withTracerDisabledWhen(() => true),
-    HttpServer.withLogAddress,
-    Layer.provide(NodeHttpServer.layer(createServer, options))
-  )
-
-/**
- * The health server on HEALTH_HOST:HEALTH_PORT (HEALTH_PORT=0: off). A port already in use is
- * logged and the bot runs on without it: polling and alerts matter more than the probe.
- */
-export const HealthServerLive = Layer.unwrapEffect(
-  Effect.gen(function* () {
-    const { observability } = yield* AppConfig
-    if (observability.healthPort === 0) return Layer.empty
-    const address = `${observability.healthHost}:${observability.healthPort}`
-    return layerServer({ port: observability.healthPort, host: observability.healthHost }).pipe(
-      Layer.catchAll((error) =>
-        Layer.effectDiscard(
-          Effect.logError(`health server can't listen on ${address} (HEALTH_HOST/HEALTH_PORT): ${String(error.cause)}`)
-        )
-      )
-    )
-  }).pipe(Effect.annotateLogs("module", "Health"))
-).pipe(Layer.provide(Layer.mergeAll(HealthCheck.Default, MetricsExporter.Default)))

@@ -31,7 +31,7 @@ import { Report } from "../Outcomes/Report.js"
 import { Pollers } from "../Runner/Pollers.js"
 import { Runner } from "../Runner/Runner.js"
 import { AdminHeartbeat } from "./AdminHeartbeat.js"
-import { HealthServerLive } from "./HealthCheck.js"
+import { HealthServerLive } from "./HealthServer.js"
 
 /**
  * The composition root: every command, the demo, the world tests and the benches build the bot

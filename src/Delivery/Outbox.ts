@@ -656,6 +656,19 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       return rows.map((row): DeliveredAlert => ({ alert: decodeAlert(row.payload), deliveredAt: row.deliveredAt }))
     }, Effect.orDie)
 
+    /** The `limit` latest delivered alerts, newest first, with how often each was edited since it went out. */
+    const latestDelivered = Effect.fn("Outbox.latestDelivered")(function* (limit: number) {
+      const rows = yield* sql<{ id: number; payload: string; deliveredAt: number; version: number }>`
+        SELECT id, payload, delivered_at AS deliveredAt, version FROM outbox
+        WHERE status = 'delivered' ORDER BY delivered_at DESC, id DESC LIMIT ${limit}`
+      return rows.map((row) => ({
+        id: row.id,
+        alert: decodeAlert(row.payload),
+        deliveredAt: row.deliveredAt,
+        edits: row.version
+      }))
+    }, Effect.orDie)
+
     /** Rows per status, optionally only those with id > `afterId` (one cycle's alerts). */
     const counts = Effect.fn("Outbox.counts")(function* (afterId = 0) {
       const rows = yield* sql<{ status: OutboxStatus; n: number }>`
@@ -714,6 +727,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       tickerSends,
       enqueuedSince,
       deliveredSince,
+      latestDelivered,
       counts,
       lastId,
       pendingCount,

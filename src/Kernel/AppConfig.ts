@@ -291,6 +291,15 @@ const delivery = Config.all({
   updateLookbackHours: numberAtLeast("ALERT_UPDATE_LOOKBACK_HOURS", 0, 24)
 })
 
+/** 127.0.0.0/8, ::1 and localhost: only this machine can reach a server bound there. */
+export const isLoopbackHost = (host: string): boolean => {
+  const name = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "")
+  return name === "localhost" || name === "::1" || /^127(\.\d{1,3}){3}$/.test(name)
+}
+
 const observability = Config.all({
   otlpEndpoint: optionalHttpUrl("OTEL_EXPORTER_OTLP_ENDPOINT"),
   serviceName: Config.string("OTEL_SERVICE_NAME").pipe(
@@ -300,8 +309,21 @@ const observability = Config.all({
   healthPort: integerAtLeast("HEALTH_PORT", 0, 8080).pipe(
     checked("HEALTH_PORT", "Expected a TCP port (0 turns the health server off)", (port) => port <= 65_535)
   ),
-  healthHost: Config.string("HEALTH_HOST").pipe(Config.withDefault("127.0.0.1"))
-})
+  healthHost: Config.string("HEALTH_HOST").pipe(Config.withDefault("127.0.0.1")),
+  dashboardToken: optionalSecret("DASHBOARD_TOKEN")
+}).pipe(
+  // The dashboard is served by the health server: reachable from the network, it must ask for a token.
+  Config.mapOrFail((values) =>
+    values.healthPort !== 0 && !isLoopbackHost(values.healthHost) && Option.isNone(values.dashboardToken)
+      ? Either.left(
+          ConfigError.InvalidData(
+            ["DASHBOARD_TOKEN"],
+            `Required when HEALTH_HOST (${values.healthHost}) is not a loopback address: the dashboard would be open to the network`
+          )
+        )
+      : Either.right(values)
+  )
+)
 
 const outcomes = Config.all({
   archiveDays: integerAtLeast("ARCHIVE_DAYS", 1, 90),
@@ -479,7 +501,8 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
     otlpEndpoint: "OTEL_EXPORTER_OTLP_ENDPOINT",
     serviceName: "OTEL_SERVICE_NAME",
     healthPort: "HEALTH_PORT",
-    healthHost: "HEALTH_HOST"
+    healthHost: "HEALTH_HOST",
+    dashboardToken: "DASHBOARD_TOKEN"
   },
   outcomes: {
     archiveDays: "ARCHIVE_DAYS",

@@ -42,6 +42,36 @@ export interface FilteredItem {
   readonly market: MarketSnapshot | null
 }
 
+/** What the dashboard's item search asks for; every field narrows the result, none is required. */
+export interface ArchiveQuery {
+  /** Words in the headline (case-insensitive), or the ticker itself. */
+  readonly text?: string
+  readonly ticker?: string
+  readonly source?: string
+  /** Archived at or after (epoch ms). */
+  readonly since?: number
+  /** Archived before (epoch ms). */
+  readonly until?: number
+  readonly limit: number
+}
+
+/** One archived item as the search shows it: what the bot decided about it and why. */
+export interface FoundItem {
+  readonly itemId: string
+  readonly archivedAt: number
+  readonly source: string
+  readonly ticker: string | null
+  readonly formType: string | null
+  readonly title: string
+  readonly link: string
+  readonly outcome: string
+  readonly reason: string | null
+  readonly score: number | null
+}
+
+/** `%`, `_` and the escape character itself match literally in a LIKE pattern with `ESCAPE '\\'`. */
+const likeContaining = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, "\\$&")}%`
+
 const encodeItem = Schema.encodeSync(Schema.parseJson(NormalizedItem))
 const encodeClassification = Schema.encodeSync(Schema.parseJson(Classification))
 const encodeMarket = Schema.encodeSync(Schema.parseJson(MarketSnapshot))
@@ -161,13 +191,47 @@ export class ItemArchive extends Effect.Service<ItemArchive>()("Outcomes/ItemArc
       }))
     }, Effect.orDie)
 
+    /**
+     * Newest first. Ticker and source go through their (column, archived_at) indexes; headline words are
+     * a LIKE over the (time-bounded) rows, which SQLite scans at well over a million rows a second.
+     */
+    const search = Effect.fn("ItemArchive.search")(function* (query: ArchiveQuery) {
+      const text = query.text?.trim() ?? ""
+      const conditions = [
+        ...(text === ""
+          ? []
+          : [sql`(lower(title) LIKE ${likeContaining(text)} ESCAPE '\\' OR ticker = ${text.toUpperCase()})`]),
+        ...(query.ticker === undefined ? [] : [sql`ticker = ${query.ticker.trim().toUpperCase()}`]),
+        ...(query.source === undefined ? [] : [sql`source = ${query.source}`]),
+        ...(query.since === undefined ? [] : [sql`archived_at >= ${query.since}`]),
+        ...(query.until === undefined ? [] : [sql`archived_at < ${query.until}`])
+      ]
+      const rows = yield* sql<{
+        itemId: string
+        archivedAt: number
+        source: string
+        ticker: string | null
+        formType: string | null
+        title: string
+        item: string
+        outcome: string
+        reason: string | null
+        score: number | null
+      }>`
+        SELECT item_id AS itemId, archived_at AS archivedAt, source, ticker, form_type AS formType, title, item,
+          outcome, reason, score FROM item_archive
+        WHERE ${sql.and(conditions)}
+        ORDER BY archived_at DESC, id DESC LIMIT ${query.limit}`
+      return rows.map(({ item, ...row }): FoundItem => ({ ...row, link: decodeItem(JSON.parse(item)).link }))
+    }, Effect.orDie)
+
     /** Forgets items older than ARCHIVE_DAYS, so the archive stays bounded. */
     const purgeExpired = Effect.fn("ItemArchive.purgeExpired")(function* () {
       const cutoff = (yield* Clock.currentTimeMillis) - settings.archiveDays * 86_400_000
       yield* sql`DELETE FROM item_archive WHERE archived_at < ${cutoff}`
     }, Effect.orDie)
 
-    return { record, page, filteredSince, purgeExpired } as const
+    return { record, page, filteredSince, search, purgeExpired } as const
   }),
   dependencies: [SqlLive, AppConfig.Default]
 }) {}

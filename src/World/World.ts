@@ -179,6 +179,8 @@ export interface Story {
   readonly wires: ReadonlyArray<WireName>
   /** Defaults to now; an old date makes the item stale. */
   readonly publishedAt?: number
+  /** Instead of the kind's usual headline (which the LLM answer is still chosen by). */
+  readonly headline?: string
 }
 
 export interface PublishedStory {
@@ -337,7 +339,7 @@ export const make = (options: WorldOptions = {}) =>
         sequence += 1
         const template = templates[story.kind]
         const publishedAt = story.publishedAt ?? Date.now()
-        const title = template.headline(story.company, sequence)
+        const title = story.headline ?? template.headline(story.company, sequence)
         storiesByTitle.set(title, story.kind)
         const { company } = story
         for (const name of story.wires) {

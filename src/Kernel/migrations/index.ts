@@ -9,6 +9,7 @@ import outboxEdits from "./00070_outbox_edits.js"
 import secTickerExchange from "./00072_sec_ticker_exchange.js"
 import outboxTrace from "./00073_outbox_trace.js"
 import outboxTickerCreated from "./00110_outbox_ticker_created.js"
+import dashboardSearch from "./00130_dashboard_search.js"
 
 export const migrations = {
   "00001_core": core,
@@ -21,5 +22,6 @@ export const migrations = {
   "00070_outbox_edits": outboxEdits,
   "00072_sec_ticker_exchange": secTickerExchange,
   "00073_outbox_trace": outboxTrace,
-  "00110_outbox_ticker_created": outboxTickerCreated
+  "00110_outbox_ticker_created": outboxTickerCreated,
+  "00130_dashboard_search": dashboardSearch
 }
