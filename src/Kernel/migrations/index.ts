@@ -8,6 +8,8 @@ import outboxSource from "./00061_outbox_source.js"
 import outboxEdits from "./00070_outbox_edits.js"
 import secTickerExchange from "./00072_sec_ticker_exchange.js"
 import outboxTrace from "./00073_outbox_trace.js"
+import companySize from "./00090_company_size.js"
+import insiderPurchases from "./00091_insider_purchases.js"
 
 export const migrations = {
   "00001_core": core,
@@ -19,5 +21,7 @@ export const migrations = {
   "00061_outbox_source": outboxSource,
   "00070_outbox_edits": outboxEdits,
   "00072_sec_ticker_exchange": secTickerExchange,
-  "00073_outbox_trace": outboxTrace
+  "00073_outbox_trace": outboxTrace,
+  "00090_company_size": companySize,
+  "00091_insider_purchases": insiderPurchases
 }
