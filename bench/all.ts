@@ -19,7 +19,8 @@ const benches = [
   "backtest",
   "cycle",
   "memory",
-  "latency"
+  "latency",
+  "insider"
 ] as const
 
 const reports: Array<BenchReport> = []
