@@ -20,7 +20,8 @@ const benches = [
   "cycle",
   "memory",
   "latency",
-  "dashboard"
+  "dashboard",
+  "insider"
 ] as const
 
 const reports: Array<BenchReport> = []

@@ -307,12 +307,14 @@ describe("the SEC feed of every form", () => {
     )
   }
 
-  it("keeps the catalyst forms and their amendments, structured SCHEDULE 13D/13G included, and drops the rest", () => {
+  it("keeps the catalyst forms and their amendments, structured SCHEDULE 13D/13G and Form 4 included, and drops the rest", () => {
     expect(isCatalystForm("SCHEDULE 13D/A")).toBe(true)
-    expect(isCatalystForm("4")).toBe(false)
+    expect(isCatalystForm("4")).toBe(true)
+    expect(isCatalystForm("40-F")).toBe(false)
     expect(formsOf(secCurrentFeedUrl("https://www.sec.gov"))).toEqual([
       "8-K",
       "8-K/A",
+      "4",
       "SCHEDULE 13D",
       "SCHEDULE 13D/A",
       "SCHEDULE 13G",

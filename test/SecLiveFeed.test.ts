@@ -134,11 +134,11 @@ describe("the SEC feed list", () => {
 })
 
 describe("polling SEC's live feed", () => {
-  it.live("asks once per poll and keeps only the catalyst forms, SCHEDULE 13D/A included", () =>
+  it.live("asks once per poll and keeps only the catalyst forms, SCHEDULE 13D/A and Form 4 (not 40-F) included", () =>
     Effect.scoped(
       Effect.gen(function* () {
         const sec = yield* FakeSec.make({
-          filings: [filing("4", 1), filing("SCHEDULE 13D/A", 2), filing("10-Q", 3), filing("8-K", 4)]
+          filings: [filing("4", 1), filing("SCHEDULE 13D/A", 2), filing("10-Q", 3), filing("8-K", 4), filing("40-F", 5)]
         })
         const feedsFile = writeFeeds([{ name: secFeedName, url: secCurrentFeedUrl(sec.url), kind: "sec-atom" }])
         const [first, second] = yield* Effect.flatMap(FeedIngest, (ingest) =>
@@ -148,9 +148,9 @@ describe("polling SEC's live feed", () => {
             ingestLayer({ FEEDS_FILE: feedsFile, SEC_TICKERS_URL: `${sec.url}/files/company_tickers.json` })
           )
         )
-        expect(first.items.map((item) => item.sec?.formType)).toEqual(["SCHEDULE 13D/A", "8-K"])
+        expect(first.items.map((item) => item.sec?.formType)).toEqual(["SCHEDULE 13D/A", "8-K", "4"])
         expect(first.reports).toEqual([
-          expect.objectContaining({ name: secFeedName, status: { _tag: "Ok", items: 2, fresh: 2 } })
+          expect.objectContaining({ name: secFeedName, status: { _tag: "Ok", items: 3, fresh: 3 } })
         ])
         expect(second.reports[0]?.status._tag).toBe("NotModified")
         expect(getcurrentRequests(sec)).toHaveLength(2)

@@ -18,7 +18,9 @@ const owners: Readonly<Record<string, string>> = {
   sec_llm_cache: "src/Classification/SecLlmCache.ts",
   llm_usage_daily: "src/Classification/UsageMonitor.ts",
   item_archive: "src/Outcomes/ItemArchive.ts",
-  price_outcomes: "src/Outcomes/OutcomeStore.ts"
+  price_outcomes: "src/Outcomes/OutcomeStore.ts",
+  company_size: "src/MarketData/CompanySizes.ts",
+  insider_purchases: "src/Classification/InsiderTrades.ts"
 }
 
 const root = fileURLToPath(new URL("..", import.meta.url))

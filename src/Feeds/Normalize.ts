@@ -1,7 +1,7 @@
 import type { FeedKind, NormalizedItem, Ticker } from "../Kernel/Domain.js"
 import { canonicalUrl, itemId, secItemId } from "../Kernel/CanonicalId.js"
 import type { ParsedFeed, RawEntry } from "./Parser.js"
-import { isCatalystForm, parseSecEntry, partyRank, type SecEntry, secTitle } from "./SecEntry.js"
+import { isCatalystForm, isInsiderForm, parseSecEntry, partyRank, type SecEntry, secTitle } from "./SecEntry.js"
 import { htmlToText, parseDate, resolveUrl } from "./Text.js"
 import { preferTickers, tickersInCategories, tickersInText } from "./Tickers.js"
 
@@ -47,6 +47,18 @@ interface Party {
   readonly sec: SecEntry
 }
 
+/**
+ * A Form 4's reporting owners: without them every insider's filing on one issuer has the same
+ * headline, and the story check would take the second insider's for a repeat of the first's.
+ */
+const insiderSuffix = (parties: ReadonlyArray<Party>): string => {
+  if (!isInsiderForm(parties[0]?.sec.formType ?? "")) return ""
+  const owners = parties
+    .filter((party) => party.sec.role.toLowerCase() === "reporting")
+    .map((party) => party.sec.companyName)
+  return owners.length === 0 ? "" : ` — ${owners.join(" & ")}`
+}
+
 const secItem = (parties: readonly [Party, ...Array<Party>], base: string | null, context: NormalizeContext) => {
   const ordered = [...parties].sort((a, b) => partyRank(a.sec.role) - partyRank(b.sec.role))
   const main = ordered[0] ?? parties[0]
@@ -56,7 +68,7 @@ const secItem = (parties: readonly [Party, ...Array<Party>], base: string | null
     id: secItemId(main.sec.accession),
     source: context.source.name,
     kind: context.source.kind,
-    title: secTitle(main.sec),
+    title: secTitle(main.sec) + insiderSuffix(ordered),
     summary: htmlToText(main.entry.summary).slice(0, maxSummaryChars),
     link: url === null ? "" : canonicalUrl(url),
     published: parseDate(main.entry.published) ?? main.sec.filed,

@@ -73,9 +73,18 @@ export const catalystForms = [
   "SC 13G"
 ] as const
 
+/**
+ * Insider transaction reports, matched exactly: by prefix, "4" would also take 424B5 and 40-F.
+ * (Ownership forms, https://www.sec.gov/files/forms-3-4-5.pdf.)
+ */
+export const insiderForms = ["4", "4/A"] as const
+
+export const isInsiderForm = (formType: string): boolean =>
+  (insiderForms as ReadonlyArray<string>).includes(formType.trim().toUpperCase())
+
 export const isCatalystForm = (formType: string): boolean => {
   const form = formType.trim().toUpperCase()
-  return catalystForms.some((prefix) => form.startsWith(prefix))
+  return catalystForms.some((prefix) => form.startsWith(prefix)) || isInsiderForm(form)
 }
 
 /** The party the filing is about comes first: a 13D's Subject, a Form 4's Issuer, then the Filer. */

@@ -140,6 +140,9 @@ const filters = Config.all({
   maxSecFilingAgeMinutes: integerAtLeast("MAX_SEC_FILING_AGE_MINUTES", 0, 240),
   allowOtcTickers: flag("ALLOW_OTC_TICKERS", false),
   minVolume: numberAtLeast("MIN_VOLUME", 0, 0),
+  minMarketCapUsd: numberAtLeast("MIN_MARKET_CAP_USD", 0, 0),
+  maxMarketCapUsd: numberAtLeast("MAX_MARKET_CAP_USD", 0, 0),
+  maxSharesOutstanding: numberAtLeast("MAX_SHARES_OUTSTANDING", 0, 0),
   quotesOnOutage: Config.all([
     Config.literal(...QuotesOnOutage)("QUOTES_ON_OUTAGE").pipe(Config.withDefault("send" as const)),
     Config.string("MARKET_DATA_PROVIDER").pipe(Config.withDefault("yahoo"))
@@ -190,7 +193,11 @@ const sec = Config.all({
   userAgent: optionalString("SEC_USER_AGENT"),
   rateLimit: numberAtLeast("SEC_RATE_LIMIT", 0.1, 10).pipe(
     checked("SEC_RATE_LIMIT", "SEC allows at most 10 requests per second", (n) => n <= 10)
-  )
+  ),
+  xbrlUrl: httpUrl("SEC_XBRL_URL", "https://data.sec.gov").pipe(Config.map((url) => url.replace(/\/+$/, ""))),
+  insiderMinValueUsd: numberAtLeast("INSIDER_MIN_VALUE_USD", 0, 25_000),
+  insiderClusterDays: integerAtLeast("INSIDER_CLUSTER_DAYS", 1, 5),
+  insiderAlertSales: flag("INSIDER_ALERT_SALES", false)
 })
 
 const feeds = Config.all({
@@ -429,6 +436,9 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
     maxSecFilingAgeMinutes: "MAX_SEC_FILING_AGE_MINUTES",
     allowOtcTickers: "ALLOW_OTC_TICKERS",
     minVolume: "MIN_VOLUME",
+    minMarketCapUsd: "MIN_MARKET_CAP_USD",
+    maxMarketCapUsd: "MAX_MARKET_CAP_USD",
+    maxSharesOutstanding: "MAX_SHARES_OUTSTANDING",
     quotesOnOutage: "QUOTES_ON_OUTAGE"
   },
   discord: {
@@ -440,7 +450,11 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
   },
   sec: {
     userAgent: "SEC_USER_AGENT",
-    rateLimit: "SEC_RATE_LIMIT"
+    rateLimit: "SEC_RATE_LIMIT",
+    xbrlUrl: "SEC_XBRL_URL",
+    insiderMinValueUsd: "INSIDER_MIN_VALUE_USD",
+    insiderClusterDays: "INSIDER_CLUSTER_DAYS",
+    insiderAlertSales: "INSIDER_ALERT_SALES"
   },
   feeds: {
     feedsFile: "FEEDS_FILE",

@@ -111,6 +111,42 @@ export const LinkedItem = Schema.Struct({
 })
 export type LinkedItem = typeof LinkedItem.Type
 
+/**
+ * Company size from SEC XBRL (https://www.sec.gov/edgar/sec-api-documentation): shares outstanding
+ * (dei:EntityCommonStockSharesOutstanding) and public float in dollars (dei:EntityPublicFloat), each
+ * with the period-end date it was reported for. Shares outstanding is not the trader's "float".
+ */
+export const CompanySize = Schema.Struct({
+  sharesOutstanding: Schema.NullOr(Schema.Number),
+  sharesAsOf: Schema.NullOr(Schema.String),
+  publicFloatUsd: Schema.NullOr(Schema.Number),
+  publicFloatAsOf: Schema.NullOr(Schema.String),
+  /** Price × shares outstanding. */
+  marketCapUsd: Schema.NullOr(Schema.Number),
+  /** Today's volume as a percentage of shares outstanding. */
+  volumePctOfShares: Schema.NullOr(Schema.Number)
+})
+export type CompanySize = typeof CompanySize.Type
+
+/**
+ * One Form 4's transactions of one code, summed (EDGAR Ownership XML Technical Specification):
+ * `code` P is an open-market purchase, S a sale, A a grant, M an option exercise, F tax withholding.
+ */
+export const InsiderTrade = Schema.Struct({
+  owner: Schema.String,
+  /** "Director", "Officer (CEO)", "10% owner", joined with ", "; empty when the filing says none. */
+  relationship: Schema.String,
+  code: Schema.String,
+  shares: Schema.Number,
+  /** Share-weighted average price; null when no transaction gave one. */
+  price: Schema.NullOr(Schema.Number),
+  valueUsd: Schema.NullOr(Schema.Number),
+  sharesOwnedAfter: Schema.NullOr(Schema.Number),
+  /** Distinct insiders buying this issuer within INSIDER_CLUSTER_DAYS, when there are two or more. */
+  clusterInsiders: Schema.NullOr(Schema.Number)
+})
+export type InsiderTrade = typeof InsiderTrade.Type
+
 /** What goes into the outbox: everything the sink needs to render the message, frozen at decision time. */
 export const Alert = Schema.Struct({
   item: NormalizedItem,
@@ -121,7 +157,9 @@ export const Alert = Schema.Struct({
   /** LLM_MODE=enrich: the filter the LLM verdict would have failed (gate mode would not have sent it). */
   llmVeto: Schema.optional(Schema.String),
   /** Later items edited into this alert (EVENT_WINDOW_MINUTES, ALERT_UPDATE_LOOKBACK_HOURS), oldest first. */
-  linked: Schema.optional(Schema.Array(LinkedItem))
+  linked: Schema.optional(Schema.Array(LinkedItem)),
+  size: Schema.optional(CompanySize),
+  insider: Schema.optional(InsiderTrade)
 })
 export type Alert = typeof Alert.Type
 

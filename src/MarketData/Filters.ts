@@ -1,6 +1,7 @@
 import { isOtc } from "../Feeds/Tickers.js"
 import type { AppConfig } from "../Kernel/AppConfig.js"
-import type { ClassifiedItem, EnqueueResult, EnrichedItem, ItemOutcome } from "../Kernel/Domain.js"
+import type { ClassifiedItem, CompanySize, EnqueueResult, EnrichedItem, ItemOutcome } from "../Kernel/Domain.js"
+import { isInsiderForm } from "../Feeds/SecEntry.js"
 
 type FilterSettings = AppConfig["filters"]
 
@@ -14,7 +15,8 @@ export const rejectBeforeMarket = (
   // Tickers put OTC listings last, so an OTC primary means the item has nothing else.
   if (!settings.allowOtcTickers && isOtc(primary.exchange))
     return `OTC-only ticker ${primary.symbol} (${primary.exchange}) with ALLOW_OTC_TICKERS=0`
-  if (classification.score < settings.minScore)
+  // A Form 4 has no text to score: the insider rule decides it once its ownership document is read.
+  if (!isInsiderForm(item.sec?.formType ?? "") && classification.score < settings.minScore)
     return `score ${classification.score.toFixed(2)} below MIN_SCORE ${settings.minScore}`
   return null
 }
@@ -31,6 +33,47 @@ export const rejectOnMarket = (settings: FilterSettings, { market }: EnrichedIte
   if (settings.minVolume > 0 && volume !== null && volume < settings.minVolume)
     return `volume ${volume} below MIN_VOLUME ${settings.minVolume}`
   return null
+}
+
+const usd = (value: number) => `$${Math.round(value).toLocaleString("en-US")}`
+
+/**
+ * MIN_MARKET_CAP_USD, MAX_MARKET_CAP_USD and MAX_SHARES_OUTSTANDING (0 = off). A size SEC doesn't
+ * know (no XBRL facts, no price for the market cap, or not known in time) passes: `note` says which
+ * configured bound went unchecked, for the item's outcome.
+ */
+export const rejectOnSize = (
+  settings: FilterSettings,
+  size: CompanySize | undefined
+): { readonly reason: string | null; readonly note: string | null } => {
+  const capBounds = settings.minMarketCapUsd > 0 || settings.maxMarketCapUsd > 0
+  const marketCap = size?.marketCapUsd ?? null
+  const shares = size?.sharesOutstanding ?? null
+  if (marketCap !== null) {
+    if (settings.minMarketCapUsd > 0 && marketCap < settings.minMarketCapUsd)
+      return {
+        reason: `market cap ${usd(marketCap)} below MIN_MARKET_CAP_USD ${usd(settings.minMarketCapUsd)}`,
+        note: null
+      }
+    if (settings.maxMarketCapUsd > 0 && marketCap > settings.maxMarketCapUsd)
+      return {
+        reason: `market cap ${usd(marketCap)} above MAX_MARKET_CAP_USD ${usd(settings.maxMarketCapUsd)}`,
+        note: null
+      }
+  }
+  if (shares !== null && settings.maxSharesOutstanding > 0 && shares > settings.maxSharesOutstanding)
+    return {
+      reason: `shares outstanding ${shares.toLocaleString("en-US")} above MAX_SHARES_OUTSTANDING ${settings.maxSharesOutstanding.toLocaleString("en-US")}`,
+      note: null
+    }
+  const unchecked = [
+    ...(capBounds && marketCap === null ? ["market cap"] : []),
+    ...(settings.maxSharesOutstanding > 0 && shares === null ? ["shares outstanding"] : [])
+  ]
+  return {
+    reason: null,
+    note: unchecked.length === 0 ? null : `size filter not applied: ${unchecked.join(" and ")} unknown`
+  }
 }
 
 /**

@@ -1,11 +1,23 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Context, DateTime, Effect, Metric, Tracer } from "effect"
+import { Clock, Context, DateTime, Effect, Metric, Option, Tracer } from "effect"
 import { Classifier } from "../Classification/Classifier.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
-import type { Alert, CycleSummary, ItemOutcome, ItemOutcomeKind, NormalizedItem } from "../Kernel/Domain.js"
+import type {
+  Alert,
+  CompanySize,
+  CycleSummary,
+  EnrichedItem,
+  InsiderTrade,
+  ItemOutcome,
+  ItemOutcomeKind,
+  NormalizedItem
+} from "../Kernel/Domain.js"
 import { type FeedBatch, FeedIngest } from "../Feeds/FeedIngest.js"
 import type { FeedSource } from "../Feeds/Sources.js"
-import { applyCycleCap, holdOnMarket, rejectBeforeMarket, rejectOnMarket } from "../MarketData/Filters.js"
+import { applyCycleCap, holdOnMarket, rejectBeforeMarket, rejectOnMarket, rejectOnSize } from "../MarketData/Filters.js"
+import { CompanySizes } from "../MarketData/CompanySizes.js"
+import { InsiderTrades } from "../Classification/InsiderTrades.js"
+import { isInsiderForm } from "../Feeds/SecEntry.js"
 import { archiveEntries, ItemArchive } from "../Outcomes/ItemArchive.js"
 import { MarketData } from "../MarketData/MarketData.js"
 import { AlertLinks } from "../Delivery/AlertLinks.js"
@@ -62,6 +74,9 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     const outbox = yield* Outbox
     const archive = yield* ItemArchive
     const links = yield* AlertLinks
+    // Both read SEC; a cycle assembled without them (tests over a local feed) decides without size or Form 4s.
+    const companySizes = yield* Effect.serviceOption(CompanySizes)
+    const insiderTrades = yield* Effect.serviceOption(InsiderTrades)
 
     /**
      * Story keys claimed by a cycle between its dedupe and its commit. Two pollers carrying the same
@@ -135,6 +150,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
         const decidedAt = DateTime.formatIso(DateTime.unsafeMake(yield* Clock.currentTimeMillis))
         const alerts: Array<Alert> = []
         const heldIds = new Set<string>()
+        const priced: Array<EnrichedItem> = []
         for (const entry of enriched) {
           const held = holdOnMarket(config.filters, entry)
           if (held !== null) {
@@ -147,6 +163,38 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             outcomes.push(outcome(entry.item, "filtered", reason))
             continue
           }
+          priced.push(entry)
+        }
+        // Only items that passed the price filters cost SEC requests for their size.
+        const sizes = Option.isSome(companySizes)
+          ? yield* companySizes.value.sizes(priced)
+          : new Map<string, CompanySize>()
+        const sized: Array<{ entry: EnrichedItem; size: CompanySize | undefined; note: string | null }> = []
+        for (const entry of priced) {
+          const size = sizes.get(entry.item.id)
+          const { reason, note } = rejectOnSize(config.filters, size)
+          if (reason !== null) outcomes.push(outcome(entry.item, "filtered", reason))
+          else sized.push({ entry, size, note })
+        }
+        // A Form 4's document is fetched only now, once its issuer has passed the price and size filters.
+        const insiders = new Map<string, InsiderTrade>()
+        yield* Effect.forEach(
+          sized.filter(({ entry }) => isInsiderForm(entry.item.sec?.formType ?? "")),
+          ({ entry }) =>
+            Effect.gen(function* () {
+              const filing = entry.item.sec!
+              if (Option.isNone(insiderTrades)) {
+                return outcomes.push(outcome(entry.item, "filtered", "Form 4 documents are not read by this cycle"))
+              }
+              const verdict = yield* insiderTrades.value.verdict(filing)
+              if (verdict._tag === "Filtered") outcomes.push(outcome(entry.item, "filtered", verdict.reason))
+              else insiders.set(entry.item.id, verdict.trade)
+            }),
+          { concurrency: 4, discard: true }
+        )
+        for (const { entry, size, note } of sized) {
+          const insider = insiders.get(entry.item.id)
+          if (isInsiderForm(entry.item.sec?.formType ?? "") && insider === undefined) continue
           const [ticker] = entry.item.tickers
           if (ticker === undefined) continue
           alerts.push({
@@ -154,9 +202,11 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             ticker,
             classification: entry.classification,
             market: entry.market,
-            decidedAt
+            decidedAt,
+            ...(size === undefined ? {} : { size }),
+            ...(insider === undefined ? {} : { insider })
           })
-          outcomes.push(outcome(entry.item, "alerted", null))
+          outcomes.push(outcome(entry.item, "alerted", note))
         }
 
         for (const item of taken) heldIds.add(item.id)
@@ -267,6 +317,8 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     Outbox.Default,
     ItemArchive.Default,
     AlertLinks.Default,
+    CompanySizes.Default,
+    InsiderTrades.Default,
     SqlLive
   ]
 }) {

@@ -26,6 +26,44 @@ export interface FakeFiling {
   readonly items?: ReadonlyArray<string>
   /** Text of the primary document, served as HTML (default: a short generated filing). */
   readonly documentText?: string
+  /** A Form 4's ownership document, served as XML and listed in the filing's index.json. */
+  readonly ownership?: FakeOwnership
+  /** The ownership document's raw text instead of one generated from `ownership` (malformed-input tests). */
+  readonly ownershipXml?: string
+}
+
+/** What a Form 4 reports (EDGAR Ownership XML Technical Specification, https://www.sec.gov/info/edgar/ownershipxmltechspec). */
+export interface FakeOwnership {
+  readonly issuerCik: number
+  readonly issuerSymbol: string
+  readonly owner: {
+    readonly cik: number
+    readonly name: string
+    readonly isDirector?: boolean
+    readonly isOfficer?: boolean
+    readonly isTenPercentOwner?: boolean
+    readonly officerTitle?: string
+  }
+  readonly transactions: ReadonlyArray<{
+    readonly date: string
+    /** P purchase, S sale, A grant, M exercise, F tax withholding. */
+    readonly code: string
+    readonly shares: number
+    readonly price?: number
+    readonly sharesOwnedAfter: number
+  }>
+}
+
+/**
+ * One XBRL company concept (https://www.sec.gov/edgar/sec-api-documentation), as
+ * `/api/xbrl/companyconcept/CIK##########/dei/<tag>.json` answers it: facts grouped by unit.
+ */
+export interface FakeConcept {
+  readonly cik: number
+  readonly tag: string
+  /** `shares`, `USD`, … → facts; a raw string is served as the body as it is. */
+  readonly units:
+    Readonly<Record<string, ReadonlyArray<{ val: number; end: string; filed: string; form?: string }>>> | string
 }
 
 export interface FakeTicker {
@@ -130,6 +168,53 @@ const documentHtml = (filing: FakeFiling): string => {
 <p>${escapeXml(company)}</p><p>${escapeXml(text)}</p></body></html>`
 }
 
+/** The ownership document's file name within the filing folder, as EDGAR's filer software names it. */
+export const ownershipDocumentName = (filing: FakeFiling): string =>
+  `wk-form4_${filing.accession.replace(/-/g, "")}.xml`
+
+const flag = (value: boolean | undefined) => (value === true ? "1" : "0")
+
+export const ownershipXml = (ownership: FakeOwnership): string => `<?xml version="1.0"?>
+<ownershipDocument>
+<schemaVersion>X0508</schemaVersion>
+<documentType>4</documentType>
+<periodOfReport>${ownership.transactions[0]?.date ?? "2025-12-10"}</periodOfReport>
+<issuer><issuerCik>${String(ownership.issuerCik).padStart(10, "0")}</issuerCik><issuerName>Issuer</issuerName><issuerTradingSymbol>${escapeXml(ownership.issuerSymbol)}</issuerTradingSymbol></issuer>
+<reportingOwner>
+<reportingOwnerId><rptOwnerCik>${String(ownership.owner.cik).padStart(10, "0")}</rptOwnerCik><rptOwnerName>${escapeXml(ownership.owner.name)}</rptOwnerName></reportingOwnerId>
+<reportingOwnerRelationship><isDirector>${flag(ownership.owner.isDirector)}</isDirector><isOfficer>${flag(ownership.owner.isOfficer)}</isOfficer><isTenPercentOwner>${flag(ownership.owner.isTenPercentOwner)}</isTenPercentOwner><isOther>0</isOther>${ownership.owner.officerTitle === undefined ? "" : `<officerTitle>${escapeXml(ownership.owner.officerTitle)}</officerTitle>`}</reportingOwnerRelationship>
+</reportingOwner>
+<nonDerivativeTable>
+${ownership.transactions
+  .map(
+    (transaction) => `<nonDerivativeTransaction>
+<securityTitle><value>Common Stock</value></securityTitle>
+<transactionDate><value>${transaction.date}</value></transactionDate>
+<transactionCoding><transactionFormType>4</transactionFormType><transactionCode>${transaction.code}</transactionCode><equitySwapInvolved>0</equitySwapInvolved></transactionCoding>
+<transactionAmounts><transactionShares><value>${transaction.shares}</value></transactionShares><transactionPricePerShare>${transaction.price === undefined ? '<footnoteId id="F1"/>' : `<value>${transaction.price}</value>`}</transactionPricePerShare><transactionAcquiredDisposedCode><value>${transaction.code === "S" || transaction.code === "F" ? "D" : "A"}</value></transactionAcquiredDisposedCode></transactionAmounts>
+<postTransactionAmounts><sharesOwnedFollowingTransaction><value>${transaction.sharesOwnedAfter}</value></sharesOwnedFollowingTransaction></postTransactionAmounts>
+<ownershipNature><directOrIndirectOwnership><value>D</value></directOrIndirectOwnership></ownershipNature>
+</nonDerivativeTransaction>`
+  )
+  .join("\n")}
+</nonDerivativeTable>
+</ownershipDocument>`
+
+/** A filing folder's index.json: `{"directory":{"item":[{"name":…,"type":…,"size":…}],"name":…,"parent-dir":…}}`. */
+export const filingIndexJson = (filing: FakeFiling, cik: number): string =>
+  JSON.stringify({
+    directory: {
+      item: [
+        { "last-modified": filing.updated, name: `${filing.accession}-index.htm`, type: "text.gif", size: "" },
+        ...(filing.ownership !== undefined || filing.ownershipXml !== undefined
+          ? [{ "last-modified": filing.updated, name: ownershipDocumentName(filing), type: "text.gif", size: "4 KB" }]
+          : [{ "last-modified": filing.updated, name: primaryDocumentName(filing), type: "text.gif", size: "20 KB" }])
+      ],
+      name: `/Archives/edgar/data/${cik}/${filing.accession.replace(/-/g, "")}`,
+      "parent-dir": `/Archives/edgar/data/${cik}`
+    }
+  })
+
 /** `filings.recent` as parallel arrays, newest first, for the filings where `cik` is a party. */
 export const submissionsJson = (cik: number, filings: ReadonlyArray<FakeFiling>): string | null => {
   const own = filings.filter((filing) => filing.parties.some((party) => party.cik === cik))
@@ -157,6 +242,7 @@ export const make = (
   options: {
     readonly filings?: ReadonlyArray<FakeFiling>
     readonly tickers?: ReadonlyArray<FakeTicker>
+    readonly concepts?: ReadonlyArray<FakeConcept>
     readonly latencyMs?: number
   } = {}
 ) =>
@@ -169,6 +255,7 @@ export const make = (
       /** Serves `filings` from now on; returns that moment (epoch ms, the clock of `requests`): when new ones became visible. */
       readonly setFilings: (filings: ReadonlyArray<FakeFiling>) => number
       readonly setTickers: (tickers: ReadonlyArray<FakeTicker>) => void
+      readonly setConcepts: (concepts: ReadonlyArray<FakeConcept>) => void
       /** Serves this text as company_tickers.json and company_tickers_exchange.json (null restores the tickers). */
       readonly setTickersBody: (raw: string | null) => void
       /** Answers every request with this status and SEC's HTML error page (null restores service). */
@@ -179,6 +266,7 @@ export const make = (
     }>((resume) => {
       let filings = options.filings ?? []
       let tickers = options.tickers ?? []
+      let concepts = options.concepts ?? []
       let tickersBody: string | null = null
       let outage: number | null = null
       let requests: Array<SecRequest> = []
@@ -214,6 +302,31 @@ export const make = (
             response.writeHead(200, { "Content-Type": "application/json" })
             return response.end(body)
           }
+          const concept = /^\/api\/xbrl\/companyconcept\/CIK(\d{10})\/dei\/(\w+)\.json$/.exec(url.pathname)
+          if (concept !== null) {
+            const found = concepts.find((each) => each.cik === Number(concept[1]) && each.tag === concept[2])
+            if (found === undefined) {
+              response.writeHead(404, { "Content-Type": "application/xml" })
+              return response.end("<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code></Error>")
+            }
+            response.writeHead(200, { "Content-Type": "application/json" })
+            if (typeof found.units === "string") return response.end(found.units)
+            return response.end(
+              JSON.stringify({ cik: found.cik, taxonomy: "dei", tag: found.tag, label: found.tag, units: found.units })
+            )
+          }
+          const folder = /^\/Archives\/edgar\/data\/(\d+)\/(\d{18})\/(.+)$/.exec(url.pathname)
+          const inFolder =
+            folder === null ? undefined : filings.find((each) => each.accession.replace(/-/g, "") === folder[2])
+          if (folder !== null && inFolder !== undefined && folder[3] === "index.json") {
+            response.writeHead(200, { "Content-Type": "application/json" })
+            return response.end(filingIndexJson(inFolder, Number(folder[1])))
+          }
+          if (folder !== null && inFolder !== undefined && folder[3] === ownershipDocumentName(inFolder)) {
+            response.writeHead(200, { "Content-Type": "text/xml" })
+            if (inFolder.ownershipXml !== undefined) return response.end(inFolder.ownershipXml)
+            if (inFolder.ownership !== undefined) return response.end(ownershipXml(inFolder.ownership))
+          }
           if (url.pathname.startsWith("/Archives/edgar/data/")) {
             const document = url.pathname.split("/").pop() ?? ""
             const filing = filings.find((candidate) => primaryDocumentName(candidate) === document)
@@ -242,6 +355,9 @@ export const make = (
             },
             setTickers: (next: ReadonlyArray<FakeTicker>) => {
               tickers = next
+            },
+            setConcepts: (next: ReadonlyArray<FakeConcept>) => {
+              concepts = next
             },
             setTickersBody: (raw: string | null) => {
               tickersBody = raw

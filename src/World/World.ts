@@ -321,6 +321,7 @@ export const make = (options: WorldOptions = {}) =>
       SEC_BASE_URL: sec.url,
       SEC_TICKERS_URL: `${sec.url}/files/company_tickers_exchange.json`,
       SEC_SUBMISSIONS_URL: sec.url,
+      SEC_XBRL_URL: sec.url,
       SEC_USER_AGENT: "catalyst-bot world admin@example.com",
       MARKET_DATA_PROVIDER: "yahoo",
       YAHOO_BASE_URL: quotes.url,

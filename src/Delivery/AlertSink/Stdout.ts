@@ -2,6 +2,7 @@ import { Console, Effect, Layer } from "effect"
 import { AlertSink } from "../AlertSink.js"
 import type { Alert, ChartOutcome } from "../../Kernel/Domain.js"
 import { filingLabel, isUpdated } from "../AlertLinks.js"
+import { clusterNote, insiderSentence, sizeFacts } from "../AlertFacts.js"
 
 const formatPrice = (alert: Alert): string => {
   switch (alert.market._tag) {
@@ -37,6 +38,19 @@ export const renderCard = (alert: Alert): string => {
   return [
     `━━ ${warning}${alert.ticker.symbol}${alert.ticker.exchange ? ` (${alert.ticker.exchange})` : ""} — ${item.title}`,
     `   ${formatPrice(alert)} | score ${classification.score.toFixed(1)} | sentiment ${classification.sentiment.toFixed(2)} | ${classification.categories.join(", ") || "uncategorised"}`,
+    ...(alert.insider === undefined
+      ? []
+      : [
+          `   ${insiderSentence(alert.insider)}`,
+          ...(clusterNote(alert.insider) === null ? [] : [`   ${clusterNote(alert.insider)}`])
+        ]),
+    ...(alert.size === undefined || sizeFacts(alert.size).length === 0
+      ? []
+      : [
+          `   ${sizeFacts(alert.size)
+            .map(({ name, value }) => `${name} ${value}`)
+            .join(" | ")}`
+        ]),
     `   ${item.source} · published ${item.published ?? "unknown"} · ${item.link}`,
     ...linkedLines(alert).map((line) => `   ${line}`)
   ].join("\n")

@@ -2,6 +2,7 @@ import type { Alert, ChartOutcome } from "../../Kernel/Domain.js"
 import { filingLabel, isUpdated } from "../AlertLinks.js"
 import type { PackItem, PackLimits } from "../Pack.js"
 import { escapeMarkdown as md } from "./Markdown.js"
+import { clusterNote, insiderSentence, sizeFacts } from "../AlertFacts.js"
 
 /**
  * Discord message limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
@@ -263,6 +264,16 @@ export const alertMessage = (
     const amendment = /\/A$/i.test(item.sec.formType) ? " (amendment)" : ""
     fields.push({ name: "Form", value: `${md(item.sec.formType)}${amendment}`, inline: true })
     if (item.sec.items.length > 0) fields.push({ name: "Items", value: item.sec.items.map(md).join("\n") })
+  }
+  if (alert.insider !== undefined) {
+    const cluster = clusterNote(alert.insider)
+    fields.push({
+      name: "Insider",
+      value: `${insiderSentence(alert.insider, md)}${cluster === null ? "" : `\n🔥 ${cluster}`}`
+    })
+  }
+  if (alert.size !== undefined) {
+    for (const fact of sizeFacts(alert.size)) fields.push({ ...fact, inline: true })
   }
   fields.push(...linkedFields(alert))
   if (chart._tag === "Failed") fields.push({ name: "Chart", value: `⚠️ chart unavailable: ${md(chart.reason)}` })

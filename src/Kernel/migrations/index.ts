@@ -8,6 +8,8 @@ import outboxSource from "./00061_outbox_source.js"
 import outboxEdits from "./00070_outbox_edits.js"
 import secTickerExchange from "./00072_sec_ticker_exchange.js"
 import outboxTrace from "./00073_outbox_trace.js"
+import companySize from "./00090_company_size.js"
+import insiderPurchases from "./00091_insider_purchases.js"
 import outboxTickerCreated from "./00110_outbox_ticker_created.js"
 import dashboardSearch from "./00130_dashboard_search.js"
 
@@ -22,6 +24,8 @@ export const migrations = {
   "00070_outbox_edits": outboxEdits,
   "00072_sec_ticker_exchange": secTickerExchange,
   "00073_outbox_trace": outboxTrace,
+  "00090_company_size": companySize,
+  "00091_insider_purchases": insiderPurchases,
   "00110_outbox_ticker_created": outboxTickerCreated,
   "00130_dashboard_search": dashboardSearch
 }
