@@ -152,7 +152,10 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             ticker,
             classification: entry.classification,
             market: entry.market,
-            decidedAt
+            decidedAt,
+            ...(entry.filing?.ownership !== undefined && { ownership: entry.filing.ownership }),
+            ...(entry.filing?.offering !== undefined && { offering: entry.filing.offering }),
+            ...(entry.filing?.exhibit !== undefined && { exhibit: entry.filing.exhibit })
           })
           outcomes.push(outcome(entry.item, "alerted", null))
         }

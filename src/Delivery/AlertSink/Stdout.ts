@@ -1,6 +1,7 @@
 import { Console, Effect, Layer } from "effect"
 import { AlertSink } from "../AlertSink.js"
 import type { Alert, ChartOutcome } from "../../Kernel/Domain.js"
+import { exhibitLine, offeringLine, ownershipLine } from "../FilingFacts.js"
 
 const formatPrice = (alert: Alert): string => {
   switch (alert.market._tag) {
@@ -23,6 +24,9 @@ export const renderCard = (alert: Alert): string => {
   return [
     `━━ ${warning}${alert.ticker.symbol}${alert.ticker.exchange ? ` (${alert.ticker.exchange})` : ""} — ${item.title}`,
     `   ${formatPrice(alert)} | score ${classification.score.toFixed(1)} | sentiment ${classification.sentiment.toFixed(2)} | ${classification.categories.join(", ") || "uncategorised"}`,
+    ...(alert.ownership === undefined ? [] : [`   stake: ${ownershipLine(alert.ownership)}`]),
+    ...(alert.offering === undefined ? [] : [`   offering: ${offeringLine(alert.offering)}`]),
+    ...(alert.exhibit === undefined ? [] : [`   EX-99.1 ${exhibitLine(alert.exhibit)}`]),
     `   ${item.source} · published ${item.published ?? "unknown"} · ${item.link}`
   ].join("\n")
 }

@@ -1,4 +1,5 @@
 import type { Alert, ChartOutcome } from "../../Kernel/Domain.js"
+import { exhibitLine, offeringLine, ownershipLine } from "../FilingFacts.js"
 import type { PackItem, PackLimits } from "../Pack.js"
 import { escapeMarkdown as md } from "./Markdown.js"
 
@@ -243,6 +244,10 @@ export const alertMessage = (
     fields.push({ name: "Form", value: `${md(item.sec.formType)}${amendment}`, inline: true })
     if (item.sec.items.length > 0) fields.push({ name: "Items", value: item.sec.items.map(md).join("\n") })
   }
+  if (alert.ownership !== undefined) fields.push({ name: "Stake", value: ownershipLine(alert.ownership, md) })
+  if (alert.offering !== undefined) fields.push({ name: "Offering", value: offeringLine(alert.offering) })
+  if (alert.exhibit !== undefined)
+    fields.push({ name: "Press release (EX-99.1)", value: exhibitLine(alert.exhibit, md) })
   if (chart._tag === "Failed") fields.push({ name: "Chart", value: `⚠️ chart unavailable: ${md(chart.reason)}` })
   if (classification.llm._tag === "Pending") fields.push({ name: "LLM", value: "⏳ analysis pending", inline: true })
   if (alert.llmVeto !== undefined) {
