@@ -1,5 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Logger, LogLevel } from "effect"
+import { Duration, Effect, Layer, Logger, LogLevel } from "effect"
+import { Classifier } from "../src/Classification/Classifier.js"
+import { FilingDetails } from "../src/Classification/FilingDetails.js"
+import { LlmAnalyst } from "../src/Classification/LlmAnalyst.js"
+import { AppConfig } from "../src/Kernel/AppConfig.js"
+import { makeTestLayer } from "../src/Kernel/TestLayer.js"
+import { newsItem } from "./support/Alerts.js"
+import { configLayer } from "./support/TestLayers.js"
 import { filingText } from "../src/Classification/SecExcerpt.js"
 import { knowsAnyTerm, parseOfferingTerms } from "../src/Classification/OfferingTerms.js"
 import { parseLegacyOwnership, parseOwnershipXml } from "../src/Classification/Ownership.js"
@@ -122,6 +129,33 @@ describe("SEC titles in words", () => {
     expect(formInWords("8-K/A")).toBe("8-K/A (amendment)")
     expect(secTitle({ ...entry, formType: "SCHEDULE 13D", items: [] })).toBe("Schedule 13D (activist stake): ACME CORP")
   })
+})
+
+describe("words the bot writes into SEC titles", () => {
+  const keywordsOnly = Classifier.DefaultWithoutDependencies.pipe(
+    Layer.provide(makeTestLayer(LlmAnalyst)({})),
+    Layer.provide(FilingDetails.Test({})),
+    Layer.provide(AppConfig.Default),
+    Layer.provide(configLayer({}))
+  )
+  const titled = (formType: string, items: ReadonlyArray<string>) => {
+    const filing = { formType, cik: "0000123456", accession: "0000123456-25-000001", items, companyName: "ACME CORP" }
+    return {
+      ...newsItem("sec-1", secTitle({ ...filing, role: "Filer", filed: null }), filing),
+      summary: "Filed: 2025-12-12 AccNo: 0000123456-25-000001 Size: 260 KB"
+    }
+  }
+
+  it.effect(
+    "never score: a 13D's \"(activist stake)\" and the items' captions in words leave only the item rules",
+    () =>
+      Effect.gen(function* () {
+        const classifier = yield* Classifier
+        // The form's own name scores as it always did; the bot's "(activist stake)" adds nothing.
+        expect(classifier.keywords(titled("SCHEDULE 13D", [])).matched).toEqual(["schedule 13d"])
+        expect(classifier.keywords(titled("8-K", ["1.03", "3.01"])).matched).toEqual(["item 1.03", "item 3.01"])
+      }).pipe(Effect.provide(keywordsOnly))
+  )
 })
 
 /** One poll of the world's SEC feed over `filings`, and what it did with each. */
