@@ -3,8 +3,8 @@ import { compile, type FilingContext, shipped } from "../src/Classification/Keyw
 import { type BenchReport, isMain, publish } from "./lib.js"
 
 /**
- * Keyword classification with the 8-K Item rules (captions masked, Items scored) against the plain
- * keyword pass without them, on the same mix of wire headlines and getcurrent 8-K lines. A full
+ * Keyword classification with the 8-K Item rules (captions masked, Items scored), then with the
+ * EX-99.1 text an 8-K 7.01/8.01 is read with, against the plain keyword pass without either, on the same mix of wire headlines and getcurrent 8-K lines. A full
  * getcurrent page is 100 entries a poll and a busy wire a few items a second; the floor is far above both.
  */
 
@@ -36,11 +36,33 @@ const corpus: ReadonlyArray<readonly [string, FilingContext | undefined]> = [
   })
 ]
 
-const perSecond = (classify: (text: string, filing: FilingContext | undefined) => unknown) => {
-  for (const [text, filing] of corpus) classify(text, filing)
+/** A furnished press release (EX-99.1) of the length they usually run, read for 8-K items 7.01 and 8.01. */
+const exhibit = [
+  "Acme Corp Announces Strategic Collaboration With Beta Pharma to Develop Next-Generation Therapies.",
+  "BOSTON, Dec. 12, 2025 -- Acme Corp today announced a strategic collaboration and license agreement with",
+  "Beta Pharma under which Beta will receive exclusive worldwide rights. Under the terms of the agreement,",
+  "Acme will receive an upfront payment of $25 million and is eligible for milestone payments.",
+  "About Acme Corp: Acme is a clinical-stage company focused on rare diseases.",
+  "Forward-Looking Statements: This press release contains forward-looking statements within the meaning of",
+  "the Private Securities Litigation Reform Act of 1995, which involve risks and uncertainties."
+]
+  .join(" ")
+  .repeat(3)
+
+const captionless = new Set(["7.01", "8.01"])
+const withExhibits = corpus.map(
+  ([text, filing]) =>
+    [filing?.items.some((item) => captionless.has(item)) === true ? `${text}\n${exhibit}` : text, filing] as const
+)
+
+const perSecond = (
+  classify: (text: string, filing: FilingContext | undefined) => unknown,
+  texts: ReadonlyArray<readonly [string, FilingContext | undefined]> = corpus
+) => {
+  for (const [text, filing] of texts) classify(text, filing)
   const started = performance.now()
-  for (let round = 0; round < ROUNDS; round++) for (const [text, filing] of corpus) classify(text, filing)
-  return (ROUNDS * corpus.length) / ((performance.now() - started) / 1000)
+  for (let round = 0; round < ROUNDS; round++) for (const [text, filing] of texts) classify(text, filing)
+  return (ROUNDS * texts.length) / ((performance.now() - started) / 1000)
 }
 
 export const run = async (): Promise<BenchReport> => {
@@ -49,6 +71,8 @@ export const run = async (): Promise<BenchReport> => {
   const baseline = perSecond((text) => plain.classify(text))
   const value = perSecond((text, filing) => withItems.classify(text, filing))
   const ratio = value / baseline
+  const withExhibit = perSecond((text, filing) => withItems.classify(text, filing), withExhibits)
+  const exhibitRatio = withExhibit / baseline
   return {
     name: "classify",
     figures: [
@@ -60,6 +84,15 @@ export const run = async (): Promise<BenchReport> => {
         ratio,
         target: `>= 0.5x and >= ${FLOOR_PER_SECOND} items/s`,
         pass: ratio >= 0.5 && value >= FLOOR_PER_SECOND
+      },
+      {
+        label: `keywords with 8-K Item rules and the EX-99.1 text of items 7.01/8.01 (${exhibit.length} chars)`,
+        value: withExhibit,
+        unit: "items/s",
+        baseline: { label: "keyword pass without Item rules or exhibits", value: baseline },
+        ratio: exhibitRatio,
+        target: `>= 0.5x and >= ${FLOOR_PER_SECOND} items/s`,
+        pass: exhibitRatio >= 0.5 && withExhibit >= FLOOR_PER_SECOND
       }
     ]
   }

@@ -124,12 +124,16 @@ describe("SEC alert titles", () => {
     })
   })()
 
-  it("read `FORM: COMPANY — Items …`, without the CIK or the party's role, which stay in `sec`", () => {
+  it("read `FORM: COMPANY — Items …` in words, without the CIK or the party's role, which stay in `sec`", () => {
     const byCik = (cik: string) => items.find((item) => item.sec?.cik === cik)
-    expect(byCik("0000789019")?.title).toBe("8-K: MICROSOFT CORP — Items 8.01, 9.01")
-    expect(byCik("0000732717")?.title).toBe("8-K: AT&T INC. — Items 1.01, 2.03")
-    expect(byCik("0001067983")?.title).toBe("424B5: BERKSHIRE HATHAWAY INC")
-    expect(byCik("0001800001")?.title).toBe("SC 13D/A: ACME THERAPEUTICS, INC.")
+    expect(byCik("0000789019")?.title).toBe(
+      "8-K: MICROSOFT CORP — Items 8.01 Other Events, 9.01 Financial Statements and Exhibits"
+    )
+    expect(byCik("0000732717")?.title).toBe(
+      "8-K: AT&T INC. — Items 1.01 Entry into a Material Definitive Agreement, 2.03 Creation of a Direct Financial Obligation"
+    )
+    expect(byCik("0001067983")?.title).toBe("424B5 (prospectus): BERKSHIRE HATHAWAY INC")
+    expect(byCik("0001800001")?.title).toBe("Schedule 13D/A (activist stake, amendment): ACME THERAPEUTICS, INC.")
     expect(byCik("0000789019")?.sec).toMatchObject({
       cik: "0000789019",
       formType: "8-K",

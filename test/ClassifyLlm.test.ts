@@ -5,6 +5,7 @@ import { type AdminEvent, AdminChannel } from "../src/Kernel/AdminChannel.js"
 import { Breakers } from "../src/Kernel/Breakers.js"
 import { Classifier } from "../src/Classification/Classifier.js"
 import { LlmAnalyst, LlmStatus } from "../src/Classification/LlmAnalyst.js"
+import { FilingDetails } from "../src/Classification/FilingDetails.js"
 import { SecExcerpt } from "../src/Classification/SecExcerpt.js"
 import { LlmUnavailable, SecLlmCache } from "../src/Classification/SecLlmCache.js"
 import shippedPricing from "../src/Classification/pricing.json" with { type: "json" }
@@ -48,7 +49,8 @@ const stack = (values: Record<string, string | number | boolean>, model: Layer.L
         UsageMonitor.DefaultWithoutDependencies,
         SecLlmCache.DefaultWithoutDependencies,
         StatusBoard.Default,
-        SecExcerpt.Test({ excerpt: () => Effect.succeed("Item 8.01 text") })
+        SecExcerpt.Test({ excerpt: () => Effect.succeed("Item 8.01 text") }),
+        FilingDetails.Test({ attach: (items) => Effect.succeed(items) })
       )
     ),
     Layer.provideMerge(

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Classifier } from "../src/Classification/Classifier.js"
+import { FilingDetails } from "../src/Classification/FilingDetails.js"
 import { compile, loadFile, shipped } from "../src/Classification/Keywords.js"
 import { LlmAnalyst } from "../src/Classification/LlmAnalyst.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
@@ -182,6 +183,7 @@ describe("8-K items", () => {
                 })
             })
           ),
+          Layer.provide(FilingDetails.Test({})),
           Layer.provide(AppConfig.Default),
           Layer.provide(configLayer({}))
         )

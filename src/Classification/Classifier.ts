@@ -1,9 +1,22 @@
 import { Effect, Option } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
-import { compile, type KeywordResult, loadFile, shipped } from "./Keywords.js"
+import { formInWords, itemInWords } from "../Feeds/SecEntry.js"
+import { compile, itemNumbers, type KeywordResult, loadFile, shipped } from "./Keywords.js"
+import { FilingDetails, type Rescore } from "./FilingDetails.js"
 import { LlmAnalyst } from "./LlmAnalyst.js"
 import type { Classification, ClassifiedItem, LlmVerdict, NormalizedItem } from "../Kernel/Domain.js"
 import { makeTestLayer } from "../Kernel/TestLayer.js"
+
+/**
+ * A filing's title names its form and items in words ("Schedule 13D (activist stake)", "1.01 Entry into
+ * a Material Definitive Agreement"), words the bot wrote, not the filer: they never score.
+ */
+const titleText = (item: NormalizedItem): string => {
+  if (item.sec === undefined) return item.title
+  let title = item.title.replace(formInWords(item.sec.formType), item.sec.formType)
+  for (const number of itemNumbers(item.sec.items)) title = title.replace(itemInWords(number), number)
+  return title
+}
 
 /**
  * The LLM refines the keyword result rather than replacing it: a material verdict adds its
@@ -45,8 +58,10 @@ export class Classifier extends Effect.Service<Classifier>()("Classification/Cla
     const keywordsFile = yield* Option.match(settings.keywordsFile, { onNone: () => shipped, onSome: loadFile })
     const engine = compile(keywordsFile)
     const analyst = yield* LlmAnalyst
+    const filingDetails = yield* FilingDetails
 
-    const keywordsOf = (item: NormalizedItem) => engine.classify(`${item.title}\n${item.summary}`, item.sec)
+    const keywordsOf = (item: NormalizedItem, documentText = "") =>
+      engine.classify(`${titleText(item)}\n${item.summary}${documentText === "" ? "" : `\n${documentText}`}`, item.sec)
 
     /** LLM_MODE=enrich: the alert goes out on keywords now; Delivery's follow-up runs the LLM and edits it. */
     const deferToFollowUp = (
@@ -79,9 +94,22 @@ export class Classifier extends Effect.Service<Classifier>()("Classification/Cla
         return { items: classified, notes } satisfies ClassifiedBatch
       })
 
-    /** The pipeline's stage: with LLM_MODE=enrich the LLM verdict is left to the follow-up (`Pending`). */
+    /** The verdict again with a document's text read too (an 8-K's EX-99.1); the LLM verdict stays as it was. */
+    const withDocumentText: Rescore = (entry, text) => {
+      const keywords = keywordsOf(entry.item, text)
+      return {
+        classification: combine(keywords, entry.classification.llm),
+        matched: keywords.matched.filter((phrase) => !entry.classification.matched.includes(phrase))
+      }
+    }
+
+    /**
+     * The pipeline's stage: with LLM_MODE=enrich the LLM verdict is left to the follow-up (`Pending`).
+     * Filings then get what their documents say (FilingDetails), within SEC_DOCUMENT_WAIT_SECONDS.
+     */
     const classifyBatch = Effect.fn("Classifier.classifyBatch")(function* (items: ReadonlyArray<NormalizedItem>) {
-      return yield* classifyWith(items, settings.llmMode === "enrich")
+      const batch = yield* classifyWith(items, settings.llmMode === "enrich")
+      return { ...batch, items: yield* filingDetails.attach(batch.items, withDocumentText) } satisfies ClassifiedBatch
     })
 
     /** The LLM stage alone, over the keyword results alerts went out with: the follow-up of LLM_MODE=enrich. */
@@ -100,10 +128,10 @@ export class Classifier extends Effect.Service<Classifier>()("Classification/Cla
       /** Keywords and the LLM together, whatever LLM_MODE says: `catalyst-bot classify` shows the whole verdict. */
       classify: (items: ReadonlyArray<NormalizedItem>) =>
         Effect.map(classifyWith(items, false), (batch) => batch.items).pipe(Effect.withSpan("Classifier.classify")),
-      keywords: keywordsOf
+      keywords: (item: NormalizedItem) => keywordsOf(item)
     } as const
   }),
-  dependencies: [AppConfig.Default, LlmAnalyst.Default]
+  dependencies: [AppConfig.Default, LlmAnalyst.Default, FilingDetails.Default]
 }) {
   static readonly Test = makeTestLayer(Classifier)
 }

@@ -22,6 +22,14 @@ const Submissions = Schema.Struct({
   })
 })
 
+/** A filing folder's listing (`/Archives/edgar/data/{cik}/{accession}/index.json`). */
+const FolderIndex = Schema.Struct({
+  directory: Schema.Struct({ item: Schema.Array(Schema.Struct({ name: Schema.String })) })
+})
+
+/** EX-99.1's file name as filers write it: `ex99-1`, `ex99_1`, `ex991`, `dex991`, `exhibit991`. */
+const pressRelease = /(?:ex|exhibit)[-_]?99[-_.]?0?1(?![0-9])[^/]*\.(?:htm|html|txt)$/i
+
 const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: " " }
 
 /** Readable text of an HTML filing, for a prompt: markup and scripts dropped, whitespace collapsed. */
@@ -57,38 +65,67 @@ export class SecExcerpt extends Effect.Service<SecExcerpt>()("Classification/Sec
       )
     )
 
-    const excerpt = Effect.fn("SecExcerpt.excerpt")(
-      function* (filing: SecFiling) {
-        const http = yield* client
-        const cik = filing.cik.replace(/^0+/, "") || "0"
-        const submissions = yield* http
-          .get(`${settings.secSubmissionsUrl}/submissions/CIK${cik.padStart(10, "0")}.json`)
-          .pipe(Effect.flatMap(HttpClientResponse.schemaBodyJson(Submissions)), Effect.scoped)
-        const { accessionNumber, primaryDocument } = submissions.filings.recent
-        const document = primaryDocument[accessionNumber.indexOf(filing.accession)]
-        if (document === undefined || document === "") {
-          return yield* new SecExcerptFailed({
-            reason: `filing ${filing.accession} is not yet listed in CIK ${cik}'s submissions`
-          })
-        }
-        const html = yield* http
-          .get(
-            `${feeds.secBaseUrl}/Archives/edgar/data/${cik}/${filing.accession.replace(/-/g, "")}/${encodeURIComponent(document)}`
-          )
-          .pipe(
-            Effect.flatMap((response) => response.text),
-            Effect.scoped
-          )
-        return filingText(html).slice(0, settings.secExcerptChars)
-      },
-      Effect.mapError((error) =>
-        error._tag === "SecExcerptFailed"
-          ? error
-          : new SecExcerptFailed({ reason: `SEC document for the prompt: ${error.message}` })
-      )
-    )
+    const folderOf = (filing: SecFiling) => {
+      const cik = filing.cik.replace(/^0+/, "") || "0"
+      return { cik, url: `${feeds.secBaseUrl}/Archives/edgar/data/${cik}/${filing.accession.replace(/-/g, "")}` }
+    }
 
-    return { excerpt } as const
+    const describe = (what: string) =>
+      Effect.mapError((error: SecExcerptFailed | Error) =>
+        error instanceof SecExcerptFailed ? error : new SecExcerptFailed({ reason: `${what}: ${error.message}` })
+      )
+
+    /**
+     * The filing's primary document as filed. For XML forms (SCHEDULE 13D/G, Form 4) submissions names
+     * the rendered copy under an `xsl…/` folder; the filed XML sits at the folder's root under the same name.
+     */
+    const primaryDocument = Effect.fn("SecExcerpt.primaryDocument")(function* (filing: SecFiling) {
+      const http = yield* client
+      const { cik, url } = folderOf(filing)
+      const submissions = yield* http
+        .get(`${settings.secSubmissionsUrl}/submissions/CIK${cik.padStart(10, "0")}.json`)
+        .pipe(Effect.flatMap(HttpClientResponse.schemaBodyJson(Submissions)), Effect.scoped)
+      const { accessionNumber, primaryDocument } = submissions.filings.recent
+      const listed = primaryDocument[accessionNumber.indexOf(filing.accession)]
+      if (listed === undefined || listed === "") {
+        return yield* new SecExcerptFailed({
+          reason: `filing ${filing.accession} is not yet listed in CIK ${cik}'s submissions`
+        })
+      }
+      const name = listed.replace(/^xsl[^/]*\//, "")
+      const body = yield* http.get(`${url}/${encodeURIComponent(name)}`).pipe(
+        Effect.flatMap((response) => response.text),
+        Effect.scoped
+      )
+      return { name, body }
+    }, describe("SEC primary document"))
+
+    /**
+     * The furnished press release of an 8-K. The folder's index.json lists file names only, so the
+     * exhibit is found by the name filers give EX-99.1 (`ex99-1.htm`, `ex991.htm`, `d123dex991.htm`);
+     * null when the filing has none.
+     */
+    const exhibit = Effect.fn("SecExcerpt.exhibit")(function* (filing: SecFiling) {
+      const http = yield* client
+      const { url } = folderOf(filing)
+      const index = yield* http
+        .get(`${url}/index.json`)
+        .pipe(Effect.flatMap(HttpClientResponse.schemaBodyJson(FolderIndex)), Effect.scoped)
+      const name = index.directory.item.map((entry) => entry.name).find((candidate) => pressRelease.test(candidate))
+      if (name === undefined) return null
+      const html = yield* http.get(`${url}/${encodeURIComponent(name)}`).pipe(
+        Effect.flatMap((response) => response.text),
+        Effect.scoped
+      )
+      return { name, text: filingText(html) }
+    }, describe("SEC exhibit 99.1"))
+
+    const excerpt = Effect.fn("SecExcerpt.excerpt")(function* (filing: SecFiling) {
+      const { body } = yield* primaryDocument(filing)
+      return filingText(body).slice(0, settings.secExcerptChars)
+    })
+
+    return { excerpt, primaryDocument, exhibit } as const
   }),
   dependencies: [AppConfig.Default, SecClient.Default]
 }) {

@@ -47,12 +47,83 @@ export const parseSecEntry = (entry: {
 }
 
 /**
- * The headline of a filing, `8-K: COMPANY NAME — Items 1.01, 9.01`: SEC's line carries the CIK and
- * the party's role, which mean nothing to a reader; both stay in the item's `sec` fields.
+ * Form 8-K's items as its General Instructions name them (https://www.sec.gov/files/form8-k.pdf), the
+ * longest ones cut to the words a reader needs.
+ */
+export const itemCaptions: Readonly<Record<string, string>> = {
+  "1.01": "Entry into a Material Definitive Agreement",
+  "1.02": "Termination of a Material Definitive Agreement",
+  "1.03": "Bankruptcy or Receivership",
+  "1.04": "Mine Safety Shutdowns and Violations",
+  "1.05": "Material Cybersecurity Incidents",
+  "2.01": "Completion of Acquisition or Disposition of Assets",
+  "2.02": "Results of Operations and Financial Condition",
+  "2.03": "Creation of a Direct Financial Obligation",
+  "2.04": "Triggering Events That Accelerate a Financial Obligation",
+  "2.05": "Costs Associated with Exit or Disposal Activities",
+  "2.06": "Material Impairments",
+  "3.01": "Notice of Delisting or Failure to Satisfy a Continued Listing Rule",
+  "3.02": "Unregistered Sales of Equity Securities",
+  "3.03": "Material Modification to Rights of Security Holders",
+  "4.01": "Changes in Registrant's Certifying Accountant",
+  "4.02": "Non-Reliance on Previously Issued Financial Statements",
+  "5.01": "Changes in Control of Registrant",
+  "5.02": "Departure or Appointment of Directors or Officers",
+  "5.03": "Amendments to Articles of Incorporation or Bylaws",
+  "5.04": "Temporary Suspension of Trading Under Employee Benefit Plans",
+  "5.05": "Amendments to the Code of Ethics or Waiver",
+  "5.06": "Change in Shell Company Status",
+  "5.07": "Submission of Matters to a Vote of Security Holders",
+  "5.08": "Shareholder Director Nominations",
+  "6.01": "ABS Informational and Computational Material",
+  "6.02": "Change of Servicer or Trustee",
+  "6.03": "Change in Credit Enhancement or Other External Support",
+  "6.04": "Failure to Make a Required Distribution",
+  "6.05": "Securities Act Updating Disclosure",
+  "6.06": "Static Pool",
+  "7.01": "Regulation FD Disclosure",
+  "8.01": "Other Events",
+  "9.01": "Financial Statements and Exhibits"
+}
+
+/** `1.01 Entry into a Material Definitive Agreement`; an item the table doesn't know keeps its number alone. */
+export const itemInWords = (item: string): string => {
+  const caption = itemCaptions[item]
+  return caption === undefined ? item : `${item} ${caption}`
+}
+
+/** What each form is, for readers who don't know EDGAR's form names. */
+const formDescriptions: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^(SCHEDULE|SC) 13D/, "activist stake"],
+  [/^(SCHEDULE|SC) 13G/, "passive stake"],
+  [/^424B/, "prospectus"],
+  [/^FWP/, "free writing prospectus"],
+  [/^[SF]-[13]/, "registration statement"],
+  [/^6-K/, "foreign issuer report"]
+]
+
+/** "Schedule 13D (activist stake)", "SC 13D/A" → "Schedule 13D/A (activist stake, amendment)", "8-K/A (amendment)". */
+export const formInWords = (formType: string): string => {
+  const form = formType.trim().toUpperCase()
+  const name = form.replace(/^(SCHEDULE|SC) 13/, "Schedule 13")
+  const notes = [
+    ...formDescriptions.flatMap(([pattern, description]) => (pattern.test(form) ? [description] : [])),
+    ...(/\/A$/.test(form) ? ["amendment"] : [])
+  ]
+  return notes.length === 0 ? name : `${name} (${notes.join(", ")})`
+}
+
+/**
+ * The headline of a filing, `8-K: ACME CORP — Items 1.01 Entry into a Material Definitive Agreement, 9.01 …`:
+ * SEC's line carries the CIK and the party's role, which mean nothing to a reader; both stay in the
+ * item's `sec` fields.
  */
 export const secTitle = (entry: SecEntry): string => {
-  const items = entry.items.length === 0 ? "" : ` — Item${entry.items.length > 1 ? "s" : ""} ${entry.items.join(", ")}`
-  return `${entry.formType}: ${entry.companyName}${items}`
+  const items =
+    entry.items.length === 0
+      ? ""
+      : ` — Item${entry.items.length > 1 ? "s" : ""} ${entry.items.map(itemInWords).join(", ")}`
+  return `${formInWords(entry.formType)}: ${entry.companyName}${items}`
 }
 
 /**
@@ -70,7 +141,12 @@ export const catalystForms = [
   "SCHEDULE 13D",
   "SCHEDULE 13G",
   "SC 13D",
-  "SC 13G"
+  "SC 13G",
+  "424B2",
+  "424B3",
+  "424B4",
+  "F-1",
+  "F-3"
 ] as const
 
 /**

@@ -263,7 +263,8 @@ const classify = Config.all({
   llmPricingFile: optionalString("LLM_PRICING_FILE"),
   secLlmCacheTtlHours: numberAtLeast("SEC_LLM_CACHE_TTL_HOURS", 0, 72),
   secExcerptChars: integerAtLeast("SEC_EXCERPT_CHARS", 0, 6_000),
-  secSubmissionsUrl: httpUrl("SEC_SUBMISSIONS_URL", "https://data.sec.gov")
+  secSubmissionsUrl: httpUrl("SEC_SUBMISSIONS_URL", "https://data.sec.gov"),
+  secDocumentWaitSeconds: numberAtLeast("SEC_DOCUMENT_WAIT_SECONDS", 0, 3)
 }).pipe(
   Config.mapOrFail((settings) =>
     settings.llmProvider !== "none" && Option.isNone(settings.llmApiKey) && Option.isNone(settings.llmBaseUrl)
@@ -491,7 +492,8 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
     llmPricingFile: "LLM_PRICING_FILE",
     secLlmCacheTtlHours: "SEC_LLM_CACHE_TTL_HOURS",
     secExcerptChars: "SEC_EXCERPT_CHARS",
-    secSubmissionsUrl: "SEC_SUBMISSIONS_URL"
+    secSubmissionsUrl: "SEC_SUBMISSIONS_URL",
+    secDocumentWaitSeconds: "SEC_DOCUMENT_WAIT_SECONDS"
   },
   delivery: {
     stdoutFormat: "ALERTS_STDOUT_FORMAT",

@@ -87,6 +87,7 @@ export type MarketSnapshot = typeof MarketSnapshot.Type
 export interface ClassifiedItem {
   readonly item: NormalizedItem
   readonly classification: Classification
+  readonly filing?: FilingDocuments
 }
 
 export interface EnrichedItem extends ClassifiedItem {
@@ -147,6 +148,43 @@ export const InsiderTrade = Schema.Struct({
 })
 export type InsiderTrade = typeof InsiderTrade.Type
 
+/** A 13D/13G's cover page: who reports a stake in whom, and how big (null: the document does not say). */
+export const Ownership = Schema.Struct({
+  filer: Schema.NullOr(Schema.String),
+  subject: Schema.String,
+  percentOfClass: Schema.NullOr(Schema.Number),
+  shares: Schema.NullOr(Schema.Number)
+})
+export type Ownership = typeof Ownership.Type
+
+/**
+ * An offering's terms from its prospectus cover page; null where the cover page does not state them.
+ * `dilutionPct` is shares offered over shares outstanding before the offering, only when both are stated.
+ */
+export const OfferingTerms = Schema.Struct({
+  sizeUsd: Schema.NullOr(Schema.Number),
+  pricePerShare: Schema.NullOr(Schema.Number),
+  shares: Schema.NullOr(Schema.Number),
+  warrants: Schema.NullOr(Schema.Number),
+  sharesOutstanding: Schema.NullOr(Schema.Number),
+  dilutionPct: Schema.NullOr(Schema.Number)
+})
+export type OfferingTerms = typeof OfferingTerms.Type
+
+/** The furnished press release (EX-99.1) whose text the classification read, and what it matched there. */
+export const ExhibitRead = Schema.Struct({
+  document: Schema.String,
+  matched: Schema.Array(Schema.String)
+})
+export type ExhibitRead = typeof ExhibitRead.Type
+
+/** What a filing's documents added to its item, when they could be read in time. */
+export interface FilingDocuments {
+  readonly ownership?: Ownership
+  readonly offering?: OfferingTerms
+  readonly exhibit?: ExhibitRead
+}
+
 /** What goes into the outbox: everything the sink needs to render the message, frozen at decision time. */
 export const Alert = Schema.Struct({
   item: NormalizedItem,
@@ -159,7 +197,10 @@ export const Alert = Schema.Struct({
   /** Later items edited into this alert (EVENT_WINDOW_MINUTES, ALERT_UPDATE_LOOKBACK_HOURS), oldest first. */
   linked: Schema.optional(Schema.Array(LinkedItem)),
   size: Schema.optional(CompanySize),
-  insider: Schema.optional(InsiderTrade)
+  insider: Schema.optional(InsiderTrade),
+  ownership: Schema.optional(Ownership),
+  offering: Schema.optional(OfferingTerms),
+  exhibit: Schema.optional(ExhibitRead)
 })
 export type Alert = typeof Alert.Type
 

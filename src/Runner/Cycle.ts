@@ -204,7 +204,10 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             market: entry.market,
             decidedAt,
             ...(size === undefined ? {} : { size }),
-            ...(insider === undefined ? {} : { insider })
+            ...(insider === undefined ? {} : { insider }),
+            ...(entry.filing?.ownership !== undefined && { ownership: entry.filing.ownership }),
+            ...(entry.filing?.offering !== undefined && { offering: entry.filing.offering }),
+            ...(entry.filing?.exhibit !== undefined && { exhibit: entry.filing.exhibit })
           })
           outcomes.push(outcome(entry.item, "alerted", note))
         }

@@ -30,6 +30,10 @@ export interface FakeFiling {
   readonly ownership?: FakeOwnership
   /** The ownership document's raw text instead of one generated from `ownership` (malformed-input tests). */
   readonly ownershipXml?: string
+  /** The primary document as filed (a 13D's `primary_doc.xml`, a 424B5's HTML); null body: listed, but 404. */
+  readonly primaryDocument?: FakeDocument
+  /** Further documents of the filing folder, listed in its index.json (an 8-K's `ex99-1.htm`). */
+  readonly exhibits?: ReadonlyArray<FakeDocument>
 }
 
 /** What a Form 4 reports (EDGAR Ownership XML Technical Specification, https://www.sec.gov/info/edgar/ownershipxmltechspec). */
@@ -64,6 +68,11 @@ export interface FakeConcept {
   /** `shares`, `USD`, … → facts; a raw string is served as the body as it is. */
   readonly units:
     Readonly<Record<string, ReadonlyArray<{ val: number; end: string; filed: string; form?: string }>>> | string
+}
+
+export interface FakeDocument {
+  readonly name: string
+  readonly body: string | null
 }
 
 export interface FakeTicker {
@@ -154,9 +163,162 @@ export const companyTickersExchangeJson = (tickers: ReadonlyArray<FakeTicker>): 
     data: tickers.map((ticker) => [ticker.cik, ticker.title, ticker.ticker, ticker.exchange ?? null])
   })
 
-/** The primary document's file name, as listed in the submissions index. */
-export const primaryDocumentName = (filing: FakeFiling): string =>
-  `d${filing.accession.replace(/-/g, "").slice(-8)}${filing.form.toLowerCase().replace(/[^a-z0-9]/g, "")}.htm`
+/**
+ * The primary document's file name, as listed in the submissions index. For structured SCHEDULE 13D/G
+ * filings EDGAR lists the rendered copy, `xslSCHEDULE_13D_X01/primary_doc.xml`; the filed XML is the
+ * same name at the folder's root.
+ */
+export const primaryDocumentName = (filing: FakeFiling): string => {
+  if (filing.primaryDocument === undefined) {
+    return `d${filing.accession.replace(/-/g, "").slice(-8)}${filing.form.toLowerCase().replace(/[^a-z0-9]/g, "")}.htm`
+  }
+  const structured = /^SCHEDULE (13[DG])/i.exec(filing.form)
+  return structured === null
+    ? filing.primaryDocument.name
+    : `xslSCHEDULE_${structured[1]}_X01/${filing.primaryDocument.name}`
+}
+
+/**
+ * A filing folder's index.json (`/Archives/edgar/data/{cik}/{accession-no-dashes}/index.json`): file
+ * names only, with the icon EDGAR's directory listing shows as `type`.
+ */
+export const folderIndexJson = (filing: FakeFiling, cik: number): string => {
+  const folder = filing.accession.replace(/-/g, "")
+  const names = [
+    `${filing.accession}-index-headers.html`,
+    `${filing.accession}-index.htm`,
+    `${filing.accession}.txt`,
+    filing.primaryDocument?.name ??
+      (filing.ownership !== undefined || filing.ownershipXml !== undefined
+        ? ownershipDocumentName(filing)
+        : primaryDocumentName(filing)),
+    ...(filing.exhibits ?? []).map((document) => document.name)
+  ]
+  return JSON.stringify({
+    directory: {
+      item: names.map((name) => ({
+        "last-modified": `${filing.updated.slice(0, 10)} 16:05:12`,
+        name,
+        type: "text.gif",
+        size: ""
+      })),
+      name: `/Archives/edgar/data/${cik}/${folder}`,
+      "parent-dir": `/Archives/edgar/data/${cik}`
+    }
+  })
+}
+
+/** A furnished press release (EX-99.1) as filers attach it to an 8-K. */
+export const exhibitHtml = (headline: string, paragraphs: ReadonlyArray<string>): string =>
+  `<html><head><title>Exhibit 99.1</title></head><body><p style="text-align:right">Exhibit 99.1</p>
+<p><b>${escapeXml(headline)}</b></p>${paragraphs.map((paragraph) => `<p>${escapeXml(paragraph)}</p>`).join("\n")}</body></html>`
+
+/**
+ * The cover page of a 424B5 prospectus supplement for a registered direct offering, in the phrasing
+ * Regulation S-K Item 501 cover pages use.
+ */
+export const offeringCoverHtml = (terms: {
+  readonly company: string
+  readonly shares: number
+  readonly price: string
+  readonly warrants?: number
+  readonly outstandingBefore?: number
+  readonly outstandingAfter?: number
+}): string => {
+  const n = (value: number) => value.toLocaleString("en-US")
+  return `<html><body>
+<p>Filed Pursuant to Rule 424(b)(5)<br/>Registration No. 333-270001</p>
+<p>PROSPECTUS SUPPLEMENT (To Prospectus dated March 1, 2025)</p>
+<p><b>${escapeXml(terms.company)}</b></p>
+<p>${n(terms.shares)} Shares of Common Stock${terms.warrants === undefined ? "" : `<br/>Warrants to Purchase up to ${n(terms.warrants)} Shares of Common Stock`}</p>
+<p>We are offering ${n(terms.shares)} shares of our common stock${terms.warrants === undefined ? "" : ` and warrants to purchase up to ${n(terms.warrants)} shares of common stock`} directly to certain institutional investors at a price of $${terms.price} per share, pursuant to this prospectus supplement and the accompanying prospectus.</p>
+${terms.outstandingBefore === undefined ? "" : `<p>As of November 28, 2025, ${n(terms.outstandingBefore)} shares of our common stock were outstanding before this offering.</p>`}
+${terms.outstandingAfter === undefined ? "" : `<p>${n(terms.outstandingAfter)} shares of common stock will be outstanding after this offering.</p>`}
+<p>Our common stock is listed on The Nasdaq Capital Market. Investing in our securities involves a high degree of risk.</p>
+<table><tr><td></td><td>Per Share</td><td>Total</td></tr><tr><td>Offering price</td><td>$${terms.price}</td><td>$${n(Math.round(terms.shares * Number(terms.price)))}</td></tr></table>
+</body></html>`
+}
+
+/**
+ * A structured Schedule 13D primary document (EDGAR Schedule 13D/G XML Technical Specification):
+ * the issuer on the cover page header, one `reportingPersonInfo` per reporting person.
+ */
+export const schedule13dXml = (stake: {
+  readonly subject: string
+  readonly subjectCik: number
+  readonly persons: ReadonlyArray<{ readonly name: string; readonly shares: number; readonly percent: string }>
+}): string => `<?xml version="1.0" encoding="UTF-8"?>
+<edgarSubmission xmlns="http://www.sec.gov/edgar/schedule13d" xmlns:com="http://www.sec.gov/edgar/common">
+  <headerData>
+    <submissionType>SCHEDULE 13D</submissionType>
+    <filerInfo><filer><filerCredentials><cik>0001900001</cik><ccc>XXXXXXXX</ccc></filerCredentials></filer><liveTestFlag>LIVE</liveTestFlag></filerInfo>
+  </headerData>
+  <formData>
+    <coverPageHeader>
+      <securitiesClassTitle>Common Stock, par value $0.0001 per share</securitiesClassTitle>
+      <dateOfEvent>11/24/2025</dateOfEvent>
+      <issuerInfo>
+        <issuerCIK>${String(stake.subjectCik).padStart(10, "0")}</issuerCIK>
+        <issuerCUSIP>00461U105</issuerCUSIP>
+        <issuerName>${escapeXml(stake.subject)}</issuerName>
+        <address><com:street1>1 Main St</com:street1><com:city>Boston</com:city><com:stateOrCountry>MA</com:stateOrCountry><com:zipCode>02110</com:zipCode></address>
+      </issuerInfo>
+    </coverPageHeader>
+    <reportingPersons>
+${stake.persons
+  .map(
+    (person) => `      <reportingPersonInfo>
+        <reportingPersonName>${escapeXml(person.name)}</reportingPersonName>
+        <fundType>WC</fundType>
+        <citizenshipOrOrganization>DE</citizenshipOrOrganization>
+        <soleVotingPower>0</soleVotingPower>
+        <sharedVotingPower>${person.shares}</sharedVotingPower>
+        <soleDispositivePower>0</soleDispositivePower>
+        <sharedDispositivePower>${person.shares}</sharedDispositivePower>
+        <aggregateAmountOwned>${person.shares}</aggregateAmountOwned>
+        <percentOfClass>${person.percent}</percentOfClass>
+        <typeOfReportingPerson>PN</typeOfReportingPerson>
+      </reportingPersonInfo>`
+  )
+  .join("\n")}
+    </reportingPersons>
+    <items1To7><item4><transactionPurpose>The Reporting Persons intend to engage with the Board regarding strategic alternatives.</transactionPurpose></item4></items1To7>
+  </formData>
+</edgarSubmission>`
+
+/** A legacy SC 13D as plain text, with the cover page's numbered rows. */
+export const legacy13dText = (stake: {
+  readonly subject: string
+  readonly filer: string
+  readonly percent?: string
+}): string => `SECURITIES AND EXCHANGE COMMISSION
+Washington, D.C. 20549
+
+SCHEDULE 13D
+Under the Securities Exchange Act of 1934
+(Amendment No. 2)
+
+${stake.subject}
+(Name of Issuer)
+
+Common Stock, $0.001 par value
+(Title of Class of Securities)
+
+1  NAMES OF REPORTING PERSONS
+   I.R.S. IDENTIFICATION NOS. OF ABOVE PERSONS (ENTITIES ONLY)
+   ${stake.filer}
+2  CHECK THE APPROPRIATE BOX IF A MEMBER OF A GROUP   (a) [ ]  (b) [X]
+11 AGGREGATE AMOUNT BENEFICIALLY OWNED BY EACH REPORTING PERSON
+   1,250,000
+${
+  stake.percent === undefined
+    ? ""
+    : `13 PERCENT OF CLASS REPRESENTED BY AMOUNT IN ROW (11)
+   ${stake.percent}%
+`
+}14 TYPE OF REPORTING PERSON
+   IA
+`
 
 const documentHtml = (filing: FakeFiling): string => {
   const company = filing.parties[0]?.company ?? "The Company"
@@ -201,20 +363,6 @@ ${ownership.transactions
 </ownershipDocument>`
 
 /** A filing folder's index.json: `{"directory":{"item":[{"name":…,"type":…,"size":…}],"name":…,"parent-dir":…}}`. */
-export const filingIndexJson = (filing: FakeFiling, cik: number): string =>
-  JSON.stringify({
-    directory: {
-      item: [
-        { "last-modified": filing.updated, name: `${filing.accession}-index.htm`, type: "text.gif", size: "" },
-        ...(filing.ownership !== undefined || filing.ownershipXml !== undefined
-          ? [{ "last-modified": filing.updated, name: ownershipDocumentName(filing), type: "text.gif", size: "4 KB" }]
-          : [{ "last-modified": filing.updated, name: primaryDocumentName(filing), type: "text.gif", size: "20 KB" }])
-      ],
-      name: `/Archives/edgar/data/${cik}/${filing.accession.replace(/-/g, "")}`,
-      "parent-dir": `/Archives/edgar/data/${cik}`
-    }
-  })
-
 /** `filings.recent` as parallel arrays, newest first, for the filings where `cik` is a party. */
 export const submissionsJson = (cik: number, filings: ReadonlyArray<FakeFiling>): string | null => {
   const own = filings.filter((filing) => filing.parties.some((party) => party.cik === cik))
@@ -315,17 +463,35 @@ export const make = (
               JSON.stringify({ cik: found.cik, taxonomy: "dei", tag: found.tag, label: found.tag, units: found.units })
             )
           }
-          const folder = /^\/Archives\/edgar\/data\/(\d+)\/(\d{18})\/(.+)$/.exec(url.pathname)
-          const inFolder =
-            folder === null ? undefined : filings.find((each) => each.accession.replace(/-/g, "") === folder[2])
-          if (folder !== null && inFolder !== undefined && folder[3] === "index.json") {
-            response.writeHead(200, { "Content-Type": "application/json" })
-            return response.end(filingIndexJson(inFolder, Number(folder[1])))
-          }
-          if (folder !== null && inFolder !== undefined && folder[3] === ownershipDocumentName(inFolder)) {
-            response.writeHead(200, { "Content-Type": "text/xml" })
-            if (inFolder.ownershipXml !== undefined) return response.end(inFolder.ownershipXml)
-            if (inFolder.ownership !== undefined) return response.end(ownershipXml(inFolder.ownership))
+          const archived = /^\/Archives\/edgar\/data\/(\d+)\/(\d{18})\/([^/]+)$/.exec(url.pathname)
+          const folderOf =
+            archived === null ? undefined : filings.find((f) => f.accession.replace(/-/g, "") === archived[2])
+          if (archived !== null && folderOf !== undefined) {
+            const name = decodeURIComponent(archived[3] ?? "")
+            if (name === "index.json") {
+              response.writeHead(200, { "Content-Type": "application/json" })
+              return response.end(folderIndexJson(folderOf, Number(archived[1])))
+            }
+            if (name === ownershipDocumentName(folderOf)) {
+              const xml =
+                folderOf.ownershipXml ??
+                (folderOf.ownership === undefined ? undefined : ownershipXml(folderOf.ownership))
+              if (xml !== undefined) {
+                response.writeHead(200, { "Content-Type": "text/xml" })
+                return response.end(xml)
+              }
+            }
+            const own = [folderOf.primaryDocument, ...(folderOf.exhibits ?? [])].find(
+              (document) => document?.name === name
+            )
+            if (own !== undefined) {
+              if (own.body === null) {
+                response.writeHead(404, { "Content-Type": "text/html" })
+                return response.end("<h1>Not Found</h1>")
+              }
+              response.writeHead(200, { "Content-Type": name.endsWith(".xml") ? "application/xml" : "text/html" })
+              return response.end(own.body)
+            }
           }
           if (url.pathname.startsWith("/Archives/edgar/data/")) {
             const document = url.pathname.split("/").pop() ?? ""

@@ -3,6 +3,7 @@ import { AlertSink } from "../AlertSink.js"
 import type { Alert, ChartOutcome } from "../../Kernel/Domain.js"
 import { filingLabel, isUpdated } from "../AlertLinks.js"
 import { clusterNote, insiderSentence, sizeFacts } from "../AlertFacts.js"
+import { exhibitLine, offeringLine, ownershipLine } from "../FilingFacts.js"
 
 const formatPrice = (alert: Alert): string => {
   switch (alert.market._tag) {
@@ -51,6 +52,9 @@ export const renderCard = (alert: Alert): string => {
             .map(({ name, value }) => `${name} ${value}`)
             .join(" | ")}`
         ]),
+    ...(alert.ownership === undefined ? [] : [`   stake: ${ownershipLine(alert.ownership)}`]),
+    ...(alert.offering === undefined ? [] : [`   offering: ${offeringLine(alert.offering)}`]),
+    ...(alert.exhibit === undefined ? [] : [`   EX-99.1 ${exhibitLine(alert.exhibit)}`]),
     `   ${item.source} · published ${item.published ?? "unknown"} · ${item.link}`,
     ...linkedLines(alert).map((line) => `   ${line}`)
   ].join("\n")

@@ -1,5 +1,6 @@
 import type { Alert, ChartOutcome } from "../../Kernel/Domain.js"
 import { filingLabel, isUpdated } from "../AlertLinks.js"
+import { exhibitLine, offeringLine, ownershipLine } from "../FilingFacts.js"
 import type { PackItem, PackLimits } from "../Pack.js"
 import { escapeMarkdown as md } from "./Markdown.js"
 import { clusterNote, insiderSentence, sizeFacts } from "../AlertFacts.js"
@@ -275,6 +276,10 @@ export const alertMessage = (
   if (alert.size !== undefined) {
     for (const fact of sizeFacts(alert.size)) fields.push({ ...fact, inline: true })
   }
+  if (alert.ownership !== undefined) fields.push({ name: "Stake", value: ownershipLine(alert.ownership, md) })
+  if (alert.offering !== undefined) fields.push({ name: "Offering", value: offeringLine(alert.offering) })
+  if (alert.exhibit !== undefined)
+    fields.push({ name: "Press release (EX-99.1)", value: exhibitLine(alert.exhibit, md) })
   fields.push(...linkedFields(alert))
   if (chart._tag === "Failed") fields.push({ name: "Chart", value: `⚠️ chart unavailable: ${md(chart.reason)}` })
   if (classification.llm._tag === "Pending") fields.push({ name: "LLM", value: "⏳ analysis pending", inline: true })

@@ -1,0 +1,128 @@
+import { Duration, Effect } from "effect"
+import { AppConfig } from "../Kernel/AppConfig.js"
+import type { Classification, ClassifiedItem, SecFiling } from "../Kernel/Domain.js"
+import { makeTestLayer } from "../Kernel/TestLayer.js"
+import { itemNumbers } from "./Keywords.js"
+import { isOfferingForm, knowsAnyTerm, parseOfferingTerms } from "./OfferingTerms.js"
+import { isOwnershipForm, isStructuredOwnershipForm, parseLegacyOwnership, parseOwnershipXml } from "./Ownership.js"
+import { filingText, SecExcerpt, SecExcerptFailed } from "./SecExcerpt.js"
+
+/** The classifier's verdict on an item with a document's text read too, and what that text matched. */
+export type Rescore = (
+  entry: ClassifiedItem,
+  text: string
+) => { readonly classification: Classification; readonly matched: ReadonlyArray<string> }
+
+/** A cover page's length in characters: what is classified of a 13D's or a prospectus' primary document. */
+const coverChars = 4_000
+
+/** 8-K items whose caption says nothing: what they are about is in the furnished press release. */
+const captionless = new Set(["7.01", "8.01"])
+
+/**
+ * What a filing's documents say beyond its getcurrent line: an 8-K 7.01/8.01's press release (EX-99.1),
+ * classified with the item's text; a 13D/13G's stake; an offering's terms. Read within
+ * SEC_DOCUMENT_WAIT_SECONDS of the poll, through the shared SEC budget. A document that is missing,
+ * malformed or late leaves its fields empty (one debug line) and the item carries on as it was: an
+ * 8.01 whose exhibit was not read is decided on its item rule alone (neutral, so filtered by
+ * MIN_SCORE unless its summary scores).
+ */
+export class FilingDetails extends Effect.Service<FilingDetails>()("Classification/FilingDetails", {
+  effect: Effect.gen(function* () {
+    const { classify: settings } = yield* AppConfig
+    const documents = yield* SecExcerpt
+    const wait = Duration.seconds(settings.secDocumentWaitSeconds)
+
+    const withExhibit = (entry: ClassifiedItem, filing: SecFiling, rescore: Rescore) =>
+      Effect.flatMap(documents.exhibit(filing), (exhibit) => {
+        if (exhibit === null) return new SecExcerptFailed({ reason: "the filing has no EX-99.1" })
+        const { classification, matched } = rescore(entry, exhibit.text)
+        return Effect.succeed<ClassifiedItem>({
+          ...entry,
+          classification,
+          filing: { ...entry.filing, exhibit: { document: exhibit.name, matched } }
+        })
+      })
+
+    /** getcurrent says nothing of a 13D's or a prospectus' content: their cover page is classified too. */
+    const withCover = (entry: ClassifiedItem, text: string, rescore: Rescore) => ({
+      ...entry,
+      classification: rescore(entry, text.slice(0, coverChars)).classification
+    })
+
+    const withOwnership = (entry: ClassifiedItem, filing: SecFiling, rescore: Rescore) =>
+      Effect.flatMap(documents.primaryDocument(filing), ({ name, body }) => {
+        const text = filingText(body)
+        const ownership = isStructuredOwnershipForm(filing.formType)
+          ? parseOwnershipXml(body)
+          : parseLegacyOwnership(text, filing.companyName)
+        if (ownership === null) return new SecExcerptFailed({ reason: `${name} is not a Schedule 13D/G document` })
+        return Effect.succeed<ClassifiedItem>({
+          ...withCover(entry, text, rescore),
+          filing: { ...entry.filing, ownership }
+        })
+      })
+
+    const withOffering = (entry: ClassifiedItem, filing: SecFiling, rescore: Rescore) =>
+      Effect.flatMap(documents.primaryDocument(filing), ({ name, body }) => {
+        const text = filingText(body)
+        const offering = parseOfferingTerms(text)
+        const covered = withCover(entry, text, rescore)
+        if (!knowsAnyTerm(offering)) {
+          return Effect.as(
+            Effect.logDebug(`${filing.formType} ${filing.accession}: ${name}'s cover page states no terms`),
+            covered
+          )
+        }
+        return Effect.succeed<ClassifiedItem>({ ...covered, filing: { ...entry.filing, offering } })
+      })
+
+    const readerOf = (entry: ClassifiedItem, filing: SecFiling, rescore: Rescore) => {
+      if (/^8-K/i.test(filing.formType) && itemNumbers(filing.items).some((item) => captionless.has(item))) {
+        return { what: "EX-99.1 text", read: withExhibit(entry, filing, rescore) }
+      }
+      if (isOwnershipForm(filing.formType)) return { what: "stake", read: withOwnership(entry, filing, rescore) }
+      if (isOfferingForm(filing.formType)) return { what: "offering terms", read: withOffering(entry, filing, rescore) }
+      return null
+    }
+
+    const detailsOf = (entry: ClassifiedItem, rescore: Rescore): Effect.Effect<ClassifiedItem> => {
+      const filing = entry.item.sec
+      // An item without a ticker is never alerted: its documents would be fetched for nothing.
+      if (filing === undefined || entry.item.tickers.length === 0) return Effect.succeed(entry)
+      const reader = readerOf(entry, filing, rescore)
+      if (reader === null) return Effect.succeed(entry)
+      return reader.read.pipe(
+        Effect.timeoutFail({
+          duration: wait,
+          onTimeout: () =>
+            new SecExcerptFailed({
+              reason: `not read within SEC_DOCUMENT_WAIT_SECONDS=${settings.secDocumentWaitSeconds}`
+            })
+        }),
+        Effect.catchAll((error) =>
+          Effect.as(
+            Effect.logDebug(
+              `${filing.formType} ${filing.accession} (${filing.companyName}): ${reader.what} left empty: ${error.message}`
+            ),
+            entry
+          )
+        )
+      )
+    }
+
+    /** Every item at once, so the stage takes at most SEC_DOCUMENT_WAIT_SECONDS whatever the batch. */
+    const attach = Effect.fn("FilingDetails.attach")(function* (
+      items: ReadonlyArray<ClassifiedItem>,
+      rescore: Rescore
+    ) {
+      if (settings.secDocumentWaitSeconds === 0 || !items.some((entry) => entry.item.sec !== undefined)) return items
+      return yield* Effect.forEach(items, (entry) => detailsOf(entry, rescore), { concurrency: "unbounded" })
+    })
+
+    return { attach } as const
+  }),
+  dependencies: [AppConfig.Default, SecExcerpt.Default]
+}) {
+  static readonly Test = makeTestLayer(FilingDetails)
+}
