@@ -37,13 +37,18 @@ import { HealthServerLive } from "./HealthCheck.js"
  * and the LLM provider are chosen by MarketData and LlmAnalyst themselves, from the same config.
  */
 
-/** Discord when DISCORD_WEBHOOK_URL is set, else stdout (ALERTS_STDOUT_FORMAT); same outbox either way. */
+/**
+ * The routes of ROUTES_FILE, each to its Discord webhook; without it, Discord when DISCORD_WEBHOOK_URL
+ * is set, else stdout (ALERTS_STDOUT_FORMAT); same outbox either way.
+ */
 const AlertSinkLive = Layer.unwrapEffect(
-  Effect.map(AppConfig, ({ discord, delivery }) =>
-    Option.match(discord.webhookUrl, {
-      onNone: () => StdoutSink.layer(delivery.stdoutFormat),
-      onSome: (url) => DiscordSink.layer(url)
-    })
+  Effect.map(AppConfig, ({ discord, delivery, routing }) =>
+    Option.isSome(routing.routesFile)
+      ? DiscordSink.routedLayer
+      : Option.match(discord.webhookUrl, {
+          onNone: () => StdoutSink.layer(delivery.stdoutFormat),
+          onSome: (url) => DiscordSink.layer(url)
+        })
   )
 )
 
@@ -95,7 +100,7 @@ const overServices = <ROut, E, RIn>(loops: Layer.Layer<ROut, E, RIn>) =>
 /** One line at start-up: where the settings came from and where alerts will go (never the webhook URL: it is a secret). */
 const StartupNotice = Layer.effectDiscard(
   Effect.gen(function* () {
-    const { discord, delivery, storage } = yield* AppConfig
+    const { discord, delivery, storage, routing } = yield* AppConfig
     const dotEnv = yield* FiberRef.get(dotEnvSource)
     const settings =
       dotEnv === null
@@ -103,9 +108,11 @@ const StartupNotice = Layer.effectDiscard(
         : dotEnv.found
           ? `.env read from ${dotEnv.path}`
           : `no .env (looked for ${dotEnv.path})`
-    const alerts = Option.isSome(discord.webhookUrl)
-      ? "alerts go to the Discord webhook in DISCORD_WEBHOOK_URL"
-      : `alerts go to stdout (${delivery.stdoutFormat}; DISCORD_WEBHOOK_URL is unset)`
+    const alerts = Option.isSome(routing.routesFile)
+      ? `alerts go to the routes of ROUTES_FILE ${routing.routesFile.value}`
+      : Option.isSome(discord.webhookUrl)
+        ? "alerts go to the Discord webhook in DISCORD_WEBHOOK_URL"
+        : `alerts go to stdout (${delivery.stdoutFormat}; DISCORD_WEBHOOK_URL is unset)`
     yield* Effect.logInfo(`catalyst-bot starting: ${settings}; ${alerts}; DATA_DIR ${resolve(storage.dataDir)}`)
   })
 ).pipe(Layer.provide(AppConfig.Default))

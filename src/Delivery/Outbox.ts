@@ -4,9 +4,12 @@ import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { Alert, type EnqueueResult } from "../Kernel/Domain.js"
 import { SqlLive } from "../Kernel/Sql.js"
 import { makeTestLayer } from "../Kernel/TestLayer.js"
+import { Routes } from "./Routes.js"
 
 export interface OutboxRow {
   readonly id: number
+  /** The route (ROUTES_FILE) this copy of the alert goes to; `default` without routes. */
+  readonly route: string
   readonly alert: Alert
   readonly attempts: number
   /** When the row (re)entered the queue (epoch ms): delivery gives up ALERT_MAX_DELAY_MINUTES after it. */
@@ -28,6 +31,7 @@ export const queuedByLinks = (rows: ReadonlyArray<Pick<OutboxRow, "queuedBy">>):
 /** An alert as its Discord message shows it: one of the rows sharing a message id, in id order. */
 export interface MessageRow {
   readonly id: number
+  readonly route: string
   readonly alert: Alert
   readonly status: OutboxStatus
   readonly messageId: string | null
@@ -188,6 +192,7 @@ const emptyCounts = (): Record<OutboxStatus, number> => ({
 
 interface DueRow {
   readonly id: number
+  readonly route: string
   readonly payload: string
   readonly attempts: number
   readonly queued_at: number | null
@@ -201,6 +206,7 @@ interface DueRow {
 const toRow = (row: DueRow): OutboxRow => ({
   version: row.version,
   id: row.id,
+  route: row.route,
   alert: decodeAlert(row.payload),
   attempts: row.attempts,
   queuedAt: row.queued_at ?? row.created_at,
@@ -210,18 +216,20 @@ const toRow = (row: DueRow): OutboxRow => ({
 
 /**
  * Durable queue of alerts. Rows are written in the same transaction that marks their items seen,
- * so a crash can neither lose an alert nor enqueue it twice (item_id is UNIQUE).
+ * so a crash can neither lose an alert nor enqueue it twice ((item_id, route) is UNIQUE).
  */
 export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
   scoped: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const admin = yield* AdminChannel
+    const routes = yield* Routes
     const wakeups = yield* Queue.sliding<void>(1)
     /** Bumped whenever rows become pending, so a delivery batch can tell that fresher work arrived. */
     const arrivals = yield* Ref.make(0)
     /** Sources over their cap whose admin notice went out; each is told again only after a poll within it. */
     const overCap = yield* Ref.make<ReadonlySet<string>>(new Set())
 
+    /** One row per route the alert goes to, in this same transaction: each route gets its own copy. */
     const insert = (
       alert: Alert,
       status: OutboxStatus,
@@ -229,8 +237,21 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       error: string | null,
       queuedBy: Option.Option<Tracer.AnySpan>
     ) =>
-      sql`INSERT OR IGNORE INTO outbox ${sql.insert({
+      Effect.forEach(routes.routesFor(alert), (route) => insertRoute(route, alert, status, now, error, queuedBy), {
+        discard: true
+      })
+
+    const insertRoute = (
+      route: string,
+      alert: Alert,
+      status: OutboxStatus,
+      now: number,
+      error: string | null,
+      queuedBy: Option.Option<Tracer.AnySpan>
+    ) =>
+      sql`INSERT INTO outbox ${sql.insert({
         item_id: alert.item.id,
+        route,
         ticker: alert.ticker.symbol,
         source: alert.item.source,
         payload: encodeAlert(alert),
@@ -242,7 +263,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
         llm_pending: alert.classification.llm._tag === "Pending" ? 1 : 0,
         trace_id: Option.match(queuedBy, { onNone: () => null, onSome: (span) => span.traceId }),
         span_id: Option.match(queuedBy, { onNone: () => null, onSome: (span) => span.spanId })
-      })}`
+      })} ON CONFLICT (item_id, route) DO NOTHING`
 
     /**
      * Up to `perSource` rows in `status` for each source, oldest first, skipping rows not due by `dueBy`.
@@ -316,12 +337,16 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     const enqueue = Effect.fn("Outbox.enqueue")(function* (offered: ReadonlyArray<Alert>, cap?: CycleCap) {
       const now = yield* Clock.currentTimeMillis
       const queuedBy = yield* Effect.option(Effect.currentSpan)
-      let alerts = offered
+      const unrouted = routes.fromFile
+        ? offered.filter((alert) => routes.routesFor(alert).length === 0).map((alert) => alert.item.id)
+        : []
+      const routed = unrouted.length === 0 ? offered : offered.filter((alert) => !unrouted.includes(alert.item.id))
+      let alerts = routed
       let overSourceCap: ReadonlyArray<{ readonly itemId: string; readonly reason: string }> = []
-      if (cap?.perSource !== undefined && offered.length > 0) {
+      if (cap?.perSource !== undefined && routed.length > 0) {
         const recent = cap.perSource.perMinute > 0 ? yield* enqueuedSince(now - 60_000) : new Map<string, number>()
-        const { kept, over } = capBySource(offered, recent, cap.perSource)
-        yield* reportSourceCaps(offered, over)
+        const { kept, over } = capBySource(routed, recent, cap.perSource)
+        yield* reportSourceCaps(routed, over)
         alerts = kept
         overSourceCap = over.map(({ alert, reason }) => ({ itemId: alert.item.id, reason }))
       }
@@ -372,7 +397,8 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
         deferred,
         dropped,
         released,
-        ...(overSourceCap.length > 0 ? { overSourceCap } : {})
+        ...(overSourceCap.length > 0 ? { overSourceCap } : {}),
+        ...(unrouted.length > 0 ? { unrouted } : {})
       } satisfies EnqueueResult
     }, Effect.orDie)
 
@@ -382,7 +408,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       const picked = roundRobin(yield* queuesBySource("pending", limit, now), limit, (row) => row.id)
       if (picked.length === 0) return []
       const rows = yield* sql<DueRow>`
-        SELECT id, payload, attempts, queued_at, created_at, maybe_sent, version, trace_id, span_id FROM outbox WHERE ${sql.in(
+        SELECT id, route, payload, attempts, queued_at, created_at, maybe_sent, version, trace_id, span_id FROM outbox WHERE ${sql.in(
           "id",
           picked.map((row) => row.id)
         )}`
@@ -441,6 +467,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     const messageRows = Effect.fn("Outbox.messageRows")(function* (id: number) {
       type Found = {
         id: number
+        route: string
         payload: string
         status: OutboxStatus
         message_id: string | null
@@ -448,16 +475,17 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
         trace_id: string | null
         span_id: string | null
       }
-      const [own] = yield* sql<Found>`SELECT id, payload, status, message_id, maybe_sent, trace_id, span_id
+      const [own] = yield* sql<Found>`SELECT id, route, payload, status, message_id, maybe_sent, trace_id, span_id
         FROM outbox WHERE id = ${id}`
       if (own === undefined) return []
       const rows =
         own.message_id === null
           ? [own]
-          : yield* sql<Found>`SELECT id, payload, status, message_id, maybe_sent, trace_id, span_id FROM outbox
+          : yield* sql<Found>`SELECT id, route, payload, status, message_id, maybe_sent, trace_id, span_id FROM outbox
               WHERE message_id = ${own.message_id} ORDER BY id`
       return rows.map((row): MessageRow => ({
         id: row.id,
+        route: row.route,
         alert: decodeAlert(row.payload),
         status: row.status,
         messageId: row.message_id,
@@ -511,7 +539,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       const rows = yield* sql<DueRow>`
         UPDATE outbox SET status = 'uncertain', maybe_sent = 1,
           last_error = 'in flight when the previous process stopped; not re-sent to avoid a duplicate'
-        WHERE status = 'sending' RETURNING id, payload, attempts, queued_at, created_at, maybe_sent, version, trace_id, span_id`
+        WHERE status = 'sending' RETURNING id, route, payload, attempts, queued_at, created_at, maybe_sent, version, trace_id, span_id`
       return rows.map(toRow)
     }, Effect.orDie)
 
@@ -654,7 +682,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       arrivalCount
     } as const
   }),
-  dependencies: [SqlLive, AdminChannel.Default]
+  dependencies: [SqlLive, AdminChannel.Default, Routes.Default]
 }) {
   static readonly Test = makeTestLayer(Outbox)
 }

@@ -326,6 +326,11 @@ const charts = Config.all({
   variant: Config.literal(...ChartVariants)("CHART_VARIANT").pipe(Config.withDefault("auto" as const))
 })
 
+/** ROUTES_FILE: which alerts go to which Discord webhook (see docs/ARCHITECTURE.md, "Routes"). */
+const routing = Config.all({
+  routesFile: optionalString("ROUTES_FILE")
+})
+
 const settings = Config.all({
   runner,
   storage,
@@ -338,7 +343,8 @@ const settings = Config.all({
   observability,
   outcomes,
   market,
-  charts
+  charts,
+  routing
 })
 
 export type Settings = Config.Config.Success<typeof settings>
@@ -483,6 +489,9 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
     cacheSize: "CHART_CACHE_SIZE",
     cacheTtlSeconds: "CHART_CACHE_TTL_SECONDS",
     variant: "CHART_VARIANT"
+  },
+  routing: {
+    routesFile: "ROUTES_FILE"
   }
 }
 

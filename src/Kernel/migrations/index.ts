@@ -8,6 +8,7 @@ import outboxSource from "./00061_outbox_source.js"
 import outboxEdits from "./00070_outbox_edits.js"
 import secTickerExchange from "./00072_sec_ticker_exchange.js"
 import outboxTrace from "./00073_outbox_trace.js"
+import outboxRoute from "./00120_outbox_route.js"
 
 export const migrations = {
   "00001_core": core,
@@ -19,5 +20,6 @@ export const migrations = {
   "00061_outbox_source": outboxSource,
   "00070_outbox_edits": outboxEdits,
   "00072_sec_ticker_exchange": secTickerExchange,
-  "00073_outbox_trace": outboxTrace
+  "00073_outbox_trace": outboxTrace,
+  "00120_outbox_route": outboxRoute
 }
