@@ -142,7 +142,7 @@ describe("routes", () => {
         for (;;) {
           const next = yield* queue.take.pipe(Effect.timeoutOption(Duration.millis(200)))
           if (next._tag === "None") break
-          notices.push(next.value.event.title)
+          if (next.value._tag === "Notice") notices.push(next.value.event.title)
         }
         expect(notices).toContain("route offerings disabled")
       })

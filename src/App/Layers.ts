@@ -26,6 +26,7 @@ import { Backtest } from "../Outcomes/Backtest.js"
 import { ItemArchive } from "../Outcomes/ItemArchive.js"
 import { OutcomeTracker, OutcomeTrackerLoop } from "../Outcomes/OutcomeTracker.js"
 import { Report } from "../Outcomes/Report.js"
+import { RouteReplay } from "../Outcomes/RouteReplay.js"
 import { Pollers } from "../Runner/Pollers.js"
 import { Runner } from "../Runner/Runner.js"
 import { AdminHeartbeat } from "./AdminHeartbeat.js"
@@ -176,6 +177,9 @@ export const ReportLive = Layer.mergeAll(Report.Default, AppConfig.Default)
 export const BacktestLive = Layer.mergeAll(Backtest.Default, ItemArchive.Default, SqlLive).pipe(
   Layer.provide(NodeHttpClient.layerUndici)
 )
+
+/** `routes test`: the archive through the classifier, the filters and ROUTES_FILE, sending nothing. */
+export const RouteReplayLive = RouteReplay.Default.pipe(Layer.provide(NodeHttpClient.layerUndici))
 
 /** `layer` configured by `values` alone: no environment, no .env (the demo, tests and benches). */
 export const withConfig =

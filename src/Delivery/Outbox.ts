@@ -618,6 +618,16 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       return rows.map((row): DeliveredAlert => ({ alert: decodeAlert(row.payload), deliveredAt: row.deliveredAt }))
     }, Effect.orDie)
 
+    /** The routes each item's alert was queued for, in id order (`once` prints them). */
+    const routesOf = Effect.fn("Outbox.routesOf")(function* (itemIds: ReadonlyArray<string>) {
+      const routes = new Map<string, Array<string>>()
+      if (itemIds.length === 0) return routes as ReadonlyMap<string, ReadonlyArray<string>>
+      const rows = yield* sql<{ item_id: string; route: string }>`
+        SELECT item_id, route FROM outbox WHERE ${sql.in("item_id", itemIds)} ORDER BY id`
+      for (const row of rows) routes.set(row.item_id, [...(routes.get(row.item_id) ?? []), row.route])
+      return routes as ReadonlyMap<string, ReadonlyArray<string>>
+    }, Effect.orDie)
+
     /** Rows per status, optionally only those with id > `afterId` (one cycle's alerts). */
     const counts = Effect.fn("Outbox.counts")(function* (afterId = 0) {
       const rows = yield* sql<{ status: OutboxStatus; n: number }>`
@@ -674,6 +684,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       tickerSends,
       enqueuedSince,
       deliveredSince,
+      routesOf,
       counts,
       lastId,
       pendingCount,
