@@ -23,6 +23,7 @@ import { DatabaseLocked, SqlLive, SqlWritable } from "../Kernel/Sql.js"
 import { StatusBoard } from "../Kernel/StatusBoard.js"
 import { TracingLive } from "../Kernel/Tracing.js"
 import { Backtest } from "../Outcomes/Backtest.js"
+import { MuteList } from "../MarketData/MuteList.js"
 import { ItemArchive } from "../Outcomes/ItemArchive.js"
 import { OutcomeTracker, OutcomeTrackerLoop } from "../Outcomes/OutcomeTracker.js"
 import { Report } from "../Outcomes/Report.js"
@@ -81,6 +82,7 @@ export const Services = Layer.mergeAll(
   OutcomeTracker.Default
 ).pipe(
   Layer.provideMerge(AlertSinkLive),
+  Layer.provideMerge(MuteList.Default),
   Layer.provideMerge(DiscordWebhooks.Default),
   Layer.provideMerge(Infrastructure)
 )

@@ -326,9 +326,10 @@ const charts = Config.all({
   variant: Config.literal(...ChartVariants)("CHART_VARIANT").pipe(Config.withDefault("auto" as const))
 })
 
-/** ROUTES_FILE: which alerts go to which Discord webhook (see docs/ARCHITECTURE.md, "Routes"). */
+/** ROUTES_FILE: which alerts go to which Discord webhook; MUTE_FILE: tickers and phrases to drop. */
 const routing = Config.all({
-  routesFile: optionalString("ROUTES_FILE")
+  routesFile: optionalString("ROUTES_FILE"),
+  muteFile: optionalString("MUTE_FILE")
 })
 
 const settings = Config.all({
@@ -491,7 +492,8 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
     variant: "CHART_VARIANT"
   },
   routing: {
-    routesFile: "ROUTES_FILE"
+    routesFile: "ROUTES_FILE",
+    muteFile: "MUTE_FILE"
   }
 }
 

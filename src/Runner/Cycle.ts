@@ -1,10 +1,11 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Context, DateTime, Effect, Metric, Tracer } from "effect"
+import { Clock, Context, DateTime, Effect, Metric, Option, Tracer } from "effect"
 import { Classifier } from "../Classification/Classifier.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { Alert, CycleSummary, ItemOutcome, ItemOutcomeKind, NormalizedItem } from "../Kernel/Domain.js"
 import { type FeedBatch, FeedIngest } from "../Feeds/FeedIngest.js"
 import type { FeedSource } from "../Feeds/Sources.js"
+import { MuteList } from "../MarketData/MuteList.js"
 import { applyCycleCap, holdOnMarket, rejectBeforeMarket, rejectOnMarket } from "../MarketData/Filters.js"
 import { archiveEntries, ItemArchive } from "../Outcomes/ItemArchive.js"
 import { MarketData } from "../MarketData/MarketData.js"
@@ -60,6 +61,8 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     const market = yield* MarketData
     const outbox = yield* Outbox
     const archive = yield* ItemArchive
+    // Optional so stage tests can build a cycle without one; the bot's graph (App/Layers.ts) provides it.
+    const mutes = yield* Effect.serviceOption(MuteList)
 
     /**
      * Story keys claimed by a cycle between its dedupe and its commit. Two pollers carrying the same
@@ -120,7 +123,11 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
         for (const { item, firstSource } of repeated) {
           outcomes.push(outcome(item, "duplicate", `same story first carried by ${firstSource}`))
         }
-        const candidates = claimed.filter((item) => !repeatedIds.has(item.id))
+        const unrepeated = claimed.filter((item) => !repeatedIds.has(item.id))
+        const { kept: candidates, muted } = Option.isSome(mutes)
+          ? yield* mutes.value.partition(unrepeated, yield* Clock.currentTimeMillis)
+          : { kept: unrepeated, muted: [] }
+        for (const { item, reason } of muted) outcomes.push(outcome(item, "filtered", reason))
 
         const { items: classified, notes } = yield* classifier.classifyBatch(candidates)
         const passing = classified.filter((entry) => {

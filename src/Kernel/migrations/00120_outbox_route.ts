@@ -18,7 +18,8 @@ export default Effect.gen(function* () {
       }),
     orElse: () =>
       Effect.gen(function* () {
-        yield* sql`CREATE TABLE outbox_routed (
+        yield* sql`ALTER TABLE outbox RENAME TO outbox_unrouted`
+        yield* sql`CREATE TABLE outbox (
           id INTEGER PRIMARY KEY AUTOINCREMENT,
           item_id TEXT NOT NULL,
           route TEXT NOT NULL DEFAULT 'default',
@@ -41,14 +42,14 @@ export default Effect.gen(function* () {
           span_id TEXT,
           UNIQUE (item_id, route)
         )`
-        yield* sql`INSERT INTO outbox_routed (id, item_id, ticker, payload, status, attempts, created_at,
+        yield* sql`INSERT INTO outbox (id, item_id, ticker, payload, status, attempts, created_at,
             next_attempt_at, delivered_at, message_id, last_error, sending_at, queued_at, maybe_sent, source,
             llm_pending, version, trace_id, span_id)
           SELECT id, item_id, ticker, payload, status, attempts, created_at, next_attempt_at, delivered_at,
             message_id, last_error, sending_at, queued_at, maybe_sent, source, llm_pending, version, trace_id,
-            span_id FROM outbox`
-        yield* sql`DROP TABLE outbox`
-        yield* sql`ALTER TABLE outbox_routed RENAME TO outbox`
+            span_id FROM outbox_unrouted`
+        // Its indexes go with it, so theirs can be made again on the new table.
+        yield* sql`DROP TABLE outbox_unrouted`
         yield* sql`CREATE INDEX outbox_pending ON outbox (status, next_attempt_at, id)`
         yield* sql`CREATE INDEX outbox_ticker_sending ON outbox (ticker, sending_at)`
         yield* sql`CREATE INDEX outbox_source_queue ON outbox (status, source, id)`
