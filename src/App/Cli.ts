@@ -21,6 +21,7 @@ import { Delivery } from "../Delivery/Delivery.js"
 import { ErrorTracker } from "../Kernel/ErrorTracker.js"
 import { Outbox } from "../Delivery/Outbox.js"
 import { parseLookback, renderMarkdown, Report, writeReport } from "../Outcomes/Report.js"
+import { RouteReplay, renderRouteReplay } from "../Outcomes/RouteReplay.js"
 import { Runner } from "../Runner/Runner.js"
 import * as Layers from "./Layers.js"
 import { outboxCommand } from "./OutboxCommand.js"
@@ -77,9 +78,15 @@ const once = Command.make("once", {}, () =>
             : `${feed.status._tag === "Failed" ? "failed" : "disabled"}: ${feed.status.reason}`
       yield* Console.log(`feed ${feed.name}: ${status}`)
     }
+    const routes = yield* outbox.routesOf(
+      summary.outcomes.filter((item) => item.outcome === "alerted").map((item) => item.itemId)
+    )
     for (const item of summary.outcomes) {
+      // Only with ROUTES_FILE: without it every alert takes the one `default` route.
+      const taken = routes.get(item.itemId) ?? []
+      const routed = taken.length > 0 && taken.join() !== "default" ? ` → routes: ${taken.join(", ")}` : ""
       yield* Console.log(
-        `${item.outcome.padEnd(9)} ${item.source}: ${item.title}${item.reason ? ` — ${item.reason}` : ""}`
+        `${item.outcome.padEnd(9)} ${item.source}: ${item.title}${item.reason ? ` — ${item.reason}` : ""}${routed}`
       )
     }
     for (const note of summary.notes) yield* Console.log(`note: ${note}`)
@@ -245,6 +252,28 @@ const backtest = Command.make(
     )
 ).pipe(Command.withDescription("Re-run classification and filters over archived items, send nothing, score the result"))
 
+const routesTest = Command.make(
+  "test",
+  {
+    days: Options.integer("days").pipe(Options.withDefault(7), Options.withDescription("look back this many days"))
+  },
+  ({ days }) =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const result = yield* (yield* RouteReplay).run(now - days * 86_400_000)
+      yield* Console.log(renderRouteReplay(result, days))
+    }).pipe(Effect.provide(Layers.RouteReplayLive), withOverrides({ LLM_PROVIDER: "none" }))
+).pipe(
+  Command.withDescription(
+    "Replay the item archive of the last N days through ROUTES_FILE: alerts per route, 3 examples each"
+  )
+)
+
+const routes = Command.make("routes", {}, () => Effect.void).pipe(
+  Command.withDescription("Check what ROUTES_FILE does"),
+  Command.withSubcommands([routesTest])
+)
+
 const demo = Command.make(
   "demo",
   {
@@ -266,7 +295,7 @@ const demo = Command.make(
 
 const root = Command.make("catalyst-bot", {}, () => Layers.launchBot).pipe(
   Command.withDescription("Catalyst alerts for small-cap traders, from press-release wires and SEC EDGAR"),
-  Command.withSubcommands([run, once, classify, doctor, parse, report, backtest, demo, outboxCommand])
+  Command.withSubcommands([run, once, classify, doctor, parse, report, backtest, demo, outboxCommand, routes])
 )
 
 export const cli = Command.run(root, { name: "catalyst-bot", version })

@@ -6,6 +6,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { ConfigProvider, Console, Data, Effect, Layer, Option, Redacted } from "effect"
 import { AppConfig, settingNames, type Settings } from "../Kernel/AppConfig.js"
 import { Outbox } from "../Delivery/Outbox.js"
+import { Routes } from "../Delivery/Routes.js"
 import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { tickerRows } from "../Feeds/CikTickers.js"
 import { loadSources } from "../Feeds/Sources.js"
@@ -100,7 +101,7 @@ const databaseCheck = Effect.gen(function* () {
   // The counts come from the tables' owners, over the doctor's own database connection.
   Effect.provide(
     Layer.mergeAll(SeenStore.DefaultWithoutDependencies, Outbox.DefaultWithoutDependencies).pipe(
-      Layer.provide(AdminChannel.Default)
+      Layer.provide(Layer.merge(AdminChannel.Default, Routes.Default))
     )
   ),
   Effect.catchAllCause((cause) => Effect.succeed<Check>({ name: "database", verdict: "fail", detail: String(cause) }))

@@ -25,9 +25,11 @@ import { DatabaseLocked, SqlLive, SqlWritable } from "../Kernel/Sql.js"
 import { StatusBoard } from "../Kernel/StatusBoard.js"
 import { TracingLive } from "../Kernel/Tracing.js"
 import { Backtest } from "../Outcomes/Backtest.js"
+import { MuteList } from "../MarketData/MuteList.js"
 import { ItemArchive } from "../Outcomes/ItemArchive.js"
 import { OutcomeTracker, OutcomeTrackerLoop } from "../Outcomes/OutcomeTracker.js"
 import { Report } from "../Outcomes/Report.js"
+import { RouteReplay } from "../Outcomes/RouteReplay.js"
 import { Pollers } from "../Runner/Pollers.js"
 import { Runner } from "../Runner/Runner.js"
 import { AdminHeartbeat } from "./AdminHeartbeat.js"
@@ -39,13 +41,18 @@ import { HealthServerLive } from "./HealthServer.js"
  * and the LLM provider are chosen by MarketData and LlmAnalyst themselves, from the same config.
  */
 
-/** Discord when DISCORD_WEBHOOK_URL is set, else stdout (ALERTS_STDOUT_FORMAT); same outbox either way. */
+/**
+ * The routes of ROUTES_FILE, each to its Discord webhook; without it, Discord when DISCORD_WEBHOOK_URL
+ * is set, else stdout (ALERTS_STDOUT_FORMAT); same outbox either way.
+ */
 const AlertSinkLive = Layer.unwrapEffect(
-  Effect.map(AppConfig, ({ discord, delivery }) =>
-    Option.match(discord.webhookUrl, {
-      onNone: () => StdoutSink.layer(delivery.stdoutFormat),
-      onSome: (url) => DiscordSink.layer(url)
-    })
+  Effect.map(AppConfig, ({ discord, delivery, routing }) =>
+    Option.isSome(routing.routesFile)
+      ? DiscordSink.routedLayer
+      : Option.match(discord.webhookUrl, {
+          onNone: () => StdoutSink.layer(delivery.stdoutFormat),
+          onSome: (url) => DiscordSink.layer(url)
+        })
   )
 )
 
@@ -77,6 +84,7 @@ export const Services = Layer.mergeAll(
   OutcomeTracker.Default
 ).pipe(
   Layer.provideMerge(AlertSinkLive),
+  Layer.provideMerge(MuteList.Default),
   Layer.provideMerge(DiscordWebhooks.Default),
   Layer.provideMerge(Infrastructure)
 )
@@ -97,7 +105,7 @@ const overServices = <ROut, E, RIn>(loops: Layer.Layer<ROut, E, RIn>) =>
 /** One line at start-up: where the settings came from and where alerts will go (never the webhook URL: it is a secret). */
 const StartupNotice = Layer.effectDiscard(
   Effect.gen(function* () {
-    const { discord, delivery, storage } = yield* AppConfig
+    const { discord, delivery, storage, routing } = yield* AppConfig
     const dotEnv = yield* FiberRef.get(dotEnvSource)
     const settings =
       dotEnv === null
@@ -105,9 +113,11 @@ const StartupNotice = Layer.effectDiscard(
         : dotEnv.found
           ? `.env read from ${dotEnv.path}`
           : `no .env (looked for ${dotEnv.path})`
-    const alerts = Option.isSome(discord.webhookUrl)
-      ? "alerts go to the Discord webhook in DISCORD_WEBHOOK_URL"
-      : `alerts go to stdout (${delivery.stdoutFormat}; DISCORD_WEBHOOK_URL is unset)`
+    const alerts = Option.isSome(routing.routesFile)
+      ? `alerts go to the routes of ROUTES_FILE ${routing.routesFile.value}`
+      : Option.isSome(discord.webhookUrl)
+        ? "alerts go to the Discord webhook in DISCORD_WEBHOOK_URL"
+        : `alerts go to stdout (${delivery.stdoutFormat}; DISCORD_WEBHOOK_URL is unset)`
     yield* Effect.logInfo(`catalyst-bot starting: ${settings}; ${alerts}; DATA_DIR ${resolve(storage.dataDir)}`)
   })
 ).pipe(Layer.provide(AppConfig.Default))
@@ -171,6 +181,9 @@ export const ReportLive = Layer.mergeAll(Report.Default, AppConfig.Default)
 export const BacktestLive = Layer.mergeAll(Backtest.Default, ItemArchive.Default, SqlLive).pipe(
   Layer.provide(NodeHttpClient.layerUndici)
 )
+
+/** `routes test`: the archive through the classifier, the filters and ROUTES_FILE, sending nothing. */
+export const RouteReplayLive = RouteReplay.Default.pipe(Layer.provide(NodeHttpClient.layerUndici))
 
 /** `layer` configured by `values` alone: no environment, no .env (the demo, tests and benches). */
 export const withConfig =

@@ -30,6 +30,8 @@ export class EditError extends Data.TaggedError("EditError")<{
 /** One alert of the message being edited, as it should read now. */
 export interface EditEntry {
   readonly id: number
+  /** The route whose message it is (ROUTES_FILE); absent means `default`. */
+  readonly route?: string
   readonly alert: Alert
   readonly chart: ChartOutcome
   readonly possibleRepeat: boolean
@@ -42,6 +44,8 @@ export interface Delivered {
 /** Who the alert is, for the message itself: its outbox id, and whether this send may repeat an earlier one. */
 export interface SendContext {
   readonly id: number
+  /** The route (ROUTES_FILE) the alert goes to; absent means `default`. */
+  readonly route?: string
   readonly possibleRepeat: boolean
 }
 

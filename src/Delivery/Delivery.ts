@@ -297,7 +297,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     const entryOf = ({ row, possibleRepeat }: Ready, chart: ChartOutcome): SendEntry => ({
       alert: row.alert,
       chart,
-      context: { id: row.id, possibleRepeat }
+      context: { id: row.id, route: row.route, possibleRepeat }
     })
 
     /**
@@ -446,6 +446,8 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
             const candidate = rows[at]!
             scanned += 1
             if (settledInScan.has(candidate.id)) continue
+            // A message goes to one route's webhook: rows of other routes wait for a message of their own.
+            if (candidate.route !== row.route) continue
             const symbol = candidate.alert.ticker.symbol
             const prepared = yield* prepare(candidate, tickers.get(symbol) ?? 0)
             if (Option.isSome(prepared)) {

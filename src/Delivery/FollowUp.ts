@@ -125,7 +125,7 @@ export class FollowUp extends Effect.Service<FollowUp>()("Delivery/FollowUp", {
       yield* Effect.annotateCurrentSpan({ "alert.id": own.id, ticker: own.alert.ticker.symbol, edits: ids.length })
       const entries = yield* Effect.forEach(
         rows.filter((row) => row.status === "delivered"),
-        (row) => chartFor({ id: row.id, alert: row.alert, possibleRepeat: row.possibleRepeat }),
+        (row) => chartFor({ id: row.id, route: row.route, alert: row.alert, possibleRepeat: row.possibleRepeat }),
         { concurrency: chartSettings.workers }
       )
       const result = yield* Effect.either(

@@ -4,9 +4,12 @@ import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { Alert, type EnqueueResult } from "../Kernel/Domain.js"
 import { SqlLive } from "../Kernel/Sql.js"
 import { makeTestLayer } from "../Kernel/TestLayer.js"
+import { Routes } from "./Routes.js"
 
 export interface OutboxRow {
   readonly id: number
+  /** The route (ROUTES_FILE) this copy of the alert goes to; `default` without routes. */
+  readonly route: string
   readonly alert: Alert
   readonly attempts: number
   /** When the row (re)entered the queue (epoch ms): delivery gives up ALERT_MAX_DELAY_MINUTES after it. */
@@ -28,6 +31,7 @@ export const queuedByLinks = (rows: ReadonlyArray<Pick<OutboxRow, "queuedBy">>):
 /** An alert as its Discord message shows it: one of the rows sharing a message id, in id order. */
 export interface MessageRow {
   readonly id: number
+  readonly route: string
   readonly alert: Alert
   readonly status: OutboxStatus
   readonly messageId: string | null
@@ -200,6 +204,7 @@ const emptyCounts = (): Record<OutboxStatus, number> => ({
 
 interface DueRow {
   readonly id: number
+  readonly route: string
   readonly payload: string
   readonly attempts: number
   readonly queued_at: number | null
@@ -213,6 +218,7 @@ interface DueRow {
 const toRow = (row: DueRow): OutboxRow => ({
   version: row.version,
   id: row.id,
+  route: row.route,
   alert: decodeAlert(row.payload),
   attempts: row.attempts,
   queuedAt: row.queued_at ?? row.created_at,
@@ -236,12 +242,13 @@ const toAlertRow = (row: {
 
 /**
  * Durable queue of alerts. Rows are written in the same transaction that marks their items seen,
- * so a crash can neither lose an alert nor enqueue it twice (item_id is UNIQUE).
+ * so a crash can neither lose an alert nor enqueue it twice ((item_id, route) is UNIQUE).
  */
 export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
   scoped: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const admin = yield* AdminChannel
+    const routes = yield* Routes
     const wakeups = yield* Queue.sliding<void>(1)
     /** Bumped whenever rows become pending, so a delivery batch can tell that fresher work arrived. */
     const arrivals = yield* Ref.make(0)
@@ -254,7 +261,20 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     const indexedBySourceQueue = indexedBy("outbox_source_queue")
     const indexedByLlmPending = indexedBy("outbox_llm_pending")
 
+    /** One row per route the alert goes to, in this same transaction: each route gets its own copy. */
     const insert = (
+      alert: Alert,
+      status: OutboxStatus,
+      now: number,
+      error: string | null,
+      queuedBy: Option.Option<Tracer.AnySpan>
+    ) =>
+      Effect.forEach(routes.routesFor(alert), (route) => insertRoute(route, alert, status, now, error, queuedBy), {
+        discard: true
+      })
+
+    const insertRoute = (
+      route: string,
       alert: Alert,
       status: OutboxStatus,
       now: number,
@@ -263,6 +283,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     ) =>
       sql`INSERT INTO outbox ${sql.insert({
         item_id: alert.item.id,
+        route,
         ticker: alert.ticker.symbol,
         source: alert.item.source,
         payload: encodeAlert(alert),
@@ -274,7 +295,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
         llm_pending: alert.classification.llm._tag === "Pending" ? 1 : 0,
         trace_id: Option.match(queuedBy, { onNone: () => null, onSome: (span) => span.traceId }),
         span_id: Option.match(queuedBy, { onNone: () => null, onSome: (span) => span.spanId })
-      })} ON CONFLICT DO NOTHING`
+      })} ON CONFLICT (item_id, route) DO NOTHING`
 
     /**
      * Up to `perSource` rows in `status` for each source, oldest first, skipping rows not due by `dueBy`.
@@ -348,12 +369,16 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     const enqueue = Effect.fn("Outbox.enqueue")(function* (offered: ReadonlyArray<Alert>, cap?: CycleCap) {
       const now = yield* Clock.currentTimeMillis
       const queuedBy = yield* Effect.option(Effect.currentSpan)
-      let alerts = offered
+      const unrouted = routes.fromFile
+        ? offered.filter((alert) => routes.routesFor(alert).length === 0).map((alert) => alert.item.id)
+        : []
+      const routed = unrouted.length === 0 ? offered : offered.filter((alert) => !unrouted.includes(alert.item.id))
+      let alerts = routed
       let overSourceCap: ReadonlyArray<{ readonly itemId: string; readonly reason: string }> = []
-      if (cap?.perSource !== undefined && offered.length > 0) {
+      if (cap?.perSource !== undefined && routed.length > 0) {
         const recent = cap.perSource.perMinute > 0 ? yield* enqueuedSince(now - 60_000) : new Map<string, number>()
-        const { kept, over } = capBySource(offered, recent, cap.perSource)
-        yield* reportSourceCaps(offered, over)
+        const { kept, over } = capBySource(routed, recent, cap.perSource)
+        yield* reportSourceCaps(routed, over)
         alerts = kept
         overSourceCap = over.map(({ alert, reason }) => ({ itemId: alert.item.id, reason }))
       }
@@ -404,7 +429,8 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
         deferred,
         dropped,
         released,
-        ...(overSourceCap.length > 0 ? { overSourceCap } : {})
+        ...(overSourceCap.length > 0 ? { overSourceCap } : {}),
+        ...(unrouted.length > 0 ? { unrouted } : {})
       } satisfies EnqueueResult
     }, Effect.orDie)
 
@@ -414,7 +440,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       const picked = roundRobin(yield* queuesBySource("pending", limit, now), limit, (row) => row.id)
       if (picked.length === 0) return []
       const rows = yield* sql<DueRow>`
-        SELECT id, payload, attempts, queued_at, created_at, maybe_sent, version, trace_id, span_id FROM outbox WHERE ${sql.in(
+        SELECT id, route, payload, attempts, queued_at, created_at, maybe_sent, version, trace_id, span_id FROM outbox WHERE ${sql.in(
           "id",
           picked.map((row) => row.id)
         )}`
@@ -475,6 +501,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     const messageRows = Effect.fn("Outbox.messageRows")(function* (id: number) {
       type Found = {
         id: number
+        route: string
         payload: string
         status: OutboxStatus
         message_id: string | null
@@ -482,16 +509,17 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
         trace_id: string | null
         span_id: string | null
       }
-      const [own] = yield* sql<Found>`SELECT id, payload, status, message_id, maybe_sent, trace_id, span_id
+      const [own] = yield* sql<Found>`SELECT id, route, payload, status, message_id, maybe_sent, trace_id, span_id
         FROM outbox WHERE id = ${id}`
       if (own === undefined) return []
       const rows =
         own.message_id === null
           ? [own]
-          : yield* sql<Found>`SELECT id, payload, status, message_id, maybe_sent, trace_id, span_id FROM outbox
+          : yield* sql<Found>`SELECT id, route, payload, status, message_id, maybe_sent, trace_id, span_id FROM outbox
               WHERE message_id = ${own.message_id} ORDER BY id`
       return rows.map((row): MessageRow => ({
         id: row.id,
+        route: row.route,
         alert: decodeAlert(row.payload),
         status: row.status,
         messageId: row.message_id,
@@ -577,7 +605,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       const rows = yield* sql<DueRow>`
         UPDATE outbox SET status = 'uncertain', maybe_sent = 1,
           last_error = 'in flight when the previous process stopped; not re-sent to avoid a duplicate'
-        WHERE status = 'sending' RETURNING id, payload, attempts, queued_at, created_at, maybe_sent, version, trace_id, span_id`
+        WHERE status = 'sending' RETURNING id, route, payload, attempts, queued_at, created_at, maybe_sent, version, trace_id, span_id`
       return rows.map(toRow)
     }, Effect.orDie)
 
@@ -669,6 +697,16 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       }))
     }, Effect.orDie)
 
+    /** The routes each item's alert was queued for, in id order (`once` prints them). */
+    const routesOf = Effect.fn("Outbox.routesOf")(function* (itemIds: ReadonlyArray<string>) {
+      const routes = new Map<string, Array<string>>()
+      if (itemIds.length === 0) return routes as ReadonlyMap<string, ReadonlyArray<string>>
+      const rows = yield* sql<{ item_id: string; route: string }>`
+        SELECT item_id, route FROM outbox WHERE ${sql.in("item_id", itemIds)} ORDER BY id`
+      for (const row of rows) routes.set(row.item_id, [...(routes.get(row.item_id) ?? []), row.route])
+      return routes as ReadonlyMap<string, ReadonlyArray<string>>
+    }, Effect.orDie)
+
     /** Rows per status, optionally only those with id > `afterId` (one cycle's alerts). */
     const counts = Effect.fn("Outbox.counts")(function* (afterId = 0) {
       const rows = yield* sql<{ status: OutboxStatus; n: number }>`
@@ -728,6 +766,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       enqueuedSince,
       deliveredSince,
       latestDelivered,
+      routesOf,
       counts,
       lastId,
       pendingCount,
@@ -736,7 +775,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       arrivalCount
     } as const
   }),
-  dependencies: [SqlLive, AdminChannel.Default]
+  dependencies: [SqlLive, AdminChannel.Default, Routes.Default]
 }) {
   static readonly Test = makeTestLayer(Outbox)
 }

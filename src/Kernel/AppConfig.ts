@@ -383,6 +383,12 @@ const charts = Config.all({
   variant: Config.literal(...ChartVariants)("CHART_VARIANT").pipe(Config.withDefault("auto" as const))
 })
 
+/** ROUTES_FILE: which alerts go to which Discord webhook; MUTE_FILE: tickers and phrases to drop. */
+const routing = Config.all({
+  routesFile: optionalString("ROUTES_FILE"),
+  muteFile: optionalString("MUTE_FILE")
+})
+
 const settings = Config.all({
   runner,
   storage,
@@ -395,7 +401,8 @@ const settings = Config.all({
   observability,
   outcomes,
   market,
-  charts
+  charts,
+  routing
 })
 
 export type Settings = Config.Config.Success<typeof settings>
@@ -552,6 +559,10 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
     cacheSize: "CHART_CACHE_SIZE",
     cacheTtlSeconds: "CHART_CACHE_TTL_SECONDS",
     variant: "CHART_VARIANT"
+  },
+  routing: {
+    routesFile: "ROUTES_FILE",
+    muteFile: "MUTE_FILE"
   }
 }
 

@@ -292,4 +292,6 @@ export interface EnqueueResult {
    * SOURCE_MAX_ALERTS_PER_MINUTE, with the cap they broke; present only when some were.
    */
   readonly overSourceCap?: ReadonlyArray<{ readonly itemId: string; readonly reason: string }>
+  /** Item ids of alerts no route of ROUTES_FILE takes: not enqueued; present only when some were. */
+  readonly unrouted?: ReadonlyArray<string>
 }

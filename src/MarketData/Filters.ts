@@ -89,10 +89,12 @@ export const applyCycleCap = (
   const deferred = new Set(queued.deferred)
   const dropped = new Set(queued.dropped)
   const overSourceCap = new Map((queued.overSourceCap ?? []).map(({ itemId, reason }) => [itemId, reason]))
+  const unrouted = new Set(queued.unrouted ?? [])
   const notes: Array<string> = []
   const bySourceCap = new Map<string, number>()
   for (const reason of overSourceCap.values()) bySourceCap.set(reason, (bySourceCap.get(reason) ?? 0) + 1)
   for (const [reason, count] of bySourceCap) notes.push(`${count} alert(s) ${reason} dropped`)
+  if (unrouted.size > 0) notes.push(`${unrouted.size} alert(s) matched no route of ROUTES_FILE`)
   if (queued.released > 0) notes.push(`${queued.released} alert(s) deferred by earlier cycles released`)
   if (deferred.size > 0) notes.push(`${deferred.size} alert(s) over MAX_ALERTS_PER_CYCLE=${maxPerCycle} deferred`)
   if (dropped.size > 0) notes.push(`${dropped.size} alert(s) over MAX_ALERTS_PER_CYCLE=${maxPerCycle} dropped`)
@@ -100,13 +102,15 @@ export const applyCycleCap = (
     outcomes: outcomes.map((entry) =>
       entry.outcome !== "alerted"
         ? entry
-        : overSourceCap.has(entry.itemId)
-          ? { ...entry, outcome: "filtered", reason: `${overSourceCap.get(entry.itemId)} (dropped)` }
-          : dropped.has(entry.itemId)
-            ? { ...entry, outcome: "filtered", reason: `over MAX_ALERTS_PER_CYCLE=${maxPerCycle} (dropped)` }
-            : deferred.has(entry.itemId)
-              ? { ...entry, reason: `deferred: over MAX_ALERTS_PER_CYCLE=${maxPerCycle}` }
-              : entry
+        : unrouted.has(entry.itemId)
+          ? { ...entry, outcome: "filtered", reason: "no route of ROUTES_FILE matches it" }
+          : overSourceCap.has(entry.itemId)
+            ? { ...entry, outcome: "filtered", reason: `${overSourceCap.get(entry.itemId)} (dropped)` }
+            : dropped.has(entry.itemId)
+              ? { ...entry, outcome: "filtered", reason: `over MAX_ALERTS_PER_CYCLE=${maxPerCycle} (dropped)` }
+              : deferred.has(entry.itemId)
+                ? { ...entry, reason: `deferred: over MAX_ALERTS_PER_CYCLE=${maxPerCycle}` }
+                : entry
     ),
     notes
   }

@@ -18,6 +18,7 @@ import { applyCycleCap, holdOnMarket, rejectBeforeMarket, rejectOnMarket, reject
 import { CompanySizes } from "../MarketData/CompanySizes.js"
 import { InsiderTrades } from "../Classification/InsiderTrades.js"
 import { isInsiderForm } from "../Feeds/SecEntry.js"
+import { MuteList } from "../MarketData/MuteList.js"
 import { archiveEntries, ItemArchive } from "../Outcomes/ItemArchive.js"
 import { MarketData } from "../MarketData/MarketData.js"
 import { AlertLinks } from "../Delivery/AlertLinks.js"
@@ -77,6 +78,8 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     // Both read SEC; a cycle assembled without them (tests over a local feed) decides without size or Form 4s.
     const companySizes = yield* Effect.serviceOption(CompanySizes)
     const insiderTrades = yield* Effect.serviceOption(InsiderTrades)
+    // Optional so stage tests can build a cycle without one; the bot's graph (App/Layers.ts) provides it.
+    const mutes = yield* Effect.serviceOption(MuteList)
 
     /**
      * Story keys claimed by a cycle between its dedupe and its commit. Two pollers carrying the same
@@ -137,7 +140,11 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
         for (const { item, firstSource } of repeated) {
           outcomes.push(outcome(item, "duplicate", `same story first carried by ${firstSource}`))
         }
-        const candidates = claimed.filter((item) => !repeatedIds.has(item.id))
+        const unrepeated = claimed.filter((item) => !repeatedIds.has(item.id))
+        const { kept: candidates, muted } = Option.isSome(mutes)
+          ? yield* mutes.value.partition(unrepeated, yield* Clock.currentTimeMillis)
+          : { kept: unrepeated, muted: [] }
+        for (const { item, reason } of muted) outcomes.push(outcome(item, "filtered", reason))
 
         const { items: classified, notes } = yield* classifier.classifyBatch(candidates)
         const passing = classified.filter((entry) => {

@@ -60,6 +60,8 @@ export interface ReceivedMessage {
   readonly attachments: ReadonlyArray<{ readonly id: string; readonly filename: string }>
   /** How many edits the message has had. */
   readonly edits: number
+  /** The thread it was posted into (`thread_id` query), if any. */
+  readonly threadId?: string | null
 }
 
 export interface ReceivedEdit {
@@ -141,12 +143,15 @@ export const validateMessage = (payload: Json, fileNames: ReadonlyArray<string>)
 /** Mentions in `content` that would notify someone; embeds never ping. */
 export const pingsOf = (payload: Json): Array<string> => {
   const content = str(payload["content"])
-  const allowed = payload["allowed_mentions"] as { parse?: Array<string> } | undefined
+  const allowed = payload["allowed_mentions"] as { parse?: Array<string>; roles?: Array<string> } | undefined
   const parse = allowed?.parse ?? ["everyone", "users", "roles"]
   const pings: Array<string> = []
   if (parse.includes("everyone")) pings.push(...(content.match(/@(everyone|here)/g) ?? []))
   if (parse.includes("users")) pings.push(...(content.match(/<@!?\d+>/g) ?? []))
   if (parse.includes("roles")) pings.push(...(content.match(/<@&\d+>/g) ?? []))
+  // `roles` pings exactly the listed roles (https://discord.com/developers/docs/resources/message#allowed-mentions-object).
+  else if (allowed?.roles !== undefined)
+    pings.push(...(content.match(/<@&\d+>/g) ?? []).filter((role) => allowed.roles!.includes(role.slice(3, -1))))
   return pings
 }
 
@@ -550,7 +555,8 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
         pinged: pingsOf(parsed.payload),
         markdown: markdownOf(parsed.payload),
         attachments,
-        edits: 0
+        edits: 0,
+        threadId: url.searchParams.get("thread_id")
       })
       record(webhookId, url.searchParams.get("wait") === "true" ? 200 : 204)
       const answer = () => {

@@ -44,8 +44,13 @@ export interface WebhookPayload {
   readonly content?: string
   readonly username?: string
   readonly embeds?: ReadonlyArray<Embed>
-  /** Always `{ parse: [] }`: text from a feed must never ping @everyone, a role or a user. */
-  readonly allowed_mentions: { readonly parse: ReadonlyArray<never> }
+  /**
+   * `{ parse: [] }`: text from a feed must never ping @everyone, a role or a user. A route's own
+   * mentions (ROUTES_FILE) add exactly its roles, or "everyone" for its `@here`, and nothing else.
+   */
+  readonly allowed_mentions: { readonly parse: ReadonlyArray<"everyone">; readonly roles?: ReadonlyArray<string> }
+  /** Forum channels: the post opens a thread of this name. */
+  readonly thread_name?: string
   readonly attachments?: ReadonlyArray<{ readonly id: number; readonly filename: string }>
 }
 

@@ -11,6 +11,7 @@ import outboxTrace from "./00073_outbox_trace.js"
 import companySize from "./00090_company_size.js"
 import insiderPurchases from "./00091_insider_purchases.js"
 import outboxTickerCreated from "./00110_outbox_ticker_created.js"
+import outboxRoute from "./00120_outbox_route.js"
 import dashboardSearch from "./00130_dashboard_search.js"
 
 export const migrations = {
@@ -27,5 +28,6 @@ export const migrations = {
   "00090_company_size": companySize,
   "00091_insider_purchases": insiderPurchases,
   "00110_outbox_ticker_created": outboxTickerCreated,
+  "00120_outbox_route": outboxRoute,
   "00130_dashboard_search": dashboardSearch
 }

@@ -1,0 +1,174 @@
+import { NodeHttpClient } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Layer } from "effect"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { ChartRenderer } from "../src/Charts/ChartRenderer.js"
+import * as DiscordSink from "../src/Delivery/AlertSink/Discord.js"
+import { Delivery } from "../src/Delivery/Delivery.js"
+import { DiscordWebhooks } from "../src/Delivery/Discord/DiscordWebhooks.js"
+import { EditOutbox } from "../src/Delivery/EditOutbox.js"
+import { Outbox } from "../src/Delivery/Outbox.js"
+import { AdminChannel, AdminQueue } from "../src/Kernel/AdminChannel.js"
+import { AlertLatency } from "../src/Kernel/AlertLatency.js"
+import { AppConfig } from "../src/Kernel/AppConfig.js"
+import type { ChartOutcome } from "../src/Kernel/Domain.js"
+import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
+import { SqlLive } from "../src/Kernel/Sql.js"
+import { StatusBoard } from "../src/Kernel/StatusBoard.js"
+import { applyCycleCap } from "../src/MarketData/Filters.js"
+import { type FakeDiscord, makeFakeDiscord } from "../src/World/FakeDiscord.js"
+import { alertFixture, classificationFixture } from "./support/Alerts.js"
+import { tempDataConfig } from "./support/TestLayers.js"
+
+const ids = { fda: "100000000000000001", offerings: "100000000000000002", firehose: "100000000000000003" }
+const role = "222222222222222222"
+
+const routesFile = (fake: FakeDiscord) => {
+  const path = join(mkdtempSync(join(tmpdir(), "routes-")), "routes.json")
+  writeFileSync(
+    path,
+    JSON.stringify({
+      routes: [
+        {
+          name: "fda",
+          webhook: fake.webhookUrl(ids.fda, "fda-token"),
+          mentions: [role],
+          thread_id: "333333333333333333",
+          match: { categories: ["fda_approval"] }
+        },
+        { name: "offerings", webhook: fake.webhookUrl(ids.offerings, "offer-token"), match: { sentiment: "positive" } },
+        { name: "firehose", webhook: fake.webhookUrl(ids.firehose, "fire-token") }
+      ]
+    })
+  )
+  return path
+}
+
+const layerFor = (routes: string) =>
+  Delivery.DefaultWithoutDependencies.pipe(
+    Layer.provideMerge(DiscordSink.routedLayer),
+    Layer.provideMerge(
+      Layer.mergeAll(
+        Outbox.Default,
+        EditOutbox.Default,
+        ChartRenderer.Test({ forAlert: () => Effect.succeed<ChartOutcome>({ _tag: "NoBars" }) }),
+        AdminChannel.Default,
+        AdminQueue.Default,
+        DiscordWebhooks.Default,
+        ErrorTracker.Default,
+        AlertLatency.Default
+      )
+    ),
+    Layer.provideMerge(Layer.mergeAll(NodeHttpClient.layerUndici, SqlLive, StatusBoard.Default, AppConfig.Default)),
+    Layer.provide(tempDataConfig({ DELIVERY_RETRY_BASE_SECONDS: 0.05, ROUTES_FILE: routes }))
+  )
+
+const withRoutes = <A, E, R>(body: (fake: FakeDiscord) => Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const fake = yield* makeFakeDiscord({ limit: 5, windowMs: 200 })
+    return yield* body(fake).pipe(Effect.provide(layerFor(routesFile(fake))))
+  }).pipe(Effect.scoped)
+
+const fdaAlert = (n: number) =>
+  alertFixture(n, { classification: classificationFixture({ categories: ["fda_approval"], sentiment: 0.8 }) })
+
+describe("routes", () => {
+  it.live("one alert to three routes: each webhook gets it once, the role ping only where configured", () =>
+    withRoutes((fake) =>
+      Effect.gen(function* () {
+        const outbox = yield* Outbox
+        const delivery = yield* Delivery
+        const negative = alertFixture(2, { classification: classificationFixture({ sentiment: -0.5 }) })
+        yield* outbox.enqueue([fdaAlert(1), negative])
+        const report = yield* delivery.awaitSettled(0, Duration.seconds(20))
+        expect(report).toMatchObject({ delivered: 4, failed: 0, timedOut: false })
+
+        const to = (id: string) => fake.messages.filter((message) => message.webhookId === id)
+        expect(to(ids.fda)).toHaveLength(1)
+        expect(to(ids.offerings)).toHaveLength(1)
+        expect(to(ids.firehose)).toHaveLength(2)
+        expect(to(ids.fda)[0]!.pinged).toEqual([`<@&${role}>`])
+        expect(to(ids.fda)[0]!.payload["allowed_mentions"]).toEqual({ parse: [], roles: [role] })
+        expect(to(ids.fda)[0]!.threadId).toBe("333333333333333333")
+        for (const message of [...to(ids.offerings), ...to(ids.firehose)]) {
+          expect(message.pinged).toEqual([])
+          expect(message.payload["allowed_mentions"]).toEqual({ parse: [] })
+          expect(message.payload["content"]).toBeUndefined()
+        }
+
+        // Enqueued again (a replay), nothing new: each (item, route) is one row.
+        yield* outbox.enqueue([fdaAlert(1)])
+        const sql = yield* SqlClient.SqlClient
+        const rows = yield* sql<{ route: string; item_id: string }>`SELECT route, item_id FROM outbox ORDER BY id`
+        expect(rows).toEqual([
+          { route: "fda", item_id: "item-1" },
+          { route: "offerings", item_id: "item-1" },
+          { route: "firehose", item_id: "item-1" },
+          { route: "firehose", item_id: "item-2" }
+        ])
+        // The webhook URLs (tokens) are never stored.
+        const stored = yield* sql<{ payload: string }>`SELECT payload FROM outbox`
+        expect(stored.map((row) => row.payload).join()).not.toMatch(/token/)
+      })
+    )
+  )
+
+  it.live("a route whose webhook answers 404 is disabled alone, and admin is told", () =>
+    withRoutes((fake) =>
+      Effect.gen(function* () {
+        fake.deleteWebhook(ids.offerings)
+        const outbox = yield* Outbox
+        const delivery = yield* Delivery
+        yield* outbox.enqueue([fdaAlert(1), fdaAlert(2)])
+        const report = yield* delivery.awaitSettled(0, Duration.seconds(20))
+        expect(report).toMatchObject({ delivered: 4, timedOut: false })
+        const embedsTo = (id: string) =>
+          fake.messages
+            .filter((message) => message.webhookId === id)
+            .flatMap((message) => message.payload["embeds"] as Array<unknown>)
+        expect(embedsTo(ids.fda)).toHaveLength(2)
+        expect(embedsTo(ids.firehose)).toHaveLength(2)
+        // The dead webhook was asked once; its second alert failed without a request.
+        expect(fake.requests.filter((request) => request.webhookId === ids.offerings)).toHaveLength(1)
+        const sql = yield* SqlClient.SqlClient
+        const offerings = yield* sql<{ status: string }>`SELECT status FROM outbox WHERE route = 'offerings'`
+        expect(offerings.map((row) => row.status)).toEqual(["dead", "dead"])
+
+        const queue = yield* AdminQueue
+        const notices: Array<string> = []
+        for (;;) {
+          const next = yield* queue.take.pipe(Effect.timeoutOption(Duration.millis(200)))
+          if (next._tag === "None") break
+          if (next.value._tag === "Notice") notices.push(next.value.event.title)
+        }
+        expect(notices).toContain("route offerings disabled")
+      })
+    )
+  )
+
+  it.live("an alert no route takes is not queued, and its outcome says why", () =>
+    Effect.gen(function* () {
+      const fake = yield* makeFakeDiscord()
+      const path = join(mkdtempSync(join(tmpdir(), "routes-")), "routes.json")
+      writeFileSync(
+        path,
+        JSON.stringify({ routes: [{ name: "fda", webhook: fake.webhookUrl(ids.fda), match: { tickers: ["ZZZ"] } }] })
+      )
+      yield* Effect.gen(function* () {
+        const outbox = yield* Outbox
+        const queued = yield* outbox.enqueue([alertFixture(1)])
+        expect(queued.unrouted).toEqual(["item-1"])
+        const { outcomes } = applyCycleCap(
+          [{ itemId: "item-1", source: "GlobeNewswire", title: "Headline 1", outcome: "alerted", reason: null }],
+          queued,
+          0
+        )
+        expect(outcomes[0]).toMatchObject({ outcome: "filtered", reason: "no route of ROUTES_FILE matches it" })
+        expect(yield* outbox.pendingCount).toBe(0)
+      }).pipe(Effect.provide(layerFor(path)))
+    }).pipe(Effect.scoped)
+  )
+})
