@@ -61,6 +61,16 @@ export const targets = {
     text: "≤ 4 s, and within 4× of the floor (ratio = floor p95 / bot p95 ≥ 0.25)",
     ratio: { atLeast: 0.25 }
   },
+  latencyBurst: {
+    text: "≤ 4 s, and ≥ 4× faster than the batch design (ratio = batch / bot)",
+    value: { atMost: 4 },
+    ratio: { atLeast: 4 }
+  },
+  latencyIdleCpu: {
+    text: "≤ 5% of a core, and ≥ 0.05 of the batch design's (ratio = batch / bot; it polls 30-60× as often)",
+    value: { atMost: 5 },
+    ratio: { atLeast: 0.05 }
+  },
   idleRssVersusBare: { text: "≤ 150 MiB, and ≤ 1.5× a bare Effect HTTP server", ratio: { atMost: 1.5 } },
   soakHeapGrowth: { text: "< 10 MiB (bounded caches)", value: { atMost: 10 } },
   dashboardWeight: { text: "≤ 200 KB (ratio = bytes / 200 KB)", value: { atMost: 200 }, ratio: { atMost: 1 } },

@@ -289,6 +289,49 @@ describe("post first, edit in the rest", () => {
     })
   )
 
+  it.scopedLive("posts go before edits: a late chart's edit waits while another alert is due to be posted", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const discord = yield* makeFakeDiscord()
+      const drawn = yield* Deferred.make<void>()
+      const charts = ChartRenderer.Test({
+        forAlert: (alert) =>
+          Effect.as(Deferred.await(drawn), {
+            _tag: "Rendered",
+            chart: { filename: `${alert.ticker.symbol}.png`, png: new Uint8Array(512).fill(3) }
+          } satisfies ChartOutcome)
+      })
+      yield* Effect.gen(function* () {
+        const delivery = yield* Delivery
+        const followUp = yield* FollowUp
+        yield* enqueue(alertFixture(1))
+        yield* delivery.drainOnce()
+        yield* Deferred.succeed(drawn, undefined)
+        expect(yield* editStatuses).toEqual([{ status: "pending", reason: "chart" }])
+
+        // The next alert is queued before the edit goes: it shares the webhook's bucket, and it is posted first.
+        yield* enqueue(alertFixture(2))
+        expect(yield* followUp.editOnce).toBe(0)
+        expect(discord.edits).toHaveLength(0)
+        yield* delivery.drainOnce()
+        expect(discord.messages).toHaveLength(2)
+        expect(yield* followUp.editOnce).toBe(1)
+        expect(discord.edits).toHaveLength(1)
+        expect(yield* editStatuses).toEqual([{ status: "sent", reason: "chart" }])
+      }).pipe(
+        Effect.provide(
+          stack({
+            dir,
+            sink: DiscordSink.layer(Redacted.make(discord.webhookUrl())),
+            classifier: stubClassifier(dismissive),
+            charts,
+            config: { CHART_WAIT_SECONDS: 0.2 }
+          })
+        )
+      )
+    })
+  )
+
   it.scopedLive(
     "an edit left pending by a process that died after the post is sent by the next one, without a re-post",
     () =>

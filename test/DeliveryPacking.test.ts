@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Metric } from "effect"
+import { Duration, Effect, Fiber, Layer, Metric, TestClock } from "effect"
 import { ChartRenderer } from "../src/Charts/ChartRenderer.js"
 import { AlertSink, type SendEntry } from "../src/Delivery/AlertSink.js"
 import { Delivery } from "../src/Delivery/Delivery.js"
@@ -21,7 +21,7 @@ import {
   validateMessage
 } from "../src/World/FakeDiscord.js"
 import { alertFixture } from "./support/Alerts.js"
-import { discordDelivery, embedsOf, outboxRecords } from "./support/DeliveryHarness.js"
+import { discordDelivery, embedsOf, outboxRecords, realPause, waitUntil } from "./support/DeliveryHarness.js"
 import { tempDataConfig, tempDir } from "./support/TestLayers.js"
 
 const chartOf = (alert: Alert): ChartOutcome => ({
@@ -116,14 +116,58 @@ describe("a burst shares messages", () => {
     60_000
   )
 
+  it.scopedLive(
+    "a burst landing in waves (five alerts from each of four wires) goes out in four messages, without waiting out the bucket",
+    () =>
+      withDelivery({}, (fake) =>
+        Effect.gen(function* () {
+          const outbox = yield* Outbox
+          const delivery = yield* Delivery
+          for (let wave = 0; wave < 4; wave++) {
+            yield* outbox.enqueue(Array.from({ length: 5 }, (_, i) => alertFixture(wave * 5 + i)))
+            yield* delivery.drainOnce()
+          }
+          // Sent one by one, the first wave would have emptied the 5-per-2-s bucket for the other three.
+          expect(fake.messages.map((message) => embedsOf([message]).length)).toEqual([5, 5, 5, 5])
+          expect(fake.requests.map((request) => request.status)).toEqual([200, 200, 200, 200])
+          yield* expectEachOnce(fake, 20)
+        })
+      ),
+    60_000
+  )
+
+  it.scoped(
+    "charts still drawing: the burst waits CHART_WAIT_SECONDS once, from when it was queued, not once per message",
+    () =>
+      withDelivery({ charts: ChartRenderer.Test({ forAlert: () => Effect.never }) }, (fake) =>
+        Effect.gen(function* () {
+          yield* (yield* Outbox).enqueue(Array.from({ length: 20 }, (_, i) => alertFixture(i)))
+          const draining = yield* Effect.fork(Effect.flatMap(Delivery, (delivery) => delivery.drainOnce()))
+          yield* realPause(300)
+          expect(fake.messages).toHaveLength(0)
+          // One chart wait of test time, and no more: every message of the burst goes, each without its chart.
+          yield* TestClock.adjust(Duration.seconds(2))
+          yield* waitUntil("every alert of the burst posted", () => embedsOf(fake.messages).length === 20, 10_000)
+          expect(yield* Fiber.join(draining)).toBe(20)
+          expect(fake.messages.length).toBeLessThanOrEqual(2)
+          expect(fake.messages.every((message) => message.files.length === 0)).toBe(true)
+          const pendingEdits = yield* Effect.flatMap(EditOutbox, (edits) => edits.pendingCount)
+          expect(pendingEdits).toBe(20)
+          yield* expectEachOnce(fake, 20)
+        })
+      )
+  )
+
   it.scopedLive("one waiting alert goes alone, at once", () =>
     withDelivery({}, (fake) =>
       Effect.gen(function* () {
         const outbox = yield* Outbox
         const delivery = yield* Delivery
-        // Use up the bucket: one alert waits, the bucket is empty, and it still goes alone.
-        yield* outbox.enqueue(Array.from({ length: 5 }, (_, i) => alertFixture(i)))
-        expect(yield* settle).toMatchObject({ delivered: 5 })
+        // Use up the bucket one alert at a time: one alert waits, the bucket is empty, and it still goes alone.
+        for (let i = 0; i < 5; i++) {
+          yield* outbox.enqueue([alertFixture(i)])
+          expect(yield* delivery.awaitSettled(i, Duration.seconds(10))).toMatchObject({ delivered: 1 })
+        }
         expect(fake.messages.map((message) => embedsOf([message]).length)).toEqual([1, 1, 1, 1, 1])
         yield* outbox.enqueue([alertFixture(5)])
         expect(yield* delivery.awaitSettled(5, Duration.seconds(10))).toMatchObject({ delivered: 1 })

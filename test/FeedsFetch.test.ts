@@ -11,7 +11,7 @@ import { AppConfig } from "../src/Kernel/AppConfig.js"
 import type { FeedReport } from "../src/Kernel/Domain.js"
 import { FeedIngest } from "../src/Feeds/FeedIngest.js"
 import { CikTickers } from "../src/Feeds/CikTickers.js"
-import { FeedFetcher, feedFailures } from "../src/Feeds/FeedFetcher.js"
+import { FeedFetcher, feedFailures, overloadedBackoffMillis } from "../src/Feeds/FeedFetcher.js"
 import { FeedStateRepo } from "../src/Feeds/FeedStateRepo.js"
 import { type FeedSource, secCurrentFeedUrl } from "../src/Feeds/Sources.js"
 import { SecClient } from "../src/Kernel/SecClient.js"
@@ -91,6 +91,32 @@ describe("FeedIngest against a local wire", () => {
         expect(conditional?.headers["if-none-match"]).toBe('"v1"')
         expect(conditional?.headers["if-modified-since"]).toBe("Fri, 12 Dec 2025 14:00:00 GMT")
         expect(conditional?.status).toBe(304)
+      })
+    )
+  )
+
+  it.live("a 429 or 503 without Retry-After is asked once a poll, never retried within it, and quiets the feed", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const wire = yield* FakeWire.make({ limited: { body: "", status: 429 }, busy: { body: "", status: 503 } })
+        const file = feedsFile([
+          { name: "Limited", url: wire.feedUrl("limited"), kind: "rss" },
+          { name: "Busy", url: wire.feedUrl("busy"), kind: "rss" }
+        ])
+        const before = Date.now()
+        const batch = yield* withIngest(
+          { FEEDS_FILE: file, FEED_RETRIES: 3, FEED_RETRY_BASE_MS: 1 },
+          (ingest) => ingest.fetchAll
+        )
+        // FEED_RETRIES=3 would have asked each four times.
+        expect(
+          wire
+            .requests()
+            .map((request) => request.status)
+            .sort()
+        ).toEqual([429, 503])
+        expect(statusOf(batch.reports, "Limited")?._tag).toBe("Failed")
+        expect(batch.retryAt).toBeGreaterThanOrEqual(before + overloadedBackoffMillis)
       })
     )
   )

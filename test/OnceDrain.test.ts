@@ -7,6 +7,7 @@ import { Outbox } from "../src/Delivery/Outbox.js"
 import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { alertFixture } from "./support/Alerts.js"
 import { runCli } from "./support/Cli.js"
+import { embedsOf } from "./support/DeliveryHarness.js"
 import { configLayer, tempDir } from "./support/TestLayers.js"
 
 /** Alerts an earlier process enqueued and never sent (it was killed), in a fresh DATA_DIR. */
@@ -48,7 +49,7 @@ describe("once and what an earlier process left", () => {
         const result = yield* Effect.promise(() =>
           runCli(["once"], { ...env, DISCORD_WEBHOOK_URL: discord.webhookUrl() })
         )
-        expect(discord.messages).toHaveLength(3)
+        expect(embedsOf(discord.messages)).toHaveLength(3)
         expect(result.stdout).toContain("delivery: 3 delivered, 0 deferred, 0 failed")
         expect(result.code).toBe(0)
       }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Ref, Scope, TestClock } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Random, Ref, Scope, TestClock } from "effect"
 import { AdminChannel, type AdminEvent } from "../src/Kernel/AdminChannel.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { Cycle } from "../src/Runner/Cycle.js"
@@ -106,7 +106,8 @@ describe("Runner", () => {
       const { layer, callsOf } = yield* scriptedRunner({
         Wire: [Effect.die("first fails"), Effect.never, Effect.succeed(summary(1))]
       })
-      yield* Layer.build(pollers(layer))
+      // No jitter: the failure delays are exactly the backoff.
+      yield* Layer.build(pollers(layer)).pipe(Effect.withRandom(Random.fixed([0])))
       yield* TestClock.adjust("1 millis")
       expect(yield* callsOf("Wire")).toBe(1)
       // One failure: the interval.

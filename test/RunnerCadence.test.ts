@@ -155,6 +155,16 @@ describe("pollDelay", () => {
     expect(at({ retryAt: 1_000 })).toBe(2)
   })
 
+  it("stretches a failure's delay by up to a quarter (random per poll), never below the backoff or the server's hint", () => {
+    const at = (input: Partial<Parameters<typeof pollDelay>[0]>) =>
+      Duration.toSeconds(pollDelay({ now: 0, intervalSeconds: 2, consecutiveFailures: 0, ...input }))
+    expect(at({ jitter: 0.9 })).toBe(2)
+    expect(at({ consecutiveFailures: 3, jitter: 0 })).toBe(8)
+    expect(at({ consecutiveFailures: 3, jitter: 0.5 })).toBe(9)
+    expect(at({ consecutiveFailures: 30, jitter: 0.999 })).toBeLessThan(375)
+    expect(at({ consecutiveFailures: 1, retryAt: 30_000, jitter: 0.2 })).toBe(31.5)
+  })
+
   it("knows EDGAR's hours: weekdays 06:00–22:00 New York time", () => {
     expect(edgarOpenAt(Date.parse("2026-03-10T10:00:00Z"))).toBe(true) // Tue 06:00 EDT
     expect(edgarOpenAt(Date.parse("2026-03-10T09:59:00Z"))).toBe(false)

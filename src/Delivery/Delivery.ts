@@ -86,7 +86,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     const latency = yield* AlertLatency
     const sql = yield* SqlClient.SqlClient
     const edits = yield* EditOutbox
-    const chartWait = Duration.seconds(settings.chartWaitSeconds)
+    const chartWaitMs = settings.chartWaitSeconds * 1000
     // Asked with `in`: a test sink answers every other property with a stub that dies.
     const packing = "packing" in sink ? sink.packing : undefined
     const sinkUnavailable = yield* Ref.make(false)
@@ -386,28 +386,54 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       readonly chart: ChartOutcome
       readonly late: boolean
     }
-    const withinChartWait = (chart: Effect.Effect<ChartOutcome>): Effect.Effect<Timely> =>
-      Effect.map(
-        Effect.timeoutOption(chart, chartWait),
-        Option.match({
-          onNone: (): Timely => ({ chart: { _tag: "NoBars" }, late: true }),
-          onSome: (rendered): Timely => ({ chart: rendered, late: false })
-        })
-      )
+    const late: Timely = { chart: { _tag: "NoBars" }, late: true }
+    /**
+     * When this process first took each due row up (epoch ms), kept for the rows of the latest batch only.
+     * CHART_WAIT_SECONDS counts from then, not from when the row's message is built: in a burst the later
+     * messages would otherwise each wait anew for charts still rendering, one after another.
+     */
+    const firstPicked = new Map<number, number>()
+    const notePicked = (rows: ReadonlyArray<OutboxRow>, now: number) => {
+      const picked = rows.map((row) => [row.id, firstPicked.get(row.id) ?? now] as const)
+      firstPicked.clear()
+      for (const [id, at] of picked) firstPicked.set(id, at)
+    }
+
+    /** Past its row's chart wait, the chart goes along only if it is already drawn. */
+    const withinChartWait = (row: OutboxRow, chart: Fiber.Fiber<ChartOutcome>): Effect.Effect<Timely> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const left = (firstPicked.get(row.id) ?? now) + chartWaitMs - now
+        if (left <= 0)
+          return Effect.map(
+            Fiber.poll(chart),
+            Option.match({
+              onNone: () => late,
+              onSome: (exit): Timely => (Exit.isSuccess(exit) ? { chart: exit.value, late: false } : late)
+            })
+          )
+        return Effect.map(
+          Effect.timeoutOption(Fiber.join(chart), Duration.millis(left)),
+          Option.match({ onNone: () => late, onSome: (rendered): Timely => ({ chart: rendered, late: false }) })
+        )
+      })
 
     /** Returns false when the batch must stop here (rate limited, the sink is gone, shutting down), to keep order. */
-    const deliver = Effect.fn("Delivery.deliver")(function* (row: OutboxRow, nextChart: Effect.Effect<ChartOutcome>) {
+    const deliver = Effect.fn("Delivery.deliver")(function* (row: OutboxRow, chart: Fiber.Fiber<ChartOutcome>) {
       const ready = yield* prepare(row)
       if (Option.isNone(ready)) return true
-      return yield* send([ready.value], [yield* withinChartWait(nextChart)])
+      return yield* send([ready.value], [yield* withinChartWait(row, chart)])
     })
 
     /**
-     * More alerts wait than the sink's rate limit lets go at once: they share messages instead of each
-     * waiting its turn. A lone alert, or a burst the limit can take, goes one message per alert.
+     * Alerts share messages once sending them one by one would spend more than half of what the sink's
+     * rate limit lets go now: the rest of the bucket stays for what the next polls bring (a burst lands
+     * on several wires within a second), instead of those waiting out the limit's window. A lone alert,
+     * or two with a full bucket, go one message each.
      */
     const shouldPack = (waiting: number) =>
-      packing === undefined || waiting < 2 ? Effect.succeed(false) : Effect.map(packing.room, (room) => waiting > room)
+      packing === undefined || waiting < 2
+        ? Effect.succeed(false)
+        : Effect.map(packing.room, (room) => waiting > Math.floor(room / 2))
 
     /** Most alerts one message carries: Discord's 10 embeds; the sink's `fitting` may allow fewer. */
     const maxPerMessage = 10
@@ -417,11 +443,12 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       if ((yield* Ref.get(sinkUnavailable)) || (yield* Deferred.isDone(stopping))) return 0
       const arrivals = yield* outbox.arrivalCount
       const rows = yield* outbox.due(batchSize)
+      notePicked(rows, yield* Clock.currentTimeMillis)
       // Charts for the next rows render while this one waits for its rate-limit slot, a few at a
       // time (as many as there are chart workers), so sends stay in order but never wait on a chart.
       const lookahead = yield* Effect.makeSemaphore(chartSettings.workers)
       const upcoming = yield* Effect.forEach(rows, (row) => Effect.fork(lookahead.withPermits(1)(chartFor(row))))
-      const chartAt = (index: number) => Fiber.join(upcoming[index]!)
+      const chartAt = (index: number) => upcoming[index]!
       let handled = 0
       let index = 0
       // Rows a pack's scan already settled (expired, deferred, found delivered) beyond the message it sent.
@@ -455,7 +482,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
               tickers.set(symbol, (tickers.get(symbol) ?? 0) + 1)
             } else settledInScan.add(candidate.id)
           }
-          const chartsOf = yield* Effect.forEach(ready, (entry) => withinChartWait(chartAt(entry.index)), {
+          const chartsOf = yield* Effect.forEach(ready, (entry) => withinChartWait(entry.row, chartAt(entry.index)), {
             concurrency: "unbounded"
           })
           const take =

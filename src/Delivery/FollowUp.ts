@@ -167,8 +167,16 @@ export class FollowUp extends Effect.Service<FollowUp>()("Delivery/FollowUp", {
       }
     })
 
+    /** Alerts waiting to be posted: an edit shares their webhook's rate-limit bucket, and they go first. */
+    const postsDue = outbox.due(1).pipe(
+      Effect.map((rows) => rows.length > 0),
+      Effect.withTracerEnabled(false)
+    )
+
     const editOnce = Effect.flatMap(dueEdits, (due) =>
-      due.length === 0 ? Effect.succeed(0) : Effect.as(sendEdits(due), due.length)
+      due.length === 0
+        ? Effect.succeed(0)
+        : Effect.flatMap(postsDue, (waiting) => (waiting ? Effect.succeed(0) : Effect.as(sendEdits(due), due.length)))
     )
 
     /**

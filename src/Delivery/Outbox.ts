@@ -366,6 +366,12 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
      * alerts. So one source's deferred backlog can't take the room of another source's fresh alert.
      * The overflow is deferred or dropped.
      */
+    /**
+     * Whether rows deferred by MAX_ALERTS_PER_CYCLE may be waiting: only `enqueue` defers rows, so after
+     * a cycle that left none, the polls that bring nothing (most of them) skip looking for them.
+     */
+    let mayHoldDeferred = true
+
     const enqueue = Effect.fn("Outbox.enqueue")(function* (offered: ReadonlyArray<Alert>, cap?: CycleCap) {
       const now = yield* Clock.currentTimeMillis
       const queuedBy = yield* Effect.option(Effect.currentSpan)
@@ -386,7 +392,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       const dropped: Array<string> = []
       let admitted: ReadonlySet<number> = new Set(alerts.keys())
       let released = 0
-      if (cap !== undefined && cap.maxPerCycle > 0) {
+      if (cap !== undefined && cap.maxPerCycle > 0 && (alerts.length > 0 || mayHoldDeferred)) {
         const held = yield* queuesBySource("deferred", cap.maxPerCycle)
         const newestHeld = Math.max(0, ...held.flatMap((rows) => rows.map((row) => row.id)))
         type Candidate = { readonly order: number; readonly heldId: number | null; readonly index: number }
@@ -407,6 +413,10 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
           released += 1
         }
         admitted = new Set(chosen.flatMap((candidate) => (candidate.heldId === null ? [candidate.index] : [])))
+        mayHoldDeferred =
+          admitted.size < alerts.length ||
+          released < held.flat().length ||
+          held.some((rows) => rows.length >= cap.maxPerCycle)
       }
       for (const [index, alert] of alerts.entries()) {
         if (admitted.has(index)) {

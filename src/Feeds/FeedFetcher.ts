@@ -58,7 +58,11 @@ export type FetchOutcome =
       readonly retryAt?: number
     }
 
-const transientStatuses = new Set([408, 429, 500, 502, 503, 504])
+/**
+ * 429 and 503 are not among them: they say the server is overloaded, and another attempt within the
+ * same poll only adds to it (and to SEC's count). The poller backs off instead (`Runner/Cadence`).
+ */
+const transientStatuses = new Set([408, 500, 502, 504])
 
 /**
  * Worth another attempt: a timeout, a connection failure, or a status that says "try again later",
@@ -246,7 +250,9 @@ export class FeedFetcher extends Effect.Service<FeedFetcher>()("Feeds/FeedFetche
           bodyHash
         }
         if (validators?.bodyHash === bodyHash) {
-          yield* repo.save(source.url, next)
+          // A feed without validators (SEC's getcurrent) answers the same body every poll: nothing to store then.
+          if (validators.etag !== next.etag || validators.lastModified !== next.lastModified)
+            yield* repo.save(source.url, next)
           return withHint<FetchOutcome>({ _tag: "NotModified", status: response.status, why: "same body" }, retryAt)
         }
         return withHint<FetchOutcome>(

@@ -87,7 +87,7 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
       source: FeedSource,
       breaker: CircuitBreaker,
       validators: Validators | null,
-      tickersForCik: (cik: string) => ReadonlyArray<Ticker>
+      tickerLookup: Effect.Effect<(cik: string) => ReadonlyArray<Ticker>>
     ) {
       yield* Effect.annotateCurrentSpan({ "feed.name": source.name, "feed.url": source.url })
       const parse = (text: string) =>
@@ -112,6 +112,7 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
         }
         yield* Effect.annotateCurrentSpan({ "feed.bytes": outcome.bytes })
         const parsed = yield* followPages(source, yield* parse(outcome.text), fetchPage)
+        const tickersForCik = yield* tickerLookup
         const fetchedAt = DateTime.formatIso(DateTime.unsafeMake(yield* Clock.currentTimeMillis))
         const items = normalizeFeed(parsed, {
           source,
@@ -159,7 +160,8 @@ export class FeedIngest extends Effect.Service<FeedIngest>()("Feeds/FeedIngest",
         return Effect.succeed({ source, items: [], failure: null, disabled, commit: Effect.void, retryAt: undefined })
       }
       return Effect.gen(function* () {
-        const tickersForCik = needsSec(source) ? yield* tickerLookup : () => []
+        // Asked only when the feed brought a new body: most polls are a 304 or the same body.
+        const tickersForCik = needsSec(source) ? tickerLookup : Effect.succeed(() => [])
         const stored = yield* feedState.getMany([source.url])
         const result = yield* ingestFeed(source, feed.breaker, stored.get(source.url) ?? null, tickersForCik)
         return { ...result, disabled: null }

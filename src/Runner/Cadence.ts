@@ -36,15 +36,21 @@ export const intervalSeconds = (source: FeedSource, now: number, settings: Caden
 /** Failed polls back off by doubling from the interval, to at most this (or the interval, if longer). */
 const maxFailureBackoffMillis = 5 * 60_000
 
+/** After a failure the delay is stretched by up to this share, so sources failing together drift apart. */
+const failureJitter = 0.25
+
 /**
  * How long a poller sleeps before its next poll: its interval, doubled per consecutive failure, and
- * never before the moment the server asked for (`retryAt`, epoch ms).
+ * never before the moment the server asked for (`retryAt`, epoch ms). After a failure the delay is
+ * also stretched by `jitter` (0 ≤ jitter < 1, random per poll) times a quarter: never shortened, so
+ * Retry-After is still honoured, but pollers that failed together don't come back in step.
  */
 export const pollDelay = (input: {
   readonly now: number
   readonly intervalSeconds: number
   readonly consecutiveFailures: number
   readonly retryAt?: number | undefined
+  readonly jitter?: number
 }): Duration.Duration => {
   const interval = input.intervalSeconds * 1000
   const backoff =
@@ -55,5 +61,6 @@ export const pollDelay = (input: {
           Math.max(interval, maxFailureBackoffMillis)
         )
   const hinted = input.retryAt === undefined ? 0 : input.retryAt - input.now
-  return Duration.millis(Math.max(backoff, hinted))
+  const stretch = input.consecutiveFailures === 0 ? 1 : 1 + failureJitter * (input.jitter ?? 0)
+  return Duration.millis(Math.round(Math.max(backoff, hinted) * stretch))
 }

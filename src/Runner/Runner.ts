@@ -1,4 +1,4 @@
-import { Cause, Clock, Duration, Effect, Metric, MetricBoundaries, Option, Ref } from "effect"
+import { Cause, Clock, Duration, Effect, Metric, MetricBoundaries, Option, Random, Ref } from "effect"
 import { FeedIngest } from "../Feeds/FeedIngest.js"
 import type { FeedSource } from "../Feeds/Sources.js"
 import { AdminChannel } from "../Kernel/AdminChannel.js"
@@ -334,7 +334,8 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
           now,
           intervalSeconds: interval,
           consecutiveFailures: current.consecutiveFailures,
-          retryAt: current.retryAt ?? undefined
+          retryAt: current.retryAt ?? undefined,
+          jitter: yield* Random.next
         })
       })
 
