@@ -380,7 +380,8 @@ const charts = Config.all({
   timeoutMs: integerAtLeast("CHART_TIMEOUT_MS", 100, 10_000),
   cacheSize: integerAtLeast("CHART_CACHE_SIZE", 1, 256),
   cacheTtlSeconds: integerAtLeast("CHART_CACHE_TTL_SECONDS", 1, 300),
-  variant: Config.literal(...ChartVariants)("CHART_VARIANT").pipe(Config.withDefault("auto" as const))
+  variant: Config.literal(...ChartVariants)("CHART_VARIANT").pipe(Config.withDefault("auto" as const)),
+  workerIdleSeconds: integerAtLeast("CHART_WORKER_IDLE_SECONDS", 1, 120)
 })
 
 /** ROUTES_FILE: which alerts go to which Discord webhook; MUTE_FILE: tickers and phrases to drop. */
@@ -558,7 +559,8 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
     timeoutMs: "CHART_TIMEOUT_MS",
     cacheSize: "CHART_CACHE_SIZE",
     cacheTtlSeconds: "CHART_CACHE_TTL_SECONDS",
-    variant: "CHART_VARIANT"
+    variant: "CHART_VARIANT",
+    workerIdleSeconds: "CHART_WORKER_IDLE_SECONDS"
   },
   routing: {
     routesFile: "ROUTES_FILE",
