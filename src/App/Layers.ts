@@ -170,6 +170,9 @@ export const BacktestLive = Layer.mergeAll(Backtest.Default, ItemArchive.Default
   Layer.provide(NodeHttpClient.layerUndici)
 )
 
+/** `migrate --to`: only the settings (DATA_DIR and the SQLite ones); the copier builds both clients itself. */
+export const MigrateLive = AppConfig.Default
+
 /** `layer` configured by `values` alone: no environment, no .env (the demo, tests and benches). */
 export const withConfig =
   (values: Record<string, string | number | boolean>) =>
