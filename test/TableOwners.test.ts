@@ -23,6 +23,12 @@ const owners: Readonly<Record<string, string>> = {
   insider_purchases: "src/Classification/InsiderTrades.ts"
 }
 
+/**
+ * Modules that handle every table without reading any: `migrate --to` copies rows as they are,
+ * taking table names from SQLite's catalogue, so no column or payload format lives there.
+ */
+const copiers: ReadonlyArray<string> = ["src/Kernel/DatabaseCopy.ts"]
+
 const root = fileURLToPath(new URL("..", import.meta.url))
 const migrationsDir = "src/Kernel/migrations"
 
@@ -52,7 +58,7 @@ describe("table ownership", () => {
 
   it("only a table's owner names it in SQL", () => {
     const violations = sources
-      .filter((file) => !file.startsWith(`${migrationsDir}/`))
+      .filter((file) => !file.startsWith(`${migrationsDir}/`) && !copiers.includes(file))
       .flatMap((file) => {
         const text = read(file)
         return Object.entries(owners)

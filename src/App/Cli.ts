@@ -10,12 +10,15 @@ import {
   Duration,
   Effect,
   FiberRef,
-  Option
+  Option,
+  Redacted
 } from "effect"
 import type { NormalizedItem } from "../Kernel/Domain.js"
 import { Backtest, renderBacktest } from "../Outcomes/Backtest.js"
 import { Classifier } from "../Classification/Classifier.js"
-import { AppConfig, describeConfigError, dotEnvSource } from "../Kernel/AppConfig.js"
+import { AppConfig, describeConfigError, dotEnvSource, isDatabaseUrl } from "../Kernel/AppConfig.js"
+import { copySqliteToPostgres } from "../Kernel/DatabaseCopy.js"
+import { StorageError } from "../Kernel/Sql.js"
 import { FollowUp } from "../Delivery/FollowUp.js"
 import { Delivery } from "../Delivery/Delivery.js"
 import { ErrorTracker } from "../Kernel/ErrorTracker.js"
@@ -293,9 +296,34 @@ const demo = Command.make(
   )
 )
 
+const migrate = Command.make(
+  "migrate",
+  {
+    to: Options.text("to").pipe(
+      Options.withDescription("PostgreSQL URL (postgres://…) to copy the SQLite database in DATA_DIR into")
+    )
+  },
+  ({ to }) =>
+    Effect.gen(function* () {
+      // Never echoed: the URL may carry a password.
+      if (!isDatabaseUrl(to)) {
+        return yield* new StorageError({ message: "--to: expected a postgres:// or postgresql:// URL" })
+      }
+      const copies = yield* copySqliteToPostgres(Redacted.make(to.trim()))
+      for (const { table, rows, copied } of copies) {
+        const kept = rows - copied
+        yield* Console.log(`${table}: ${rows} rows, ${copied} copied${kept > 0 ? `, ${kept} already there` : ""}`)
+      }
+    }).pipe(Effect.provide(Layers.MigrateLive))
+).pipe(
+  Command.withDescription(
+    "Copy every table of the SQLite database in DATA_DIR to PostgreSQL (migrating it first); running it again copies nothing twice"
+  )
+)
+
 const root = Command.make("catalyst-bot", {}, () => Layers.launchBot).pipe(
   Command.withDescription("Catalyst alerts for small-cap traders, from press-release wires and SEC EDGAR"),
-  Command.withSubcommands([run, once, classify, doctor, parse, report, backtest, demo, outboxCommand, routes])
+  Command.withSubcommands([run, once, classify, doctor, parse, report, backtest, demo, outboxCommand, routes, migrate])
 )
 
 export const cli = Command.run(root, { name: "catalyst-bot", version })

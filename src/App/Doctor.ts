@@ -87,15 +87,29 @@ export const settingLines = (
 
 const databaseCheck = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
-  const [mode] = yield* sql<{ journal_mode: string }>`PRAGMA journal_mode`
-  const [integrity] = yield* sql<{ quick_check: string }>`PRAGMA quick_check`
+  // PostgreSQL checks its own pages; what it can say is that it answers, and which server it is.
+  const engine = yield* sql.onDialectOrElse({
+    pg: () =>
+      Effect.map(sql<{ version: string }>`SHOW server_version`, ([row]) => ({
+        healthy: true,
+        detail: `PostgreSQL ${row?.version}`
+      })),
+    orElse: () =>
+      Effect.gen(function* () {
+        const [mode] = yield* sql<{ journal_mode: string }>`PRAGMA journal_mode`
+        const [integrity] = yield* sql<{ quick_check: string }>`PRAGMA quick_check`
+        return {
+          healthy: integrity?.quick_check === "ok",
+          detail: `journal_mode=${mode?.journal_mode}, integrity=${integrity?.quick_check}`
+        }
+      })
+  })
   const seen = yield* (yield* SeenStore).count
   const pending = yield* (yield* Outbox).pendingCount
-  const healthy = integrity?.quick_check === "ok"
   return {
     name: "database",
-    verdict: healthy ? "ok" : "fail",
-    detail: `journal_mode=${mode?.journal_mode}, integrity=${integrity?.quick_check}, ${seen} seen ids, ${pending} pending alerts`
+    verdict: engine.healthy ? "ok" : "fail",
+    detail: `${engine.detail}, ${seen} seen ids, ${pending} pending alerts`
   } satisfies Check
 }).pipe(
   // The counts come from the tables' owners, over the doctor's own database connection.

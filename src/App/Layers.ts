@@ -185,6 +185,9 @@ export const BacktestLive = Layer.mergeAll(Backtest.Default, ItemArchive.Default
 /** `routes test`: the archive through the classifier, the filters and ROUTES_FILE, sending nothing. */
 export const RouteReplayLive = RouteReplay.Default.pipe(Layer.provide(NodeHttpClient.layerUndici))
 
+/** `migrate --to`: only the settings (DATA_DIR and the SQLite ones); the copier builds both clients itself. */
+export const MigrateLive = AppConfig.Default
+
 /** `layer` configured by `values` alone: no environment, no .env (the demo, tests and benches). */
 export const withConfig =
   (values: Record<string, string | number | boolean>) =>

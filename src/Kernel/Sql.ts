@@ -128,7 +128,7 @@ export const describePgFailure = (cause: Cause.Cause<unknown>): string => {
 /** A driver message can quote the connection string; keep only what can't carry its password. */
 const scrubMessage = (message: string) => message.replace(/postgres(?:ql)?:\/\/\S+/gi, (url) => redactUrl(url))
 
-const SqliteLive = (storage: AppConfig["storage"]) => {
+export const SqliteLive = (storage: AppConfig["storage"]) => {
   const filename = databaseFile(storage.dataDir)
   const pragmas = Layer.effectDiscard(
     Effect.gen(function* () {

@@ -1,0 +1,85 @@
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Layer } from "effect"
+import { createServer } from "node:net"
+import { AppConfig } from "../src/Kernel/AppConfig.js"
+import { SqlLive } from "../src/Kernel/Sql.js"
+import { databaseConfig, databases, freshPgDatabase } from "./support/Databases.js"
+import { configLayer, tempDir } from "./support/TestLayers.js"
+
+/** The one line start-up would print for this configuration, or null when the database opened. */
+const startupError = (config: Layer.Layer<never>) =>
+  Effect.gen(function* () {
+    const exit = yield* Effect.exit(Effect.scoped(Layer.build(SqlLive.pipe(Layer.provide(config)))))
+    if (Exit.isSuccess(exit)) return null
+    const error = Cause.squash(exit.cause) as { message?: string }
+    return String(error.message ?? error)
+  })
+
+const closedPort = Effect.promise(
+  () =>
+    new Promise<number>((resolve) => {
+      const server = createServer().listen(0, "127.0.0.1", () => {
+        const address = server.address()
+        server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 1))
+      })
+    })
+)
+
+describe("DATABASE_URL at start-up", () => {
+  it.scoped("nobody listening: one line naming DATABASE_URL, without the password", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const port = yield* closedPort
+      const line = yield* startupError(
+        configLayer({ DATA_DIR: dir, DATABASE_URL: `postgres://bot:hunter2@127.0.0.1:${port}/bot` })
+      )
+      expect(line).toContain(`DATABASE_URL postgres://bot:<redacted>@127.0.0.1:${port}/bot`)
+      expect(line).toContain("connection refused")
+      expect(line).not.toContain("hunter2")
+      expect(line).not.toContain("\n")
+    })
+  )
+
+  it.scoped("a database that doesn't exist on the server is named as such", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const url = new URL(yield* freshPgDatabase)
+      url.pathname = "/no_such_database"
+      const line = yield* startupError(configLayer({ DATA_DIR: dir, DATABASE_URL: url.href }))
+      expect(line).toContain("DATABASE_URL")
+      expect(line).toContain("the database does not exist")
+    })
+  )
+
+  it.scoped("anything but a postgres:// URL is a configuration error that doesn't echo the value", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const exit = yield* Effect.exit(
+        AppConfig.pipe(
+          Effect.provide(AppConfig.Default),
+          Effect.provide(configLayer({ DATA_DIR: dir, DATABASE_URL: "mysql://u:pw@h/db" }))
+        )
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      const text = Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""
+      expect(text).toContain("DATABASE_URL")
+      expect(text).not.toContain("pw@")
+    })
+  )
+})
+
+describe.each(databases)("a schema newer than this build on %s", (kind) => {
+  it.scoped("is refused at start-up, in one line", () =>
+    Effect.gen(function* () {
+      const config = yield* Layer.build(databaseConfig(kind))
+      const configured = Layer.succeedContext(config)
+      yield* Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`INSERT INTO effect_sql_migrations (migration_id, name) VALUES (99999, 'from_the_future')`
+      }).pipe(Effect.provide(SqlLive.pipe(Layer.provide(configured))))
+      const line = yield* startupError(configured)
+      expect(line).toContain("database schema is newer than this build (it has migration 99999")
+    })
+  )
+})
