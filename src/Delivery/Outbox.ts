@@ -226,13 +226,16 @@ const toRow = (row: DueRow): OutboxRow => ({
   queuedBy: row.trace_id !== null && row.span_id !== null ? { traceId: row.trace_id, spanId: row.span_id } : null
 })
 
-const toAlertRow = (row: {
-  id: number
-  item_id: string
-  status: OutboxStatus
-  created_at: number
-  payload: string
-}): AlertRow => ({
+/** The columns an `AlertRow` is read from. */
+interface AlertRecord {
+  readonly id: number
+  readonly item_id: string
+  readonly status: OutboxStatus
+  readonly created_at: number
+  readonly payload: string
+}
+
+const toAlertRow = (row: AlertRecord): AlertRow => ({
   id: row.id,
   itemId: row.item_id,
   status: row.status,
@@ -540,13 +543,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
 
     /** Every row of an alert's item (one per route it goes to), in id order. */
     const rowsForItem = Effect.fn("Outbox.rowsForItem")(function* (itemId: string) {
-      const rows = yield* sql<{
-        id: number
-        item_id: string
-        status: OutboxStatus
-        created_at: number
-        payload: string
-      }>`
+      const rows = yield* sql<AlertRecord>`
         SELECT id, item_id, status, created_at, payload FROM outbox WHERE item_id = ${itemId} ORDER BY id`
       return rows.map(toAlertRow)
     }, Effect.orDie)
@@ -557,13 +554,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       since: number
     ) {
       if (tickers.length === 0) return []
-      const rows = yield* sql<{
-        id: number
-        item_id: string
-        status: OutboxStatus
-        created_at: number
-        payload: string
-      }>`
+      const rows = yield* sql<AlertRecord>`
         SELECT id, item_id, status, created_at, payload FROM outbox
         WHERE ticker IN ${sql.in(tickers)} AND created_at >= ${since} AND status IN ${sql.in(liveStatuses)}
         ORDER BY id DESC`
