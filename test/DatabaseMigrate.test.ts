@@ -28,10 +28,15 @@ const seed = Effect.gen(function* () {
     VALUES ('a', ${at}, 'wire', 'T', 'alerted', 2.5, '{}')`
   yield* sql`INSERT INTO price_outcomes (item_id, kind, ticker, source, title, categories, score, sentiment, alert_at, price_1h, next_check_at)
     VALUES ('a', 'alert', 'ABCD', 'wire', 'T', '[]', 2.5, -0.25, ${at}, 1.0625, ${at})`
+  yield* sql`INSERT INTO company_size VALUES ('320193', 14681140000, '2025-10-17', 2.6e12, '2025-03-28', ${at})`
+  yield* sql`INSERT INTO company_size VALUES ('1', NULL, NULL, NULL, NULL, ${at})`
+  yield* sql`INSERT INTO insider_purchases VALUES ('0001-26-000001', 'Jane Doe', '320193', ${at})`
 })
 
 const tables = [
+  "company_size",
   "feed_state",
+  "insider_purchases",
   "item_archive",
   "llm_usage_daily",
   "outbox",
