@@ -175,9 +175,15 @@ describe("bad data from every external party: the culprit is named and the cycle
     () =>
       Effect.gen(function* () {
         const world = yield* World.make({ discord: { limit: 50, windowMs: 1_000 } })
-        // Five: as many as the bucket takes before its headers are known, so each goes alone (a packed
-        // message answered 400 would be split and its alerts sent alone instead of dead-lettered).
-        const published = catalysts(world, 5)
+        // Two: few enough to go alone while the bucket's headers are unknown (a packed message answered
+        // 400 would be split and its alerts sent alone instead of dead-lettered).
+        const published = world.publish(
+          World.wireNames.slice(0, 2).map((wire, index) => ({
+            company: World.companies[5 + index]!,
+            kind: "government_contract" as const,
+            wires: [wire]
+          }))
+        )
         world.discord.garbageNext(1, 400, world.webhookIds.alerts)
         world.discord.garbageNext(1, 502, world.webhookIds.alerts)
         yield* Effect.gen(function* () {
