@@ -21,8 +21,9 @@ describe("the bot the world tests step is the one `run` ships", () => {
   it.live("admin notices reach their own webhook, and outcome tracking follows the delivered alerts", () =>
     Effect.gen(function* () {
       const world = yield* World.make({ discord: { limit: 50, windowMs: 1_000 } })
+      // Two: few enough to go alone under the burst packing rule, so the 400 meets a single alert.
       const published = world.publish(
-        World.wireNames.map((wire, index) => ({
+        World.wireNames.slice(0, 2).map((wire, index) => ({
           company: World.companies[20 + index]!,
           kind: "government_contract" as const,
           wires: [wire]

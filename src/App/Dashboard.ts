@@ -8,7 +8,6 @@ import { Clock, Deferred, Duration, Effect, Option, Redacted, Ref, Schedule, Str
 import { Outbox } from "../Delivery/Outbox.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import { ItemArchive } from "../Outcomes/ItemArchive.js"
-import { renderHitRateChart } from "../Outcomes/HitRateChart.js"
 import { OutcomeStore } from "../Outcomes/OutcomeStore.js"
 import { Report } from "../Outcomes/Report.js"
 import { dashboardScript, dashboardStyle } from "./Dashboard/Assets.js"
@@ -127,6 +126,8 @@ export class Dashboard extends Effect.Service<Dashboard>()("App/Dashboard", {
 
     const outcomesChart = Effect.fn("Dashboard.outcomesChart")(function* (days: number) {
       const built = yield* report.build(days * 86_400_000)
+      // ECharts is loaded on the first chart asked for, as `report` does: a bot nobody browses never loads it.
+      const { renderHitRateChart } = yield* Effect.promise(() => import("../Outcomes/HitRateChart.js"))
       return renderHitRateChart(built.byCategory, `Hit rate by category, last ${days} days`)
     })
 
