@@ -117,7 +117,8 @@ export class Dashboard extends Effect.Service<Dashboard>()("App/Dashboard", {
         limit: itemsListed
       })
       const sources = (yield* health.report()).sources.map((source) => source.name)
-      return Pages.page("items", "Items", Pages.itemsBody(query, sources, found))
+      const routes = yield* outbox.routesOf(found.flatMap((item) => (item.outcome === "alerted" ? [item.itemId] : [])))
+      return Pages.page("items", "Items", Pages.itemsBody(query, sources, found, routes))
     })
 
     const outcomes = Effect.fn("Dashboard.outcomes")(function* (days: number) {

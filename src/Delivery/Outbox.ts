@@ -685,13 +685,14 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       return rows.map((row): DeliveredAlert => ({ alert: decodeAlert(row.payload), deliveredAt: row.deliveredAt }))
     }, Effect.orDie)
 
-    /** The `limit` latest delivered alerts, newest first, with how often each was edited since it went out. */
+    /** The `limit` latest delivered alerts (one per route), newest first, with how often each was edited since. */
     const latestDelivered = Effect.fn("Outbox.latestDelivered")(function* (limit: number) {
-      const rows = yield* sql<{ id: number; payload: string; deliveredAt: number; version: number }>`
-        SELECT id, payload, delivered_at AS deliveredAt, version FROM outbox
+      const rows = yield* sql<{ id: number; route: string; payload: string; deliveredAt: number; version: number }>`
+        SELECT id, route, payload, delivered_at AS "deliveredAt", version FROM outbox
         WHERE status = 'delivered' ORDER BY delivered_at DESC, id DESC LIMIT ${limit}`
       return rows.map((row) => ({
         id: row.id,
+        route: row.route,
         alert: decodeAlert(row.payload),
         deliveredAt: row.deliveredAt,
         edits: row.version

@@ -197,6 +197,7 @@ export const overviewLive = ({ now, health, latency, chartHours }: OverviewData)
 
 export interface AlertRow {
   readonly id: number
+  readonly route: string
   readonly alert: Alert
   readonly deliveredAt: number
   readonly edits: number
@@ -246,7 +247,7 @@ export const alertsLive = (rows: ReadonlyArray<AlertRow>): Html =>
                 </td>
                 <td>${row.alert.classification.categories.join(", ") || dash}</td>
                 <td>${row.alert.classification.score.toFixed(1)}</td>
-                <td>default</td>
+                <td>${row.route}</td>
                 <td>${latencyOf(row.alert, row.deliveredAt)}</td>
                 <td>${row.edits}</td>
                 <td>${movePct(row.outcome, (o) => o.price15m)}</td>
@@ -263,10 +264,10 @@ export interface ItemsQuery {
   readonly hours: number
 }
 
-const outcomeWords = (item: FoundItem): string => {
+const outcomeWords = (item: FoundItem, routes: ReadonlyMap<string, ReadonlyArray<string>>): string => {
   switch (item.outcome) {
     case "alerted":
-      return "alerted (route default)"
+      return `alerted (${routes.get(item.itemId)?.join(", ") ?? "no route"})`
     case "filtered":
       return "filtered"
     case "duplicate":
@@ -278,7 +279,12 @@ const outcomeWords = (item: FoundItem): string => {
   }
 }
 
-export const itemsBody = (query: ItemsQuery, sources: ReadonlyArray<string>, found: ReadonlyArray<FoundItem>): Html =>
+export const itemsBody = (
+  query: ItemsQuery,
+  sources: ReadonlyArray<string>,
+  found: ReadonlyArray<FoundItem>,
+  routes: ReadonlyMap<string, ReadonlyArray<string>>
+): Html =>
   html`<h1>Items</h1>
     <p>Every item the bot decided on, with what it decided and why: the place to ask "why didn't this alert?".</p>
     <form method="get" action="/items" class="search">
@@ -320,7 +326,7 @@ export const itemsBody = (query: ItemsQuery, sources: ReadonlyArray<string>, fou
                       <a href="${safeHref(item.link)}" rel="noreferrer noopener">${item.title}</a>
                     </td>
                     <td>${item.score === null ? dash : item.score.toFixed(1)}</td>
-                    <td class="outcome">${outcomeWords(item)}</td>
+                    <td class="outcome">${outcomeWords(item, routes)}</td>
                     <td class="reason">${item.reason ?? dash}</td>
                   </tr>`
               )}
