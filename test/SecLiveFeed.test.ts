@@ -414,26 +414,28 @@ describe("server hints", () => {
     )
   )
 
-  it.live("a 429 with Retry-After fails at once with retryAt; a 503 without it is not retried within the poll, and pauses", () =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const limited = yield* scripted([{ status: 429, headers: { "Retry-After": "120" } }])
-        const overloaded = yield* scripted([{ status: 503 }])
-        const started = Date.now()
-        const [tooMany, unavailable] = yield* Effect.flatMap(FeedFetcher, (fetcher) =>
-          Effect.all([
-            Effect.flip(fetcher.fetch(wireSource(limited.url), null)),
-            Effect.flip(fetcher.fetch(wireSource(overloaded.url), null))
-          ])
-        ).pipe(Effect.provide(fetcherLayer({ FEED_RETRIES: 2 })))
-        expect(tooMany.reason).toBe("HTTP 429")
-        expect(tooMany.retryAt! - started).toBeGreaterThanOrEqual(120_000)
-        expect(limited.requests()).toBe(1)
-        expect(unavailable.reason).toBe("HTTP 503")
-        expect(unavailable.retryAt! - started).toBeGreaterThanOrEqual(overloadedBackoffMillis)
-        expect(overloaded.requests()).toBe(1)
-      })
-    )
+  it.live(
+    "a 429 with Retry-After fails at once with retryAt; a 503 without it is not retried within the poll, and pauses",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const limited = yield* scripted([{ status: 429, headers: { "Retry-After": "120" } }])
+          const overloaded = yield* scripted([{ status: 503 }])
+          const started = Date.now()
+          const [tooMany, unavailable] = yield* Effect.flatMap(FeedFetcher, (fetcher) =>
+            Effect.all([
+              Effect.flip(fetcher.fetch(wireSource(limited.url), null)),
+              Effect.flip(fetcher.fetch(wireSource(overloaded.url), null))
+            ])
+          ).pipe(Effect.provide(fetcherLayer({ FEED_RETRIES: 2 })))
+          expect(tooMany.reason).toBe("HTTP 429")
+          expect(tooMany.retryAt! - started).toBeGreaterThanOrEqual(120_000)
+          expect(limited.requests()).toBe(1)
+          expect(unavailable.reason).toBe("HTTP 503")
+          expect(unavailable.retryAt! - started).toBeGreaterThanOrEqual(overloadedBackoffMillis)
+          expect(overloaded.requests()).toBe(1)
+        })
+      )
   )
 })
 
