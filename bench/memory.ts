@@ -155,15 +155,14 @@ const waitUntil = (condition: () => boolean, timeoutMs: number, onTick: () => vo
     return Effect.sync(() => clearInterval(tick))
   })
 
+/** The bare Effect HTTP server, started in an empty directory and listening; stopped with the scope. */
+const startedBareServer = Effect.flatMap(emptyDir, (cwd) =>
+  started(process.execPath, bareServerArgs(), { cwd, env: { PATH: process.env.PATH ?? "" } }, /listening \d+/)
+)
+
 /** RSS of the bare Effect HTTP server, settled. */
 const bareServerRss = Effect.gen(function* () {
-  const cwd = yield* emptyDir
-  const bare = yield* started(
-    process.execPath,
-    bareServerArgs(),
-    { cwd, env: { PATH: process.env.PATH ?? "" } },
-    /listening \d+/
-  )
+  const bare = yield* startedBareServer
   yield* Effect.sleep("3 seconds")
   return rssKib(bare.child.pid!)
 })
@@ -277,18 +276,7 @@ const startUp = Effect.gen(function* () {
         npmMs.push(bot.readyMs)
       })
     ).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
-    yield* Effect.scoped(
-      Effect.gen(function* () {
-        const cwd = yield* emptyDir
-        const bare = yield* started(
-          process.execPath,
-          bareServerArgs(),
-          { cwd, env: { PATH: process.env.PATH ?? "" } },
-          /listening \d+/
-        )
-        bareMs.push(bare.readyMs)
-      })
-    )
+    yield* Effect.scoped(Effect.map(startedBareServer, (bare) => bareMs.push(bare.readyMs)))
   }
   return { npmMs: median(npmMs), bareMs: median(bareMs) }
 })
