@@ -25,6 +25,13 @@ import { ErrorTracker } from "../Kernel/ErrorTracker.js"
 import { Outbox } from "../Delivery/Outbox.js"
 import { parseLookback, renderMarkdown, Report, writeReport } from "../Outcomes/Report.js"
 import { RouteReplay, renderRouteReplay } from "../Outcomes/RouteReplay.js"
+import {
+  editWatchlistFile,
+  listWatchlistFile,
+  type WatchlistEdit,
+  WatchlistEditError,
+  type WatchlistEntry
+} from "../MarketData/Watchlist.js"
 import { Runner } from "../Runner/Runner.js"
 import * as Layers from "./Layers.js"
 import { outboxCommand } from "./OutboxCommand.js"
@@ -277,6 +284,73 @@ const routes = Command.make("routes", {}, () => Effect.void).pipe(
   Command.withSubcommands([routesTest])
 )
 
+/** WATCHLIST_FILE, which `watch` edits: the file the running bot re-reads. */
+const watchlistPath = Effect.flatMap(AppConfig, ({ routing }) =>
+  Option.match(routing.watchlistFile, {
+    onNone: () => new WatchlistEditError({ message: "WATCHLIST_FILE is not set: it names the watchlist file to edit" }),
+    onSome: Effect.succeed
+  })
+)
+
+const watchLine = (entry: WatchlistEntry) =>
+  [
+    entry.ticker,
+    ...((entry.tags ?? []).length === 0 ? [] : [`tags ${entry.tags!.join(", ")}`]),
+    ...(entry.note === undefined ? [] : [`note: ${entry.note}`])
+  ].join("  ")
+
+/** A watch command's failure is one line (the file or the ticker at fault), and a non-zero exit. */
+const watchCommand = <A, R>(body: (path: string) => Effect.Effect<A, WatchlistEditError, R>) =>
+  Effect.flatMap(watchlistPath, body).pipe(
+    Effect.catchTag("WatchlistEditError", (error) =>
+      Effect.zipRight(Console.error(error.message), Effect.fail(new CommandFailed()))
+    ),
+    Effect.provide(Layers.WatchLive)
+  )
+
+const editWatchlist = (edit: WatchlistEdit, done: string) =>
+  watchCommand((path) =>
+    Effect.flatMap(editWatchlistFile(path, edit), (entries) =>
+      Console.log(`${done} (${path}: ${entries.length} ticker(s))`)
+    )
+  )
+
+const watchTicker = Args.text({ name: "ticker" }).pipe(Args.withDescription("the ticker, e.g. ACME or BRK-B"))
+
+const watchAdd = Command.make(
+  "add",
+  {
+    ticker: watchTicker,
+    note: Options.text("note").pipe(Options.optional, Options.withDescription("why it is watched")),
+    tags: Options.text("tag").pipe(
+      Options.repeated,
+      Options.withDescription("a tag routes can select on (watchlist_tags); repeat for several")
+    )
+  },
+  ({ ticker, note, tags }) =>
+    editWatchlist(
+      { _tag: "Add", ticker, tags, ...Option.match(note, { onNone: () => ({}), onSome: (text) => ({ note: text }) }) },
+      `${ticker.toUpperCase()} is on the watchlist`
+    )
+).pipe(Command.withDescription("Add a ticker to WATCHLIST_FILE, or give a listed one a note or more tags"))
+
+const watchRemove = Command.make("remove", { ticker: watchTicker }, ({ ticker }) =>
+  editWatchlist({ _tag: "Remove", ticker }, `${ticker.toUpperCase()} is off the watchlist`)
+).pipe(Command.withDescription("Remove a ticker from WATCHLIST_FILE"))
+
+const watchList = Command.make("list", {}, () =>
+  watchCommand((path) =>
+    Effect.flatMap(listWatchlistFile(path), (entries) =>
+      Console.log(entries.length === 0 ? `${path}: no tickers` : entries.map(watchLine).join("\n"))
+    )
+  )
+).pipe(Command.withDescription("Print the tickers of WATCHLIST_FILE with their tags and notes"))
+
+const watch = Command.make("watch", {}, () => Effect.void).pipe(
+  Command.withDescription("Edit WATCHLIST_FILE (the running bot picks up the change without a restart)"),
+  Command.withSubcommands([watchAdd, watchRemove, watchList])
+)
+
 const demo = Command.make(
   "demo",
   {
@@ -323,7 +397,20 @@ const migrate = Command.make(
 
 const root = Command.make("catalyst-bot", {}, () => Layers.launchBot).pipe(
   Command.withDescription("Catalyst alerts for small-cap traders, from press-release wires and SEC EDGAR"),
-  Command.withSubcommands([run, once, classify, doctor, parse, report, backtest, demo, outboxCommand, routes, migrate])
+  Command.withSubcommands([
+    run,
+    once,
+    classify,
+    doctor,
+    parse,
+    report,
+    backtest,
+    demo,
+    outboxCommand,
+    routes,
+    watch,
+    migrate
+  ])
 )
 
 export const cli = Command.run(root, { name: "catalyst-bot", version })

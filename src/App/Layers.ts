@@ -26,6 +26,7 @@ import { StatusBoard } from "../Kernel/StatusBoard.js"
 import { TracingLive } from "../Kernel/Tracing.js"
 import { Backtest } from "../Outcomes/Backtest.js"
 import { MuteList } from "../MarketData/MuteList.js"
+import { Watchlist } from "../MarketData/Watchlist.js"
 import { ItemArchive } from "../Outcomes/ItemArchive.js"
 import { OutcomeTracker, OutcomeTrackerLoop } from "../Outcomes/OutcomeTracker.js"
 import { Report } from "../Outcomes/Report.js"
@@ -85,6 +86,7 @@ export const Services = Layer.mergeAll(
 ).pipe(
   Layer.provideMerge(AlertSinkLive),
   Layer.provideMerge(MuteList.Default),
+  Layer.provideMerge(Watchlist.Default),
   Layer.provideMerge(DiscordWebhooks.Default),
   Layer.provideMerge(Infrastructure)
 )
@@ -183,7 +185,13 @@ export const BacktestLive = Layer.mergeAll(Backtest.Default, ItemArchive.Default
 )
 
 /** `routes test`: the archive through the classifier, the filters and ROUTES_FILE, sending nothing. */
-export const RouteReplayLive = RouteReplay.Default.pipe(Layer.provide(NodeHttpClient.layerUndici))
+export const RouteReplayLive = RouteReplay.Default.pipe(
+  Layer.provide(Watchlist.Default),
+  Layer.provide(NodeHttpClient.layerUndici)
+)
+
+/** `watch add|remove|list`: only the settings (WATCHLIST_FILE); the file is edited directly. */
+export const WatchLive = AppConfig.Default
 
 /** `migrate --to`: only the settings (DATA_DIR and the SQLite ones); the copier builds both clients itself. */
 export const MigrateLive = AppConfig.Default

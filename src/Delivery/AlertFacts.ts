@@ -1,4 +1,4 @@
-import type { CompanySize, InsiderTrade } from "../Kernel/Domain.js"
+import type { CompanySize, InsiderTrade, WatchlistMark } from "../Kernel/Domain.js"
 
 /** Wording shared by the Discord embed and the stdout card for the size and insider parts of an alert. */
 
@@ -56,3 +56,14 @@ export const sizeFacts = (size: CompanySize): ReadonlyArray<{ readonly name: str
         { name: "Volume / shares out", value: `${size.volumePctOfShares.toFixed(size.volumePctOfShares < 1 ? 2 : 1)}%` }
       ])
 ]
+
+/**
+ * "ACME · tags biotech, swing · note: earnings 12/04": why the alert carries the watchlist marker.
+ * The note and tags are the operator's words, escaped all the same (`escape`) like feed text.
+ */
+export const watchlistLine = (mark: WatchlistMark, escape: (text: string) => string = (text) => text): string =>
+  [
+    escape(mark.ticker),
+    ...(mark.tags.length === 0 ? [] : [`tags ${mark.tags.map(escape).join(", ")}`]),
+    ...(mark.note === undefined || mark.note === "" ? [] : [`note: ${escape(mark.note)}`])
+  ].join(" · ")

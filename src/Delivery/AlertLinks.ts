@@ -3,7 +3,7 @@ import { AppConfig } from "../Kernel/AppConfig.js"
 import type { Alert, LinkedItem, NormalizedItem } from "../Kernel/Domain.js"
 import { storySignature } from "../Kernel/CanonicalId.js"
 import { EditOutbox, type EditReason } from "./EditOutbox.js"
-import { Outbox } from "./Outbox.js"
+import { type AlertRow, Outbox } from "./Outbox.js"
 
 export const alertsLinked = Metric.counter("alerts_linked_total", {
   description: "Items edited into an earlier alert instead of posted, by relation (filing, press-release, update)"
@@ -136,6 +136,11 @@ export const filingLabel = (linked: LinkedItem): string => {
   return `${linked.formType ?? linked.source}${numbers}`
 }
 
+/** The story's headline as last carried: the newest update at the alert's own URL, or the alert's title. */
+export const headlineOf = (alert: Alert): string =>
+  (alert.linked ?? []).findLast((linked) => linked.relation === "update" && linked.link === alert.item.link)?.title ??
+  alert.item.title
+
 /** Marked "Updated": a later item (an amendment, a correction) updated the alert's story. */
 export const isUpdated = (alert: Alert): boolean => (alert.linked ?? []).some((linked) => linked.relation === "update")
 
@@ -215,7 +220,43 @@ export class AlertLinks extends Effect.Service<AlertLinks>()("Delivery/AlertLink
       return { queue, linked: linked as ReadonlyArray<LinkedAlert> }
     })
 
-    return { attach } as const
+    /**
+     * Wire items seen before (a wire item's URL is its id) that come back with a new headline: the
+     * story was updated in place. Each one whose alert is within ALERT_UPDATE_LOOKBACK_HOURS is
+     * edited into it, on every outbox row of it (one per route), marked updated, with an edit of
+     * the posted message where it is out already; nothing is posted again. Call inside the cycle's
+     * transaction, like `attach`.
+     */
+    const retitled = Effect.fn("AlertLinks.retitled")(function* (items: ReadonlyArray<NormalizedItem>) {
+      const wires = items.filter(isWire)
+      if (windows.updateMs === 0 || wires.length === 0) return [] as ReadonlyArray<LinkedAlert>
+      const now = yield* Clock.currentTimeMillis
+      const linkedAt = DateTime.formatIso(DateTime.unsafeMake(now))
+      const rowsByItem = new Map<string, Array<AlertRow>>()
+      for (const row of yield* outbox.recentForItems(
+        wires.map((item) => item.id),
+        now - windows.updateMs
+      )) {
+        rowsByItem.set(row.itemId, [...(rowsByItem.get(row.itemId) ?? []), row])
+      }
+      const linked: Array<LinkedAlert> = []
+      for (const item of wires) {
+        const rows = rowsByItem.get(item.id)
+        if (rows === undefined) continue
+        const newest = rows[rows.length - 1]!.alert
+        if (storySignature(item.title) === storySignature(headlineOf(newest))) continue
+        const entry = linkedItemOf(item, "update", linkedAt)
+        for (const row of rows) {
+          const status = yield* outbox.applyFollowUp(row.id, withLinked(row.alert, entry))
+          if (status === "delivered") yield* edits.request(row.id, "update")
+        }
+        yield* Metric.increment(Metric.tagged(alertsLinked, "relation", "update"))
+        linked.push({ itemId: item.id, reason: "new headline at the same URL: edited into its alert as an update" })
+      }
+      return linked as ReadonlyArray<LinkedAlert>
+    })
+
+    return { attach, retitled } as const
   }),
   dependencies: [AppConfig.Default, Outbox.Default, EditOutbox.Default]
 }) {}

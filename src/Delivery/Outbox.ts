@@ -561,6 +561,24 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       return rows.map(toAlertRow)
     }, Effect.orDie)
 
+    /** Rows out or on their way of any of `itemIds` (one per route), queued at or after `since` (epoch ms), in id order. */
+    const recentForItems = Effect.fn("Outbox.recentForItems")(function* (
+      itemIds: ReadonlyArray<string>,
+      since: number
+    ) {
+      const rows: Array<AlertRow> = []
+      // Chunked: SQLite binds at most 999 parameters in older builds.
+      for (let start = 0; start < itemIds.length; start += 500) {
+        const chunk = itemIds.slice(start, start + 500)
+        const found = yield* sql<AlertRecord>`
+          SELECT id, item_id, status, created_at, payload FROM outbox
+          WHERE item_id IN ${sql.in(chunk)} AND created_at >= ${since} AND status IN ${sql.in(liveStatuses)}
+          ORDER BY id`
+        rows.push(...found.map(toAlertRow))
+      }
+      return rows
+    }, Effect.orDie)
+
     /** The request was refused before any message was created (429, unusable webhook): back in line, no attempt used. */
     const release = Effect.fn("Outbox.release")(function* (id: number, at: number) {
       yield* sql`UPDATE outbox SET status = 'pending', sending_at = NULL, next_attempt_at = ${at} WHERE id = ${id}`
@@ -755,6 +773,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       messageRows,
       rowsForItem,
       recentForTickers,
+      recentForItems,
       release,
       reschedule,
       deadLetter,

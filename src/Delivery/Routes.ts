@@ -37,7 +37,11 @@ const RouteRule = Schema.Struct({
   price: Schema.optional(Range),
   market_cap: Schema.optional(Range),
   sessions: Schema.optional(Schema.Array(Schema.Literal("pre", "regular", "after", "closed"))),
-  tickers: Schema.optional(Schema.Array(Schema.String.pipe(Schema.pattern(/^[A-Za-z][A-Za-z0-9.-]{0,9}$/))))
+  tickers: Schema.optional(Schema.Array(Schema.String.pipe(Schema.pattern(/^[A-Za-z][A-Za-z0-9.-]{0,9}$/)))),
+  /** WATCHLIST_FILE: alerts for watchlist tickers (with `tickers`: either). */
+  watchlist: Schema.optional(Schema.Literal(true)),
+  /** Alerts for watchlist tickers with one of these tags (with `tickers`: either). */
+  watchlist_tags: Schema.optional(Schema.Array(Schema.String.pipe(Schema.minLength(1))))
 })
 
 const RouteEntry = Schema.Struct({
@@ -113,6 +117,11 @@ export const compileRule = (rule: typeof RouteRule.Type | undefined): Route["mat
   const sessions =
     rule.sessions === undefined ? null : new Set<Session>(rule.sessions.map((name: SessionName) => sessionNames[name]))
   const tickers = rule.tickers === undefined ? null : new Set(rule.tickers.map((ticker) => ticker.toUpperCase()))
+  const watchTags = rule.watchlist_tags === undefined ? null : new Set(rule.watchlist_tags)
+  const watchlist = rule.watchlist === true || watchTags !== null
+  // "tickers or watchlists": one condition, met by a listed ticker or by the watchlist (and its tags).
+  const onWatchlist = (alert: Alert) =>
+    alert.watchlist !== undefined && (watchTags === null || alert.watchlist.tags.some((tag) => watchTags.has(tag)))
   return (alert, context) => {
     if (sources !== null && !sources.has(alert.item.source.toLowerCase())) return false
     if (kinds !== null && !kinds.has(kindOf(alert))) return false
@@ -131,7 +140,10 @@ export const compileRule = (rule: typeof RouteRule.Type | undefined): Route["mat
     }
     if (rule.market_cap !== undefined && !inRange(marketCapOf(alert), rule.market_cap)) return false
     if (sessions !== null && !sessions.has(context.session)) return false
-    if (tickers !== null && !tickers.has(alert.ticker.symbol.toUpperCase())) return false
+    if (tickers !== null || watchlist) {
+      const listed = tickers !== null && tickers.has(alert.ticker.symbol.toUpperCase())
+      if (!listed && !(watchlist && onWatchlist(alert))) return false
+    }
     return true
   }
 }

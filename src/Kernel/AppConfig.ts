@@ -384,10 +384,16 @@ const charts = Config.all({
   workerIdleSeconds: integerAtLeast("CHART_WORKER_IDLE_SECONDS", 1, 120)
 })
 
-/** ROUTES_FILE: which alerts go to which Discord webhook; MUTE_FILE: tickers and phrases to drop. */
+/**
+ * ROUTES_FILE: which alerts go to which Discord webhook; MUTE_FILE: tickers and phrases to drop;
+ * WATCHLIST_FILE: tickers whose alerts are marked (and, with WATCHLIST_BYPASS_FILTERS, skip the
+ * price and score filters).
+ */
 const routing = Config.all({
   routesFile: optionalString("ROUTES_FILE"),
-  muteFile: optionalString("MUTE_FILE")
+  muteFile: optionalString("MUTE_FILE"),
+  watchlistFile: optionalString("WATCHLIST_FILE"),
+  watchlistBypassFilters: flag("WATCHLIST_BYPASS_FILTERS", false)
 })
 
 const settings = Config.all({
@@ -564,7 +570,9 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
   },
   routing: {
     routesFile: "ROUTES_FILE",
-    muteFile: "MUTE_FILE"
+    muteFile: "MUTE_FILE",
+    watchlistFile: "WATCHLIST_FILE",
+    watchlistBypassFilters: "WATCHLIST_BYPASS_FILTERS"
   }
 }
 

@@ -185,6 +185,14 @@ export interface FilingDocuments {
   readonly exhibit?: ExhibitRead
 }
 
+/** WATCHLIST_FILE: the alert's ticker is on the watchlist, with that entry's note and tags. */
+export const WatchlistMark = Schema.Struct({
+  ticker: Schema.String,
+  note: Schema.optional(Schema.String),
+  tags: Schema.Array(Schema.String)
+})
+export type WatchlistMark = typeof WatchlistMark.Type
+
 /** What goes into the outbox: everything the sink needs to render the message, frozen at decision time. */
 export const Alert = Schema.Struct({
   item: NormalizedItem,
@@ -200,7 +208,8 @@ export const Alert = Schema.Struct({
   insider: Schema.optional(InsiderTrade),
   ownership: Schema.optional(Ownership),
   offering: Schema.optional(OfferingTerms),
-  exhibit: Schema.optional(ExhibitRead)
+  exhibit: Schema.optional(ExhibitRead),
+  watchlist: Schema.optional(WatchlistMark)
 })
 export type Alert = typeof Alert.Type
 

@@ -5,6 +5,17 @@ import { isInsiderForm } from "../Feeds/SecEntry.js"
 
 type FilterSettings = AppConfig["filters"]
 
+/**
+ * WATCHLIST_BYPASS_FILTERS: the settings a watchlist ticker's item is judged by, without MIN_SCORE,
+ * PRICE_FLOOR and PRICE_CEILING (the ticker, OTC, volume and size checks still apply).
+ */
+export const watchlistFilters = (settings: FilterSettings): FilterSettings => ({
+  ...settings,
+  minScore: Number.NEGATIVE_INFINITY,
+  priceFloor: 0,
+  priceCeiling: 0
+})
+
 /** Cheap checks before any quote is fetched. Returns why the item can't alert, or null. */
 export const rejectBeforeMarket = (
   settings: FilterSettings,

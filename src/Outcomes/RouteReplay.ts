@@ -1,9 +1,10 @@
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { Classifier } from "../Classification/Classifier.js"
 import { Routes } from "../Delivery/Routes.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { Alert, MarketSnapshot } from "../Kernel/Domain.js"
-import { rejectBeforeMarket, rejectOnMarket } from "../MarketData/Filters.js"
+import { rejectBeforeMarket, rejectOnMarket, watchlistFilters } from "../MarketData/Filters.js"
+import { Watchlist } from "../MarketData/Watchlist.js"
 import { ItemArchive } from "./ItemArchive.js"
 
 export interface RouteExample {
@@ -44,6 +45,8 @@ export class RouteReplay extends Effect.Service<RouteReplay>()("Outcomes/RouteRe
     const classifier = yield* Classifier
     const archive = yield* ItemArchive
     const routes = yield* Routes
+    // Optional so a replay can be built without one; `routes test` (App/Layers.ts) provides it.
+    const watchlist = yield* Effect.serviceOption(Watchlist)
 
     const run = Effect.fn("RouteReplay.run")(function* (since: number) {
       const tallies = new Map(
@@ -53,6 +56,7 @@ export class RouteReplay extends Effect.Service<RouteReplay>()("Outcomes/RouteRe
       let wouldAlert = 0
       let unrouted = 0
       let afterId = 0
+      const watched = Option.isSome(watchlist) ? yield* watchlist.value.current() : null
       for (;;) {
         const page = yield* archive.page({ afterId, since, limit: pageSize })
         if (page.length === 0) break
@@ -65,9 +69,17 @@ export class RouteReplay extends Effect.Service<RouteReplay>()("Outcomes/RouteRe
           const market = entry.market ?? notPriced
           const ticker = classified.item.tickers[0]
           if (ticker === undefined) continue
-          if (rejectBeforeMarket(filters, classified) ?? rejectOnMarket(filters, { ...classified, market })) continue
+          const mark = watched?.markOf(classified.item)
+          const settings = mark !== undefined && watched?.bypassFilters === true ? watchlistFilters(filters) : filters
+          if (rejectBeforeMarket(settings, classified) ?? rejectOnMarket(settings, { ...classified, market })) continue
           const decidedAt = new Date(entry.archivedAt).toISOString()
-          const alert: Alert = { ...classified, ticker, market, decidedAt }
+          const alert: Alert = {
+            ...classified,
+            ticker,
+            market,
+            decidedAt,
+            ...(mark !== undefined && { watchlist: mark })
+          }
           wouldAlert += 1
           const names = routes.routesFor(alert)
           if (names.length === 0) unrouted += 1

@@ -10,15 +10,24 @@ import type {
   InsiderTrade,
   ItemOutcome,
   ItemOutcomeKind,
-  NormalizedItem
+  NormalizedItem,
+  WatchlistMark
 } from "../Kernel/Domain.js"
 import { type FeedBatch, FeedIngest } from "../Feeds/FeedIngest.js"
 import type { FeedSource } from "../Feeds/Sources.js"
-import { applyCycleCap, holdOnMarket, rejectBeforeMarket, rejectOnMarket, rejectOnSize } from "../MarketData/Filters.js"
+import {
+  applyCycleCap,
+  holdOnMarket,
+  rejectBeforeMarket,
+  rejectOnMarket,
+  rejectOnSize,
+  watchlistFilters
+} from "../MarketData/Filters.js"
 import { CompanySizes } from "../MarketData/CompanySizes.js"
 import { InsiderTrades } from "../Classification/InsiderTrades.js"
 import { isInsiderForm } from "../Feeds/SecEntry.js"
 import { MuteList } from "../MarketData/MuteList.js"
+import { Watchlist } from "../MarketData/Watchlist.js"
 import { archiveEntries, ItemArchive } from "../Outcomes/ItemArchive.js"
 import { MarketData } from "../MarketData/MarketData.js"
 import { AlertLinks } from "../Delivery/AlertLinks.js"
@@ -80,6 +89,8 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     const insiderTrades = yield* Effect.serviceOption(InsiderTrades)
     // Optional so stage tests can build a cycle without one; the bot's graph (App/Layers.ts) provides it.
     const mutes = yield* Effect.serviceOption(MuteList)
+    const watchlist = yield* Effect.serviceOption(Watchlist)
+    const bypassFilters = watchlistFilters(config.filters)
 
     /**
      * Story keys claimed by a cycle between its dedupe and its commit. Two pollers carrying the same
@@ -127,9 +138,13 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
         for (const item of batch.stale) outcomes.push(outcome(item, "stale", "older than the age limit"))
 
         const unseen: Array<NormalizedItem> = []
+        const seenAgain: Array<NormalizedItem> = []
         for (const item of batch.items) {
           if (unseenIds.delete(item.id)) unseen.push(item)
-          else outcomes.push(outcome(item, "duplicate", "already seen"))
+          else {
+            seenAgain.push(item)
+            outcomes.push(outcome(item, "duplicate", "already seen"))
+          }
         }
         // Claimed before the story check, so a rival cycle either still holds the claim or has committed.
         const { claimed, taken } = yield* claimStories(unseen, owner)
@@ -147,8 +162,17 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
         for (const { item, reason } of muted) outcomes.push(outcome(item, "filtered", reason))
 
         const { items: classified, notes } = yield* classifier.classifyBatch(candidates)
+        const watched = Option.isSome(watchlist) ? yield* watchlist.value.current() : null
+        const marks = new Map<string, WatchlistMark>()
+        for (const { item } of watched === null ? [] : classified) {
+          const mark = watched!.markOf(item)
+          if (mark !== undefined) marks.set(item.id, mark)
+        }
+        // WATCHLIST_BYPASS_FILTERS: a watchlist ticker's item is not held to the score and price filters.
+        const filtersOf = (item: NormalizedItem) =>
+          watched?.bypassFilters === true && marks.has(item.id) ? bypassFilters : config.filters
         const passing = classified.filter((entry) => {
-          const reason = rejectBeforeMarket(config.filters, entry)
+          const reason = rejectBeforeMarket(filtersOf(entry.item), entry)
           if (reason !== null) outcomes.push(outcome(entry.item, "filtered", reason))
           return reason === null
         })
@@ -165,7 +189,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             outcomes.push(outcome(entry.item, "held", held))
             continue
           }
-          const reason = rejectOnMarket(config.filters, entry)
+          const reason = rejectOnMarket(filtersOf(entry.item), entry)
           if (reason !== null) {
             outcomes.push(outcome(entry.item, "filtered", reason))
             continue
@@ -214,7 +238,8 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             ...(insider === undefined ? {} : { insider }),
             ...(entry.filing?.ownership !== undefined && { ownership: entry.filing.ownership }),
             ...(entry.filing?.offering !== undefined && { offering: entry.filing.offering }),
-            ...(entry.filing?.exhibit !== undefined && { exhibit: entry.filing.exhibit })
+            ...(entry.filing?.exhibit !== undefined && { exhibit: entry.filing.exhibit }),
+            ...(marks.has(entry.item.id) && { watchlist: marks.get(entry.item.id)! })
           })
           outcomes.push(outcome(entry.item, "alerted", note))
         }
@@ -243,6 +268,11 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
               for (const { itemId, reason } of linked) {
                 const index = outcomes.findIndex((entry) => entry.itemId === itemId && entry.outcome === "alerted")
                 if (index >= 0) outcomes[index] = { ...outcomes[index]!, outcome: "duplicate", reason }
+              }
+              // A story seen before under a new headline (same URL) edits its alert instead of alerting again.
+              for (const { itemId, reason } of yield* links.retitled(seenAgain)) {
+                const index = outcomes.findIndex((entry) => entry.itemId === itemId && entry.outcome === "duplicate")
+                if (index >= 0) outcomes[index] = { ...outcomes[index]!, reason }
               }
               const queued = yield* outbox.enqueue(toQueue, cap)
               yield* archive.record(

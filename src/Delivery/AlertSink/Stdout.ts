@@ -2,7 +2,7 @@ import { Console, Effect, Layer } from "effect"
 import { AlertSink } from "../AlertSink.js"
 import type { Alert, ChartOutcome } from "../../Kernel/Domain.js"
 import { filingLabel, isUpdated } from "../AlertLinks.js"
-import { clusterNote, insiderSentence, sizeFacts } from "../AlertFacts.js"
+import { clusterNote, insiderSentence, sizeFacts, watchlistLine } from "../AlertFacts.js"
 import { exhibitLine, offeringLine, ownershipLine } from "../FilingFacts.js"
 
 const formatPrice = (alert: Alert): string => {
@@ -35,10 +35,11 @@ const linkedLines = (alert: Alert): Array<string> =>
 
 export const renderCard = (alert: Alert): string => {
   const { item, classification } = alert
-  const warning = `${isUpdated(alert) ? "UPDATED  " : ""}${classification.negative ? "⚠ NEGATIVE  " : ""}`
+  const warning = `${isUpdated(alert) ? "UPDATED  " : ""}${alert.watchlist === undefined ? "" : "WATCHLIST  "}${classification.negative ? "⚠ NEGATIVE  " : ""}`
   return [
     `━━ ${warning}${alert.ticker.symbol}${alert.ticker.exchange ? ` (${alert.ticker.exchange})` : ""} — ${item.title}`,
     `   ${formatPrice(alert)} | score ${classification.score.toFixed(1)} | sentiment ${classification.sentiment.toFixed(2)} | ${classification.categories.join(", ") || "uncategorised"}`,
+    ...(alert.watchlist === undefined ? [] : [`   watchlist: ${watchlistLine(alert.watchlist)}`]),
     ...(alert.insider === undefined
       ? []
       : [

@@ -3,7 +3,7 @@ import { filingLabel, isUpdated } from "../AlertLinks.js"
 import { exhibitLine, offeringLine, ownershipLine } from "../FilingFacts.js"
 import type { PackItem, PackLimits } from "../Pack.js"
 import { escapeMarkdown as md } from "./Markdown.js"
-import { clusterNote, insiderSentence, sizeFacts } from "../AlertFacts.js"
+import { clusterNote, insiderSentence, sizeFacts, watchlistLine } from "../AlertFacts.js"
 
 /**
  * Discord message limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
@@ -246,7 +246,7 @@ export const alertMessage = (
 ): WebhookMessage => {
   const { item, classification, ticker } = alert
   const llm = classification.llm._tag === "Analysed" ? classification.llm.analysis : null
-  const warning = `${isUpdated(alert) ? "🔄 Updated · " : ""}${classification.negative ? "⚠️ NEGATIVE · " : ""}`
+  const warning = `${isUpdated(alert) ? "🔄 Updated · " : ""}${alert.watchlist === undefined ? "" : "👀 Watchlist · "}${classification.negative ? "⚠️ NEGATIVE · " : ""}`
   const published = item.published === null ? null : Date.parse(item.published)
   const latency = published === null || Number.isNaN(published) ? null : Date.parse(alert.decidedAt) - published
   const sentiment = llm?.sentiment ?? classification.sentiment
@@ -265,6 +265,7 @@ export const alertMessage = (
     },
     { name: "Detection latency", value: latency === null ? "—" : formatLatency(latency), inline: true }
   ]
+  if (alert.watchlist !== undefined) fields.push({ name: "👀 Watchlist", value: watchlistLine(alert.watchlist, md) })
   if (item.sec !== undefined) {
     // "8-K/A" amends an earlier filing: readers should not take it for a new event.
     const amendment = /\/A$/i.test(item.sec.formType) ? " (amendment)" : ""
