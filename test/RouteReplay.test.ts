@@ -10,6 +10,7 @@ import type { NormalizedItem } from "../src/Kernel/Domain.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { type ArchiveEntry, ItemArchive } from "../src/Outcomes/ItemArchive.js"
 import { renderRouteReplay, RouteReplay } from "../src/Outcomes/RouteReplay.js"
+import { Watchlist } from "../src/MarketData/Watchlist.js"
 import { classifiedFixture, itemFixture } from "./support/Alerts.js"
 import { configLayer, tempDir } from "./support/TestLayers.js"
 
@@ -42,12 +43,12 @@ const entry = (id: string, title: string, ageDays: number): ArchiveEntry => ({
   market: null
 })
 
-const layer = (dir: string, routesFile: string) =>
+const layer = (dir: string, routesFile: string, values: Record<string, string> = {}) =>
   RouteReplay.DefaultWithoutDependencies.pipe(
-    Layer.provideMerge(Layer.mergeAll(ItemArchive.Default, Routes.Default, FakeClassifier)),
+    Layer.provideMerge(Layer.mergeAll(ItemArchive.Default, Routes.Default, FakeClassifier, Watchlist.Default)),
     Layer.provideMerge(SqlLive),
     Layer.provideMerge(AppConfig.Default),
-    Layer.provide(configLayer({ DATA_DIR: dir, ROUTES_FILE: routesFile, MIN_SCORE: 1 }))
+    Layer.provide(configLayer({ DATA_DIR: dir, ROUTES_FILE: routesFile, MIN_SCORE: 1, ...values }))
   )
 
 describe("routes test", () => {
@@ -94,5 +95,37 @@ describe("routes test", () => {
       expect(text).toContain("route fda: 4 alert(s)")
       expect(text).toContain("route nobody: 0 alert(s)")
     })
+  )
+
+  it.scoped(
+    "a watchlist ticker is marked and routed as the bot would, past MIN_SCORE with WATCHLIST_BYPASS_FILTERS",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const files = mkdtempSync(join(tmpdir(), "routes-"))
+        const routesFile = join(files, "routes.json")
+        const watchlistFile = join(files, "watchlist.json")
+        writeFileSync(
+          routesFile,
+          JSON.stringify({
+            routes: [
+              { name: "watch", webhook: "https://discord.com/api/webhooks/1/a", match: { watchlist_tags: ["bio"] } },
+              { name: "firehose", webhook: "https://discord.com/api/webhooks/2/b" }
+            ]
+          })
+        )
+        writeFileSync(watchlistFile, JSON.stringify({ tickers: [{ ticker: "W1", tags: ["bio"] }] }))
+        yield* TestClock.setTime(now)
+        const result = yield* Effect.gen(function* () {
+          yield* (yield* ItemArchive).record([entry("a1", "Acme FDA approval", 0), entry("w1", "weak FDA rumour", 0)])
+          return yield* (yield* RouteReplay).run(now - day)
+        }).pipe(
+          Effect.provide(layer(dir, routesFile, { WATCHLIST_FILE: watchlistFile, WATCHLIST_BYPASS_FILTERS: "1" }))
+        )
+        const byRoute = Object.fromEntries(result.routes.map((tally) => [tally.route, tally]))
+        expect(result).toMatchObject({ scanned: 2, wouldAlert: 2 })
+        expect(byRoute["watch"]).toMatchObject({ alerts: 1, examples: [{ ticker: "W1" }] })
+        expect(byRoute["firehose"]!.alerts).toBe(2)
+      })
   )
 })
