@@ -182,7 +182,11 @@ describe("a cycle with a watchlist", () => {
       const summary = yield* (yield* Cycle).run()
       expect(summary.outcomes.map((entry) => [entry.itemId, entry.outcome, entry.reason])).toEqual([
         [beta.id, "filtered", "score 0.50 below MIN_SCORE 1"],
-        [acme.id, "alerted", null]
+        [
+          acme.id,
+          "alerted",
+          "watchlist ACME passed despite score 0.50 below MIN_SCORE 1 and price 0.5 below PRICE_FLOOR 1 (WATCHLIST_BYPASS_FILTERS)"
+        ]
       ])
       const rows = yield* (yield* Outbox).due(10)
       expect(rows.map((row) => [row.alert.ticker.symbol, row.alert.watchlist])).toEqual([

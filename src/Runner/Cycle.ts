@@ -169,10 +169,18 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
           if (mark !== undefined) marks.set(item.id, mark)
         }
         // WATCHLIST_BYPASS_FILTERS: a watchlist ticker's item is not held to the score and price filters.
-        const filtersOf = (item: NormalizedItem) =>
-          watched?.bypassFilters === true && marks.has(item.id) ? bypassFilters : config.filters
+        const bypassing = (item: NormalizedItem) => watched?.bypassFilters === true && marks.has(item.id)
+        // What the bypass let through, for the alert's outcome: `once` and the archive then say why it alerted.
+        const bypassed = new Map<string, ReadonlyArray<string>>()
+        const judge = (item: NormalizedItem, reject: (settings: typeof config.filters) => string | null) => {
+          if (!bypassing(item)) return reject(config.filters)
+          const reason = reject(bypassFilters)
+          const waived = reason === null ? reject(config.filters) : null
+          if (waived !== null) bypassed.set(item.id, [...(bypassed.get(item.id) ?? []), waived])
+          return reason
+        }
         const passing = classified.filter((entry) => {
-          const reason = rejectBeforeMarket(filtersOf(entry.item), entry)
+          const reason = judge(entry.item, (settings) => rejectBeforeMarket(settings, entry))
           if (reason !== null) outcomes.push(outcome(entry.item, "filtered", reason))
           return reason === null
         })
@@ -189,7 +197,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             outcomes.push(outcome(entry.item, "held", held))
             continue
           }
-          const reason = rejectOnMarket(filtersOf(entry.item), entry)
+          const reason = judge(entry.item, (settings) => rejectOnMarket(settings, entry))
           if (reason !== null) {
             outcomes.push(outcome(entry.item, "filtered", reason))
             continue
@@ -241,7 +249,12 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             ...(entry.filing?.exhibit !== undefined && { exhibit: entry.filing.exhibit }),
             ...(marks.has(entry.item.id) && { watchlist: marks.get(entry.item.id)! })
           })
-          outcomes.push(outcome(entry.item, "alerted", note))
+          const waived = bypassed.get(entry.item.id)
+          const why =
+            waived === undefined
+              ? null
+              : `watchlist ${marks.get(entry.item.id)!.ticker} passed despite ${waived.join(" and ")} (WATCHLIST_BYPASS_FILTERS)`
+          outcomes.push(outcome(entry.item, "alerted", [why, note].filter((part) => part !== null).join("; ") || null))
         }
 
         for (const item of taken) heldIds.add(item.id)
