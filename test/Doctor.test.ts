@@ -97,12 +97,12 @@ describe("doctor", () => {
 
   it.scopedLive("names settings by their environment variables and shows only what differs from the defaults", () =>
     Effect.gen(function* () {
-      const report = yield* doctor({ POLL_SECONDS: 30, CHART_WORKERS: 2, DOLLAR_TICKERS: "true" })
+      const report = yield* doctor({ POLL_SECONDS: 30, CHART_WORKERS: 1, DOLLAR_TICKERS: "true" })
       const settings = report.lines.filter((line) => line.startsWith("  "))
       expect(settings).toContain("  POLL_SECONDS=30")
       expect(settings).toContain("  DOLLAR_TICKERS=true")
       expect(settings).toContain("  MARKET_DATA_PROVIDER=none")
-      // CHART_WORKERS=2 is the default, and POLL_SECONDS_CLOSED was never set.
+      // CHART_WORKERS=1 is the default, and POLL_SECONDS_CLOSED was never set.
       expect(settings.some((line) => line.includes("CHART_WORKERS"))).toBe(false)
       expect(settings.some((line) => line.includes("POLL_SECONDS_CLOSED"))).toBe(false)
       expect(report.lines.some((line) => line.includes("runner.") || line.includes("loopSeconds"))).toBe(false)

@@ -57,6 +57,13 @@ describe("what a command loads", () => {
       expect(loaded(modules, heavy), heavy).toEqual([])
     }
   }, 240_000)
+
+  it("with LLM_PROVIDER=openai, a cycle that sends nothing to the LLM never loads @effect/ai-openai", async () => {
+    const { result, modules } = await runLogged(["once"], { LLM_PROVIDER: "openai", LLM_API_KEY: "sk-test" })
+    expect(result.code, result.stderr).toBe(0)
+    expect(loaded(modules, "/src/Classification/Providers.ts")).toHaveLength(1)
+    expect(loaded(modules, "/node_modules/@effect/ai-openai/")).toEqual([])
+  }, 240_000)
 })
 
 describe("npm start's prestart (scripts/build-if-stale.mjs)", () => {

@@ -1,5 +1,6 @@
+import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option, Stream } from "effect"
 import { AppConfig, type LlmProvider } from "../Kernel/AppConfig.js"
 import * as ChatCompletions from "./ChatCompletions.js"
 
@@ -25,6 +26,38 @@ export const modelFor = (settings: Settings): string =>
     ? "none"
     : Option.getOrElse(settings.llmModel, () => defaultModels[settings.llmProvider as Exclude<LlmProvider, "none">])
 
+type ProviderLayer = Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient>
+
+/**
+ * A `LanguageModel` whose provider modules are imported, and whose client is built, on its first call rather than
+ * at start-up: @effect/ai-openai's generated API schemas alone take ~30 MB and most of a second of CPU to load,
+ * which an idle bot (nothing above LLM_MIN_KEYWORD_SCORE yet) and `run`'s start-up never need. The client lives in
+ * this layer's scope, as it would if built eagerly. The first call's load is uninterruptible, so a call timed out
+ * meanwhile cannot leave the cache holding an interruption.
+ */
+const loadedOnFirstCall = (load: () => Promise<ProviderLayer>): ProviderLayer =>
+  Layer.scoped(
+    LanguageModel.LanguageModel,
+    Effect.gen(function* () {
+      const scope = yield* Effect.scope
+      const context = yield* Effect.context<HttpClient.HttpClient>()
+      const loaded = yield* Effect.cached(
+        Effect.promise(load).pipe(
+          Effect.flatMap((layer) => Layer.buildWithScope(layer, scope)),
+          Effect.map(Context.get(LanguageModel.LanguageModel)),
+          Effect.provide(context),
+          Effect.uninterruptible
+        )
+      )
+      const service: LanguageModel.Service = {
+        generateText: (options) => Effect.flatMap(loaded, (model) => model.generateText(options)),
+        generateObject: (options) => Effect.flatMap(loaded, (model) => model.generateObject(options)),
+        streamText: (options) => Stream.unwrap(Effect.map(loaded, (model) => model.streamText(options)))
+      }
+      return service
+    })
+  )
+
 /**
  * The `LanguageModel` for LLM_PROVIDER, or nothing for `none` (keywords only):
  * - openai: @effect/ai-openai (OpenAI's Responses API), LLM_BASE_URL for compatible servers; with
@@ -33,42 +66,37 @@ export const modelFor = (settings: Settings): string =>
  * - anthropic: @effect/ai-anthropic;
  * - google: Gemini through its OpenAI-compatible chat-completions endpoint.
  * Typed as providing nothing, because callers look the model up with `Effect.serviceOption`.
- * A provider's modules are imported only when it is chosen: @effect/ai-openai alone (its generated API schemas)
- * costs ~60 MB of memory, which a keywords-only bot never needs.
+ * The @effect/ai-openai and @effect/ai-anthropic modules are imported on the model's first call
+ * (`loadedOnFirstCall`), never for a keywords-only bot.
  */
 export const LanguageModelLive: Layer.Layer<never, never, HttpClient.HttpClient | AppConfig> = Layer.unwrapEffect(
-  Effect.flatMap(
-    AppConfig,
-    ({ classify: settings }): Effect.Effect<Layer.Layer<never, never, HttpClient.HttpClient>> => {
-      const model = modelFor(settings)
-      const apiKey = Option.getOrUndefined(settings.llmApiKey)
-      const apiUrl = Option.getOrUndefined(settings.llmBaseUrl)
-      switch (settings.llmProvider) {
-        case "none":
-          return Effect.succeed(Layer.empty)
-        case "openai":
-          return settings.llmApi === "chat-completions"
-            ? Effect.succeed(ChatCompletions.layer({ apiUrl: apiUrl ?? OPENAI_URL, apiKey, model }))
-            : Effect.promise(async () => {
-                const [OpenAiClient, OpenAiLanguageModel] = await Promise.all([
-                  import("@effect/ai-openai/OpenAiClient"),
-                  import("@effect/ai-openai/OpenAiLanguageModel")
-                ])
-                return OpenAiLanguageModel.layer({ model }).pipe(Layer.provide(OpenAiClient.layer({ apiKey, apiUrl })))
-              })
-        case "anthropic":
-          return Effect.promise(async () => {
-            const [AnthropicClient, AnthropicLanguageModel] = await Promise.all([
-              import("@effect/ai-anthropic/AnthropicClient"),
-              import("@effect/ai-anthropic/AnthropicLanguageModel")
-            ])
-            return AnthropicLanguageModel.layer({ model }).pipe(
-              Layer.provide(AnthropicClient.layer({ apiKey, apiUrl }))
-            )
-          })
-        case "google":
-          return Effect.succeed(ChatCompletions.layer({ apiUrl: apiUrl ?? GOOGLE_OPENAI_URL, apiKey, model }))
-      }
+  Effect.map(AppConfig, ({ classify: settings }): Layer.Layer<never, never, HttpClient.HttpClient> => {
+    const model = modelFor(settings)
+    const apiKey = Option.getOrUndefined(settings.llmApiKey)
+    const apiUrl = Option.getOrUndefined(settings.llmBaseUrl)
+    switch (settings.llmProvider) {
+      case "none":
+        return Layer.empty
+      case "openai":
+        return settings.llmApi === "chat-completions"
+          ? ChatCompletions.layer({ apiUrl: apiUrl ?? OPENAI_URL, apiKey, model })
+          : loadedOnFirstCall(async () => {
+              const [OpenAiClient, OpenAiLanguageModel] = await Promise.all([
+                import("@effect/ai-openai/OpenAiClient"),
+                import("@effect/ai-openai/OpenAiLanguageModel")
+              ])
+              return OpenAiLanguageModel.layer({ model }).pipe(Layer.provide(OpenAiClient.layer({ apiKey, apiUrl })))
+            })
+      case "anthropic":
+        return loadedOnFirstCall(async () => {
+          const [AnthropicClient, AnthropicLanguageModel] = await Promise.all([
+            import("@effect/ai-anthropic/AnthropicClient"),
+            import("@effect/ai-anthropic/AnthropicLanguageModel")
+          ])
+          return AnthropicLanguageModel.layer({ model }).pipe(Layer.provide(AnthropicClient.layer({ apiKey, apiUrl })))
+        })
+      case "google":
+        return ChatCompletions.layer({ apiUrl: apiUrl ?? GOOGLE_OPENAI_URL, apiKey, model })
     }
-  )
+  })
 )

@@ -375,7 +375,7 @@ const market = Config.all({
 export const ChartVariants = ["auto", "intraday", "daily"] as const
 
 const charts = Config.all({
-  workers: integerAtLeast("CHART_WORKERS", 1, 2),
+  workers: integerAtLeast("CHART_WORKERS", 1, 1),
   queueSize: integerAtLeast("CHART_QUEUE_SIZE", 0, 16),
   timeoutMs: integerAtLeast("CHART_TIMEOUT_MS", 100, 10_000),
   cacheSize: integerAtLeast("CHART_CACHE_SIZE", 1, 256),
