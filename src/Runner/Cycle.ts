@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Clock, Context, DateTime, Effect, Metric, Option, Tracer } from "effect"
+import { ChartRenderer } from "../Charts/ChartRenderer.js"
 import { Classifier } from "../Classification/Classifier.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type {
@@ -80,6 +81,8 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     const insiderTrades = yield* Effect.serviceOption(InsiderTrades)
     // Optional so stage tests can build a cycle without one; the bot's graph (App/Layers.ts) provides it.
     const mutes = yield* Effect.serviceOption(MuteList)
+    // Charts of alerts still being decided start drawing early; a cycle without a renderer skips that.
+    const charts = yield* Effect.serviceOption(ChartRenderer)
 
     /**
      * Story keys claimed by a cycle between its dedupe and its commit. Two pollers carrying the same
@@ -171,6 +174,13 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             continue
           }
           priced.push(entry)
+        }
+        // Their charts draw while sizes, documents and the transaction take their time.
+        if (Option.isSome(charts)) {
+          for (const entry of priced) {
+            const [ticker] = entry.item.tickers
+            if (ticker !== undefined) yield* charts.value.prefetch(ticker.symbol, entry.item.published)
+          }
         }
         // Only items that passed the price filters cost SEC requests for their size.
         const sizes = Option.isSome(companySizes)
@@ -329,6 +339,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     AlertLinks.Default,
     CompanySizes.Default,
     InsiderTrades.Default,
+    ChartRenderer.Default,
     SqlLive
   ]
 }) {
