@@ -88,6 +88,7 @@ const PrerenderedCharts = Layer.succeed(
           ? { _tag: "Rendered", chart: { filename: `${alert.ticker.symbol}.png`, png: new Uint8Array(40_000).fill(7) } }
           : { _tag: "NoBars" }
       ),
+    prefetch: () => Effect.void,
     render: () => Effect.dieMessage("bench:discord renders no charts")
   })
 )

@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer } from "effect"
+import { ChartRenderer } from "../src/Charts/ChartRenderer.js"
 import { Classifier } from "../src/Classification/Classifier.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { Cycle } from "../src/Runner/Cycle.js"
@@ -100,6 +101,24 @@ describe("Cycle", () => {
       expect(again.alerted).toBe(0)
       expect(yield* outbox.pendingCount).toBe(1)
     }).pipe(Effect.provide(CycleLive))
+  )
+
+  it.scoped("starts drawing the charts of alerts that passed the price filters before they are queued", () =>
+    Effect.gen(function* () {
+      const prefetched: Array<{ symbol: string; published: string | null; queuedBefore: number }> = []
+      let outbox: Outbox | undefined
+      const charts = ChartRenderer.Test({
+        prefetch: (symbol: string, published: string | null) =>
+          Effect.map(outbox!.pendingCount, (queuedBefore) => void prefetched.push({ symbol, published, queuedBefore }))
+      })
+      const summary = yield* Effect.gen(function* () {
+        outbox = yield* Outbox
+        return yield* (yield* Cycle).run()
+      }).pipe(Effect.provide(CycleLive.pipe(Layer.provide(charts))))
+      expect(summary.alerted).toBe(1)
+      // The penny stock failed PRICE_FLOOR and the conference item MIN_SCORE: neither costs a chart.
+      expect(prefetched).toEqual([{ symbol: "ACME", published: "2026-11-28T14:00:00.000Z", queuedBefore: 0 }])
+    })
   )
 
   it.scoped("marks nothing seen when enqueueing fails, so no alert is lost", () =>

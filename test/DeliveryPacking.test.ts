@@ -137,7 +137,7 @@ describe("a burst shares messages", () => {
   )
 
   it.scoped(
-    "charts still drawing: the burst waits CHART_WAIT_SECONDS once, from when it was queued, not once per message",
+    "charts still drawing: the burst waits a moment for them, once, not CHART_WAIT_SECONDS, and edits them in",
     () =>
       withDelivery({ charts: ChartRenderer.Test({ forAlert: () => Effect.never }) }, (fake) =>
         Effect.gen(function* () {
@@ -145,8 +145,9 @@ describe("a burst shares messages", () => {
           const draining = yield* Effect.fork(Effect.flatMap(Delivery, (delivery) => delivery.drainOnce()))
           yield* realPause(300)
           expect(fake.messages).toHaveLength(0)
-          // One chart wait of test time, and no more: every message of the burst goes, each without its chart.
-          yield* TestClock.adjust(Duration.seconds(2))
+          // A quarter of a second of test time, far short of CHART_WAIT_SECONDS (2 s): every message of the
+          // burst goes, each without its chart.
+          yield* TestClock.adjust(Duration.millis(250))
           yield* waitUntil("every alert of the burst posted", () => embedsOf(fake.messages).length === 20, 10_000)
           expect(yield* Fiber.join(draining)).toBe(20)
           expect(fake.messages.length).toBeLessThanOrEqual(2)
@@ -156,6 +157,24 @@ describe("a burst shares messages", () => {
           yield* expectEachOnce(fake, 20)
         })
       )
+  )
+
+  it.scoped("a lone alert waiting for its chart goes without it once another alert arrives, and is edited later", () =>
+    withDelivery({ charts: ChartRenderer.Test({ forAlert: () => Effect.never }) }, (fake) =>
+      Effect.gen(function* () {
+        const outbox = yield* Outbox
+        yield* outbox.enqueue([alertFixture(0)])
+        const draining = yield* Effect.fork(Effect.flatMap(Delivery, (delivery) => delivery.drainOnce()))
+        yield* realPause(300)
+        // Within CHART_WAIT_SECONDS (test time stands still): it waits for its chart.
+        expect(fake.messages).toHaveLength(0)
+        yield* outbox.enqueue([alertFixture(1)])
+        yield* waitUntil("the first alert posted", () => embedsOf(fake.messages).length === 1, 10_000)
+        expect(yield* Fiber.join(draining)).toBe(1)
+        expect(fake.messages[0]!.files).toHaveLength(0)
+        expect(yield* Effect.flatMap(EditOutbox, (edits) => edits.pendingCount)).toBe(1)
+      })
+    )
   )
 
   it.scopedLive("one waiting alert goes alone, at once", () =>

@@ -52,6 +52,22 @@ const services = <E>(layer: Layer.Layer<MarketData, E>) => provideScoped(layer)(
 const tags = (enriched: ReadonlyArray<EnrichedItem>) => enriched.map((entry) => entry.market._tag)
 
 describe("MarketData", () => {
+  it.scopedLive("two pollers' enriches run side by side: neither's quotes wait for the other's", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeQuotes.make({ tiingoKey: key, latencyMs: 1_500 })
+      const market = yield* services(liveMarket(fake.url, { MARKET_DATA_PROVIDER: "tiingo" }))
+      const [wire, sec] = yield* Effect.all(
+        [market.enrich(symbols(3, "W").map((s) => item(s))), market.enrich(symbols(3, "E").map((s) => item(s)))],
+        { concurrency: "unbounded" }
+      )
+      expect([...tags(wire), ...tags(sec)]).toEqual(Array(6).fill("Priced"))
+      const batches = fake.requests().filter((r) => r.api === "tiingo-batch")
+      expect(batches).toHaveLength(2)
+      // Serialised, the second batch would be asked only once the first was answered, 1.5 s later.
+      expect(Math.abs(batches[1]!.at - batches[0]!.at)).toBeLessThan(1_000)
+    })
+  )
+
   it.scopedLive("batches cache misses by QUOTE_BATCH_SIZE and serves repeats from the cache", () =>
     Effect.gen(function* () {
       const fake = yield* FakeQuotes.make({ tiingoKey: key })

@@ -113,9 +113,9 @@ describe("Runner", () => {
       // One failure: the interval.
       yield* TestClock.adjust("10 seconds")
       expect(yield* callsOf("Wire")).toBe(2)
-      // The hung poll times out after 5 s; two failures in a row: twice the interval.
+      // The hung poll times out after 5 s; two failures in a row: twice the interval, from that poll's start.
       yield* TestClock.adjust("5 seconds")
-      yield* TestClock.adjust("19 seconds")
+      yield* TestClock.adjust("14 seconds")
       expect(yield* callsOf("Wire")).toBe(2)
       yield* TestClock.adjust("1 seconds")
       expect(yield* callsOf("Wire")).toBe(3)

@@ -36,7 +36,8 @@ const newYork = (now: number) =>
 const pollersRecording = (
   sources: ReadonlyArray<FeedSource>,
   config: Record<string, number> = {},
-  retryAfterMillis?: number
+  retryAfterMillis?: number,
+  pollTakes: Duration.DurationInput = Duration.zero
 ) =>
   Effect.gen(function* () {
     const ran: Record<string, Array<string>> = {}
@@ -46,7 +47,7 @@ const pollersRecording = (
           const name = source?.name ?? "all"
           ;(ran[name] ??= []).push(newYork(now))
           return retryAfterMillis === undefined ? summary : { ...summary, retryAt: now + retryAfterMillis }
-        })
+        }).pipe(Effect.tap(() => Effect.sleep(pollTakes)))
     })
     const ingest = FeedIngest.Test({ sources, disabledReason: () => null })
     const layer = Pollers.pipe(
@@ -132,6 +133,17 @@ describe("each poller's cadence", () => {
     })
   )
 
+  it.scoped("counts the interval from each poll's start, so a slow poll doesn't push the next ones back", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(Date.parse("2026-03-10T15:00:00Z"))
+      const { ran, layer } = yield* pollersRecording([wire], { POLL_SECONDS: 2 }, undefined, "700 millis")
+      yield* Layer.build(layer)
+      // Past the fourth poll's end: no poll is running when the scope closes.
+      yield* TestClock.adjust("6800 millis")
+      expect(ran.Wire).toEqual(["11:00:00", "11:00:02", "11:00:04", "11:00:06"])
+    })
+  )
+
   it.scoped("waits as long as the server asks (Retry-After, max-age) when that is longer than the interval", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(Date.parse("2026-03-10T15:00:00Z"))
@@ -163,6 +175,15 @@ describe("pollDelay", () => {
     expect(at({ consecutiveFailures: 3, jitter: 0.5 })).toBe(9)
     expect(at({ consecutiveFailures: 30, jitter: 0.999 })).toBeLessThan(375)
     expect(at({ consecutiveFailures: 1, retryAt: 30_000, jitter: 0.2 })).toBe(31.5)
+  })
+
+  it("runs from the poll's start, never below zero, and a server's hint still counts from now", () => {
+    const at = (input: Partial<Parameters<typeof pollDelay>[0]>) =>
+      Duration.toSeconds(pollDelay({ now: 10_000, intervalSeconds: 2, consecutiveFailures: 0, ...input }))
+    expect(at({ startedAt: 9_300 })).toBe(1.3)
+    expect(at({ startedAt: 5_000 })).toBe(0)
+    expect(at({ startedAt: 9_300, retryAt: 15_000 })).toBe(5)
+    expect(at({ startedAt: 9_000, consecutiveFailures: 3 })).toBe(7)
   })
 
   it("knows EDGAR's hours: weekdays 06:00–22:00 New York time", () => {

@@ -43,9 +43,9 @@ const variants = {
 const chartFilename = (series: BarSeries) =>
   `${series.symbol.replace(/[^A-Za-z0-9._-]/g, "_")}-${series.interval === "5m" ? "intraday" : "daily"}.png`
 
-/** The alert's publication time in epoch ms, when the item carried a readable one. */
-const publishedAt = (alert: Alert): number | null => {
-  const time = alert.item.published === null ? Number.NaN : Date.parse(alert.item.published)
+/** An item's publication time in epoch ms, when it carried a readable one. */
+const publishedAt = (published: string | null): number | null => {
+  const time = published === null ? Number.NaN : Date.parse(published)
   return Number.isFinite(time) ? time : null
 }
 
@@ -129,15 +129,15 @@ export class ChartRenderer extends Effect.Service<ChartRenderer>()("Charts/Chart
         return outcome
       })
 
-    const forAlert = Effect.fn("ChartRenderer.forAlert")(
-      function* (alert: Alert) {
+    const chartOf = (symbol: string, publishedIso: string | null) =>
+      Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
-        const published = publishedAt(alert)
+        const published = publishedAt(publishedIso)
         let outcome: ChartOutcome = { _tag: "NoBars" }
         for (const interval of variants[config.variant]) {
           outcome = yield* cached(
             new ChartKey({
-              symbol: alert.ticker.symbol,
+              symbol,
               interval,
               barBucket: Math.floor(now / barBucketMs),
               markerMinute: published === null ? null : Math.floor(published / 60_000) * 60_000
@@ -145,6 +145,12 @@ export class ChartRenderer extends Effect.Service<ChartRenderer>()("Charts/Chart
           )
           if (outcome._tag !== "NoBars") break
         }
+        return outcome
+      })
+
+    const forAlert = Effect.fn("ChartRenderer.forAlert")(
+      function* (alert: Alert) {
+        const outcome = yield* chartOf(alert.ticker.symbol, alert.item.published)
         if (outcome._tag === "Failed") {
           yield* Effect.logWarning(`chart for ${alert.ticker.symbol} unavailable: ${outcome.reason}`)
         }
@@ -153,7 +159,18 @@ export class ChartRenderer extends Effect.Service<ChartRenderer>()("Charts/Chart
       Effect.annotateLogs("module", "ChartRenderer")
     )
 
-    return { forAlert, render } as const
+    // As many prefetches at once as there are workers, so they queue here and never fill the pool's queue.
+    const prefetching = yield* Effect.makeSemaphore(config.workers)
+    const scope = yield* Effect.scope
+    /**
+     * Starts drawing the chart of an alert still being decided, in the background: the cache keeps
+     * it (or the drawing in progress) for `forAlert`, so delivery doesn't start from nothing.
+     */
+    const prefetch = Effect.fn("ChartRenderer.prefetch")(function* (symbol: string, published: string | null) {
+      yield* prefetching.withPermits(1)(chartOf(symbol, published)).pipe(Effect.forkIn(scope))
+    })
+
+    return { forAlert, prefetch, render } as const
   }),
   dependencies: [AppConfig.Default, MarketData.Default, RenderPool.Default]
 }) {

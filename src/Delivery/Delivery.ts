@@ -388,6 +388,12 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     }
     const late: Timely = { chart: { _tag: "NoBars" }, late: true }
     /**
+     * A burst (alerts packed because they queue behind the rate limit) waits only this long for its
+     * charts, from when its rows were picked: a chart still drawing would hold every alert behind it,
+     * so it is edited in once drawn instead.
+     */
+    const packChartWaitMs = 250
+    /**
      * When this process first took each due row up (epoch ms), kept for the rows of the latest batch only.
      * CHART_WAIT_SECONDS counts from then, not from when the row's message is built: in a burst the later
      * messages would otherwise each wait anew for charts still rendering, one after another.
@@ -399,29 +405,52 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       for (const [id, at] of picked) firstPicked.set(id, at)
     }
 
-    /** Past its row's chart wait, the chart goes along only if it is already drawn. */
-    const withinChartWait = (row: OutboxRow, chart: Fiber.Fiber<ChartOutcome>): Effect.Effect<Timely> =>
+    /** Resolves once an alert was enqueued after the `since`-th arrival. */
+    const arrivalAfter = (since: number) =>
+      Effect.gen(function* () {
+        // A wake-up offered between the check and the take stays in the queue: none is missed.
+        while ((yield* outbox.arrivalCount) === since) yield* outbox.awaitWork
+      })
+
+    /**
+     * Past its row's chart wait (a burst's shorter one, `packChartWaitMs`, when `wait` is "packed"),
+     * or once another alert has arrived after the `arrivedAfter`-th (it would queue behind this
+     * wait), the chart goes along only if it is already drawn.
+     */
+    const withinChartWait = (
+      row: OutboxRow,
+      chart: Fiber.Fiber<ChartOutcome>,
+      wait: { readonly arrivedAfter: number } | "packed"
+    ): Effect.Effect<Timely> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const left = (firstPicked.get(row.id) ?? now) + chartWaitMs - now
-        if (left <= 0)
-          return Effect.map(
-            Fiber.poll(chart),
-            Option.match({
-              onNone: () => late,
-              onSome: (exit): Timely => (Exit.isSuccess(exit) ? { chart: exit.value, late: false } : late)
-            })
-          )
-        return Effect.map(
+        const waitMs = wait === "packed" ? Math.min(chartWaitMs, packChartWaitMs) : chartWaitMs
+        const left = (firstPicked.get(row.id) ?? now) + waitMs - now
+        const drawn = Effect.map(
+          Fiber.poll(chart),
+          Option.match({
+            onNone: () => late,
+            onSome: (exit): Timely => (Exit.isSuccess(exit) ? { chart: exit.value, late: false } : late)
+          })
+        )
+        if (left <= 0) return drawn
+        const joined = Effect.map(
           Effect.timeoutOption(Fiber.join(chart), Duration.millis(left)),
           Option.match({ onNone: () => late, onSome: (rendered): Timely => ({ chart: rendered, late: false }) })
         )
+        return wait === "packed"
+          ? joined
+          : Effect.raceFirst(joined, Effect.zipRight(arrivalAfter(wait.arrivedAfter), drawn))
       })
 
     /** Returns false when the batch must stop here (rate limited, the sink is gone, shutting down), to keep order. */
-    const deliver = Effect.fn("Delivery.deliver")(function* (row: OutboxRow, chart: Fiber.Fiber<ChartOutcome>) {
+    const deliver = Effect.fn("Delivery.deliver")(function* (
+      row: OutboxRow,
+      chart: Fiber.Fiber<ChartOutcome>,
+      arrivedAfter: number
+    ) {
       const ready = yield* prepare(row)
       if (Option.isNone(ready)) return true
-      return yield* send([ready.value], [yield* withinChartWait(row, chart)])
+      return yield* send([ready.value], [yield* withinChartWait(row, chart, { arrivedAfter })])
     })
 
     /**
@@ -462,7 +491,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
         } else if (unpackable.has(row.id) || !(yield* shouldPack(rows.length - index))) {
           handled += 1
           index += 1
-          if (!(yield* deliver(row, chartAt(index - 1)))) break
+          if (!(yield* deliver(row, chartAt(index - 1), arrivals))) break
         } else {
           // The next rows in `due` order (fair between sources) that are cleared to go, up to a message's worth.
           const ready: Array<Ready & { readonly index: number }> = []
@@ -482,9 +511,11 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
               tickers.set(symbol, (tickers.get(symbol) ?? 0) + 1)
             } else settledInScan.add(candidate.id)
           }
-          const chartsOf = yield* Effect.forEach(ready, (entry) => withinChartWait(entry.row, chartAt(entry.index)), {
-            concurrency: "unbounded"
-          })
+          const chartsOf = yield* Effect.forEach(
+            ready,
+            (entry) => withinChartWait(entry.row, chartAt(entry.index), "packed"),
+            { concurrency: "unbounded" }
+          )
           const take =
             ready.length <= 1 || packing === undefined
               ? ready.length

@@ -69,16 +69,19 @@ interface CacheCounts {
 /**
  * Effect's Cache reports hits, misses and size but not evictions. Around a lookup of `fresh` keys
  * that were not in the cache, evictions are what the size fell short of: before + fresh - after.
+ * Hits and misses are counted by the caller (`fresh` of its keys were missing): lookups run side by
+ * side, and the cache's own totals would then count another lookup's keys too.
  */
 const recordCacheActivity = (
   cache: "quotes" | "bars",
   before: Cache.CacheStats,
   after: Cache.CacheStats,
+  keys: number,
   fresh: number
 ) => {
   const counts: CacheCounts = {
-    hits: after.hits - before.hits,
-    misses: after.misses - before.misses,
+    hits: keys - fresh,
+    misses: fresh,
     evictions: Math.max(0, before.size + fresh - after.size),
     size: after.size
   }
@@ -262,8 +265,9 @@ export class MarketData extends Effect.Service<MarketData>()("MarketData/MarketD
       timeToLive: shortLivedFailures(Duration.seconds(market.barsCacheTtlSeconds))
     })
 
-    // Serialised, so one enrich's chunk never competes with another's for cache capacity.
-    const enrichLock = yield* Effect.makeSemaphore(1)
+    // One permit per cache entry: chunks of enriches running side by side (one per poller) never hold
+    // more symbols together than the cache can keep, so none evicts another's answers mid-lookup.
+    const cacheRoom = yield* Effect.makeSemaphore(market.cacheMax)
 
     const lookupChunk = (symbols: ReadonlyArray<string>) =>
       Effect.gen(function* () {
@@ -275,20 +279,20 @@ export class MarketData extends Effect.Service<MarketData>()("MarketData/MarketD
           concurrency: 64
         })
         const after = yield* quotes.cacheStats
-        yield* recordCacheActivity("quotes", before, after, present.filter((known) => !known).length)
+        yield* recordCacheActivity("quotes", before, after, symbols.length, present.filter((known) => !known).length)
         return results
       })
 
     const enrich = Effect.fn("MarketData.enrich")(function* (items: ReadonlyArray<ClassifiedItem>) {
       const symbols = Array.from(new Set(items.flatMap((item) => primarySymbol(item) ?? [])))
       const lookups = new Map<string, Either.Either<QuoteLookup, QuoteUnavailable>>()
-      yield* enrichLock.withPermits(1)(
-        Effect.forEach(
-          Arr.chunksOf(symbols, Math.min(market.cacheMax, enrichChunk)),
-          (chunk) =>
-            Effect.map(lookupChunk(chunk), (results) => results.forEach((result, i) => lookups.set(chunk[i]!, result))),
-          { discard: true }
-        )
+      yield* Effect.forEach(
+        Arr.chunksOf(symbols, Math.min(market.cacheMax, enrichChunk)),
+        (chunk) =>
+          cacheRoom
+            .withPermits(chunk.length)(lookupChunk(chunk))
+            .pipe(Effect.map((results) => results.forEach((result, i) => lookups.set(chunk[i]!, result)))),
+        { discard: true }
       )
       const enriched = items.map((item): EnrichedItem => {
         const symbol = primarySymbol(item)
@@ -324,7 +328,9 @@ export class MarketData extends Effect.Service<MarketData>()("MarketData/MarketD
       const series = yield* barsCache.get(key).pipe(
         Effect.either,
         Effect.tap(() =>
-          Effect.flatMap(barsCache.cacheStats, (after) => recordCacheActivity("bars", before, after, present ? 0 : 1))
+          Effect.flatMap(barsCache.cacheStats, (after) =>
+            recordCacheActivity("bars", before, after, 1, present ? 0 : 1)
+          )
         )
       )
       if (Either.isRight(series)) return series.right

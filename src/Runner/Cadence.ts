@@ -44,6 +44,8 @@ const failureJitter = 0.25
  * never before the moment the server asked for (`retryAt`, epoch ms). After a failure the delay is
  * also stretched by `jitter` (0 ≤ jitter < 1, random per poll) times a quarter: never shortened, so
  * Retry-After is still honoured, but pollers that failed together don't come back in step.
+ * The interval runs from the poll's start (`startedAt`, epoch ms): a poll that spent a second
+ * fetching and deciding doesn't push every later poll of its source a second back.
  */
 export const pollDelay = (input: {
   readonly now: number
@@ -51,6 +53,7 @@ export const pollDelay = (input: {
   readonly consecutiveFailures: number
   readonly retryAt?: number | undefined
   readonly jitter?: number
+  readonly startedAt?: number
 }): Duration.Duration => {
   const interval = input.intervalSeconds * 1000
   const backoff =
@@ -62,5 +65,6 @@ export const pollDelay = (input: {
         )
   const hinted = input.retryAt === undefined ? 0 : input.retryAt - input.now
   const stretch = input.consecutiveFailures === 0 ? 1 : 1 + failureJitter * (input.jitter ?? 0)
-  return Duration.millis(Math.round(Math.max(backoff, hinted) * stretch))
+  const elapsed = input.startedAt === undefined ? 0 : Math.max(0, input.now - input.startedAt)
+  return Duration.millis(Math.round(Math.max(backoff * stretch - elapsed, hinted * stretch, 0)))
 }

@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Clock, Context, DateTime, Effect, Metric, Option, Tracer } from "effect"
+import { ChartRenderer } from "../Charts/ChartRenderer.js"
 import { Classifier } from "../Classification/Classifier.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type {
@@ -91,6 +92,8 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     const mutes = yield* Effect.serviceOption(MuteList)
     const watchlist = yield* Effect.serviceOption(Watchlist)
     const bypassFilters = watchlistFilters(config.filters)
+    // Charts of alerts still being decided start drawing early; a cycle without a renderer skips that.
+    const charts = yield* Effect.serviceOption(ChartRenderer)
 
     /**
      * Story keys claimed by a cycle between its dedupe and its commit. Two pollers carrying the same
@@ -203,6 +206,13 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             continue
           }
           priced.push(entry)
+        }
+        // Their charts draw while sizes, documents and the transaction take their time.
+        if (Option.isSome(charts)) {
+          for (const entry of priced) {
+            const [ticker] = entry.item.tickers
+            if (ticker !== undefined) yield* charts.value.prefetch(ticker.symbol, entry.item.published)
+          }
         }
         // Only items that passed the price filters cost SEC requests for their size.
         const sizes = Option.isSome(companySizes)
@@ -372,6 +382,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     AlertLinks.Default,
     CompanySizes.Default,
     InsiderTrades.Default,
+    ChartRenderer.Default,
     SqlLive
   ]
 }) {

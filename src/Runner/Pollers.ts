@@ -1,4 +1,4 @@
-import { Cause, Duration, Effect, Fiber, FiberMap, FiberSet, Layer, Schedule } from "effect"
+import { Cause, Clock, Duration, Effect, Fiber, FiberMap, FiberSet, Layer, Schedule } from "effect"
 import type { FeedSource } from "../Feeds/Sources.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import { ErrorTracker } from "../Kernel/ErrorTracker.js"
@@ -32,8 +32,9 @@ export const Pollers = Layer.scopedDiscard(
 
     const pollForever = (source: FeedSource) =>
       Effect.gen(function* () {
+        const startedAt = yield* Clock.currentTimeMillis
         yield* Fiber.join(yield* FiberSet.run(running, runner.poll(source)))
-        yield* Effect.sleep(yield* runner.nextDelay(source))
+        yield* Effect.sleep(yield* runner.nextDelay(source, startedAt))
       }).pipe(Effect.forever)
 
     const supervised = (source: FeedSource) =>

@@ -318,8 +318,11 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
         Effect.annotateLogs({ module: "Runner", source: source.name })
       )
 
-    /** How long `source`'s poller sleeps now: its interval for the session, failure backoff, the server's hint. */
-    const nextDelay = (source: FeedSource): Effect.Effect<Duration.Duration> =>
+    /**
+     * How long `source`'s poller sleeps now: its interval for the session (counted from `startedAt`,
+     * when the poll began), failure backoff, the server's hint.
+     */
+    const nextDelay = (source: FeedSource, startedAt?: number): Effect.Effect<Duration.Duration> =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const interval = intervalSeconds(source, now, settings)
@@ -335,7 +338,8 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
           intervalSeconds: interval,
           consecutiveFailures: current.consecutiveFailures,
           retryAt: current.retryAt ?? undefined,
-          jitter: yield* Random.next
+          jitter: yield* Random.next,
+          ...(startedAt !== undefined && { startedAt })
         })
       })
 
