@@ -66,9 +66,12 @@ const layerFor = (routes: string) =>
     Layer.provide(tempDataConfig({ DELIVERY_RETRY_BASE_SECONDS: 0.05, ROUTES_FILE: routes }))
   )
 
-const withRoutes = <A, E, R>(body: (fake: FakeDiscord) => Effect.Effect<A, E, R>) =>
+const withRoutes = <A, E, R>(
+  body: (fake: FakeDiscord) => Effect.Effect<A, E, R>,
+  options: Parameters<typeof makeFakeDiscord>[0] = { limit: 5, windowMs: 200 }
+) =>
   Effect.gen(function* () {
-    const fake = yield* makeFakeDiscord({ limit: 5, windowMs: 200 })
+    const fake = yield* makeFakeDiscord(options)
     return yield* body(fake).pipe(Effect.provide(layerFor(routesFile(fake))))
   }).pipe(Effect.scoped)
 
@@ -146,6 +149,29 @@ describe("routes", () => {
         }
         expect(notices).toContain("route offerings disabled")
       })
+    )
+  )
+
+  it.live("routes whose webhooks report one X-RateLimit-Bucket share its limit: no 429", () =>
+    withRoutes(
+      (fake) =>
+        Effect.gen(function* () {
+          const outbox = yield* Outbox
+          const delivery = yield* Delivery
+          // Each alert takes all three routes, one at a time (no packing): 18 requests against one bucket of 5 per s.
+          for (let n = 1; n <= 6; n++) {
+            yield* outbox.enqueue([fdaAlert(n)])
+            expect(yield* delivery.awaitSettled(0, Duration.seconds(30))).toMatchObject({ failed: 0, timedOut: false })
+          }
+          expect(fake.requests.filter((request) => request.status === 429)).toEqual([])
+          for (const id of Object.values(ids))
+            expect(fake.messages.filter((message) => message.webhookId === id)).toHaveLength(6)
+        }),
+      {
+        limit: 5,
+        windowMs: 1_000,
+        sharedBuckets: { [ids.fda]: "shared", [ids.offerings]: "shared", [ids.firehose]: "shared" }
+      }
     )
   )
 
