@@ -1,7 +1,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Metric } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -11,6 +11,7 @@ import { Delivery } from "../src/Delivery/Delivery.js"
 import { DiscordWebhooks } from "../src/Delivery/Discord/DiscordWebhooks.js"
 import { EditOutbox } from "../src/Delivery/EditOutbox.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
+import { routeAlerts, RouteHealth } from "../src/Delivery/RouteHealth.js"
 import { AdminChannel, AdminQueue } from "../src/Kernel/AdminChannel.js"
 import { AlertLatency } from "../src/Kernel/AlertLatency.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
@@ -49,7 +50,7 @@ const routesFile = (fake: FakeDiscord) => {
 
 const layerFor = (routes: string) =>
   Delivery.DefaultWithoutDependencies.pipe(
-    Layer.provideMerge(DiscordSink.routedLayer),
+    Layer.provideMerge(Layer.merge(DiscordSink.routedLayer, RouteHealth.Default)),
     Layer.provideMerge(
       Layer.mergeAll(
         Outbox.Default,
@@ -172,6 +173,36 @@ describe("routes", () => {
         windowMs: 1_000,
         sharedBuckets: { [ids.fda]: "shared", [ids.offerings]: "shared", [ids.firehose]: "shared" }
       }
+    )
+  )
+
+  it.live("each route's delivered, deferred, failed, 429s and headroom, under its name and never its URL", () =>
+    withRoutes((fake) =>
+      Effect.gen(function* () {
+        fake.rateLimitNext(1, 100, ids.offerings)
+        fake.deleteWebhook(ids.fda)
+        const outbox = yield* Outbox
+        const delivery = yield* Delivery
+        yield* outbox.enqueue([fdaAlert(1)])
+        yield* delivery.awaitSettled(0, Duration.seconds(20))
+        const report = yield* (yield* RouteHealth).report()
+        expect(report).toEqual([
+          { route: "fda", delivered: 0, deferred: 0, failed: 1, rateLimited: 0, headroom: expect.anything() },
+          {
+            route: "offerings",
+            delivered: 1,
+            deferred: 0,
+            failed: 0,
+            rateLimited: 1,
+            headroom: { remaining: expect.any(Number), limit: 5, resetAfterMs: expect.any(Number) }
+          },
+          { route: "firehose", delivered: 1, deferred: 0, failed: 0, rateLimited: 0, headroom: expect.anything() }
+        ])
+        expect(JSON.stringify(report)).not.toMatch(/token|webhooks/)
+        yield* (yield* RouteHealth).sample()
+        const gauge = Metric.tagged(Metric.tagged(routeAlerts, "route", "offerings"), "state", "delivered")
+        expect((yield* Metric.value(gauge)).value).toBe(1)
+      })
     )
   )
 
