@@ -17,6 +17,7 @@ import { DiscordWebhooks } from "../src/Delivery/Discord/DiscordWebhooks.js"
 import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
 import { assess, HealthCheck, type HealthReport, healthRouter } from "../src/App/HealthCheck.js"
 import { MetricsExporter } from "../src/App/MetricsExporter.js"
+import { RouteHealth } from "../src/Delivery/RouteHealth.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
 import { EditOutbox } from "../src/Delivery/EditOutbox.js"
 import { Runner, type RunnerState } from "../src/Runner/Runner.js"
@@ -74,6 +75,7 @@ const healthServer = (webhookUrl: string) =>
         Breakers.Default,
         StatusBoard.Default,
         DeliveryHealth.Default,
+        RouteHealth.Default,
         // The test server's client prefixes its own address; Discord is reached with a plain one.
         DiscordWebhooks.Default.pipe(Layer.provide(NodeHttpClient.layerUndici))
       )
@@ -221,6 +223,8 @@ describe("/health tells the truth about delivery", () => {
         expect(detail).toContain(
           "Discord: Discord webhook answers 404 Unknown Webhook (code 10015): alerts can't be delivered"
         )
+        // The one implicit route: its own line, counted from the outbox.
+        expect(detail).toMatch(/^route default: 0 delivered, \d+ deferred, 3 failed, 0 429s/m)
       }).pipe(Effect.provide(layer))
     })
   )

@@ -17,6 +17,7 @@ import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
 import { LlmStatus } from "../src/Classification/LlmAnalyst.js"
 import { assess, HealthCheck, type HealthReport, healthRouter } from "../src/App/HealthCheck.js"
 import { MetricsExporter } from "../src/App/MetricsExporter.js"
+import { RouteHealth } from "../src/Delivery/RouteHealth.js"
 import { initialSourceState, Runner } from "../src/Runner/Runner.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { tempDataConfig } from "./support/TestLayers.js"
@@ -48,6 +49,7 @@ const healthServer = (feed: FeedServer) =>
         AlertLatency.Default,
         AdminChannel.Default,
         DeliveryHealth.Default,
+        RouteHealth.Default,
         TestSink,
         NoCharts,
         EditOutbox.Default

@@ -1,7 +1,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Metric } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -11,6 +11,7 @@ import { Delivery } from "../src/Delivery/Delivery.js"
 import { DiscordWebhooks } from "../src/Delivery/Discord/DiscordWebhooks.js"
 import { EditOutbox } from "../src/Delivery/EditOutbox.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
+import { routeAlerts, RouteHealth } from "../src/Delivery/RouteHealth.js"
 import { AdminChannel, AdminQueue } from "../src/Kernel/AdminChannel.js"
 import { AlertLatency } from "../src/Kernel/AlertLatency.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
@@ -49,7 +50,7 @@ const routesFile = (fake: FakeDiscord) => {
 
 const layerFor = (routes: string) =>
   Delivery.DefaultWithoutDependencies.pipe(
-    Layer.provideMerge(DiscordSink.routedLayer),
+    Layer.provideMerge(Layer.merge(DiscordSink.routedLayer, RouteHealth.Default)),
     Layer.provideMerge(
       Layer.mergeAll(
         Outbox.Default,
@@ -66,9 +67,12 @@ const layerFor = (routes: string) =>
     Layer.provide(tempDataConfig({ DELIVERY_RETRY_BASE_SECONDS: 0.05, ROUTES_FILE: routes }))
   )
 
-const withRoutes = <A, E, R>(body: (fake: FakeDiscord) => Effect.Effect<A, E, R>) =>
+const withRoutes = <A, E, R>(
+  body: (fake: FakeDiscord) => Effect.Effect<A, E, R>,
+  options: Parameters<typeof makeFakeDiscord>[0] = { limit: 5, windowMs: 200 }
+) =>
   Effect.gen(function* () {
-    const fake = yield* makeFakeDiscord({ limit: 5, windowMs: 200 })
+    const fake = yield* makeFakeDiscord(options)
     return yield* body(fake).pipe(Effect.provide(layerFor(routesFile(fake))))
   }).pipe(Effect.scoped)
 
@@ -145,6 +149,59 @@ describe("routes", () => {
           if (next.value._tag === "Notice") notices.push(next.value.event.title)
         }
         expect(notices).toContain("route offerings disabled")
+      })
+    )
+  )
+
+  it.live("routes whose webhooks report one X-RateLimit-Bucket share its limit: no 429", () =>
+    withRoutes(
+      (fake) =>
+        Effect.gen(function* () {
+          const outbox = yield* Outbox
+          const delivery = yield* Delivery
+          // Each alert takes all three routes, one at a time (no packing): 18 requests against one bucket of 5 per s.
+          for (let n = 1; n <= 6; n++) {
+            yield* outbox.enqueue([fdaAlert(n)])
+            expect(yield* delivery.awaitSettled(0, Duration.seconds(30))).toMatchObject({ failed: 0, timedOut: false })
+          }
+          expect(fake.requests.filter((request) => request.status === 429)).toEqual([])
+          for (const id of Object.values(ids))
+            expect(fake.messages.filter((message) => message.webhookId === id)).toHaveLength(6)
+        }),
+      {
+        limit: 5,
+        windowMs: 1_000,
+        sharedBuckets: { [ids.fda]: "shared", [ids.offerings]: "shared", [ids.firehose]: "shared" }
+      }
+    )
+  )
+
+  it.live("each route's delivered, deferred, failed, 429s and headroom, under its name and never its URL", () =>
+    withRoutes((fake) =>
+      Effect.gen(function* () {
+        fake.rateLimitNext(1, 100, ids.offerings)
+        fake.deleteWebhook(ids.fda)
+        const outbox = yield* Outbox
+        const delivery = yield* Delivery
+        yield* outbox.enqueue([fdaAlert(1)])
+        yield* delivery.awaitSettled(0, Duration.seconds(20))
+        const report = yield* (yield* RouteHealth).report()
+        expect(report).toEqual([
+          { route: "fda", delivered: 0, deferred: 0, failed: 1, rateLimited: 0, headroom: expect.anything() },
+          {
+            route: "offerings",
+            delivered: 1,
+            deferred: 0,
+            failed: 0,
+            rateLimited: 1,
+            headroom: { remaining: expect.any(Number), limit: 5, resetAfterMs: expect.any(Number) }
+          },
+          { route: "firehose", delivered: 1, deferred: 0, failed: 0, rateLimited: 0, headroom: expect.anything() }
+        ])
+        expect(JSON.stringify(report)).not.toMatch(/token|webhooks/)
+        yield* (yield* RouteHealth).sample()
+        const gauge = Metric.tagged(Metric.tagged(routeAlerts, "route", "offerings"), "state", "delivered")
+        expect((yield* Metric.value(gauge)).value).toBe(1)
       })
     )
   )

@@ -5,6 +5,7 @@ import { AppConfig } from "../Kernel/AppConfig.js"
 import { DeliveryHealth, sinkVerdict } from "../Delivery/DeliveryHealth.js"
 import { DiscordStatus } from "../Delivery/Discord/DiscordRateLimiter.js"
 import { Outbox } from "../Delivery/Outbox.js"
+import { describeRoute, RouteHealth } from "../Delivery/RouteHealth.js"
 import { Runner, type RunnerState, type SourceState } from "../Runner/Runner.js"
 import { StatusBoard } from "../Kernel/StatusBoard.js"
 
@@ -28,7 +29,7 @@ const describeSource =
     return `${source.name}: every ${source.intervalSeconds} s, polled ${ago(source.lastPollAt)}, last new item ${ago(source.lastNewItemAt)}${gap}${failing}`
   }
 
-/** Every ADMIN_HEARTBEAT_MINUTES (0 = off): cycle statistics, each source's polling, delivery counts, Discord headroom and latency p50/p95. */
+/** Every ADMIN_HEARTBEAT_MINUTES (0 = off): cycle statistics, each source's polling, delivery counts, each route's counts and headroom, Discord headroom and latency p50/p95. */
 export const AdminHeartbeat = Layer.scopedDiscard(
   Effect.gen(function* () {
     const { delivery } = yield* AppConfig
@@ -39,6 +40,7 @@ export const AdminHeartbeat = Layer.scopedDiscard(
     const status = yield* StatusBoard
     const latency = yield* AlertLatency
     const deliveryHealth = yield* DeliveryHealth
+    const routeHealth = yield* RouteHealth
     let previousCycles = 0
     let previousDelivered = 0
 
@@ -59,6 +61,7 @@ export const AdminHeartbeat = Layer.scopedDiscard(
         ...state.sources.map(describeSource(now)),
         `alerts delivered: ${counts.delivered - previousDelivered} since the last heartbeat; queued ${counts.pending + counts.deferred}, dead-lettered ${counts.dead}, expired ${counts.expired}, uncertain ${counts.uncertain}, dropped ${counts.dropped}`,
         ...sinkLines,
+        ...(yield* routeHealth.report()).map(describeRoute),
         ...(discord === undefined
           ? []
           : [
@@ -77,5 +80,5 @@ export const AdminHeartbeat = Layer.scopedDiscard(
   }).pipe(Effect.annotateLogs("module", "Heartbeat"))
 ).pipe(
   // Layers are shared within one build: this is the instance the alert sink publishes to.
-  Layer.provide(DeliveryHealth.Default)
+  Layer.provide(Layer.merge(DeliveryHealth.Default, RouteHealth.Default))
 )

@@ -10,6 +10,7 @@ import { ErrorTracker, type ErrorReport } from "../Kernel/ErrorTracker.js"
 import { LlmStatus } from "../Classification/LlmAnalyst.js"
 import { MetricsExporter, prometheusContentType } from "./MetricsExporter.js"
 import { DeliveryHealth, type SinkHealth, sinkVerdict } from "../Delivery/DeliveryHealth.js"
+import { RouteHealth, type RouteReport } from "../Delivery/RouteHealth.js"
 import { Outbox, type StatusCounts } from "../Delivery/Outbox.js"
 import { Runner, type RunnerState } from "../Runner/Runner.js"
 import { StatusBoard } from "../Kernel/StatusBoard.js"
@@ -76,6 +77,8 @@ export interface HealthReport {
     readonly failingForSeconds: number | null
     readonly lastError: string | null
   }>
+  /** Each route's delivered, deferred and failed alerts, its 429s and its webhook's headroom (never its URL). */
+  readonly routes: ReadonlyArray<RouteReport>
   readonly errors: ErrorReport
   /** Discord rate-limit headroom, as the Discord sink publishes it on the StatusBoard (null until it does). */
   readonly rateLimits: DiscordStatus | null
@@ -173,6 +176,7 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
     const board = yield* StatusBoard
     const latency = yield* AlertLatency
     const deliveryHealth = yield* DeliveryHealth
+    const routeHealth = yield* RouteHealth
     /** Two of the longest gaps between polls plus a full cycle: live pollers never get this far behind. */
     const staleAfterSeconds =
       2 * Math.max(settings.pollSeconds, settings.pollSecondsClosed, settings.secPollSeconds) +
@@ -244,6 +248,7 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
           failingForSeconds: sink.failingSince === null ? null : Math.round((now - sink.failingSince) / 1000),
           lastError: sink.lastError
         })),
+        routes: yield* routeHealth.report(),
         errors: yield* errors.report,
         rateLimits: Option.getOrNull(yield* board.get(DiscordStatus)),
         llmBudget: Option.getOrNull(yield* board.get(LlmStatus)),
@@ -263,7 +268,8 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
     ErrorTracker.Default,
     StatusBoard.Default,
     AlertLatency.Default,
-    DeliveryHealth.Default
+    DeliveryHealth.Default,
+    RouteHealth.Default
   ]
 }) {}
 

@@ -5,6 +5,7 @@ import type { MetricPair } from "effect/MetricPair"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import * as Prometheus from "prom-client"
 import { Outbox } from "../Delivery/Outbox.js"
+import { RouteHealth } from "../Delivery/RouteHealth.js"
 import { Runner } from "../Runner/Runner.js"
 
 export const outboxDepth = Metric.gauge("outbox_depth", { description: "Alerts waiting for delivery" })
@@ -179,6 +180,7 @@ export class MetricsExporter extends Effect.Service<MetricsExporter>()("App/Metr
   scoped: Effect.gen(function* () {
     const outbox = yield* Outbox
     const runner = yield* Runner
+    const routeHealth = yield* RouteHealth
     const loopDelay = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const histogram = monitorEventLoopDelay({ resolution: 10 })
@@ -196,6 +198,7 @@ export class MetricsExporter extends Effect.Service<MetricsExporter>()("App/Metr
       for (const [status, count] of Object.entries(yield* outbox.counts())) {
         yield* Metric.set(Metric.tagged(outboxRows, "status", status), count)
       }
+      yield* routeHealth.sample()
       for (const source of (yield* runner.state).sources) {
         const tagged = (gauge: Metric.Metric.Gauge<number>) => Metric.tagged(gauge, "source", source.name)
         yield* Metric.set(tagged(sourceInterval), source.intervalSeconds)
@@ -241,5 +244,5 @@ export class MetricsExporter extends Effect.Service<MetricsExporter>()("App/Metr
 
     return { scrape } as const
   }),
-  dependencies: [Outbox.Default, Runner.Default]
+  dependencies: [Outbox.Default, Runner.Default, RouteHealth.Default]
 }) {}

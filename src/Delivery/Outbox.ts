@@ -736,6 +736,19 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       return result as StatusCounts
     }, Effect.orDie)
 
+    /** Rows per route and status: each route's delivered, waiting and failed alerts. */
+    const countsByRoute = Effect.fn("Outbox.countsByRoute")(function* () {
+      const rows = yield* sql<{ route: string; status: OutboxStatus; n: number }>`
+        SELECT route, status, count(*) AS n FROM outbox GROUP BY route, status`
+      const result = new Map<string, Record<OutboxStatus, number>>()
+      for (const row of rows) {
+        const counts = result.get(row.route) ?? emptyCounts()
+        counts[row.status] = Number(row.n)
+        result.set(row.route, counts)
+      }
+      return result as ReadonlyMap<string, StatusCounts>
+    }, Effect.orDie)
+
     const lastId = sql<{ id: number | null }>`SELECT max(id) AS id FROM outbox`.pipe(
       Effect.map((rows) => rows[0]?.id ?? 0),
       Effect.orDie,
@@ -789,6 +802,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       latestDelivered,
       routesOf,
       counts,
+      countsByRoute,
       lastId,
       pendingCount,
       pendingStats,

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net"
 /**
  * A local Discord webhook server, written from the documented behaviour
  * (https://discord.com/developers/docs/resources/webhook#execute-webhook and /topics/rate-limits):
- * a fixed-window bucket per webhook with X-RateLimit-* headers, 429 bodies with a float `retry_after`,
+ * a fixed-window bucket per webhook (or one shared by several, `sharedBuckets`) with X-RateLimit-* headers, 429 bodies with a float `retry_after`,
  * a global requests/s limit answered with global 429s, JSON or multipart (`payload_json` + `files[n]`)
  * bodies, 400 / 50035 when a message breaks a limit (10 embeds, 6000 characters over all of them, 10
  * files, an embed image naming a file the request doesn't carry), 404 / 10015 for a deleted webhook
@@ -34,6 +34,11 @@ export interface FakeDiscordOptions {
   readonly channelId?: string
   /** Listen on this port of 127.0.0.1 (default: any free one). */
   readonly port?: number
+  /**
+   * Webhook id → bucket name: webhooks given the same name share one window and report the same
+   * `X-RateLimit-Bucket`, as Discord does for routes that share a limit. Others have their own.
+   */
+  readonly sharedBuckets?: Readonly<Record<string, string>>
 }
 
 export interface ReceivedFile {
@@ -286,6 +291,8 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       readonly garbage: boolean
       readonly webhookId: string | null
     }> = []
+    /** Webhook id → how many next requests get a user-scope 429 with this `retry_after`. */
+    const scriptedRateLimits = new Map<string, { count: number; retryAfterMs: number }>()
     let globalBlockedUntil = 0
     let globalBlockFromNextMs: number | null = null
     const holding = new Set<string>()
@@ -487,10 +494,11 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       }
       globalTimes.push(now)
 
-      let window = windows.get(webhookId)
+      const bucketName = settings.sharedBuckets?.[webhookId] ?? `bucket-${webhookId.slice(-6)}`
+      let window = windows.get(bucketName)
       if (window === undefined || now >= window.start + settings.windowMs) {
         window = { start: now, count: 0 }
-        windows.set(webhookId, window)
+        windows.set(bucketName, window)
       }
       const resetAfter = (window.start + settings.windowMs - now) / 1000
       const bucketHeaders = (remaining: number) => ({
@@ -498,8 +506,20 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
         "x-ratelimit-remaining": String(remaining),
         "x-ratelimit-reset": ((window.start + settings.windowMs) / 1000).toFixed(3),
         "x-ratelimit-reset-after": resetAfter.toFixed(3),
-        "x-ratelimit-bucket": `bucket-${webhookId.slice(-6)}`
+        "x-ratelimit-bucket": bucketName
       })
+      const limited = scriptedRateLimits.get(webhookId)
+      if (limited !== undefined && limited.count > 0) {
+        limited.count -= 1
+        const retryAfter = limited.retryAfterMs / 1000
+        record(webhookId, 429, "user")
+        return send(
+          res,
+          429,
+          { ...bucketHeaders(0), "retry-after": String(Math.ceil(retryAfter)), "x-ratelimit-scope": "user" },
+          { message: "You are being rate limited.", retry_after: retryAfter, global: false }
+        )
+      }
       if (window.count >= settings.limit) {
         record(webhookId, 429, "user")
         return send(
@@ -604,6 +624,10 @@ export const makeFakeDiscord = (options: FakeDiscordOptions = {}) =>
       /** The next `count` requests (to `webhookId`, default any) that pass the rate limits are answered with `status`. */
       failNext: (count: number, status = 500, webhookId: string | null = null) => {
         for (let i = 0; i < count; i++) scriptedFailures.push({ status, garbage: false, webhookId })
+      },
+      /** The next `count` requests to `webhookId` are answered with a user-scope 429 asking to wait `retryAfterMs`. */
+      rateLimitNext: (count: number, retryAfterMs: number, webhookId: string) => {
+        scriptedRateLimits.set(webhookId, { count, retryAfterMs })
       },
       /** Like `failNext`, with an HTML body instead of JSON. */
       garbageNext: (count: number, status = 200, webhookId: string | null = null) => {

@@ -1,4 +1,4 @@
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Metric, Option, Redacted } from "effect"
 import { AdminChannel } from "../../Kernel/AdminChannel.js"
 import { AlertSink, DeliveryError, EditError, type SendEntry } from "../AlertSink.js"
 import { DeliveryHealth } from "../DeliveryHealth.js"
@@ -8,6 +8,7 @@ import { DiscordEditor } from "../Discord/DiscordEditor.js"
 import { editedMessage } from "../Discord/EditMessage.js"
 import { DiscordWebhooks, type WebhookError, type WebhookFailure } from "../Discord/DiscordWebhooks.js"
 import { firstGroupSize } from "../Pack.js"
+import { routeRateLimited } from "../RouteHealth.js"
 import { defaultRoute, defaultRouteName, type Route, Routes } from "../Routes.js"
 
 const toDeliveryError = (error: WebhookError): DeliveryError => {
@@ -130,6 +131,10 @@ const make = (routes: ReadonlyArray<Route>, fromFile: boolean) =>
         case "Rejected":
           return Effect.void
         case "RateLimited":
+          return Effect.zipRight(
+            Metric.increment(Metric.tagged(routeRateLimited, "route", route.route.name)),
+            health.failed(route.sink, message)
+          )
         case "Transient":
           return health.failed(route.sink, message)
       }

@@ -5,7 +5,8 @@ import { StatusBoard, StatusEntry } from "../../Kernel/StatusBoard.js"
 /**
  * Discord rate limits, learned from the response headers instead of hard-coded
  * (https://discord.com/developers/docs/topics/rate-limits): a bucket per webhook from
- * X-RateLimit-Limit / -Remaining / -Reset-After / -Bucket, 429 bodies with a float `retry_after`,
+ * X-RateLimit-Limit / -Remaining / -Reset-After / -Bucket (webhooks reporting the same bucket share
+ * its state), 429 bodies with a float `retry_after`,
  * global 429s, the 50 requests/s global cap, and the invalid-request ban (10,000 401/403/429 in 10 min).
  */
 
@@ -22,7 +23,6 @@ const resetMarginMs = 5
 const globalWindowMs = 1_050
 
 interface Bucket {
-  label: string
   /** From X-RateLimit-Bucket; null until the first response with headers. */
   bucket: string | null
   limit: number
@@ -95,7 +95,11 @@ export class DiscordRateLimiter extends Effect.Service<DiscordRateLimiter>()("De
   effect: Effect.gen(function* () {
     const { delivery } = yield* AppConfig
     const status = yield* StatusBoard
+    /** Webhook key → its bucket; webhooks that report the same X-RateLimit-Bucket hold the same object. */
     const buckets = new Map<string, Bucket>()
+    /** Webhook key → the label it was acquired with: headroom is shown per webhook, shared or not. */
+    const labels = new Map<string, string>()
+    const byDiscordBucket = new Map<string, Bucket>()
     const globalSends: Array<number> = []
     const invalids: Array<number> = []
     let globalBlockedUntil = 0
@@ -104,7 +108,6 @@ export class DiscordRateLimiter extends Effect.Service<DiscordRateLimiter>()("De
       let bucket = buckets.get(key)
       if (bucket === undefined) {
         bucket = {
-          label,
           bucket: null,
           limit: cautiousDefault.limit,
           remaining: cautiousDefault.limit,
@@ -113,6 +116,7 @@ export class DiscordRateLimiter extends Effect.Service<DiscordRateLimiter>()("De
           recent: []
         }
         buckets.set(key, bucket)
+        labels.set(key, label)
       }
       return bucket
     }
@@ -134,8 +138,8 @@ export class DiscordRateLimiter extends Effect.Service<DiscordRateLimiter>()("De
       return Math.max(0, ...waits)
     }
 
-    const headroom = (bucket: Bucket, now: number): Headroom => ({
-      label: bucket.label,
+    const headroom = (label: string, bucket: Bucket, now: number): Headroom => ({
+      label,
       bucket: bucket.bucket,
       discovered: bucket.bucket !== null,
       limit: bucket.limit,
@@ -147,7 +151,7 @@ export class DiscordRateLimiter extends Effect.Service<DiscordRateLimiter>()("De
       const now = yield* Clock.currentTimeMillis
       prune(invalids, now - invalidBudget.windowMs)
       prune(globalSends, now - 1_000)
-      const webhooks = Array.from(buckets.values(), (bucket) => headroom(bucket, now))
+      const webhooks = Array.from(buckets, ([key, bucket]) => headroom(labels.get(key) ?? key, bucket, now))
       for (const entry of webhooks) {
         yield* Metric.set(Metric.tagged(remainingGauge, "webhook", entry.label), entry.remaining)
       }
@@ -164,8 +168,9 @@ export class DiscordRateLimiter extends Effect.Service<DiscordRateLimiter>()("De
 
     /** Waits for a permit from the webhook's bucket and the global cap, then takes it. */
     const acquire = Effect.fn("DiscordRateLimiter.acquire")(function* (key: string, label: string) {
-      const bucket = bucketFor(key, label)
       while (true) {
+        // Looked up each turn: the webhook may have turned out to share another one's bucket meanwhile.
+        const bucket = bucketFor(key, label)
         const now = yield* Clock.currentTimeMillis
         if (bucket.bucket !== null && bucket.remaining <= 0 && now >= bucket.resetAt) bucket.remaining = bucket.limit
         const delay = delayFor(bucket, now)
@@ -193,12 +198,30 @@ export class DiscordRateLimiter extends Effect.Service<DiscordRateLimiter>()("De
       return Math.max(0, cautiousDefault.limit - bucket.recent.length)
     })
 
+    /**
+     * The first webhook to report a Discord bucket owns its state; another one reporting the same
+     * bucket from then on waits on that state too, so together they stay within the one limit.
+     */
+    const shareBucket = (key: string, bucket: Bucket, discordBucket: string): Bucket => {
+      const owner = byDiscordBucket.get(discordBucket)
+      if (owner === undefined || owner === bucket) {
+        bucket.bucket = discordBucket
+        byDiscordBucket.set(discordBucket, bucket)
+        return bucket
+      }
+      owner.blockedUntil = Math.max(owner.blockedUntil, bucket.blockedUntil)
+      owner.recent.push(...bucket.recent)
+      owner.recent.sort((a, b) => a - b)
+      buckets.set(key, owner)
+      return owner
+    }
+
     /** Every response: the headers are the truth about the bucket. */
     const observe = Effect.fn("DiscordRateLimiter.observe")(function* (key: string, headers: RateLimitHeaders) {
-      const bucket = buckets.get(key)
+      let bucket = buckets.get(key)
       if (bucket === undefined) return
       const now = yield* Clock.currentTimeMillis
-      if (headers.bucket !== null) bucket.bucket = headers.bucket
+      if (headers.bucket !== null) bucket = shareBucket(key, bucket, headers.bucket)
       if (headers.limit !== null) bucket.limit = headers.limit
       if (headers.remaining !== null) bucket.remaining = headers.remaining
       if (headers.resetAfterSeconds !== null) bucket.resetAt = now + headers.resetAfterSeconds * 1000 + resetMarginMs
