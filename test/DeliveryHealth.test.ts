@@ -25,6 +25,7 @@ import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { alertFixture } from "./support/Alerts.js"
 import { tempDataConfig } from "./support/TestLayers.js"
+import { DatabaseWatch } from "../src/Kernel/DatabaseWatch.js"
 
 const webhookId = "222222222222222222"
 
@@ -68,6 +69,7 @@ const healthServer = (webhookUrl: string) =>
         EditOutbox.Default,
         NoCharts,
         AdminChannel.Default,
+        DatabaseWatch.Default,
         AdminQueue.Default,
         ErrorTracker.Default,
         AlertLatency.Default,

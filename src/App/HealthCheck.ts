@@ -1,8 +1,9 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Clock, DateTime, Effect, Option } from "effect"
+import { Clock, DateTime, Effect, Option, Ref } from "effect"
 import { AlertLatency, type SourceLatency } from "../Kernel/AlertLatency.js"
 import { Breakers, type BreakerState } from "../Kernel/Breakers.js"
+import { DatabaseWatch } from "../Kernel/DatabaseWatch.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import { DiscordStatus } from "../Delivery/Discord/DiscordRateLimiter.js"
 import type { FeedReport } from "../Kernel/Domain.js"
@@ -173,6 +174,11 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
     const board = yield* StatusBoard
     const latency = yield* AlertLatency
     const deliveryHealth = yield* DeliveryHealth
+    const database = yield* DatabaseWatch
+    const lastOutbox = yield* Ref.make<{
+      pending: Effect.Effect.Success<typeof outbox.pendingStats>
+      counts: StatusCounts
+    }>({ pending: { depth: 0, oldestCreatedAt: null }, counts: yield* outbox.counts() })
     /** Two of the longest gaps between polls plus a full cycle: live pollers never get this far behind. */
     const staleAfterSeconds =
       2 * Math.max(settings.pollSeconds, settings.pollSecondsClosed, settings.secPollSeconds) +
@@ -182,13 +188,18 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
       const now = yield* Clock.currentTimeMillis
       const state = yield* runner.state
       const breakerStates = yield* breakers.states
-      const pending = yield* outbox.pendingStats
+      const lost = yield* database.outage
+      // Without the database the outbox figures are the last ones it gave.
+      const { pending, counts } = Option.isSome(lost)
+        ? yield* Ref.get(lastOutbox)
+        : yield* Effect.tap(Effect.all({ pending: outbox.pendingStats, counts: outbox.counts() }), (figures) =>
+            Ref.set(lastOutbox, figures)
+          )
       const oldestPendingAgeSeconds =
         pending.oldestCreatedAt === null ? null : Math.max(0, (now - pending.oldestCreatedAt) / 1000)
-      const counts = yield* outbox.counts()
       const sinks = yield* deliveryHealth.snapshot
       const last = Option.getOrNull(state.lastResult)
-      const { status, problems } = assess({
+      const assessed = assess({
         now,
         state,
         staleAfterSeconds,
@@ -197,6 +208,15 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
         oldestPendingAgeSeconds,
         sinks
       })
+      const { status, problems } = Option.isSome(lost)
+        ? {
+            status: "unhealthy" as const,
+            problems: [
+              `${lost.value.problem} (since ${isoAt(lost.value.since)}); not taking work`,
+              ...assessed.problems
+            ]
+          }
+        : assessed
       const health: HealthReport = {
         status,
         problems,
@@ -263,7 +283,8 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
     ErrorTracker.Default,
     StatusBoard.Default,
     AlertLatency.Default,
-    DeliveryHealth.Default
+    DeliveryHealth.Default,
+    DatabaseWatch.Default
   ]
 }) {}
 

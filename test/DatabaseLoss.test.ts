@@ -1,0 +1,71 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Fiber, Layer, Option } from "effect"
+import { Outbox } from "../src/Delivery/Outbox.js"
+import { AppConfig } from "../src/Kernel/AppConfig.js"
+import { DatabaseWatch } from "../src/Kernel/DatabaseWatch.js"
+import { SqlLive } from "../src/Kernel/Sql.js"
+import { alertFixture } from "./support/Alerts.js"
+import { startPostgres } from "./support/PostgresServer.js"
+import { configLayer, tempDir } from "./support/TestLayers.js"
+
+/** A server of this test's own, so stopping it disturbs no other test file. */
+const dedicatedServer = Effect.acquireRelease(
+  Effect.promise(() => startPostgres()),
+  (server) => Effect.sync(() => server.dispose())
+)
+
+/** Polls `probe` on the live clock until it gives Some, for up to `limit`. */
+const within = <A>(limit: Duration.DurationInput, probe: Effect.Effect<Option.Option<A>>) =>
+  Effect.gen(function* () {
+    const giveUpAt = Date.now() + Duration.toMillis(limit)
+    while (Date.now() < giveUpAt) {
+      const found = yield* probe
+      if (Option.isSome(found)) return found.value
+      yield* Effect.sleep("100 millis")
+    }
+    return yield* Effect.dieMessage(`nothing within ${Duration.format(limit)}`)
+  })
+
+describe("losing PostgreSQL while running", () => {
+  it.live(
+    "the outage shows, naming the database without its password; work waits; it rejoins with nothing lost",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* dedicatedServer
+        const dir = yield* tempDir
+        // Trust authentication takes any password: enough to check that it never shows.
+        const url = new URL(server.url)
+        url.password = "hunter2"
+        const layer = Layer.mergeAll(DatabaseWatch.Default, Outbox.Default).pipe(
+          Layer.provideMerge(Layer.mergeAll(SqlLive, AppConfig.Default)),
+          Layer.provide(configLayer({ DATA_DIR: dir, DATABASE_URL: url.href }))
+        )
+        yield* Effect.gen(function* () {
+          const watch = yield* DatabaseWatch
+          const outbox = yield* Outbox
+          yield* outbox.enqueue([alertFixture(1)])
+          expect(yield* watch.outage).toEqual(Option.none())
+
+          server.stop()
+          const outage = yield* within("10 seconds", watch.outage)
+          expect(outage.problem).toContain(
+            `DATABASE_URL postgres://postgres:<redacted>@127.0.0.1:${server.port}/postgres`
+          )
+          expect(outage.problem).toContain("unreachable")
+          expect(outage.problem).not.toContain("hunter2")
+          expect(outage.problem).not.toContain("\n")
+          const waiting = yield* Effect.fork(watch.awaitAvailable)
+          yield* Effect.sleep("1 second")
+          expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
+
+          server.start()
+          yield* Fiber.join(waiting).pipe(Effect.timeout("15 seconds"))
+          expect(yield* watch.outage).toEqual(Option.none())
+          // The pool reconnected by itself: the row queued before the outage is still due.
+          const due = yield* outbox.due(10)
+          expect(due.map((row) => row.alert.item.id)).toEqual([alertFixture(1).item.id])
+        }).pipe(Effect.provide(layer))
+      }).pipe(Effect.scoped),
+    90_000
+  )
+})
