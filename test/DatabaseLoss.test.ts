@@ -1,12 +1,24 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Option } from "effect"
+import { HealthCheck } from "../src/App/HealthCheck.js"
+import { DeliveryHealth } from "../src/Delivery/DeliveryHealth.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
+import { AlertLatency } from "../src/Kernel/AlertLatency.js"
+import { Breakers } from "../src/Kernel/Breakers.js"
+import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
+import { StatusBoard } from "../src/Kernel/StatusBoard.js"
+import { Runner } from "../src/Runner/Runner.js"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { DatabaseWatch } from "../src/Kernel/DatabaseWatch.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { alertFixture } from "./support/Alerts.js"
 import { startPostgres } from "./support/PostgresServer.js"
 import { configLayer, tempDir } from "./support/TestLayers.js"
+
+/** The runner's side of /health, before its first poll: this test is about the database. */
+const idleRunner = Runner.Test({
+  state: Effect.succeed({ cycles: 0, consecutiveEmpty: 0, lastResult: Option.none(), sources: [] })
+})
 
 /** A server of this test's own, so stopping it disturbs no other test file. */
 const dedicatedServer = Effect.acquireRelease(
@@ -36,7 +48,19 @@ describe("losing PostgreSQL while running", () => {
         // Trust authentication takes any password: enough to check that it never shows.
         const url = new URL(server.url)
         url.password = "hunter2"
-        const layer = Layer.mergeAll(DatabaseWatch.Default, Outbox.Default).pipe(
+        const layer = HealthCheck.DefaultWithoutDependencies.pipe(
+          Layer.provideMerge(
+            Layer.mergeAll(
+              DatabaseWatch.Default,
+              Outbox.Default,
+              Breakers.Default,
+              ErrorTracker.Default,
+              StatusBoard.Default,
+              AlertLatency.Default,
+              DeliveryHealth.Default,
+              idleRunner
+            )
+          ),
           Layer.provideMerge(Layer.mergeAll(SqlLive, AppConfig.Default)),
           Layer.provide(configLayer({ DATA_DIR: dir, DATABASE_URL: url.href }))
         )
@@ -45,6 +69,7 @@ describe("losing PostgreSQL while running", () => {
           const outbox = yield* Outbox
           yield* outbox.enqueue([alertFixture(1)])
           expect(yield* watch.outage).toEqual(Option.none())
+          expect((yield* (yield* HealthCheck).report()).outbox.depth).toBe(1)
 
           server.stop()
           const outage = yield* within("10 seconds", watch.outage)
@@ -54,6 +79,12 @@ describe("losing PostgreSQL while running", () => {
           expect(outage.problem).toContain("unreachable")
           expect(outage.problem).not.toContain("hunter2")
           expect(outage.problem).not.toContain("\n")
+          const health = yield* (yield* HealthCheck).report()
+          expect(health.status).toBe("unhealthy")
+          expect(health.problems[0]).toContain(`${outage.problem} (since `)
+          // The outbox figures are the last ones the database gave.
+          expect(health.outbox.depth).toBe(1)
+          expect(JSON.stringify(health)).not.toContain("hunter2")
           const waiting = yield* Effect.fork(watch.awaitAvailable)
           yield* Effect.sleep("1 second")
           expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
@@ -61,6 +92,7 @@ describe("losing PostgreSQL while running", () => {
           server.start()
           yield* Fiber.join(waiting).pipe(Effect.timeout("15 seconds"))
           expect(yield* watch.outage).toEqual(Option.none())
+          expect((yield* (yield* HealthCheck).report()).problems.join("\n")).not.toContain("unreachable")
           // The pool reconnected by itself: the row queued before the outage is still due.
           const due = yield* outbox.due(10)
           expect(due.map((row) => row.alert.item.id)).toEqual([alertFixture(1).item.id])

@@ -175,10 +175,8 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
     const latency = yield* AlertLatency
     const deliveryHealth = yield* DeliveryHealth
     const database = yield* DatabaseWatch
-    const lastOutbox = yield* Ref.make<{
-      pending: Effect.Effect.Success<typeof outbox.pendingStats>
-      counts: StatusCounts
-    }>({ pending: { depth: 0, oldestCreatedAt: null }, counts: yield* outbox.counts() })
+    const outboxFigures = Effect.all({ pending: outbox.pendingStats, counts: outbox.counts() })
+    const lastOutbox = yield* Ref.make(yield* outboxFigures)
     /** Two of the longest gaps between polls plus a full cycle: live pollers never get this far behind. */
     const staleAfterSeconds =
       2 * Math.max(settings.pollSeconds, settings.pollSecondsClosed, settings.secPollSeconds) +
