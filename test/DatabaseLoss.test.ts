@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, Option } from "effect"
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { Duration, Effect, Fiber, Layer, Option, Redacted } from "effect"
 import { HealthCheck } from "../src/App/HealthCheck.js"
 import { DeliveryHealth } from "../src/Delivery/DeliveryHealth.js"
 import { Outbox } from "../src/Delivery/Outbox.js"
@@ -96,6 +98,33 @@ describe("losing PostgreSQL while running", () => {
           // The pool reconnected by itself: the row queued before the outage is still due.
           const due = yield* outbox.due(10)
           expect(due.map((row) => row.alert.item.id)).toEqual([alertFixture(1).item.id])
+        }).pipe(Effect.provide(layer))
+      }).pipe(Effect.scoped),
+    90_000
+  )
+  it.live(
+    "backends killed with pg_terminate_backend: the pool reconnects and the queued row is still there",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* dedicatedServer
+        const dir = yield* tempDir
+        const layer = Layer.mergeAll(DatabaseWatch.Default, Outbox.Default).pipe(
+          Layer.provideMerge(Layer.mergeAll(SqlLive, AppConfig.Default)),
+          Layer.provide(configLayer({ DATA_DIR: dir, DATABASE_URL: server.url }))
+        )
+        yield* Effect.gen(function* () {
+          const watch = yield* DatabaseWatch
+          const outbox = yield* Outbox
+          yield* outbox.enqueue([alertFixture(2)])
+          yield* Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) => sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'catalyst-bot'`
+          ).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(server.url) })))
+          // A statement on a killed connection may fail once; the next gets a new connection.
+          const due = yield* outbox.due(10).pipe(Effect.sandbox, Effect.retry({ times: 3 }))
+          expect(due.map((row) => row.alert.item.id)).toEqual([alertFixture(2).item.id])
+          yield* Effect.sleep("2 seconds")
+          expect(yield* watch.outage).toEqual(Option.none())
         }).pipe(Effect.provide(layer))
       }).pipe(Effect.scoped),
     90_000
