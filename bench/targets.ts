@@ -30,6 +30,7 @@ export const targets = {
     value: { atLeast: 20_000 },
     ratio: { atLeast: 0.4 }
   },
+  pgSeenThroughput: { text: "≥ 50k ids/s batched on PostgreSQL", value: { atLeast: 50_000 } },
   storeThroughput: { text: "≥ 100k ids/s and ≥ 0.5 of raw", value: { atLeast: 100_000 }, ratio: { atLeast: 0.5 } },
   llmSpeedup: { text: "≥ 6× (ratio = sequential / concurrent)", ratio: { atLeast: 6 } },
   quoteCacheHeap: { text: "≤ 5 MB", value: { atMost: 5 } },

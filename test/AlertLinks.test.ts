@@ -16,7 +16,7 @@ import { Outbox } from "../src/Delivery/Outbox.js"
 import type { Alert, NormalizedItem, SecFiling } from "../src/Kernel/Domain.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { makeAlert, newsItem } from "./support/Alerts.js"
-import { tempDataConfig } from "./support/TestLayers.js"
+import { databaseConfig, databases, type DatabaseKind } from "./support/Databases.js"
 
 const windows: LinkWindows = { eventMs: 30 * 60_000, updateMs: 24 * 3_600_000 }
 const now = Date.parse("2026-12-02T15:00:00Z")
@@ -126,16 +126,19 @@ describe("how an alert shows what was edited into it", () => {
   })
 })
 
-const LinksLive = Layer.mergeAll(AlertLinks.Default, Outbox.Default, SqlLive).pipe(
-  Layer.provideMerge(tempDataConfig({ EVENT_WINDOW_MINUTES: 30 }))
-)
+const linksLive = (kind: DatabaseKind) =>
+  Layer.mergeAll(AlertLinks.Default, Outbox.Default, SqlLive).pipe(
+    Layer.provideMerge(databaseConfig(kind, { EVENT_WINDOW_MINUTES: 30 }))
+  )
 
 const editRows = Effect.flatMap(
   SqlClient.SqlClient,
   (sql) => sql<{ outbox_id: number; reason: string }>`SELECT outbox_id, reason FROM outbox_edits ORDER BY id`
 )
 
-describe("AlertLinks.attach", () => {
+describe.each(databases)("AlertLinks.attach on %s", (kind) => {
+  const LinksLive = linksLive(kind)
+
   it.scoped("a queued first alert takes the second into its payload, with no edit; a delivered one gets an edit", () =>
     Effect.gen(function* () {
       const links = yield* AlertLinks
@@ -165,6 +168,28 @@ describe("AlertLinks.attach", () => {
       expect(queue).toHaveLength(1)
       expect(queue[0]!.linked?.map((entry) => entry.itemId)).toEqual([eightK.id])
       expect(linked.map((entry) => entry.itemId)).toEqual([eightK.id])
+    }).pipe(Effect.provide(LinksLive))
+  )
+
+  it.live("two cycles committing items of one event at once: one alert, carrying the other", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const links = yield* AlertLinks
+      const outbox = yield* Outbox
+      // As Cycle does: link and enqueue in one transaction; the pause lets the other read in between.
+      const commit = (alert: Alert) =>
+        sql.withTransaction(
+          Effect.gen(function* () {
+            const { queue } = yield* links.attach([alert])
+            yield* Effect.sleep("200 millis")
+            yield* outbox.enqueue(queue)
+          })
+        )
+      yield* Effect.all([commit(makeAlert(release)), commit(makeAlert(eightK))], { concurrency: "unbounded" })
+      const rows = [...(yield* outbox.rowsForItem(release.id)), ...(yield* outbox.rowsForItem(eightK.id))]
+      expect(rows).toHaveLength(1)
+      const other = rows[0]!.alert.item.id === release.id ? eightK.id : release.id
+      expect(rows[0]!.alert.linked?.map((linked) => linked.itemId)).toEqual([other])
     }).pipe(Effect.provide(LinksLive))
   )
 })

@@ -16,6 +16,7 @@ import { SqlLive } from "../src/Kernel/Sql.js"
 import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { fakeLanguageModel } from "./support/FakeLanguageModel.js"
 import { configLayer, tempDir } from "./support/TestLayers.js"
+import { databaseConfig, databases } from "./support/Databases.js"
 import { newsItem } from "./support/Alerts.js"
 
 const filing = (accession: string, formType = "8-K", cik = "0000123456"): SecFiling => ({
@@ -242,20 +243,19 @@ describe("Classifier with an LLM", () => {
   )
 })
 
-describe("SecLlmCache", () => {
-  const cacheLayer = (dir: string) =>
-    SecLlmCache.DefaultWithoutDependencies.pipe(
-      Layer.provideMerge(Layer.mergeAll(SqlLive, AppConfig.Default)),
-      Layer.provide(configLayer({ DATA_DIR: dir, SEC_LLM_CACHE_TTL_HOURS: 72 }))
-    )
+describe.each(databases)("SecLlmCache on %s", (kind) => {
+  const cacheLayer = SecLlmCache.DefaultWithoutDependencies.pipe(
+    Layer.provideMerge(Layer.mergeAll(SqlLive, AppConfig.Default)),
+    Layer.provide(databaseConfig(kind, { SEC_LLM_CACHE_TTL_HOURS: 72 }))
+  )
   const computeCounting = (counter: { calls: number }) =>
     Effect.sync(() => {
       counter.calls += 1
       return analysis
     })
 
-  const withCache = <A, E>(body: (dir: string) => Effect.Effect<A, E, SecLlmCache | SqlClient.SqlClient>) =>
-    Effect.flatMap(tempDir, (dir) => body(dir).pipe(Effect.provide(cacheLayer(dir))))
+  const withCache = <A, E>(body: () => Effect.Effect<A, E, SecLlmCache | SqlClient.SqlClient>) =>
+    body().pipe(Effect.provide(cacheLayer))
 
   it.scoped("never serves an expired entry, and counts hits", () =>
     withCache(() =>
@@ -290,7 +290,11 @@ describe("SecLlmCache", () => {
         const fiber = yield* Effect.fork(
           Effect.forEach(requests, (f) => cache.getOrCompute(f, "v1", slow), { concurrency: "unbounded" })
         )
-        yield* TestClock.adjust("1 second")
+        // The clock moves only once the database has answered (PostgreSQL answers in real time).
+        while (Option.isNone(yield* fiber.poll)) {
+          yield* TestClock.adjust("10 millis")
+          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
+        }
         const results = yield* fiber.await.pipe(Effect.flatten)
         expect(counter.calls).toBe(10)
         expect(results.filter((r) => !r.cached)).toHaveLength(10)

@@ -5,6 +5,7 @@ import { createServer } from "node:net"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { databaseConfig, databases, freshPgDatabase } from "./support/Databases.js"
+import { runCli } from "./support/Cli.js"
 import { configLayer, tempDir } from "./support/TestLayers.js"
 
 /** The one line start-up would print for this configuration, or null when the database opened. */
@@ -50,6 +51,36 @@ describe("DATABASE_URL at start-up", () => {
       expect(line).toContain("DATABASE_URL")
       expect(line).toContain("the database does not exist")
     })
+  )
+
+  it.scoped("a user the server doesn't know is an authentication failure, without the password", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const url = new URL(yield* freshPgDatabase)
+      url.username = "nobody_here"
+      url.password = "hunter2"
+      const line = yield* startupError(configLayer({ DATA_DIR: dir, DATABASE_URL: url.href }))
+      expect(line).toContain("DATABASE_URL postgres://nobody_here:<redacted>@")
+      expect(line).toContain("authentication failed (wrong user name or password)")
+      expect(line).not.toContain("hunter2")
+    })
+  )
+
+  it.live(
+    "`once` on an unreachable DATABASE_URL exits 1 with that one line, no stack trace",
+    () =>
+      Effect.gen(function* () {
+        const port = yield* closedPort
+        const result = yield* Effect.promise(() =>
+          runCli(["once"], { DATABASE_URL: `postgres://bot:hunter2@127.0.0.1:${port}/bot` })
+        )
+        expect(result.code).toBe(1)
+        expect(result.stderr).toContain(`DATABASE_URL postgres://bot:<redacted>@127.0.0.1:${port}/bot`)
+        expect(result.stderr).toContain("connection refused")
+        expect(result.stderr + result.stdout).not.toContain("hunter2")
+        expect(result.stderr).not.toMatch(/\n\s+at /)
+      }),
+    120_000
   )
 
   it.scoped("anything but a postgres:// URL is a configuration error that doesn't echo the value", () =>

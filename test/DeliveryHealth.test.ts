@@ -26,6 +26,7 @@ import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { alertFixture } from "./support/Alerts.js"
 import { tempDataConfig } from "./support/TestLayers.js"
+import { DatabaseWatch } from "../src/Kernel/DatabaseWatch.js"
 
 const webhookId = "222222222222222222"
 
@@ -69,6 +70,7 @@ const healthServer = (webhookUrl: string) =>
         EditOutbox.Default,
         NoCharts,
         AdminChannel.Default,
+        DatabaseWatch.Default,
         AdminQueue.Default,
         ErrorTracker.Default,
         AlertLatency.Default,

@@ -23,6 +23,7 @@ import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { tempDataConfig } from "./support/TestLayers.js"
 import { type FeedServer, feedServer, testCycle, testItem } from "./support/TestPipeline.js"
 import { classificationFixture, makeAlert } from "./support/Alerts.js"
+import { DatabaseWatch } from "../src/Kernel/DatabaseWatch.js"
 
 let sinkFails = false
 const TestSink = AlertSink.Test({
@@ -48,6 +49,7 @@ const healthServer = (feed: FeedServer) =>
         StatusBoard.Default,
         AlertLatency.Default,
         AdminChannel.Default,
+        DatabaseWatch.Default,
         DeliveryHealth.Default,
         RouteHealth.Default,
         TestSink,

@@ -8,7 +8,8 @@ import { AppConfig } from "../src/Kernel/AppConfig.js"
 import type { GroupStats } from "../src/Outcomes/Stats.js"
 import { renderMarkdown, Report, writeReport } from "../src/Outcomes/Report.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
-import { tempDataConfig, tempDir } from "./support/TestLayers.js"
+import { databaseConfig, databases, type DatabaseKind } from "./support/Databases.js"
+import { tempDir } from "./support/TestLayers.js"
 
 const now = Date.UTC(2026, 10, 28, 12)
 const hour = 3_600_000
@@ -127,11 +128,12 @@ const insertFixtures = Effect.gen(function* () {
   }
 })
 
-const ReportLive = Report.Default.pipe(
-  Layer.provideMerge(SqlLive),
-  Layer.provideMerge(AppConfig.Default),
-  Layer.provide(tempDataConfig({ OUTCOME_HIT_PCT: 5, OUTCOME_MISSED_PCT: 10 }))
-)
+const reportLive = (kind: DatabaseKind) =>
+  Report.Default.pipe(
+    Layer.provideMerge(SqlLive),
+    Layer.provideMerge(AppConfig.Default),
+    Layer.provide(databaseConfig(kind, { OUTCOME_HIT_PCT: 5, OUTCOME_MISSED_PCT: 10 }))
+  )
 
 const row = (
   key: string,
@@ -164,7 +166,9 @@ const expectStats = (actual: ReadonlyArray<GroupStats>, expected: ReadonlyArray<
   })
 }
 
-describe("outcome report", () => {
+describe.each(databases)("outcome report on %s", (kind) => {
+  const ReportLive = reportLive(kind)
+
   it.scoped("gives hand-computed figures per category, source and form type, and the missed opportunities", () =>
     Effect.gen(function* () {
       yield* insertFixtures

@@ -13,7 +13,7 @@ import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { Agent, get } from "node:http"
 import { freePort, spawnCli } from "./support/Cli.js"
-import { configLayer } from "./support/TestLayers.js"
+import { configLayer, databaseAnswering } from "./support/TestLayers.js"
 
 const summary = (fetched: number, feeds: ReadonlyArray<FeedReport> = []): CycleSummary => ({
   startedAt: "2026-11-28T15:00:00.000Z",
@@ -55,7 +55,9 @@ const scriptedRunner = (
       notify: (event) => Ref.update(notices, (all) => [...all, event])
     })
     const layer = Runner.DefaultWithoutDependencies.pipe(
-      Layer.provideMerge(Layer.mergeAll(cycle, ingest, admin, AppConfig.Default, ErrorTracker.Default)),
+      Layer.provideMerge(
+        Layer.mergeAll(cycle, ingest, admin, AppConfig.Default, ErrorTracker.Default, databaseAnswering)
+      ),
       Layer.provideMerge(
         configLayer({ POLL_SECONDS: 10, POLL_SECONDS_CLOSED: 10, CYCLE_TIMEOUT_SECONDS: 5, ...config })
       )

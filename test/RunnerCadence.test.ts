@@ -10,7 +10,7 @@ import { edgarOpenAt, pollDelay } from "../src/Runner/Cadence.js"
 import { Cycle } from "../src/Runner/Cycle.js"
 import { Pollers } from "../src/Runner/Pollers.js"
 import { Runner } from "../src/Runner/Runner.js"
-import { configLayer } from "./support/TestLayers.js"
+import { configLayer, databaseAnswering } from "./support/TestLayers.js"
 
 const summary: CycleSummary = {
   startedAt: "",
@@ -52,7 +52,9 @@ const pollersRecording = (
     const ingest = FeedIngest.Test({ sources, disabledReason: () => null })
     const layer = Pollers.pipe(
       Layer.provide(Runner.DefaultWithoutDependencies),
-      Layer.provideMerge(Layer.mergeAll(cycle, ingest, AdminChannel.Default, ErrorTracker.Default, AppConfig.Default)),
+      Layer.provideMerge(
+        Layer.mergeAll(cycle, ingest, AdminChannel.Default, ErrorTracker.Default, AppConfig.Default, databaseAnswering)
+      ),
       Layer.provide(
         configLayer({ POLL_SECONDS: 60, POLL_SECONDS_CLOSED: 300, ALERT_CONSECUTIVE_EMPTY_CYCLES: 0, ...config })
       )

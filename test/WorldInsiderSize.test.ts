@@ -6,6 +6,7 @@ import type { ItemOutcome } from "../src/Kernel/Domain.js"
 import { Runner } from "../src/Runner/Runner.js"
 import type { FakeConcept, FakeFiling, FakeOwnership } from "../src/World/FakeSec.js"
 import * as World from "../src/World/World.js"
+import { databases, freshPgDatabase, type DatabaseKind } from "./support/Databases.js"
 import { worldBot } from "./support/WorldBot.js"
 
 const [buyer, seller, smallBuyer, garbled, noFacts] = World.companies as [
@@ -89,12 +90,17 @@ const embedsOf = (world: World.World) =>
 
 const ceo = { cik: 1_800_001, name: "ROE JANE", isOfficer: true, isDirector: true, officerTitle: "CEO" }
 
-describe("Form 4 insider transactions and company size from SEC XBRL", () => {
+/** Nothing on SQLite (the world's DATA_DIR); a fresh database's DATABASE_URL on PostgreSQL. */
+const databaseFor = (kind: DatabaseKind) =>
+  kind === "pg" ? Effect.map(freshPgDatabase, (url) => ({ DATABASE_URL: url })) : Effect.succeed({})
+
+describe.each(databases)("Form 4 insider transactions and company size from SEC XBRL on %s", (kind) => {
   it.live(
     "a purchase alerts with owner, shares, price, value, holding and size; a sale, a small buy and a malformed document do not",
     () =>
       Effect.gen(function* () {
         const world = yield* World.make()
+        const database = yield* databaseFor(kind)
         world.sec.setConcepts([...sizeOf(buyer), ...sizeOf(seller), ...sizeOf(smallBuyer)])
         world.sec.setFilings([
           form4(buyer, ceo, [{ date: today, code: "P", shares: 20_000, price: 3, sharesOwnedAfter: 120_000 }]),
@@ -107,7 +113,7 @@ describe("Form 4 insider transactions and company size from SEC XBRL", () => {
           { ...form4(garbled, ceo, []), ownershipXml: "<ownershipDocument><issuer><issuerCik>1</issuerCik>" },
           eightK(noFacts)
         ])
-        const outcomes = yield* runOnce(world)
+        const outcomes = yield* runOnce(world, database)
 
         expect(outcomeFor(outcomes, buyer, "4")).toMatchObject({ outcome: "alerted" })
         expect(outcomeFor(outcomes, seller, "4")).toMatchObject({
@@ -148,16 +154,17 @@ describe("Form 4 insider transactions and company size from SEC XBRL", () => {
     () =>
       Effect.gen(function* () {
         const world = yield* World.make()
+        const database = yield* databaseFor(kind)
         world.sec.setFilings([
           form4(buyer, ceo, [{ date: today, code: "P", shares: 20_000, price: 3, sharesOwnedAfter: 120_000 }])
         ])
-        yield* runOnce(world)
+        yield* runOnce(world, database)
         world.sec.setFilings([
           form4(buyer, { cik: 1_800_009, name: "ZOE MAX", isDirector: true }, [
             { date: today, code: "P", shares: 30_000, price: 3.1, sharesOwnedAfter: 30_000 }
           ])
         ])
-        yield* runOnce(world)
+        yield* runOnce(world, database)
         const insiderFields = embedsOf(world).map(
           (embed) => embed.fields.find((each) => each.name === "Insider")!.value
         )
@@ -173,12 +180,13 @@ describe("Form 4 insider transactions and company size from SEC XBRL", () => {
     () =>
       Effect.gen(function* () {
         const world = yield* World.make()
+        const database = yield* databaseFor(kind)
         world.sec.setConcepts(sizeOf(buyer))
         const purchase = form4(buyer, ceo, [
           { date: today, code: "P", shares: 20_000, price: 3, sharesOwnedAfter: 120_000 }
         ])
         world.sec.setFilings([purchase, eightK(buyer)])
-        const outcomes = yield* runOnce(world, { MIN_MARKET_CAP_USD: 1_000_000_000 })
+        const outcomes = yield* runOnce(world, { ...database, MIN_MARKET_CAP_USD: 1_000_000_000 })
         for (const form of ["4", "8-K"]) {
           expect(outcomeFor(outcomes, buyer, form)).toMatchObject({
             outcome: "filtered",
@@ -191,13 +199,13 @@ describe("Form 4 insider transactions and company size from SEC XBRL", () => {
           world.sec.requests().filter((request) => request.path.startsWith("/api/xbrl/companyconcept/")).length
         expect(conceptRequests()).toBe(2)
 
-        // A restart: the day-old SQLite cache answers, SEC is not asked again.
+        // A restart: the day-old cache in the database answers, SEC is not asked again.
         world.sec.setFilings([
           form4(buyer, { cik: 1_800_009, name: "ZOE MAX", isDirector: true }, [
             { date: today, code: "P", shares: 30_000, price: 3.1, sharesOwnedAfter: 30_000 }
           ])
         ])
-        const again = yield* runOnce(world)
+        const again = yield* runOnce(world, database)
         expect(outcomeFor(again, buyer, "4")).toMatchObject({ outcome: "alerted" })
         expect(conceptRequests()).toBe(2)
         const field = embedsOf(world)[0]!.fields.find((each) => each.name === "Shares outstanding")

@@ -1,8 +1,9 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Clock, DateTime, Effect, Option } from "effect"
+import { Clock, DateTime, Effect, Option, Ref } from "effect"
 import { AlertLatency, type SourceLatency } from "../Kernel/AlertLatency.js"
 import { Breakers, type BreakerState } from "../Kernel/Breakers.js"
+import { DatabaseWatch } from "../Kernel/DatabaseWatch.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import { DiscordStatus } from "../Delivery/Discord/DiscordRateLimiter.js"
 import type { FeedReport } from "../Kernel/Domain.js"
@@ -177,6 +178,13 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
     const latency = yield* AlertLatency
     const deliveryHealth = yield* DeliveryHealth
     const routeHealth = yield* RouteHealth
+    const database = yield* DatabaseWatch
+    const outboxFigures = Effect.all({
+      pending: outbox.pendingStats,
+      counts: outbox.counts(),
+      routes: routeHealth.report()
+    })
+    const lastOutbox = yield* Ref.make(yield* outboxFigures)
     /** Two of the longest gaps between polls plus a full cycle: live pollers never get this far behind. */
     const staleAfterSeconds =
       2 * Math.max(settings.pollSeconds, settings.pollSecondsClosed, settings.secPollSeconds) +
@@ -186,13 +194,16 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
       const now = yield* Clock.currentTimeMillis
       const state = yield* runner.state
       const breakerStates = yield* breakers.states
-      const pending = yield* outbox.pendingStats
+      const lost = yield* database.outage
+      // Without the database the outbox figures are the last ones it gave.
+      const { counts, pending, routes } = Option.isSome(lost)
+        ? yield* Ref.get(lastOutbox)
+        : yield* Effect.tap(outboxFigures, (figures) => Ref.set(lastOutbox, figures))
       const oldestPendingAgeSeconds =
         pending.oldestCreatedAt === null ? null : Math.max(0, (now - pending.oldestCreatedAt) / 1000)
-      const counts = yield* outbox.counts()
       const sinks = yield* deliveryHealth.snapshot
       const last = Option.getOrNull(state.lastResult)
-      const { status, problems } = assess({
+      const assessed = assess({
         now,
         state,
         staleAfterSeconds,
@@ -201,6 +212,15 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
         oldestPendingAgeSeconds,
         sinks
       })
+      const { status, problems } = Option.isSome(lost)
+        ? {
+            status: "unhealthy" as const,
+            problems: [
+              `${lost.value.problem} (since ${isoAt(lost.value.since)}); not taking work`,
+              ...assessed.problems
+            ]
+          }
+        : assessed
       const health: HealthReport = {
         status,
         problems,
@@ -248,7 +268,7 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
           failingForSeconds: sink.failingSince === null ? null : Math.round((now - sink.failingSince) / 1000),
           lastError: sink.lastError
         })),
-        routes: yield* routeHealth.report(),
+        routes,
         errors: yield* errors.report,
         rateLimits: Option.getOrNull(yield* board.get(DiscordStatus)),
         llmBudget: Option.getOrNull(yield* board.get(LlmStatus)),
@@ -269,7 +289,8 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
     StatusBoard.Default,
     AlertLatency.Default,
     DeliveryHealth.Default,
-    RouteHealth.Default
+    RouteHealth.Default,
+    DatabaseWatch.Default
   ]
 }) {}
 

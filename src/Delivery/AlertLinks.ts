@@ -1,7 +1,9 @@
+import { SqlClient } from "@effect/sql"
 import { Clock, DateTime, Effect, Metric } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { Alert, LinkedItem, NormalizedItem } from "../Kernel/Domain.js"
 import { storySignature } from "../Kernel/CanonicalId.js"
+import { SqlLive } from "../Kernel/Sql.js"
 import { EditOutbox, type EditReason } from "./EditOutbox.js"
 import { type AlertRow, Outbox } from "./Outbox.js"
 
@@ -167,8 +169,25 @@ const editReason = (relation: LinkedItem["relation"]): EditReason => (relation =
 export class AlertLinks extends Effect.Service<AlertLinks>()("Delivery/AlertLinks", {
   effect: Effect.gen(function* () {
     const { delivery } = yield* AppConfig
+    const sql = yield* SqlClient.SqlClient
     const outbox = yield* Outbox
     const edits = yield* EditOutbox
+    /**
+     * Two transactions linking items of one event would each read "no earlier alert" and both
+     * post. SQLite runs one transaction at a time; on PostgreSQL the caller's transaction takes a
+     * lock per ticker (held to its commit, https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS),
+     * in sorted order so two of them never wait on each other.
+     */
+    const lockTickers = (tickers: ReadonlyArray<string>) =>
+      sql.onDialectOrElse({
+        pg: () =>
+          Effect.forEach(
+            [...tickers].sort(),
+            (ticker) => sql`SELECT pg_advisory_xact_lock(hashtext(${`alert-links:${ticker}`}))`,
+            { discard: true }
+          ).pipe(Effect.orDie),
+        orElse: () => Effect.void
+      })
     const windows: LinkWindows = {
       eventMs: delivery.eventWindowMinutes * 60_000,
       updateMs: delivery.updateLookbackHours * 3_600_000
@@ -180,6 +199,7 @@ export class AlertLinks extends Effect.Service<AlertLinks>()("Delivery/AlertLink
       const now = yield* Clock.currentTimeMillis
       const linkedAt = DateTime.formatIso(DateTime.unsafeMake(now))
       const tickers = Array.from(new Set(alerts.flatMap((alert) => Array.from(tickersOf(alert.item)))))
+      yield* lockTickers(tickers)
       // Rows of one item (one per route) stand for it once: the newest row's payload.
       const stored = new Map<string, EarlierAlert>()
       for (const row of yield* outbox.recentForTickers(tickers, now - lookbackMs)) {
@@ -258,5 +278,5 @@ export class AlertLinks extends Effect.Service<AlertLinks>()("Delivery/AlertLink
 
     return { attach, retitled } as const
   }),
-  dependencies: [AppConfig.Default, Outbox.Default, EditOutbox.Default]
+  dependencies: [AppConfig.Default, Outbox.Default, EditOutbox.Default, SqlLive]
 }) {}

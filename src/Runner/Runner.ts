@@ -5,6 +5,7 @@ import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { CycleSummary, FeedReport } from "../Kernel/Domain.js"
 import { ErrorTracker } from "../Kernel/ErrorTracker.js"
+import { DatabaseWatch } from "../Kernel/DatabaseWatch.js"
 import { sessionAt } from "../Kernel/MarketHours.js"
 import { databaseFile } from "../Kernel/Sql.js"
 import { makeTestLayer } from "../Kernel/TestLayer.js"
@@ -185,6 +186,7 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
     const ingest = yield* FeedIngest
     const admin = yield* AdminChannel
     const errors = yield* ErrorTracker
+    const database = yield* DatabaseWatch
     const timeout = Duration.seconds(settings.cycleTimeoutSeconds)
     /** The sources that get a poller: the enabled ones, minus SEC feeds without SEC_USER_AGENT. */
     const sources = ingest.sources.filter((source) => ingest.disabledReason(source) === null)
@@ -312,10 +314,14 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
 
     /** One supervised poll of one source; never fails, so its poller can't die of it. */
     const poll = (source: FeedSource): Effect.Effect<CycleResult> =>
-      supervise(cycle.run(source)).pipe(
-        Metric.trackDurationWith(cycleDuration, Duration.toSeconds),
-        Effect.tap((result) => record(result, [source.name])),
-        Effect.annotateLogs({ module: "Runner", source: source.name })
+      // While the database is lost the poll waits: what the feed has now is polled once it's back.
+      Effect.zipRight(
+        database.awaitAvailable,
+        supervise(cycle.run(source)).pipe(
+          Metric.trackDurationWith(cycleDuration, Duration.toSeconds),
+          Effect.tap((result) => record(result, [source.name])),
+          Effect.annotateLogs({ module: "Runner", source: source.name })
+        )
       )
 
     /**
@@ -345,7 +351,14 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
 
     return { runCycle, poll, nextDelay, sources, state: Ref.get(state) } as const
   }),
-  dependencies: [AppConfig.Default, Cycle.Default, FeedIngest.Default, AdminChannel.Default, ErrorTracker.Default]
+  dependencies: [
+    AppConfig.Default,
+    Cycle.Default,
+    FeedIngest.Default,
+    AdminChannel.Default,
+    ErrorTracker.Default,
+    DatabaseWatch.Default
+  ]
 }) {
   static readonly Test = makeTestLayer(Runner)
 }

@@ -26,7 +26,11 @@ const sqliteStatements: SeenStatements = {
       rows.flat()
     ] as const
 }
-/** PostgreSQL takes a whole chunk as one array per column: one statement shape, whatever the chunk's size. */
+/**
+ * PostgreSQL takes a whole chunk as one array per column: one statement shape, whatever the chunk's
+ * size, and one bound parameter per column, so a cycle's ids go in one round trip, not one per 500.
+ */
+const pgChunkSize = 10_000
 const pgStatements: SeenStatements = {
   selectSeen: (ids) => ["SELECT id FROM seen_items WHERE id = ANY($1::text[])", [ids]] as const,
   insertSeen: (rows) =>
@@ -63,11 +67,12 @@ export class SeenStore extends Effect.Service<SeenStore>()("Storage/SeenStore", 
     const sql = yield* SqlClient.SqlClient
     const { storage } = yield* AppConfig
     const statements = sql.onDialectOrElse({ pg: () => pgStatements, orElse: () => sqliteStatements })
+    const idChunkSize = sql.onDialectOrElse({ pg: () => pgChunkSize, orElse: () => chunkSize })
 
     const filterUnseen = Effect.fn("SeenStore.filterUnseen")(function* (ids: ReadonlyArray<string>) {
       const unique = Array.from(new Set(ids))
       const seen = new Set<string>()
-      for (const chunk of Arr.chunksOf(unique, chunkSize)) {
+      for (const chunk of Arr.chunksOf(unique, idChunkSize)) {
         const rows = yield* sql.unsafe<{ id: string }>(...statements.selectSeen(chunk))
         for (const row of rows) seen.add(row.id)
       }
@@ -112,7 +117,7 @@ export class SeenStore extends Effect.Service<SeenStore>()("Storage/SeenStore", 
     const markSeen = Effect.fn("SeenStore.markSeen")(function* (items: ReadonlyArray<NormalizedItem>) {
       const now = yield* Clock.currentTimeMillis
       const write = Effect.gen(function* () {
-        for (const chunk of Arr.chunksOf(items, chunkSize)) {
+        for (const chunk of Arr.chunksOf(items, idChunkSize)) {
           yield* sql.unsafe(...statements.insertSeen(chunk.map((item) => [item.id, item.source, now] as const)))
           const stories = chunk.flatMap((item) =>
             storyKeys(item).map((key) => ({

@@ -32,10 +32,15 @@ export const freshPgDatabase = Effect.gen(function* () {
  * SQLite file live there), and for PostgreSQL a DATABASE_URL of its own fresh database.
  */
 export const databaseConfig = (kind: DatabaseKind, values: Record<string, string | number | boolean> = {}) =>
-  Layer.unwrapScoped(
-    Effect.gen(function* () {
-      const dir = yield* tempDir
-      const databaseUrl = kind === "pg" ? { DATABASE_URL: yield* freshPgDatabase } : {}
-      return configLayer({ DATA_DIR: dir, ...databaseUrl, ...values })
-    })
-  )
+  Layer.unwrapScoped(Effect.map(databaseSettings(kind), (database) => configLayer({ ...database, ...values })))
+
+/**
+ * The settings behind `databaseConfig`, for a test that builds the bot more than once on the same
+ * database (a restart): DATA_DIR, and DATABASE_URL on PostgreSQL.
+ */
+export const databaseSettings = (kind: DatabaseKind) =>
+  Effect.gen(function* () {
+    const dir = yield* tempDir
+    const databaseUrl = kind === "pg" ? { DATABASE_URL: yield* freshPgDatabase } : {}
+    return { DATA_DIR: dir, ...databaseUrl }
+  })

@@ -1,4 +1,5 @@
 import { ConfigProvider, Effect, Layer } from "effect"
+import { DatabaseWatch } from "../../src/Kernel/DatabaseWatch.js"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -16,3 +17,6 @@ export const tempDir = Effect.acquireRelease(
 /** Config pointing DATA_DIR at a scoped temp directory, plus any overrides. */
 export const tempDataConfig = (values: Record<string, string | number | boolean> = {}) =>
   Layer.unwrapScoped(Effect.map(tempDir, (dir) => configLayer({ DATA_DIR: dir, ...values })))
+
+/** A database that always answers, for tests of the runner without SQL. */
+export const databaseAnswering = DatabaseWatch.Test({ outage: Effect.succeedNone, awaitAvailable: Effect.void })
