@@ -1,9 +1,10 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Context, DateTime, Effect, Metric, Option, Tracer } from "effect"
+import { Clock, Context, DateTime, Duration, Effect, Exit, Fiber, Metric, Option, Tracer } from "effect"
 import { Classifier } from "../Classification/Classifier.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type {
   Alert,
+  ClassifiedItem,
   CompanySize,
   CycleSummary,
   EnrichedItem,
@@ -15,13 +16,14 @@ import type {
 import { type FeedBatch, FeedIngest } from "../Feeds/FeedIngest.js"
 import type { FeedSource } from "../Feeds/Sources.js"
 import { applyCycleCap, holdOnMarket, rejectBeforeMarket, rejectOnMarket, rejectOnSize } from "../MarketData/Filters.js"
-import { CompanySizes } from "../MarketData/CompanySizes.js"
+import { CompanySizes, sizeWaitForFilters } from "../MarketData/CompanySizes.js"
 import { InsiderTrades } from "../Classification/InsiderTrades.js"
 import { isInsiderForm } from "../Feeds/SecEntry.js"
 import { MuteList } from "../MarketData/MuteList.js"
 import { archiveEntries, ItemArchive } from "../Outcomes/ItemArchive.js"
 import { MarketData } from "../MarketData/MarketData.js"
 import { AlertLinks } from "../Delivery/AlertLinks.js"
+import { type LateDetail, LateDetails, withDocuments, withSize } from "../Delivery/LateDetails.js"
 import { Outbox } from "../Delivery/Outbox.js"
 import { SeenStore, storyKeys } from "../Storage/SeenStore.js"
 import { SqlLive } from "../Kernel/Sql.js"
@@ -52,6 +54,9 @@ const deferringTracer = (base: Tracer.Tracer) => {
   return { tracer, flush: () => ends.splice(0).forEach((end) => end()) }
 }
 
+/** With no size filter on, a live poll waits only this for a company's size (a cached one answers at once); the rest is edited in. */
+const sizeGlance = Duration.millis(100)
+
 const outcome = (item: NormalizedItem, kind: ItemOutcomeKind, reason: string | null): ItemOutcome => ({
   itemId: item.id,
   source: item.source,
@@ -80,6 +85,13 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     const insiderTrades = yield* Effect.serviceOption(InsiderTrades)
     // Optional so stage tests can build a cycle without one; the bot's graph (App/Layers.ts) provides it.
     const mutes = yield* Effect.serviceOption(MuteList)
+    // Optional like the above: without it a live poll waits for documents and sizes as `once` does.
+    const lateDetails = yield* Effect.serviceOption(LateDetails)
+    const documentWait = Duration.seconds(config.classify.secDocumentWaitSeconds)
+    const sizeFiltersOn =
+      config.filters.minMarketCapUsd > 0 ||
+      config.filters.maxMarketCapUsd > 0 ||
+      config.filters.maxSharesOutstanding > 0
 
     /**
      * Story keys claimed by a cycle between its dedupe and its commit. Two pollers carrying the same
@@ -114,14 +126,49 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     const unseenOf = (batch: FeedBatch) =>
       Effect.map(seen.filterUnseen(batch.items.map((item) => item.id)), (ids) => new Set(ids))
 
-    /** Everything after the fetch, for items `unseenIds` says are new. */
-    const stages = (batch: FeedBatch, unseenIds: Set<string>, startedAt: number) =>
+    /**
+     * Everything after the fetch, for items `unseenIds` says are new. `postFirst` (the live pollers):
+     * an SEC alert doesn't wait for what its documents or its company's size add; those are edited in.
+     */
+    const stages = (batch: FeedBatch, unseenIds: Set<string>, startedAt: number, postFirst: boolean) =>
       Effect.gen(function* () {
         const owner = Symbol("cycle")
-        return yield* decide(batch, unseenIds, startedAt, owner).pipe(Effect.ensuring(releaseStories(owner)))
+        return yield* decide(batch, unseenIds, startedAt, owner, postFirst && Option.isSome(lateDetails)).pipe(
+          Effect.ensuring(releaseStories(owner))
+        )
       })
 
-    const decide = (batch: FeedBatch, unseenIds: Set<string>, startedAt: number, owner: symbol) =>
+    /**
+     * An item its documents decide (it would be filtered on its getcurrent line alone: a 7.01/8.01
+     * whose summary scores nothing) has nothing to post before they arrive: it waits for them, up to
+     * SEC_DOCUMENT_WAIT_SECONDS. Others go on, their reads running beside the quotes.
+     */
+    const awaitDeciding = (entries: ReadonlyArray<ClassifiedItem>, reads: Map<string, Fiber.Fiber<ClassifiedItem>>) =>
+      Effect.forEach(
+        entries,
+        (entry) => {
+          const read = reads.get(entry.item.id)
+          if (read === undefined || rejectBeforeMarket(config.filters, entry) === null) return Effect.succeed(entry)
+          reads.delete(entry.item.id)
+          return Fiber.join(read).pipe(
+            Effect.timeout(documentWait),
+            Effect.catchAll(() =>
+              Effect.as(
+                Effect.zipRight(
+                  Fiber.interruptFork(read),
+                  Effect.logDebug(
+                    `${entry.item.title}: documents not read within SEC_DOCUMENT_WAIT_SECONDS=${config.classify.secDocumentWaitSeconds}; decided without them`
+                  )
+                ),
+                entry
+              )
+            )
+          )
+        },
+        { concurrency: "unbounded" }
+      )
+
+    const decide = (batch: FeedBatch, unseenIds: Set<string>, startedAt: number, owner: symbol, postFirst: boolean) =>
       Effect.gen(function* () {
         const outcomes: Array<ItemOutcome> = []
         for (const item of batch.stale) outcomes.push(outcome(item, "stale", "older than the age limit"))
@@ -146,7 +193,10 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
           : { kept: unrepeated, muted: [] }
         for (const { item, reason } of muted) outcomes.push(outcome(item, "filtered", reason))
 
-        const { items: classified, notes } = yield* classifier.classifyBatch(candidates)
+        const firstPass = yield* classifier.classifyBatch(candidates, { postFirst })
+        const { notes } = firstPass
+        const reads = new Map<string, Fiber.Fiber<ClassifiedItem>>(firstPass.documents ?? [])
+        const classified = reads.size === 0 ? firstPass.items : yield* awaitDeciding(firstPass.items, reads)
         const passing = classified.filter((entry) => {
           const reason = rejectBeforeMarket(config.filters, entry)
           if (reason !== null) outcomes.push(outcome(entry.item, "filtered", reason))
@@ -173,9 +223,9 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
           priced.push(entry)
         }
         // Only items that passed the price filters cost SEC requests for their size.
-        const sizes = Option.isSome(companySizes)
-          ? yield* companySizes.value.sizes(priced)
-          : new Map<string, CompanySize>()
+        const { known: sizes, late: lateSizes } = Option.isSome(companySizes)
+          ? yield* companySizes.value.sizes(priced, postFirst && !sizeFiltersOn ? sizeGlance : sizeWaitForFilters)
+          : { known: new Map<string, CompanySize>(), late: new Map<string, Effect.Effect<CompanySize | null>>() }
         const sized: Array<{ entry: EnrichedItem; size: CompanySize | undefined; note: string | null }> = []
         for (const entry of priced) {
           const size = sizes.get(entry.item.id)
@@ -199,12 +249,33 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             }),
           { concurrency: 4, discard: true }
         )
+        const late: Array<LateDetail> = []
         for (const { entry, size, note } of sized) {
           const insider = insiders.get(entry.item.id)
           if (isInsiderForm(entry.item.sec?.formType ?? "") && insider === undefined) continue
           const [ticker] = entry.item.tickers
           if (ticker === undefined) continue
-          alerts.push({
+          const read = reads.get(entry.item.id)
+          reads.delete(entry.item.id)
+          const done = read === undefined ? undefined : yield* Fiber.poll(read)
+          const lateSize = postFirst ? lateSizes.get(entry.item.id) : undefined
+          if (read !== undefined && (done === undefined || Option.isNone(done))) {
+            late.push({
+              itemId: entry.item.id,
+              what: "filing documents",
+              change: Effect.map(Fiber.join(read), (found) => (alert: Alert) => withDocuments(alert, found))
+            })
+          }
+          if (lateSize !== undefined) {
+            late.push({
+              itemId: entry.item.id,
+              what: "company size",
+              change: Effect.map(lateSize, (found) =>
+                found === null ? null : (alert: Alert) => withSize(alert, found)
+              )
+            })
+          }
+          const base: Alert = {
             item: entry.item,
             ticker,
             classification: entry.classification,
@@ -215,9 +286,17 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             ...(entry.filing?.ownership !== undefined && { ownership: entry.filing.ownership }),
             ...(entry.filing?.offering !== undefined && { offering: entry.filing.offering }),
             ...(entry.filing?.exhibit !== undefined && { exhibit: entry.filing.exhibit })
-          })
+          }
+          // Read while the quotes were fetched: the alert carries it from the start.
+          alerts.push(
+            done !== undefined && Option.isSome(done) && Exit.isSuccess(done.value)
+              ? withDocuments(base, done.value.value)
+              : base
+          )
           outcomes.push(outcome(entry.item, "alerted", note))
         }
+        // Reads of items that will not alert are of no use any more.
+        for (const read of reads.values()) yield* Fiber.interruptFork(read)
 
         for (const item of taken) heldIds.add(item.id)
         // Held items (price unavailable, QUOTES_ON_OUTAGE=hold) stay unseen and unarchived: next cycle decides them.
@@ -257,6 +336,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             })
           )
           .pipe(Effect.orDie)
+        if (late.length > 0 && Option.isSome(lateDetails)) yield* lateDetails.value.follow(late)
         const capped = applyCycleCap(outcomes, queued, cap.maxPerCycle)
         const enqueued = toQueue.length - queued.dropped.length - (queued.overSourceCap?.length ?? 0)
 
@@ -283,7 +363,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     const runAll = Effect.fn("cycle")(function* () {
       const startedAt = yield* Clock.currentTimeMillis
       const batch = yield* feeds.fetchAll
-      return yield* stages(batch, yield* unseenOf(batch), startedAt)
+      return yield* stages(batch, yield* unseenOf(batch), startedAt, false)
     })
 
     /**
@@ -305,9 +385,10 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
           Effect.withParentSpan(span)
         )
         // Nothing new: the cycle span and the poll's spans are never ended, so never exported.
-        if (unseenIds.size === 0) return yield* Effect.withTracerEnabled(stages(batch, unseenIds, startedAt), false)
+        if (unseenIds.size === 0)
+          return yield* Effect.withTracerEnabled(stages(batch, unseenIds, startedAt, true), false)
         deferred.flush()
-        return yield* stages(batch, unseenIds, startedAt).pipe(
+        return yield* stages(batch, unseenIds, startedAt, true).pipe(
           Effect.withParentSpan(span),
           Effect.onExit((exit) => Effect.map(Clock.currentTimeNanos, (now) => span.end(now, exit)))
         )
@@ -329,6 +410,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     AlertLinks.Default,
     CompanySizes.Default,
     InsiderTrades.Default,
+    LateDetails.Default,
     SqlLive
   ]
 }) {
