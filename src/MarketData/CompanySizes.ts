@@ -90,7 +90,12 @@ export class CompanySizes extends Effect.Service<CompanySizes>()("MarketData/Com
           )
           .pipe(Effect.timeout(Duration.seconds(10)))
         // No such fact for this company: an answer, kept like one.
-        if (response.status === 404) return Option.none<ConceptFact>()
+        if (response.status === 404) {
+          return yield* Effect.as(
+            Effect.logDebug(`XBRL dei:${tag} for CIK ${cik}: no facts (HTTP 404); left empty`),
+            Option.none<ConceptFact>()
+          )
+        }
         if (response.status !== 200) return yield* new ConceptUnreadable({ reason: `HTTP ${response.status}` })
         const body = yield* response.json.pipe(Effect.mapError(() => new ConceptUnreadable({ reason: "not JSON" })))
         return yield* Either.match(latestFact(body, unit), {
