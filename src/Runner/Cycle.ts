@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Context, DateTime, Duration, Effect, Exit, Fiber, Metric, Option, Tracer } from "effect"
+import { Clock, Context, DateTime, Duration, Effect, Exit, Fiber, FiberSet, Metric, Option, Tracer } from "effect"
 import { Classifier } from "../Classification/Classifier.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type {
@@ -70,7 +70,7 @@ const outcome = (item: NormalizedItem, kind: ItemOutcomeKind, reason: string | n
  * transaction). Every item leaves with an outcome, so users can ask why something did or didn't alert.
  */
 export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
-  effect: Effect.gen(function* () {
+  scoped: Effect.gen(function* () {
     const config = yield* AppConfig
     const sql = yield* SqlClient.SqlClient
     const feeds = yield* FeedIngest
@@ -122,6 +122,19 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
       Effect.sync(() => {
         for (const [key, holder] of inFlight) if (holder === owner) inFlight.delete(key)
       })
+    /** Moves an item's story claim to a new holder, so a poll's release at its end leaves it claimed. */
+    const handOverStory = (item: NormalizedItem, to: symbol) =>
+      Effect.sync(() => {
+        for (const key of storyKeys(item).map(claimKey)) inFlight.set(key, to)
+      })
+
+    /**
+     * Form 4s a live poll handed to the background, by item id. Such an item stays unseen (a restart
+     * decides it again) and holds its source's validators back until its verdict is committed; polls
+     * meanwhile record it as held.
+     */
+    const pendingForm4s = new Set<string>()
+    const form4Fibers = yield* FiberSet.make()
 
     const unseenOf = (batch: FeedBatch) =>
       Effect.map(seen.filterUnseen(batch.items.map((item) => item.id)), (ids) => new Set(ids))
@@ -168,16 +181,87 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
         { concurrency: "unbounded" }
       )
 
+    /**
+     * A Form 4 a live poll handed on: reads its document in the SEC budget's background lane, then
+     * commits its verdict as a poll would (seen, outbox, archive) in one transaction.
+     */
+    const decideForm4 = (
+      entry: EnrichedItem,
+      size: CompanySize | undefined,
+      note: string | null,
+      lateSize: Effect.Effect<CompanySize | null> | undefined,
+      cap: NonNullable<Parameters<typeof outbox.enqueue>[1]>
+    ) =>
+      Effect.gen(function* () {
+        if (Option.isNone(insiderTrades)) return
+        const verdict = yield* insiderTrades.value.verdict(entry.item.sec!)
+        const [ticker] = entry.item.tickers
+        const decidedAt = DateTime.formatIso(DateTime.unsafeMake(yield* Clock.currentTimeMillis))
+        const alerts: Array<Alert> =
+          verdict._tag === "Alert" && ticker !== undefined
+            ? [
+                {
+                  item: entry.item,
+                  ticker,
+                  classification: entry.classification,
+                  market: entry.market,
+                  decidedAt,
+                  ...(size === undefined ? {} : { size }),
+                  insider: verdict.trade
+                }
+              ]
+            : []
+        const outcomes = [
+          verdict._tag === "Filtered"
+            ? outcome(entry.item, "filtered", verdict.reason)
+            : outcome(entry.item, "alerted", note)
+        ]
+        const enqueued = yield* sql
+          .withTransaction(
+            Effect.gen(function* () {
+              yield* seen.markSeen([entry.item])
+              const { queue, linked } = yield* links.attach(alerts)
+              for (const { reason } of linked) outcomes[0] = { ...outcomes[0]!, outcome: "duplicate", reason }
+              const queued = yield* outbox.enqueue(queue, cap)
+              yield* archive.record(
+                archiveEntries({
+                  decided: [entry.item],
+                  classified: [entry],
+                  enriched: [entry],
+                  outcomes: applyCycleCap(outcomes, queued, cap.maxPerCycle).outcomes
+                })
+              )
+              return queue.length - queued.dropped.length - (queued.overSourceCap?.length ?? 0)
+            })
+          )
+          .pipe(Effect.orDie)
+        if (lateSize !== undefined && enqueued > 0 && Option.isSome(lateDetails)) {
+          yield* lateDetails.value.follow([
+            {
+              itemId: entry.item.id,
+              what: "company size",
+              change: Effect.map(lateSize, (found) =>
+                found === null ? null : (alert: Alert) => withSize(alert, found)
+              )
+            }
+          ])
+        }
+        yield* Metric.incrementBy(itemsAlerted, enqueued)
+      }).pipe(Effect.withSpan("Cycle.decideForm4", { attributes: { item: entry.item.id } }))
+
     const decide = (batch: FeedBatch, unseenIds: Set<string>, startedAt: number, owner: symbol, postFirst: boolean) =>
       Effect.gen(function* () {
         const outcomes: Array<ItemOutcome> = []
         for (const item of batch.stale) outcomes.push(outcome(item, "stale", "older than the age limit"))
 
         const unseen: Array<NormalizedItem> = []
+        const pending: Array<NormalizedItem> = []
         for (const item of batch.items) {
-          if (unseenIds.delete(item.id)) unseen.push(item)
-          else outcomes.push(outcome(item, "duplicate", "already seen"))
+          if (!unseenIds.delete(item.id)) outcomes.push(outcome(item, "duplicate", "already seen"))
+          else if (pendingForm4s.has(item.id)) pending.push(item)
+          else unseen.push(item)
         }
+        for (const item of pending) outcomes.push(outcome(item, "held", "Form 4 document still being read"))
         // Claimed before the story check, so a rival cycle either still holds the claim or has committed.
         const { claimed, taken } = yield* claimStories(unseen, owner)
         // The other cycle's commit decides these: their feeds serve them again, and the story check then sees it.
@@ -233,10 +317,39 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
           if (reason !== null) outcomes.push(outcome(entry.item, "filtered", reason))
           else sized.push({ entry, size, note })
         }
+        const cap = {
+          maxPerCycle: config.filters.maxAlertsPerCycle,
+          overflow: config.delivery.overflow,
+          perSource: {
+            perPoll: config.filters.sourceMaxAlertsPerPoll,
+            perMinute: config.filters.sourceMaxAlertsPerMinute
+          }
+        }
+        const form4s = sized.filter(({ entry }) => isInsiderForm(entry.item.sec?.formType ?? ""))
+        // A live poll doesn't wait for Form 4 documents: a peak hour of them would hold its 8-Ks and the next poll.
+        const deferred = postFirst && Option.isSome(insiderTrades) ? form4s : []
+        for (const { entry, size, note } of deferred) {
+          const form4Owner = Symbol("form 4")
+          pendingForm4s.add(entry.item.id)
+          heldIds.add(entry.item.id)
+          outcomes.push(outcome(entry.item, "held", "Form 4 document being read"))
+          yield* handOverStory(entry.item, form4Owner)
+          yield* FiberSet.run(
+            form4Fibers,
+            decideForm4(entry, size, note, lateSizes.get(entry.item.id), cap).pipe(
+              Effect.ensuring(
+                Effect.zipRight(
+                  releaseStories(form4Owner),
+                  Effect.sync(() => pendingForm4s.delete(entry.item.id))
+                )
+              )
+            )
+          )
+        }
         // A Form 4's document is fetched only now, once its issuer has passed the price and size filters.
         const insiders = new Map<string, InsiderTrade>()
         yield* Effect.forEach(
-          sized.filter(({ entry }) => isInsiderForm(entry.item.sec?.formType ?? "")),
+          deferred.length > 0 ? [] : form4s,
           ({ entry }) =>
             Effect.gen(function* () {
               const filing = entry.item.sec!
@@ -302,15 +415,9 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
         // Held items (price unavailable, QUOTES_ON_OUTAGE=hold) stay unseen and unarchived: next cycle decides them.
         const settled = heldIds.size === 0 ? unseen : unseen.filter((item) => !heldIds.has(item.id))
         // ...so their feeds must serve them again: those feeds' validators aren't stored this cycle.
-        const heldSources = new Set(unseen.filter((item) => heldIds.has(item.id)).map((item) => item.source))
-        const cap = {
-          maxPerCycle: config.filters.maxAlertsPerCycle,
-          overflow: config.delivery.overflow,
-          perSource: {
-            perPoll: config.filters.sourceMaxAlertsPerPoll,
-            perMinute: config.filters.sourceMaxAlertsPerMinute
-          }
-        }
+        const heldSources = new Set(
+          [...unseen.filter((item) => heldIds.has(item.id)), ...pending].map((item) => item.source)
+        )
         const decided = [...batch.stale, ...settled]
         const { queued, toQueue } = yield* sql
           .withTransaction(

@@ -30,6 +30,8 @@ export interface FakeFiling {
   readonly ownership?: FakeOwnership
   /** The ownership document's raw text instead of one generated from `ownership` (malformed-input tests). */
   readonly ownershipXml?: string
+  /** The ownership document answered this much later than other requests. */
+  readonly ownershipDelayMs?: number
   /** The primary document as filed (a 13D's `primary_doc.xml`, a 424B5's HTML); null body: listed, but 404. */
   readonly primaryDocument?: FakeDocument
   /** Further documents of the filing folder, listed in its index.json (an 8-K's `ex99-1.htm`). */
@@ -494,8 +496,10 @@ export const make = (
                 folderOf.ownershipXml ??
                 (folderOf.ownership === undefined ? undefined : ownershipXml(folderOf.ownership))
               if (xml !== undefined) {
-                response.writeHead(200, { "Content-Type": "text/xml" })
-                return response.end(xml)
+                return later(folderOf.ownershipDelayMs, () => {
+                  response.writeHead(200, { "Content-Type": "text/xml" })
+                  response.end(xml)
+                })
               }
             }
             const own = [folderOf.primaryDocument, ...(folderOf.exhibits ?? [])].find(
