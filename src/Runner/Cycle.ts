@@ -135,6 +135,8 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
      */
     const pendingForm4s = new Set<string>()
     const form4Fibers = yield* FiberSet.make()
+    // As many documents read at once as a poll read before: the rest wait here, not inside the read's timeout.
+    const form4Reads = yield* Effect.makeSemaphore(4)
 
     const unseenOf = (batch: FeedBatch) =>
       Effect.map(seen.filterUnseen(batch.items.map((item) => item.id)), (ids) => new Set(ids))
@@ -194,7 +196,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     ) =>
       Effect.gen(function* () {
         if (Option.isNone(insiderTrades)) return
-        const verdict = yield* insiderTrades.value.verdict(entry.item.sec!)
+        const verdict = yield* form4Reads.withPermits(1)(insiderTrades.value.verdict(entry.item.sec!))
         const [ticker] = entry.item.tickers
         const decidedAt = DateTime.formatIso(DateTime.unsafeMake(yield* Clock.currentTimeMillis))
         const alerts: Array<Alert> =
