@@ -11,6 +11,7 @@ import * as DiscordSink from "../Delivery/AlertSink/Discord.js"
 import * as StdoutSink from "../Delivery/AlertSink/Stdout.js"
 import { Delivery, DeliveryWorker } from "../Delivery/Delivery.js"
 import { FollowUp, FollowUpWorker } from "../Delivery/FollowUp.js"
+import { LateDetails } from "../Delivery/LateDetails.js"
 import { DiscordWebhooks } from "../Delivery/Discord/DiscordWebhooks.js"
 import { Outbox } from "../Delivery/Outbox.js"
 import { CikTickers } from "../Feeds/CikTickers.js"
@@ -82,7 +83,8 @@ export const Services = Layer.mergeAll(
   StatusBoard.Default,
   ErrorTracker.Default,
   AlertLatency.Default,
-  OutcomeTracker.Default
+  OutcomeTracker.Default,
+  LateDetails.Default
 ).pipe(
   Layer.provideMerge(AlertSinkLive),
   Layer.provideMerge(MuteList.Default),

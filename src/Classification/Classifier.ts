@@ -1,4 +1,4 @@
-import { Effect, Option } from "effect"
+import { Effect, type Fiber, Option } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import { formInWords, itemInWords } from "../Feeds/SecEntry.js"
 import { compile, itemNumbers, type KeywordResult, loadFile, shipped } from "./Keywords.js"
@@ -49,6 +49,11 @@ export interface ClassifiedBatch {
   readonly items: ReadonlyArray<ClassifiedItem>
   /** Operator-facing lines for the cycle summary: LLM budget, fallbacks, breaker. */
   readonly notes: ReadonlyArray<string>
+  /**
+   * With `postFirst`: the reads of filings' documents still running, by item id; each fiber ends with
+   * the item as its documents make it. Absent otherwise: `items` already carry what was read in time.
+   */
+  readonly documents?: ReadonlyMap<string, Fiber.Fiber<ClassifiedItem>>
 }
 
 /** Decides which items are catalysts, and of what kind: keywords first, then the optional LLM. */
@@ -105,10 +110,20 @@ export class Classifier extends Effect.Service<Classifier>()("Classification/Cla
 
     /**
      * The pipeline's stage: with LLM_MODE=enrich the LLM verdict is left to the follow-up (`Pending`).
-     * Filings then get what their documents say (FilingDetails), within SEC_DOCUMENT_WAIT_SECONDS.
+     * Filings then get what their documents say (FilingDetails), within SEC_DOCUMENT_WAIT_SECONDS; with
+     * `postFirst` the reads are only started, and returned in `documents` for the caller to await or edit in.
      */
-    const classifyBatch = Effect.fn("Classifier.classifyBatch")(function* (items: ReadonlyArray<NormalizedItem>) {
+    const classifyBatch = Effect.fn("Classifier.classifyBatch")(function* (
+      items: ReadonlyArray<NormalizedItem>,
+      options?: { readonly postFirst?: boolean }
+    ): Effect.fn.Return<ClassifiedBatch> {
       const batch = yield* classifyWith(items, settings.llmMode === "enrich")
+      if (options?.postFirst === true) {
+        return {
+          ...batch,
+          documents: yield* filingDetails.start(batch.items, withDocumentText)
+        } satisfies ClassifiedBatch
+      }
       return { ...batch, items: yield* filingDetails.attach(batch.items, withDocumentText) } satisfies ClassifiedBatch
     })
 

@@ -1,4 +1,4 @@
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Fiber } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { Classification, ClassifiedItem, SecFiling } from "../Kernel/Domain.js"
 import { makeTestLayer } from "../Kernel/TestLayer.js"
@@ -19,19 +19,24 @@ const coverChars = 4_000
 /** 8-K items whose caption says nothing: what they are about is in the furnished press release. */
 const captionless = new Set(["7.01", "8.01"])
 
+/** How long a read started by `start` may take: past it the document is left out (the edit would come too late to matter). */
+const lateReadLimit = Duration.minutes(1)
+
 /**
  * What a filing's documents say beyond its getcurrent line: an 8-K 7.01/8.01's press release (EX-99.1),
  * classified with the item's text; a 13D/13G's stake; an offering's terms. Read within
- * SEC_DOCUMENT_WAIT_SECONDS of the poll, through the shared SEC budget. A document that is missing,
- * malformed or late leaves its fields empty (one debug line) and the item carries on as it was: an
- * 8.01 whose exhibit was not read is decided on its item rule alone (neutral, so filtered by
- * MIN_SCORE unless its summary scores).
+ * SEC_DOCUMENT_WAIT_SECONDS of the poll (`attach`), or started at once and awaited by the caller
+ * (`start`: the live pollers post first and edit the documents in), through the shared SEC budget.
+ * A document that is missing, malformed or late leaves its fields empty (one debug line) and the item
+ * carries on as it was: an 8.01 whose exhibit was not read is decided on its item rule alone
+ * (neutral, so filtered by MIN_SCORE unless its summary scores).
  */
 export class FilingDetails extends Effect.Service<FilingDetails>()("Classification/FilingDetails", {
-  effect: Effect.gen(function* () {
+  scoped: Effect.gen(function* () {
     const { classify: settings } = yield* AppConfig
     const documents = yield* SecExcerpt
     const wait = Duration.seconds(settings.secDocumentWaitSeconds)
+    const scope = yield* Effect.scope
 
     const withExhibit = (entry: ClassifiedItem, filing: SecFiling, rescore: Rescore) =>
       Effect.flatMap(documents.exhibit(filing), (exhibit) => {
@@ -86,19 +91,21 @@ export class FilingDetails extends Effect.Service<FilingDetails>()("Classificati
       return null
     }
 
-    const detailsOf = (entry: ClassifiedItem, rescore: Rescore): Effect.Effect<ClassifiedItem> => {
+    /** The entry with its documents read, within `limit`; null when it has none worth reading. */
+    const detailsOf = (
+      entry: ClassifiedItem,
+      rescore: Rescore,
+      limit: { readonly duration: Duration.Duration; readonly name: string }
+    ): Effect.Effect<ClassifiedItem> | null => {
       const filing = entry.item.sec
       // An item without a ticker is never alerted: its documents would be fetched for nothing.
-      if (filing === undefined || entry.item.tickers.length === 0) return Effect.succeed(entry)
+      if (filing === undefined || entry.item.tickers.length === 0) return null
       const reader = readerOf(entry, filing, rescore)
-      if (reader === null) return Effect.succeed(entry)
+      if (reader === null) return null
       return reader.read.pipe(
         Effect.timeoutFail({
-          duration: wait,
-          onTimeout: () =>
-            new SecExcerptFailed({
-              reason: `not read within SEC_DOCUMENT_WAIT_SECONDS=${settings.secDocumentWaitSeconds}`
-            })
+          duration: limit.duration,
+          onTimeout: () => new SecExcerptFailed({ reason: `not read within ${limit.name}` })
         }),
         Effect.catchAll((error) =>
           Effect.as(
@@ -111,16 +118,36 @@ export class FilingDetails extends Effect.Service<FilingDetails>()("Classificati
       )
     }
 
+    const waitLimit = { duration: wait, name: `SEC_DOCUMENT_WAIT_SECONDS=${settings.secDocumentWaitSeconds}` }
+    const lateLimit = { duration: lateReadLimit, name: Duration.format(lateReadLimit) }
+
     /** Every item at once, so the stage takes at most SEC_DOCUMENT_WAIT_SECONDS whatever the batch. */
     const attach = Effect.fn("FilingDetails.attach")(function* (
       items: ReadonlyArray<ClassifiedItem>,
       rescore: Rescore
     ) {
       if (settings.secDocumentWaitSeconds === 0 || !items.some((entry) => entry.item.sec !== undefined)) return items
-      return yield* Effect.forEach(items, (entry) => detailsOf(entry, rescore), { concurrency: "unbounded" })
+      return yield* Effect.forEach(items, (entry) => detailsOf(entry, rescore, waitLimit) ?? Effect.succeed(entry), {
+        concurrency: "unbounded"
+      })
     })
 
-    return { attach } as const
+    /**
+     * Starts every item's reads and returns at once, by item id, the fibers that end with the entry
+     * as its documents make it (never failing). They run in this service's scope, so a caller that
+     * stops waiting leaves them to finish for an edit; SEC_DOCUMENT_WAIT_SECONDS=0 reads nothing.
+     */
+    const start = Effect.fn("FilingDetails.start")(function* (items: ReadonlyArray<ClassifiedItem>, rescore: Rescore) {
+      const reads = new Map<string, Fiber.Fiber<ClassifiedItem>>()
+      if (settings.secDocumentWaitSeconds === 0) return reads
+      for (const entry of items) {
+        const read = detailsOf(entry, rescore, lateLimit)
+        if (read !== null) reads.set(entry.item.id, yield* Effect.forkIn(read, scope))
+      }
+      return reads
+    })
+
+    return { attach, start } as const
   }),
   dependencies: [AppConfig.Default, SecExcerpt.Default]
 }) {

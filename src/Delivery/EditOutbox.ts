@@ -5,9 +5,10 @@ import { makeTestLayer } from "../Kernel/TestLayer.js"
 
 /**
  * Why an alert's message is edited: its LLM verdict arrived, its chart was not ready when it was
- * posted, the other half of its event arrived (`event`), or a later item updates its story (`update`).
+ * posted, the other half of its event arrived (`event`), a later item updates its story (`update`), or
+ * a filing's documents or its company's size arrived after the alert was due (`details`).
  */
-export type EditReason = "llm" | "chart" | "event" | "update"
+export type EditReason = "llm" | "chart" | "event" | "update" | "details"
 
 /** `sent`: Discord has the edit; `gone`: the message was deleted (404); `dropped`: too old, or the alert never went out. */
 export type EditStatus = "pending" | "sent" | "gone" | "dropped" | "failed"

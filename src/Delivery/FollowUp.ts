@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Clock, Duration, Effect, Either, Layer, Metric, Schedule } from "effect"
 import { ChartRenderer } from "../Charts/ChartRenderer.js"
-import { Classifier } from "../Classification/Classifier.js"
+import { Classifier, combine } from "../Classification/Classifier.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { ChartOutcome, Classification } from "../Kernel/Domain.js"
 import { SqlLive } from "../Kernel/Sql.js"
@@ -59,15 +59,19 @@ export class FollowUp extends Effect.Service<FollowUp>()("Delivery/FollowUp", {
         fresh.map((row) => ({ item: row.alert.item, keywords: keywordsOf(row.alert.classification) }))
       )
       for (const [index, row] of fresh.entries()) {
-        const classification = classifications[index]!
-        const veto = rejectBeforeMarket(filters, { item: row.alert.item, classification })
-        const alert = { ...row.alert, classification, ...(veto !== null && { llmVeto: veto }) }
-        yield* sql
+        const verdict = classifications[index]!
+        const veto = yield* sql
           .withTransaction(
             Effect.gen(function* () {
+              // The payload as it is now: late filing documents or a size may have been edited in meanwhile.
+              const current = (yield* outbox.messageRows(row.id)).find((own) => own.id === row.id)?.alert ?? row.alert
+              const classification = combine(keywordsOf(current.classification), verdict.llm)
+              const veto = rejectBeforeMarket(filters, { item: current.item, classification })
+              const alert = { ...current, classification, ...(veto !== null && { llmVeto: veto }) }
               const status = yield* outbox.applyFollowUp(row.id, alert)
               // Not yet sent: the post carries the verdict (or Delivery sees the version moved on and edits).
               if (status === "delivered") yield* edits.request(row.id, "llm")
+              return veto
             })
           )
           .pipe(Effect.orDie)

@@ -55,8 +55,8 @@ interface SizeFacts {
 }
 
 const cacheFor = Duration.days(1)
-/** A slow lookup doesn't hold the alert: past this the alert goes out without size, and the lookup finishes for the next one. */
-const waitAtMost = Duration.millis(1_500)
+/** A slow lookup doesn't hold the alert past this when size filters need it: it goes out without, and the lookup finishes. */
+export const sizeWaitForFilters = Duration.millis(1_500)
 
 const concepts = {
   shares: { tag: "EntityCommonStockSharesOutstanding", unit: "shares" },
@@ -90,7 +90,12 @@ export class CompanySizes extends Effect.Service<CompanySizes>()("MarketData/Com
           )
           .pipe(Effect.timeout(Duration.seconds(10)))
         // No such fact for this company: an answer, kept like one.
-        if (response.status === 404) return Option.none<ConceptFact>()
+        if (response.status === 404) {
+          return yield* Effect.as(
+            Effect.logDebug(`XBRL dei:${tag} for CIK ${cik}: no facts (HTTP 404); left empty`),
+            Option.none<ConceptFact>()
+          )
+        }
         if (response.status !== 200) return yield* new ConceptUnreadable({ reason: `HTTP ${response.status}` })
         const body = yield* response.json.pipe(Effect.mapError(() => new ConceptUnreadable({ reason: "not JSON" })))
         return yield* Either.match(latestFact(body, unit), {
@@ -197,12 +202,17 @@ export class CompanySizes extends Effect.Service<CompanySizes>()("MarketData/Com
     }
 
     /**
-     * The size of each item's company, by item id, for those known within a short wait. Lookups
-     * still running then carry on in the background and serve the next alert on that company.
+     * The size of each item's company, by item id, for those known within `wait` (`known`). Lookups
+     * still running then carry on in the background and serve the next alert on that company; `late`
+     * awaits them, by item id, for an edit (null: nothing known after all).
      */
-    const sizes = Effect.fn("CompanySizes.sizes")(function* (items: ReadonlyArray<EnrichedItem>) {
+    const sizes = Effect.fn("CompanySizes.sizes")(function* (
+      items: ReadonlyArray<EnrichedItem>,
+      wait: Duration.Duration = sizeWaitForFilters
+    ) {
       const result = new Map<string, CompanySize>()
-      if (items.length === 0 || Option.isNone(sec.userAgent)) return result
+      const late = new Map<string, Effect.Effect<CompanySize | null>>()
+      if (items.length === 0 || Option.isNone(sec.userAgent)) return { known: result, late }
       const bySymbol = yield* cikForTicker
       const ciks = new Map<string, string>()
       for (const entry of items) {
@@ -216,7 +226,7 @@ export class CompanySizes extends Effect.Service<CompanySizes>()("MarketData/Com
         fibers,
         ([cik, fiber]) =>
           Fiber.join(fiber).pipe(
-            Effect.timeout(waitAtMost),
+            Effect.timeout(wait),
             Effect.tap((found) => Effect.sync(() => facts.set(cik, found))),
             Effect.catchAll(() =>
               Effect.logDebug(`company size for CIK ${cik} not known in time; alert goes without it`)
@@ -224,12 +234,20 @@ export class CompanySizes extends Effect.Service<CompanySizes>()("MarketData/Com
           ),
         { concurrency: "unbounded", discard: true }
       )
+      const isEmpty = (found: SizeFacts) => found.shares === null && found.publicFloat === null
       for (const entry of items) {
-        const known = facts.get(ciks.get(entry.item.id) ?? "")
-        if (known === undefined || (known.shares === null && known.publicFloat === null)) continue
-        result.set(entry.item.id, sizeOf(known, entry))
+        const cik = ciks.get(entry.item.id)
+        const fiber = cik === undefined ? undefined : fibers.get(cik)
+        if (cik === undefined || fiber === undefined) continue
+        const known = facts.get(cik)
+        if (known === undefined) {
+          late.set(
+            entry.item.id,
+            Effect.map(Fiber.join(fiber), (found) => (isEmpty(found) ? null : sizeOf(found, entry)))
+          )
+        } else if (!isEmpty(known)) result.set(entry.item.id, sizeOf(known, entry))
       }
-      return result
+      return { known: result, late }
     })
 
     return { sizes } as const

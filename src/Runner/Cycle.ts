@@ -1,10 +1,11 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Context, DateTime, Effect, Metric, Option, Tracer } from "effect"
+import { Clock, Context, DateTime, Duration, Effect, Exit, Fiber, FiberSet, Metric, Option, Tracer } from "effect"
 import { ChartRenderer } from "../Charts/ChartRenderer.js"
 import { Classifier } from "../Classification/Classifier.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type {
   Alert,
+  ClassifiedItem,
   CompanySize,
   CycleSummary,
   EnrichedItem,
@@ -24,7 +25,7 @@ import {
   rejectOnSize,
   watchlistFilters
 } from "../MarketData/Filters.js"
-import { CompanySizes } from "../MarketData/CompanySizes.js"
+import { CompanySizes, sizeWaitForFilters } from "../MarketData/CompanySizes.js"
 import { InsiderTrades } from "../Classification/InsiderTrades.js"
 import { isInsiderForm } from "../Feeds/SecEntry.js"
 import { MuteList } from "../MarketData/MuteList.js"
@@ -32,6 +33,7 @@ import { Watchlist } from "../MarketData/Watchlist.js"
 import { archiveEntries, ItemArchive } from "../Outcomes/ItemArchive.js"
 import { MarketData } from "../MarketData/MarketData.js"
 import { AlertLinks } from "../Delivery/AlertLinks.js"
+import { type LateDetail, LateDetails, withDocuments, withSize } from "../Delivery/LateDetails.js"
 import { Outbox } from "../Delivery/Outbox.js"
 import { SeenStore, storyKeys } from "../Storage/SeenStore.js"
 import { SqlLive } from "../Kernel/Sql.js"
@@ -62,6 +64,9 @@ const deferringTracer = (base: Tracer.Tracer) => {
   return { tracer, flush: () => ends.splice(0).forEach((end) => end()) }
 }
 
+/** With no size filter on, a live poll waits only this for a company's size (a cached one answers at once); the rest is edited in. */
+const sizeGlance = Duration.millis(100)
+
 const outcome = (item: NormalizedItem, kind: ItemOutcomeKind, reason: string | null): ItemOutcome => ({
   itemId: item.id,
   source: item.source,
@@ -75,7 +80,7 @@ const outcome = (item: NormalizedItem, kind: ItemOutcomeKind, reason: string | n
  * transaction). Every item leaves with an outcome, so users can ask why something did or didn't alert.
  */
 export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
-  effect: Effect.gen(function* () {
+  scoped: Effect.gen(function* () {
     const config = yield* AppConfig
     const sql = yield* SqlClient.SqlClient
     const feeds = yield* FeedIngest
@@ -94,6 +99,13 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     const bypassFilters = watchlistFilters(config.filters)
     // Charts of alerts still being decided start drawing early; a cycle without a renderer skips that.
     const charts = yield* Effect.serviceOption(ChartRenderer)
+    // Optional like the above: without it a live poll waits for documents and sizes as `once` does.
+    const lateDetails = yield* Effect.serviceOption(LateDetails)
+    const documentWait = Duration.seconds(config.classify.secDocumentWaitSeconds)
+    const sizeFiltersOn =
+      config.filters.minMarketCapUsd > 0 ||
+      config.filters.maxMarketCapUsd > 0 ||
+      config.filters.maxSharesOutstanding > 0
 
     /**
      * Story keys claimed by a cycle between its dedupe and its commit. Two pollers carrying the same
@@ -124,31 +136,151 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
       Effect.sync(() => {
         for (const [key, holder] of inFlight) if (holder === owner) inFlight.delete(key)
       })
+    /** Moves an item's story claim to a new holder, so a poll's release at its end leaves it claimed. */
+    const handOverStory = (item: NormalizedItem, to: symbol) =>
+      Effect.sync(() => {
+        for (const key of storyKeys(item).map(claimKey)) inFlight.set(key, to)
+      })
+
+    /**
+     * Form 4s a live poll handed to the background, by item id. Such an item stays unseen (a restart
+     * decides it again) and holds its source's validators back until its verdict is committed; polls
+     * meanwhile record it as held.
+     */
+    const pendingForm4s = new Set<string>()
+    const form4Fibers = yield* FiberSet.make()
+    // As many documents read at once as a poll read before: the rest wait here, not inside the read's timeout.
+    const form4Reads = yield* Effect.makeSemaphore(4)
 
     const unseenOf = (batch: FeedBatch) =>
       Effect.map(seen.filterUnseen(batch.items.map((item) => item.id)), (ids) => new Set(ids))
 
-    /** Everything after the fetch, for items `unseenIds` says are new. */
-    const stages = (batch: FeedBatch, unseenIds: Set<string>, startedAt: number) =>
+    /**
+     * Everything after the fetch, for items `unseenIds` says are new. `postFirst` (the live pollers):
+     * an SEC alert doesn't wait for what its documents or its company's size add; those are edited in.
+     */
+    const stages = (batch: FeedBatch, unseenIds: Set<string>, startedAt: number, postFirst: boolean) =>
       Effect.gen(function* () {
         const owner = Symbol("cycle")
-        return yield* decide(batch, unseenIds, startedAt, owner).pipe(Effect.ensuring(releaseStories(owner)))
+        return yield* decide(batch, unseenIds, startedAt, owner, postFirst && Option.isSome(lateDetails)).pipe(
+          Effect.ensuring(releaseStories(owner))
+        )
       })
 
-    const decide = (batch: FeedBatch, unseenIds: Set<string>, startedAt: number, owner: symbol) =>
+    /**
+     * An item its documents decide (it would be filtered on its getcurrent line alone: a 7.01/8.01
+     * whose summary scores nothing) has nothing to post before they arrive: it waits for them, up to
+     * SEC_DOCUMENT_WAIT_SECONDS. Others go on, their reads running beside the quotes.
+     */
+    const awaitDeciding = (entries: ReadonlyArray<ClassifiedItem>, reads: Map<string, Fiber.Fiber<ClassifiedItem>>) =>
+      Effect.forEach(
+        entries,
+        (entry) => {
+          const read = reads.get(entry.item.id)
+          if (read === undefined || rejectBeforeMarket(config.filters, entry) === null) return Effect.succeed(entry)
+          reads.delete(entry.item.id)
+          return Fiber.join(read).pipe(
+            Effect.timeout(documentWait),
+            Effect.catchAll(() =>
+              Effect.as(
+                Effect.zipRight(
+                  Fiber.interruptFork(read),
+                  Effect.logDebug(
+                    `${entry.item.title}: documents not read within SEC_DOCUMENT_WAIT_SECONDS=${config.classify.secDocumentWaitSeconds}; decided without them`
+                  )
+                ),
+                entry
+              )
+            )
+          )
+        },
+        { concurrency: "unbounded" }
+      )
+
+    /**
+     * A Form 4 a live poll handed on: reads its document in the SEC budget's background lane, then
+     * commits its verdict as a poll would (seen, outbox, archive) in one transaction.
+     */
+    const decideForm4 = (
+      entry: EnrichedItem,
+      size: CompanySize | undefined,
+      note: string | null,
+      lateSize: Effect.Effect<CompanySize | null> | undefined,
+      cap: NonNullable<Parameters<typeof outbox.enqueue>[1]>
+    ) =>
+      Effect.gen(function* () {
+        if (Option.isNone(insiderTrades)) return
+        const verdict = yield* form4Reads.withPermits(1)(insiderTrades.value.verdict(entry.item.sec!))
+        const [ticker] = entry.item.tickers
+        const decidedAt = DateTime.formatIso(DateTime.unsafeMake(yield* Clock.currentTimeMillis))
+        const alerts: Array<Alert> =
+          verdict._tag === "Alert" && ticker !== undefined
+            ? [
+                {
+                  item: entry.item,
+                  ticker,
+                  classification: entry.classification,
+                  market: entry.market,
+                  decidedAt,
+                  ...(size === undefined ? {} : { size }),
+                  insider: verdict.trade
+                }
+              ]
+            : []
+        const outcomes = [
+          verdict._tag === "Filtered"
+            ? outcome(entry.item, "filtered", verdict.reason)
+            : outcome(entry.item, "alerted", note)
+        ]
+        const enqueued = yield* sql
+          .withTransaction(
+            Effect.gen(function* () {
+              yield* seen.markSeen([entry.item])
+              const { queue, linked } = yield* links.attach(alerts)
+              for (const { reason } of linked) outcomes[0] = { ...outcomes[0]!, outcome: "duplicate", reason }
+              const queued = yield* outbox.enqueue(queue, cap)
+              yield* archive.record(
+                archiveEntries({
+                  decided: [entry.item],
+                  classified: [entry],
+                  enriched: [entry],
+                  outcomes: applyCycleCap(outcomes, queued, cap.maxPerCycle).outcomes
+                })
+              )
+              return queue.length - queued.dropped.length - (queued.overSourceCap?.length ?? 0)
+            })
+          )
+          .pipe(Effect.orDie)
+        if (lateSize !== undefined && enqueued > 0 && Option.isSome(lateDetails)) {
+          yield* lateDetails.value.follow([
+            {
+              itemId: entry.item.id,
+              what: "company size",
+              change: Effect.map(lateSize, (found) =>
+                found === null ? null : (alert: Alert) => withSize(alert, found)
+              )
+            }
+          ])
+        }
+        yield* Metric.incrementBy(itemsAlerted, enqueued)
+      }).pipe(Effect.withSpan("Cycle.decideForm4", { attributes: { item: entry.item.id } }))
+
+    const decide = (batch: FeedBatch, unseenIds: Set<string>, startedAt: number, owner: symbol, postFirst: boolean) =>
       Effect.gen(function* () {
         const outcomes: Array<ItemOutcome> = []
         for (const item of batch.stale) outcomes.push(outcome(item, "stale", "older than the age limit"))
 
         const unseen: Array<NormalizedItem> = []
         const seenAgain: Array<NormalizedItem> = []
+        const pending: Array<NormalizedItem> = []
         for (const item of batch.items) {
-          if (unseenIds.delete(item.id)) unseen.push(item)
-          else {
+          if (!unseenIds.delete(item.id)) {
             seenAgain.push(item)
             outcomes.push(outcome(item, "duplicate", "already seen"))
-          }
+          } else if (pendingForm4s.has(item.id)) pending.push(item)
+          else unseen.push(item)
         }
+        for (const item of pending) outcomes.push(outcome(item, "held", "Form 4 document still being read"))
         // Claimed before the story check, so a rival cycle either still holds the claim or has committed.
         const { claimed, taken } = yield* claimStories(unseen, owner)
         // The other cycle's commit decides these: their feeds serve them again, and the story check then sees it.
@@ -164,7 +296,10 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
           : { kept: unrepeated, muted: [] }
         for (const { item, reason } of muted) outcomes.push(outcome(item, "filtered", reason))
 
-        const { items: classified, notes } = yield* classifier.classifyBatch(candidates)
+        const firstPass = yield* classifier.classifyBatch(candidates, { postFirst })
+        const { notes } = firstPass
+        const reads = new Map<string, Fiber.Fiber<ClassifiedItem>>(firstPass.documents ?? [])
+        const classified = reads.size === 0 ? firstPass.items : yield* awaitDeciding(firstPass.items, reads)
         const watched = Option.isSome(watchlist) ? yield* watchlist.value.current() : null
         const marks = new Map<string, WatchlistMark>()
         for (const { item } of watched === null ? [] : classified) {
@@ -215,9 +350,9 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
           }
         }
         // Only items that passed the price filters cost SEC requests for their size.
-        const sizes = Option.isSome(companySizes)
-          ? yield* companySizes.value.sizes(priced)
-          : new Map<string, CompanySize>()
+        const { known: sizes, late: lateSizes } = Option.isSome(companySizes)
+          ? yield* companySizes.value.sizes(priced, postFirst && !sizeFiltersOn ? sizeGlance : sizeWaitForFilters)
+          : { known: new Map<string, CompanySize>(), late: new Map<string, Effect.Effect<CompanySize | null>>() }
         const sized: Array<{ entry: EnrichedItem; size: CompanySize | undefined; note: string | null }> = []
         for (const entry of priced) {
           const size = sizes.get(entry.item.id)
@@ -225,10 +360,39 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
           if (reason !== null) outcomes.push(outcome(entry.item, "filtered", reason))
           else sized.push({ entry, size, note })
         }
+        const cap = {
+          maxPerCycle: config.filters.maxAlertsPerCycle,
+          overflow: config.delivery.overflow,
+          perSource: {
+            perPoll: config.filters.sourceMaxAlertsPerPoll,
+            perMinute: config.filters.sourceMaxAlertsPerMinute
+          }
+        }
+        const form4s = sized.filter(({ entry }) => isInsiderForm(entry.item.sec?.formType ?? ""))
+        // A live poll doesn't wait for Form 4 documents: a peak hour of them would hold its 8-Ks and the next poll.
+        const deferred = postFirst && Option.isSome(insiderTrades) ? form4s : []
+        for (const { entry, size, note } of deferred) {
+          const form4Owner = Symbol("form 4")
+          pendingForm4s.add(entry.item.id)
+          heldIds.add(entry.item.id)
+          outcomes.push(outcome(entry.item, "held", "Form 4 document being read"))
+          yield* handOverStory(entry.item, form4Owner)
+          yield* FiberSet.run(
+            form4Fibers,
+            decideForm4(entry, size, note, lateSizes.get(entry.item.id), cap).pipe(
+              Effect.ensuring(
+                Effect.zipRight(
+                  releaseStories(form4Owner),
+                  Effect.sync(() => pendingForm4s.delete(entry.item.id))
+                )
+              )
+            )
+          )
+        }
         // A Form 4's document is fetched only now, once its issuer has passed the price and size filters.
         const insiders = new Map<string, InsiderTrade>()
         yield* Effect.forEach(
-          sized.filter(({ entry }) => isInsiderForm(entry.item.sec?.formType ?? "")),
+          deferred.length > 0 ? [] : form4s,
           ({ entry }) =>
             Effect.gen(function* () {
               const filing = entry.item.sec!
@@ -241,12 +405,33 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             }),
           { concurrency: 4, discard: true }
         )
+        const late: Array<LateDetail> = []
         for (const { entry, size, note } of sized) {
           const insider = insiders.get(entry.item.id)
           if (isInsiderForm(entry.item.sec?.formType ?? "") && insider === undefined) continue
           const [ticker] = entry.item.tickers
           if (ticker === undefined) continue
-          alerts.push({
+          const read = reads.get(entry.item.id)
+          reads.delete(entry.item.id)
+          const done = read === undefined ? undefined : yield* Fiber.poll(read)
+          const lateSize = postFirst ? lateSizes.get(entry.item.id) : undefined
+          if (read !== undefined && (done === undefined || Option.isNone(done))) {
+            late.push({
+              itemId: entry.item.id,
+              what: "filing documents",
+              change: Effect.map(Fiber.join(read), (found) => (alert: Alert) => withDocuments(alert, found))
+            })
+          }
+          if (lateSize !== undefined) {
+            late.push({
+              itemId: entry.item.id,
+              what: "company size",
+              change: Effect.map(lateSize, (found) =>
+                found === null ? null : (alert: Alert) => withSize(alert, found)
+              )
+            })
+          }
+          const base: Alert = {
             item: entry.item,
             ticker,
             classification: entry.classification,
@@ -258,7 +443,13 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             ...(entry.filing?.offering !== undefined && { offering: entry.filing.offering }),
             ...(entry.filing?.exhibit !== undefined && { exhibit: entry.filing.exhibit }),
             ...(marks.has(entry.item.id) && { watchlist: marks.get(entry.item.id)! })
-          })
+          }
+          // Read while the quotes were fetched: the alert carries it from the start.
+          alerts.push(
+            done !== undefined && Option.isSome(done) && Exit.isSuccess(done.value)
+              ? withDocuments(base, done.value.value)
+              : base
+          )
           const waived = bypassed.get(entry.item.id)
           const why =
             waived === undefined
@@ -266,20 +457,16 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
               : `watchlist ${marks.get(entry.item.id)!.ticker} passed despite ${waived.join(" and ")} (WATCHLIST_BYPASS_FILTERS)`
           outcomes.push(outcome(entry.item, "alerted", [why, note].filter((part) => part !== null).join("; ") || null))
         }
+        // Reads of items that will not alert are of no use any more.
+        for (const read of reads.values()) yield* Fiber.interruptFork(read)
 
         for (const item of taken) heldIds.add(item.id)
         // Held items (price unavailable, QUOTES_ON_OUTAGE=hold) stay unseen and unarchived: next cycle decides them.
         const settled = heldIds.size === 0 ? unseen : unseen.filter((item) => !heldIds.has(item.id))
         // ...so their feeds must serve them again: those feeds' validators aren't stored this cycle.
-        const heldSources = new Set(unseen.filter((item) => heldIds.has(item.id)).map((item) => item.source))
-        const cap = {
-          maxPerCycle: config.filters.maxAlertsPerCycle,
-          overflow: config.delivery.overflow,
-          perSource: {
-            perPoll: config.filters.sourceMaxAlertsPerPoll,
-            perMinute: config.filters.sourceMaxAlertsPerMinute
-          }
-        }
+        const heldSources = new Set(
+          [...unseen.filter((item) => heldIds.has(item.id)), ...pending].map((item) => item.source)
+        )
         const decided = [...batch.stale, ...settled]
         const { queued, toQueue } = yield* sql
           .withTransaction(
@@ -310,6 +497,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
             })
           )
           .pipe(Effect.orDie)
+        if (late.length > 0 && Option.isSome(lateDetails)) yield* lateDetails.value.follow(late)
         const capped = applyCycleCap(outcomes, queued, cap.maxPerCycle)
         const enqueued = toQueue.length - queued.dropped.length - (queued.overSourceCap?.length ?? 0)
 
@@ -336,7 +524,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     const runAll = Effect.fn("cycle")(function* () {
       const startedAt = yield* Clock.currentTimeMillis
       const batch = yield* feeds.fetchAll
-      return yield* stages(batch, yield* unseenOf(batch), startedAt)
+      return yield* stages(batch, yield* unseenOf(batch), startedAt, false)
     })
 
     /**
@@ -358,9 +546,10 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
           Effect.withParentSpan(span)
         )
         // Nothing new: the cycle span and the poll's spans are never ended, so never exported.
-        if (unseenIds.size === 0) return yield* Effect.withTracerEnabled(stages(batch, unseenIds, startedAt), false)
+        if (unseenIds.size === 0)
+          return yield* Effect.withTracerEnabled(stages(batch, unseenIds, startedAt, true), false)
         deferred.flush()
-        return yield* stages(batch, unseenIds, startedAt).pipe(
+        return yield* stages(batch, unseenIds, startedAt, true).pipe(
           Effect.withParentSpan(span),
           Effect.onExit((exit) => Effect.map(Clock.currentTimeNanos, (now) => span.end(now, exit)))
         )
@@ -383,6 +572,7 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     CompanySizes.Default,
     InsiderTrades.Default,
     ChartRenderer.Default,
+    LateDetails.Default,
     SqlLive
   ]
 }) {

@@ -30,6 +30,8 @@ export interface FakeFiling {
   readonly ownership?: FakeOwnership
   /** The ownership document's raw text instead of one generated from `ownership` (malformed-input tests). */
   readonly ownershipXml?: string
+  /** The ownership document answered this much later than other requests. */
+  readonly ownershipDelayMs?: number
   /** The primary document as filed (a 13D's `primary_doc.xml`, a 424B5's HTML); null body: listed, but 404. */
   readonly primaryDocument?: FakeDocument
   /** Further documents of the filing folder, listed in its index.json (an 8-K's `ex99-1.htm`). */
@@ -68,11 +70,15 @@ export interface FakeConcept {
   /** `shares`, `USD`, … → facts; a raw string is served as the body as it is. */
   readonly units:
     Readonly<Record<string, ReadonlyArray<{ val: number; end: string; filed: string; form?: string }>>> | string
+  /** Answered this much later than other requests: a slow data.sec.gov. */
+  readonly delayMs?: number
 }
 
 export interface FakeDocument {
   readonly name: string
   readonly body: string | null
+  /** Answered this much later than other requests: a large document on a slow archive. */
+  readonly delayMs?: number
 }
 
 export interface FakeTicker {
@@ -419,6 +425,10 @@ export const make = (
       let outage: number | null = null
       let requests: Array<SecRequest> = []
       let connections = 0
+      const later = (delayMs: number | undefined, send: () => void) => {
+        if ((delayMs ?? 0) > 0) setTimeout(send, delayMs)
+        else send()
+      }
       const server = createServer((request, response) => {
         const at = performance.timeOrigin + performance.now()
         const url = new URL(request.url ?? "/", "http://localhost")
@@ -457,11 +467,20 @@ export const make = (
               response.writeHead(404, { "Content-Type": "application/xml" })
               return response.end("<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code></Error>")
             }
-            response.writeHead(200, { "Content-Type": "application/json" })
-            if (typeof found.units === "string") return response.end(found.units)
-            return response.end(
-              JSON.stringify({ cik: found.cik, taxonomy: "dei", tag: found.tag, label: found.tag, units: found.units })
-            )
+            const body =
+              typeof found.units === "string"
+                ? found.units
+                : JSON.stringify({
+                    cik: found.cik,
+                    taxonomy: "dei",
+                    tag: found.tag,
+                    label: found.tag,
+                    units: found.units
+                  })
+            return later(found.delayMs, () => {
+              response.writeHead(200, { "Content-Type": "application/json" })
+              response.end(body)
+            })
           }
           const archived = /^\/Archives\/edgar\/data\/(\d+)\/(\d{18})\/([^/]+)$/.exec(url.pathname)
           const folderOf =
@@ -477,8 +496,10 @@ export const make = (
                 folderOf.ownershipXml ??
                 (folderOf.ownership === undefined ? undefined : ownershipXml(folderOf.ownership))
               if (xml !== undefined) {
-                response.writeHead(200, { "Content-Type": "text/xml" })
-                return response.end(xml)
+                return later(folderOf.ownershipDelayMs, () => {
+                  response.writeHead(200, { "Content-Type": "text/xml" })
+                  response.end(xml)
+                })
               }
             }
             const own = [folderOf.primaryDocument, ...(folderOf.exhibits ?? [])].find(
@@ -489,8 +510,11 @@ export const make = (
                 response.writeHead(404, { "Content-Type": "text/html" })
                 return response.end("<h1>Not Found</h1>")
               }
-              response.writeHead(200, { "Content-Type": name.endsWith(".xml") ? "application/xml" : "text/html" })
-              return response.end(own.body)
+              const body = own.body
+              return later(own.delayMs, () => {
+                response.writeHead(200, { "Content-Type": name.endsWith(".xml") ? "application/xml" : "text/html" })
+                response.end(body)
+              })
             }
           }
           if (url.pathname.startsWith("/Archives/edgar/data/")) {
