@@ -45,14 +45,16 @@ describe("what a command loads", () => {
     }
   }, 120_000)
 
-  it("a cycle with LLM_PROVIDER=none and nothing to chart loads neither an LLM provider nor ECharts", async () => {
+  it("a cycle with LLM_PROVIDER=none, SQLite and nothing to chart loads no LLM provider, ECharts or pg", async () => {
     const { result, modules } = await runLogged(["once"], { LLM_PROVIDER: "none" })
     expect(result.code, result.stderr).toBe(0)
     expect(loaded(modules, "/src/Runner/Runner.ts")).toHaveLength(1)
     for (const heavy of [
       "/node_modules/@effect/ai-openai/",
       "/node_modules/@effect/ai-anthropic/",
-      "/node_modules/echarts/"
+      "/node_modules/echarts/",
+      "/node_modules/@effect/sql-pg/",
+      "/node_modules/pg/"
     ]) {
       expect(loaded(modules, heavy), heavy).toEqual([])
     }
