@@ -26,16 +26,19 @@ const versionRuns = 10
 const startRuns = 3
 const mib = (kib: number) => kib / 1024
 
-/** `node <flags> dist/main.js run` from package.json's start script, minus the `node`. */
-const startArgs = (): Array<string> => {
+/** The node flags of package.json's start script (`node <flags> scripts/start.mjs run`). */
+const nodeFlags = (): Array<string> => {
   const { scripts } = JSON.parse(readFileSync("package.json", "utf8")) as { scripts: { start: string } }
   const [command, ...args] = scripts.start.split(/\s+/)
   if (command !== "node") throw new Error(`the start script does not run node: ${scripts.start}`)
-  return args.map((arg) => (arg.endsWith(".js") ? join(process.cwd(), arg) : arg))
+  return args.filter((arg) => arg.startsWith("--"))
 }
 
-/** The start script's node flags, which the bare server runs with too: they change RSS by tens of MiB. */
-const nodeFlags = (): Array<string> => startArgs().filter((arg) => arg.startsWith("--"))
+/**
+ * `<flags> dist/main.js run`: what the start script runs once dist/ is up to date, started directly so that the
+ * RSS figures measure the bot, not the build check; the start-up figure runs `npm start` itself.
+ */
+const startArgs = (): Array<string> => [...nodeFlags(), join(process.cwd(), "dist/main.js"), "run"]
 
 const bareServerArgs = () => [...nodeFlags(), join(process.cwd(), "bench/bareServer.mjs")]
 
@@ -186,8 +189,8 @@ const keywordsOnlyRss = (world: World.World) =>
 
 /** dist/ up to date, as `npm start` would make it. */
 const buildDist = () => {
-  const build = spawnSync("npm", ["run", "--silent", "prestart"], { stdio: "inherit" })
-  if (build.status !== 0) throw new Error("npm run prestart failed")
+  const build = spawnSync(process.execPath, ["scripts/build-if-stale.mjs"], { stdio: "inherit" })
+  if (build.status !== 0) throw new Error("scripts/build-if-stale.mjs failed")
 }
 
 /** bench:check: idle RSS of the bot (default settings) against the bare Effect server started beside it. */
@@ -264,7 +267,7 @@ const wallMs = (command: string, args: ReadonlyArray<string>) => {
   return { ms: performance.now() - begun, stdout: run.stdout }
 }
 
-/** `npm start` (prestart included) until "runner started", and the bare server's start-up, `startRuns` times each. */
+/** `npm start` (its build check included) until "runner started", and the bare server's start-up, `startRuns` times each. */
 const startUp = Effect.gen(function* () {
   const npmMs: Array<number> = []
   const bareMs: Array<number> = []

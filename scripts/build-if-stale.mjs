@@ -1,5 +1,5 @@
 /**
- * `npm start`'s prestart: compiles src/ into dist/ (`tsc -p tsconfig.build.json`) only when something the build reads
+ * Run by `npm start` (scripts/start.mjs) before the bot, or on its own: compiles src/ into dist/ (`tsc -p tsconfig.build.json`) only when something the build reads
  * has changed since the last successful build, so that a start with nothing changed does not wait for tsc.
  * "Changed" is a digest of the contents of src/, the tsconfigs and package.json, kept in dist/ beside the output;
  * contents rather than mtimes, so a checkout or a copy that keeps old timestamps is still noticed.

@@ -45,14 +45,16 @@ describe("what a command loads", () => {
     }
   }, 120_000)
 
-  it("a cycle with LLM_PROVIDER=none and nothing to chart loads neither an LLM provider nor ECharts", async () => {
+  it("a cycle with LLM_PROVIDER=none, SQLite and nothing to chart loads no LLM provider, ECharts or pg", async () => {
     const { result, modules } = await runLogged(["once"], { LLM_PROVIDER: "none" })
     expect(result.code, result.stderr).toBe(0)
     expect(loaded(modules, "/src/Runner/Runner.ts")).toHaveLength(1)
     for (const heavy of [
       "/node_modules/@effect/ai-openai/",
       "/node_modules/@effect/ai-anthropic/",
-      "/node_modules/echarts/"
+      "/node_modules/echarts/",
+      "/node_modules/@effect/sql-pg/",
+      "/node_modules/pg/"
     ]) {
       expect(loaded(modules, heavy), heavy).toEqual([])
     }
@@ -66,27 +68,33 @@ describe("what a command loads", () => {
   }, 240_000)
 })
 
-describe("npm start's prestart (scripts/build-if-stale.mjs)", () => {
+/** A project with its own tsconfigs, compiling src/ into dist/ like this one's. */
+const tinyProject = () => {
+  const project = tempDir("build-if-stale-")
+  mkdirSync(join(project, "src"))
+  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "p", type: "module" }))
+  writeFileSync(
+    join(project, "tsconfig.json"),
+    JSON.stringify({ compilerOptions: { module: "NodeNext", target: "ES2022", strict: true, noEmit: true } })
+  )
+  writeFileSync(
+    join(project, "tsconfig.build.json"),
+    JSON.stringify({
+      extends: "./tsconfig.json",
+      compilerOptions: { noEmit: false, rootDir: "src", outDir: "dist" },
+      include: ["src"]
+    })
+  )
+  return project
+}
+
+describe("npm start's build check (scripts/build-if-stale.mjs)", () => {
   const script = join(root, "scripts/build-if-stale.mjs")
   // Rejects (failing the test) when the script exits non-zero.
   const prestart = (cwd: string) => promisify(execFile)(process.execPath, [script], { cwd })
 
   it("compiles when src/ changed since the last build, and skips tsc when nothing did", async () => {
-    const project = tempDir("build-if-stale-")
-    mkdirSync(join(project, "src"))
-    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "p", type: "module" }))
-    writeFileSync(
-      join(project, "tsconfig.json"),
-      JSON.stringify({ compilerOptions: { module: "NodeNext", target: "ES2022", strict: true, noEmit: true } })
-    )
-    writeFileSync(
-      join(project, "tsconfig.build.json"),
-      JSON.stringify({
-        extends: "./tsconfig.json",
-        compilerOptions: { noEmit: false, rootDir: "src", outDir: "dist" },
-        include: ["src"]
-      })
-    )
+    const project = tinyProject()
     const main = join(project, "src/main.ts")
     const output = join(project, "dist/main.js")
     writeFileSync(main, "export const answer: number = 41\n")
@@ -108,5 +116,31 @@ describe("npm start's prestart (scripts/build-if-stale.mjs)", () => {
     writeFileSync(join(project, "src/extra.ts"), "export const extra = 1\n")
     await prestart(project)
     expect(readFileSync(output, "utf8")).toContain("answer = 42")
+  }, 240_000)
+})
+
+describe("npm start (scripts/start.mjs)", () => {
+  it("is one node process: no prestart, the start script itself checks the build and then runs dist/main.js", async () => {
+    const { scripts } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+      scripts: Record<string, string>
+    }
+    expect(scripts.prestart).toBeUndefined()
+    expect(scripts.start).toMatch(/^node .*scripts\/start\.mjs run$/)
+
+    const project = tinyProject()
+    const main = join(project, "src/main.ts")
+    // The tiny project has no @types/node.
+    const node = "declare const process: { argv: Array<string> }\n"
+    writeFileSync(main, `${node}console.log("main", process.argv.slice(2).join(" "), 41 as number)\n`)
+    const start = () =>
+      promisify(execFile)(process.execPath, [join(root, "scripts/start.mjs"), "run"], { cwd: project })
+
+    // Stale dist/ (none yet): compiled, then run in the same process with the CLI's arguments.
+    expect((await start()).stdout).toBe("main run 41\n")
+    // Nothing changed: not compiled again, still run.
+    writeFileSync(join(project, "dist/main.js"), 'console.log("left alone")\n')
+    expect((await start()).stdout).toBe("left alone\n")
+    writeFileSync(main, `${node}console.log("main", process.argv.slice(2).join(" "), 42 as number)\n`)
+    expect((await start()).stdout).toBe("main run 42\n")
   }, 240_000)
 })

@@ -1,12 +1,11 @@
 import { SqlClient } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { PgClient, PgMigrator } from "@effect/sql-pg"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
 import { Cause, Data, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
-import * as PgTypes from "pg-types"
+import type * as PgTypesModule from "pg-types"
 import { AppConfig } from "./AppConfig.js"
 import { migrations } from "./migrations/index.js"
 import { redactUrl } from "./Scrub.js"
@@ -70,9 +69,6 @@ const SchemaNotNewer = (label: string) =>
 const SqliteMigratorLive = SqliteMigrator.layer({ loader: Migrator.fromRecord(migrations) }).pipe(
   Layer.provide(NodeContext.layer)
 )
-const PgMigratorLive = PgMigrator.layer({ loader: Migrator.fromRecord(migrations) }).pipe(
-  Layer.provide(NodeContext.layer)
-)
 
 /** The SQLite file in DATA_DIR (or SQLite's in-memory database for ":memory:"). */
 export const databaseFile = (dataDir: string): string =>
@@ -82,14 +78,14 @@ export const databaseFile = (dataDir: string): string =>
  * The stores read counts and epoch milliseconds as numbers, as SQLite gives them: pg hands int8
  * (BIGINT, count(*)) and numeric (sum of BIGINT) over as strings unless told otherwise.
  */
-const pgTypes = {
+const pgTypesOf = (PgTypes: typeof PgTypesModule) => ({
   getTypeParser: (oid: number, format?: "text" | "binary") =>
     oid === PgTypes.builtins.INT8 || oid === PgTypes.builtins.NUMERIC
       ? (value: string) => Number(value)
       : format === "binary"
         ? PgTypes.getTypeParser(oid, "binary")
         : PgTypes.getTypeParser(oid, "text")
-}
+})
 
 /** The driver's error code anywhere in the chain (SqlError wraps it as `cause`). */
 const errorCode = (error: unknown): string | undefined => {
@@ -160,20 +156,30 @@ export const SqliteLive = (storage: AppConfig["storage"]) => {
   )
 }
 
-/** The pool, its migrations, and the same newer-schema check as SQLite. */
+/**
+ * The pool, its migrations, and the same newer-schema check as SQLite. The driver (pg, through @effect/sql-pg) is
+ * imported only here, so a bot on SQLite never loads it.
+ */
 export const PgLive = (url: Redacted.Redacted) => {
   const label = `DATABASE_URL ${redactUrl(Redacted.value(url))}`
-  const migrated = SchemaNotNewer(label).pipe(
-    Layer.provideMerge(PgMigratorLive),
-    Layer.provideMerge(
-      PgClient.layer({
-        url,
-        types: pgTypes,
-        applicationName: "catalyst-bot",
-        connectTimeout: Duration.seconds(10),
-        maxConnections: 10,
-        spanAttributes: { "db.system": "postgresql" }
-      })
+  const driver = Effect.promise(() => Promise.all([import("@effect/sql-pg"), import("pg-types")]))
+  const migrated = Layer.unwrapEffect(
+    Effect.map(driver, ([{ PgClient, PgMigrator }, PgTypes]) =>
+      SchemaNotNewer(label).pipe(
+        Layer.provideMerge(
+          PgMigrator.layer({ loader: Migrator.fromRecord(migrations) }).pipe(Layer.provide(NodeContext.layer))
+        ),
+        Layer.provideMerge(
+          PgClient.layer({
+            url,
+            types: pgTypesOf(PgTypes),
+            applicationName: "catalyst-bot",
+            connectTimeout: Duration.seconds(10),
+            maxConnections: 10,
+            spanAttributes: { "db.system": "postgresql" }
+          })
+        )
+      )
     )
   )
   return Layer.catchAllCause(migrated, (cause) =>
