@@ -3,6 +3,9 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Redacted } from "effect"
 import type { ChildProcess } from "node:child_process"
+import { writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import type { Story } from "../src/World/World.js"
 import * as World from "../src/World/World.js"
 import { freePort, spawnCli } from "./support/Cli.js"
@@ -47,46 +50,58 @@ interface Runner {
 }
 
 /** A world, a fresh database, and a way to start runners on both. */
-const cluster = Effect.gen(function* () {
-  const world = yield* World.make({ discord: { limit: 5, windowMs: 2_000, latencyMs: 30, botToken } })
-  const databaseUrl = yield* freshPgDatabase
-  const { DATA_DIR: _ownDataDir, ...worldEnv } = world.env
-  const env: Record<string, string> = {
-    ...worldEnv,
-    LOG_LEVEL: process.env.CLUSTER_TEST_LOG_LEVEL ?? "Error",
-    DATABASE_URL: databaseUrl,
-    CLUSTER: "1",
-    CLUSTER_LEASE_SECONDS: String(lease),
-    POLL_SECONDS: "1",
-    POLL_SECONDS_CLOSED: "1",
-    SEC_POLL_SECONDS: "1",
-    LLM_PROVIDER: "none",
-    ALERTS_PER_TICKER_PER_MINUTE: "0",
-    DISCORD_BOT_TOKEN: botToken,
-    DISCORD_CHANNEL_ID: "1",
-    DISCORD_API_BASE_URL: world.discord.apiBaseUrl
-  }
-  const runners: Array<Runner> = []
-  yield* Effect.addFinalizer(() =>
-    Effect.forEach(runners, (runner) =>
-      Effect.suspend(() => {
-        runner.child.kill("SIGCONT")
-        runner.child.kill("SIGKILL")
-        return exited(runner.child)
-      })
+const cluster = (latencyMs = 30) =>
+  Effect.gen(function* () {
+    const world = yield* World.make({ discord: { limit: 5, windowMs: 2_000, latencyMs, botToken } })
+    const databaseUrl = yield* freshPgDatabase
+    const { DATA_DIR: _ownDataDir, ...worldEnv } = world.env
+    const env: Record<string, string> = {
+      ...worldEnv,
+      LOG_LEVEL: process.env.CLUSTER_TEST_LOG_LEVEL ?? "Error",
+      DATABASE_URL: databaseUrl,
+      CLUSTER: "1",
+      CLUSTER_LEASE_SECONDS: String(lease),
+      POLL_SECONDS: "1",
+      POLL_SECONDS_CLOSED: "1",
+      SEC_POLL_SECONDS: "1",
+      LLM_PROVIDER: "none",
+      ALERTS_PER_TICKER_PER_MINUTE: "0",
+      DISCORD_BOT_TOKEN: botToken,
+      DISCORD_CHANNEL_ID: "1",
+      DISCORD_API_BASE_URL: world.discord.apiBaseUrl
+    }
+    const runners: Array<Runner> = []
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach(runners, (runner) =>
+        Effect.suspend(() => {
+          runner.child.kill("SIGCONT")
+          runner.child.kill("SIGKILL")
+          return exited(runner.child)
+        })
+      )
     )
-  )
-  const start = Effect.gen(function* () {
-    const port = yield* Effect.promise(freePort)
-    const bot = spawnCli(["run"], { ...env, RUNNER_PORT: String(port) })
-    let stderr = ""
-    bot.child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-    const runner: Runner = { address: `127.0.0.1:${port}`, child: bot.child, stderr: () => stderr }
-    runners.push(runner)
-    return runner
+    // Written only when a test fails: each runner's log.
+    yield* Effect.addFinalizer((exit) =>
+      exit._tag === "Success"
+        ? Effect.void
+        : Effect.sync(() =>
+            writeFileSync(
+              join(tmpdir(), "catalyst-bot-cluster-test.log"),
+              runners.map((runner) => `--- ${runner.address}\n${runner.stderr()}`).join("\n")
+            )
+          )
+    )
+    const start = Effect.gen(function* () {
+      const port = yield* Effect.promise(freePort)
+      const bot = spawnCli(["run"], { ...env, RUNNER_PORT: String(port) })
+      let stderr = ""
+      bot.child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+      const runner: Runner = { address: `127.0.0.1:${port}`, child: bot.child, stderr: () => stderr }
+      runners.push(runner)
+      return runner
+    })
+    return { world, databaseUrl, start, runners } as const
   })
-  return { world, databaseUrl, start, runners } as const
-})
 
 interface OwnerRow {
   readonly work: string
@@ -106,7 +121,7 @@ describe("cluster mode: runners on one PostgreSQL", () => {
     "kill -9 of the runner holding the SEC poller and the busy webhook mid-burst: every story once, in order, the work moved",
     () =>
       Effect.gen(function* () {
-        const { world, databaseUrl, start } = yield* cluster
+        const { world, databaseUrl, start } = yield* cluster()
         const pg = PgClient.layer({ url: Redacted.make(databaseUrl) })
         const owners = () =>
           Effect.runPromise(
@@ -119,22 +134,6 @@ describe("cluster mode: runners on one PostgreSQL", () => {
             )
           )
         const runners = [yield* start, yield* start, yield* start]
-        yield* Effect.addFinalizer((exit) =>
-          exit._tag === "Success"
-            ? Effect.void
-            : Effect.promise(async () => {
-                // Written only when a run fails: who held what, and each runner's log.
-                const { writeFileSync } = await import("node:fs")
-                writeFileSync(
-                  "/tmp/cluster-test-debug.txt",
-                  [
-                    `alerts: ${world.alerts().length}`,
-                    `owners: ${JSON.stringify(await owners())}`,
-                    ...runners.map((r) => `--- ${r.address}\n${r.stderr()}`)
-                  ].join("\n")
-                )
-              })
-        )
         let table: ReadonlyArray<OwnerRow> = []
         yield* waitUntil(
           "every poller and the route to have an owner",
@@ -214,6 +213,75 @@ describe("cluster mode: runners on one PostgreSQL", () => {
         const after = yield* Effect.promise(owners)
         for (const row of after) expect(victims.has(row.owner)).toBe(false)
         expect(JSON.stringify(world.adminNotices().map((notice) => notice.payload))).toContain("moved to runner")
+      }).pipe(Effect.scoped),
+    4 * startup
+  )
+
+  it.live(
+    "SIGSTOP past the lease: another runner takes the webhook over; after SIGCONT the paused one sends nothing it lost",
+    () =>
+      Effect.gen(function* () {
+        const { world, databaseUrl, start } = yield* cluster(200)
+        const pg = PgClient.layer({ url: Redacted.make(databaseUrl) })
+        const query = <A extends object>(
+          statement: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<A>, unknown>
+        ) =>
+          Effect.runPromise(
+            Effect.flatMap(SqlClient.SqlClient, statement).pipe(
+              Effect.provide(pg),
+              Effect.catchAllCause(() => Effect.succeed([] as ReadonlyArray<A>))
+            )
+          )
+        const owners = () => query((sql) => sql<OwnerRow>`SELECT work, owner, epoch FROM work_owners`)
+        const runners = [yield* start, yield* start]
+        yield* waitUntil(
+          "every poller and the route to have an owner",
+          async () => (await owners()).length >= 5,
+          startup
+        )
+        yield* Effect.sleep(`${lease + 2} seconds`)
+
+        const expected = world.publish(stories(10)).map((story) => story.title)
+        yield* waitUntil("the burst to be under way", () => world.alerts().length >= 1, startup)
+        const held = (yield* Effect.promise(owners)).find((row) => row.work === "route:default")!
+        const paused = runners.find((runner) => runner.address === held.owner)!
+        paused.child.kill("SIGSTOP")
+        const stoppedAt = Date.now()
+        let takeover: OwnerRow | undefined
+        yield* waitUntil(
+          "another runner to take the webhook over",
+          async () => {
+            takeover = (await owners()).find((row) => row.work === "route:default" && row.owner !== paused.address)
+            return takeover !== undefined
+          },
+          startup
+        )
+        expected.push(...world.publish(stories(10, 10)).map((story) => story.title))
+        const allArrived = () => {
+          const received = new Set(titlesOf(world.alerts()))
+          return expected.every((title) => received.has(title))
+        }
+        yield* waitUntil("every story to arrive while the runner is paused", allArrived, startup)
+        const resumedAt = Date.now()
+        paused.child.kill("SIGCONT")
+        // Back: it finds its lease gone, and may later be given work again under a new epoch.
+        yield* Effect.sleep(`${lease + 3} seconds`)
+        expected.push(...world.publish(stories(6, 20)).map((story) => story.title))
+        yield* waitUntil("the stories after the pause to arrive", allArrived, startup)
+        yield* Effect.sleep("2 seconds")
+
+        const received = titlesOf(world.alerts())
+        expect(received.length).toBe(new Set(received).size) // none twice
+        expect(stoppedAt).toBeLessThan(resumedAt)
+        // Whatever the paused runner claimed after it came back, it claimed under an epoch newer than
+        // the takeover's: it held the route again by then, never sent on the route it had lost.
+        const claims = yield* Effect.promise(() =>
+          query(
+            (sql) => sql<{ id: number; claim_epoch: number }>`
+            SELECT id, claim_epoch FROM outbox WHERE claimed_by = ${paused.address} AND sending_at >= ${resumedAt}`
+          )
+        )
+        for (const claim of claims) expect(Number(claim.claim_epoch)).toBeGreaterThan(Number(takeover!.epoch))
       }).pipe(Effect.scoped),
     4 * startup
   )
