@@ -8,7 +8,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Story } from "../src/World/World.js"
 import * as World from "../src/World/World.js"
-import { freePort, spawnCli } from "./support/Cli.js"
+import { createServer } from "node:net"
+import { freePort, runCli, spawnCli } from "./support/Cli.js"
 import { freshPgDatabase } from "./support/Databases.js"
 
 /**
@@ -284,5 +285,42 @@ describe("cluster mode: runners on one PostgreSQL", () => {
         for (const claim of claims) expect(Number(claim.claim_epoch)).toBeGreaterThan(Number(takeover!.epoch))
       }).pipe(Effect.scoped),
     4 * startup
+  )
+
+  it.live(
+    "CLUSTER=1 without a PostgreSQL DATABASE_URL: one line saying so, exit non-zero",
+    () =>
+      Effect.gen(function* () {
+        const result = yield* Effect.promise(() => runCli(["run"], { CLUSTER: "1", LOG_LEVEL: "Error" }))
+        expect(result.code).not.toBe(0)
+        expect(result.stderr.trim()).toBe(
+          "ClusterUnavailable: CLUSTER=1 needs DATABASE_URL=postgres://…: the runners coordinate through PostgreSQL"
+        )
+      }),
+    startup
+  )
+
+  it.live(
+    "a RUNNER_PORT already in use: one line naming it, exit non-zero",
+    () =>
+      Effect.gen(function* () {
+        const databaseUrl = yield* freshPgDatabase
+        const port = yield* Effect.promise(freePort)
+        const taken = createServer()
+        yield* Effect.acquireRelease(
+          Effect.promise(() => new Promise<void>((resolve) => taken.listen(port, "127.0.0.1", resolve))),
+          () => Effect.sync(() => taken.close())
+        )
+        const result = yield* Effect.promise(() =>
+          runCli(["run"], { CLUSTER: "1", LOG_LEVEL: "Error", DATABASE_URL: databaseUrl, RUNNER_PORT: String(port) })
+        )
+        expect(result.code).not.toBe(0)
+        const lines = result.stderr.trim().split("\n")
+        expect(lines).toHaveLength(1)
+        expect(lines[0]).toContain(
+          `ClusterUnavailable: RUNNER_PORT ${port} on RUNNER_HOST 127.0.0.1 can't be listened on`
+        )
+      }).pipe(Effect.scoped),
+    startup
   )
 })
