@@ -21,7 +21,8 @@ const benches = [
   "memory",
   "latency",
   "dashboard",
-  "insider"
+  "insider",
+  "cluster"
 ] as const
 
 const reports: Array<BenchReport> = []
