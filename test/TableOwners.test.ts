@@ -20,7 +20,8 @@ const owners: Readonly<Record<string, string>> = {
   item_archive: "src/Outcomes/ItemArchive.ts",
   price_outcomes: "src/Outcomes/OutcomeStore.ts",
   company_size: "src/MarketData/CompanySizes.ts",
-  insider_purchases: "src/Classification/InsiderTrades.ts"
+  insider_purchases: "src/Classification/InsiderTrades.ts",
+  work_owners: "src/Kernel/WorkOwners.ts"
 }
 
 /**

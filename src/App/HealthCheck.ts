@@ -15,6 +15,7 @@ import { RouteHealth, type RouteReport } from "../Delivery/RouteHealth.js"
 import { Outbox, type StatusCounts } from "../Delivery/Outbox.js"
 import { Runner, type RunnerState } from "../Runner/Runner.js"
 import { StatusBoard } from "../Kernel/StatusBoard.js"
+import { type ClusterView, WorkOwners } from "../Kernel/WorkOwners.js"
 
 export type HealthStatus = "ok" | "degraded" | "unhealthy" | "starting"
 
@@ -89,6 +90,8 @@ export interface HealthReport {
   readonly board: Readonly<Record<string, unknown>>
   /** Publication-to-delivery latency p50/p95 per source, in seconds. */
   readonly latency: ReadonlyArray<SourceLatency>
+  /** CLUSTER=1: the runners, who holds which poller and route, and this runner's last takeover; else null. */
+  readonly cluster: ClusterView | null
 }
 
 /** An alert waiting longer than this means delivery is stuck (Discord down, rate-limited, …). */
@@ -190,6 +193,9 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
       2 * Math.max(settings.pollSeconds, settings.pollSecondsClosed, settings.secPollSeconds) +
       settings.cycleTimeoutSeconds
 
+    // Optional, as in Delivery: a harness that builds health without the cluster register shows none.
+    const owners = Option.getOrUndefined(yield* Effect.serviceOption(WorkOwners))
+
     const report = Effect.fn("HealthCheck.report")(function* () {
       const now = yield* Clock.currentTimeMillis
       const state = yield* runner.state
@@ -273,7 +279,8 @@ export class HealthCheck extends Effect.Service<HealthCheck>()("App/HealthCheck"
         rateLimits: Option.getOrNull(yield* board.get(DiscordStatus)),
         llmBudget: Option.getOrNull(yield* board.get(LlmStatus)),
         board: yield* board.snapshot,
-        latency: yield* latency.summary
+        latency: yield* latency.summary,
+        cluster: owners !== undefined && owners.clustered ? yield* owners.view() : null
       }
       return health
     })

@@ -14,6 +14,7 @@ import { FollowUp, FollowUpWorker } from "../Delivery/FollowUp.js"
 import { LateDetails } from "../Delivery/LateDetails.js"
 import { DiscordWebhooks } from "../Delivery/Discord/DiscordWebhooks.js"
 import { Outbox } from "../Delivery/Outbox.js"
+import { Routes } from "../Delivery/Routes.js"
 import { CikTickers } from "../Feeds/CikTickers.js"
 import { AdminChannel, AdminErrorLogger, AdminQueue } from "../Kernel/AdminChannel.js"
 import { AlertLatency } from "../Kernel/AlertLatency.js"
@@ -32,7 +33,10 @@ import { ItemArchive } from "../Outcomes/ItemArchive.js"
 import { OutcomeTracker, OutcomeTrackerLoop } from "../Outcomes/OutcomeTracker.js"
 import { Report } from "../Outcomes/Report.js"
 import { RouteReplay } from "../Outcomes/RouteReplay.js"
-import { Pollers } from "../Runner/Pollers.js"
+import { ClusterPollers, Pollers } from "../Runner/Pollers.js"
+import { ClusterFollowUps, ClusterRoutes } from "../Delivery/ClusterDelivery.js"
+import { WorkOwners } from "../Kernel/WorkOwners.js"
+import { ShardingLive } from "./Cluster.js"
 import { Runner } from "../Runner/Runner.js"
 import { AdminHeartbeat } from "./AdminHeartbeat.js"
 import { HealthServerLive } from "./HealthServer.js"
@@ -84,7 +88,8 @@ export const Services = Layer.mergeAll(
   ErrorTracker.Default,
   AlertLatency.Default,
   OutcomeTracker.Default,
-  LateDetails.Default
+  LateDetails.Default,
+  WorkOwners.Default
 ).pipe(
   Layer.provideMerge(AlertSinkLive),
   Layer.provideMerge(MuteList.Default),
@@ -93,8 +98,21 @@ export const Services = Layer.mergeAll(
   Layer.provideMerge(Infrastructure)
 )
 
-/** The per-source pollers, the delivery fiber and its follow-ups (LLM verdicts and edits). */
-const PipelineLoops = Layer.mergeAll(Pollers, DeliveryWorker, FollowUpWorker)
+/**
+ * The per-source pollers, the delivery fiber and its follow-ups (LLM verdicts and edits). With CLUSTER=1
+ * the pollers, each route's delivery and the follow-ups are cluster singletons shared out among the
+ * runners on DATABASE_URL; every runner's delivery fiber sends only the routes it holds.
+ */
+const PipelineLoops = Layer.unwrapEffect(
+  Effect.map(AppConfig, ({ cluster }) =>
+    cluster.enabled
+      ? Layer.mergeAll(ClusterPollers, DeliveryWorker, ClusterRoutes, ClusterFollowUps).pipe(
+          Layer.provide(ShardingLive),
+          Layer.provide(Routes.Default)
+        )
+      : Layer.mergeAll(Pollers, DeliveryWorker, FollowUpWorker)
+  )
+)
 
 /** What runs beside the pipeline: the admin heartbeat, the health/metrics server and outcome tracking. */
 const Companions = Layer.mergeAll(AdminHeartbeat, HealthServerLive, OutcomeTrackerLoop)

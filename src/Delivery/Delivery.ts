@@ -23,6 +23,7 @@ import { AppConfig } from "../Kernel/AppConfig.js"
 import type { ChartOutcome } from "../Kernel/Domain.js"
 import { ErrorTracker } from "../Kernel/ErrorTracker.js"
 import { SqlLive } from "../Kernel/Sql.js"
+import { routeWork, WorkOwners } from "../Kernel/WorkOwners.js"
 import { EditOutbox } from "./EditOutbox.js"
 import { cappedBy, Outbox, type OutboxRow, queuedByLinks, type StatusCounts } from "./Outbox.js"
 
@@ -86,6 +87,14 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     const latency = yield* AlertLatency
     const sql = yield* SqlClient.SqlClient
     const edits = yield* EditOutbox
+    // Optional: harnesses that build delivery alone run it as one process, which holds every route.
+    const owners = Option.getOrElse(yield* Effect.serviceOption(WorkOwners), () => WorkOwners.single)
+    /** Routes being taken over (cluster mode): not delivered until the previous holder's sends are settled. */
+    const adopting = new Set<string>()
+    /** Routes whose claim was refused at the epoch held then: skipped until the route is taken anew. */
+    const fenced = new Map<string, number>()
+    /** Sends in flight per route, so a route let go of is handed over only once they are answered. */
+    const inFlight = new Map<string, number>()
     const chartWaitMs = settings.chartWaitSeconds * 1000
     // Asked with `in`: a test sink answers every other property with a stub that dies.
     const packing = "packing" in sink ? sink.packing : undefined
@@ -308,20 +317,22 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     const send = Effect.fn("Delivery.send")(function* (ready: ReadonlyArray<Ready>, chartsOf: ReadonlyArray<Timely>) {
       const rows = ready.map((entry) => entry.row)
       let written = false
+      // A claim refused (the route moved to another runner) cancels the request like shutdown does.
       const beforeSend = gate
         .withPermits(1)(
           Effect.flatMap(Deferred.isDone(stopping), (stop) =>
             stop
               ? Effect.interrupt
-              : Effect.sync(() => {
-                  written = true
-                })
+              : Effect.flatMap(claimAll(rows), (claimed) =>
+                  claimed
+                    ? Effect.sync(() => {
+                        written = true
+                      })
+                    : Effect.interrupt
+                )
           )
         )
-        .pipe(
-          Effect.zipRight(Effect.forEach(rows, (row) => outbox.markSending(row.id), { discard: true })),
-          Effect.uninterruptible
-        )
+        .pipe(Effect.uninterruptible)
       const cancelledByShutdown = Deferred.await(stopping).pipe(
         Effect.zipRight(Effect.suspend(() => (written ? Effect.never : Effect.interrupt)))
       )
@@ -348,10 +359,52 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
             : Effect.void
         )
       )
-      const exit = yield* Fiber.await(yield* FiberSet.run(sends, attempt))
+      const route = rows[0]!.route
+      inFlight.set(route, (inFlight.get(route) ?? 0) + 1)
+      const exit = yield* Fiber.await(yield* FiberSet.run(sends, attempt)).pipe(
+        Effect.ensuring(Effect.sync(() => inFlight.set(route, (inFlight.get(route) ?? 1) - 1)))
+      )
       if (Exit.isSuccess(exit)) return exit.value
       return Cause.isInterruptedOnly(exit.cause) ? false : yield* Effect.failCause(exit.cause)
     })
+
+    /**
+     * Marks the rows in flight right before their request leaves. In cluster mode each is claimed
+     * under its route's fencing epoch (Outbox.claim): false when a claim is refused, and nothing is sent.
+     */
+    const claimAll = (rows: ReadonlyArray<OutboxRow>) =>
+      Effect.gen(function* () {
+        const held = yield* owners.heldRoutes
+        if (Option.isNone(held)) {
+          yield* Effect.forEach(rows, (row) => outbox.markSending(row.id), { discard: true })
+          return true
+        }
+        for (const row of rows) {
+          const epoch = held.value.get(row.route)
+          const claimed =
+            epoch !== undefined &&
+            (yield* outbox.claim(row.id, owners.runner, epoch, owners.stillHolds(routeWork(row.route), epoch)))
+          if (!claimed) {
+            fenced.set(row.route, epoch ?? -1)
+            yield* Effect.logWarning(
+              `alert ${row.id} not sent: route ${row.route} is held by another runner now, or the row was taken`
+            )
+            return false
+          }
+        }
+        return true
+      })
+
+    /** The routes this runner delivers now (cluster mode), or undefined: every route. */
+    const deliverable = Effect.map(owners.heldRoutes, (held) =>
+      Option.getOrUndefined(
+        Option.map(held, (map) =>
+          [...map]
+            .filter(([route, epoch]) => !adopting.has(route) && fenced.get(route) !== epoch)
+            .map(([route]) => route)
+        )
+      )
+    )
 
     /**
      * The checks before a row may go: its age, the per-ticker cap, and whether an earlier send landed
@@ -471,7 +524,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     const drainOnce = Effect.fn("Delivery.drainOnce")(function* () {
       if ((yield* Ref.get(sinkUnavailable)) || (yield* Deferred.isDone(stopping))) return 0
       const arrivals = yield* outbox.arrivalCount
-      const rows = yield* outbox.due(batchSize)
+      const rows = yield* outbox.due(batchSize, yield* deliverable)
       notePicked(rows, yield* Clock.currentTimeMillis)
       // Charts for the next rows render while this one waits for its rate-limit slot, a few at a
       // time (as many as there are chart workers), so sends stay in order but never wait on a chart.
@@ -549,8 +602,11 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
      * A sink that can read back what it delivered queues them again instead: each is then looked for
      * in the channel and sent only if it isn't there.
      */
-    const recover = Effect.fn("Delivery.recover")(function* () {
-      const parked = yield* outbox.parkInFlight()
+    const recover = Effect.fn("Delivery.recover")(function* (taken?: {
+      readonly route: string
+      readonly epoch: number
+    }) {
+      const parked = yield* outbox.parkInFlight(taken)
       if (parked.length === 0) return
       if (sink.findDelivered !== undefined) {
         yield* outbox.requeue(parked.map((row) => row.id))
@@ -585,7 +641,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     })
 
     /** Most polls find nothing; checking untraced keeps Jaeger from filling with an empty trace per second. */
-    const anythingDue = outbox.due(1).pipe(
+    const anythingDue = Effect.flatMap(deliverable, (routes) => outbox.due(1, routes)).pipe(
       Effect.map((rows) => rows.length > 0),
       Effect.withTracerEnabled(false)
     )
@@ -597,7 +653,36 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       Effect.repeat(Schedule.forever)
     )
 
-    return { drainOnce, recover, awaitSettled, loop } as const
+    /**
+     * Cluster mode: this runner now holds `route`. Sends the previous holder still has in flight (a
+     * live runner handing over) are waited for, up to a request's timeout and the shutdown grace; rows
+     * left in flight by a runner that is gone are recovered as after a crash. Then the route's rows go.
+     */
+    const adoptRoute = Effect.fn("Delivery.adoptRoute")(function* (route: string) {
+      adopting.add(route)
+      const epoch = yield* owners.take(routeWork(route))
+      const deadline = (yield* Clock.currentTimeMillis) + answerWaitMs + graceSeconds * 1000
+      while ((yield* Clock.currentTimeMillis) < deadline) {
+        const live = yield* owners.liveRunners
+        const handing = yield* outbox.inFlightElsewhere(route, epoch)
+        if (!handing.some((runner) => runner !== owners.runner && live.has(runner))) break
+        yield* Effect.sleep("200 millis")
+      }
+      yield* recover({ route, epoch })
+      adopting.delete(route)
+      yield* outbox.wake
+    })
+
+    /** Cluster mode: `route` went to another runner; its sends in flight here get their answer first. */
+    const letGoRoute = Effect.fn("Delivery.letGoRoute")(function* (route: string) {
+      yield* owners.release(routeWork(route))
+      const deadline = (yield* Clock.currentTimeMillis) + answerWaitMs + graceSeconds * 1000
+      while ((inFlight.get(route) ?? 0) > 0 && (yield* Clock.currentTimeMillis) < deadline) {
+        yield* Effect.sleep("50 millis")
+      }
+    })
+
+    return { drainOnce, recover, awaitSettled, loop, adoptRoute, letGoRoute, clustered: owners.clustered } as const
   }).pipe(Effect.annotateLogs("module", "Delivery")),
   dependencies: [
     AppConfig.Default,
@@ -607,6 +692,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     ErrorTracker.Default,
     AlertLatency.Default,
     EditOutbox.Default,
+    WorkOwners.Default,
     SqlLive
   ]
 }) {}
@@ -615,7 +701,8 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
 export const DeliveryWorker = Layer.scopedDiscard(
   Effect.gen(function* () {
     const delivery = yield* Delivery
-    yield* delivery.recover()
+    // In cluster mode rows in flight are recovered per route, by the runner that takes the route over.
+    if (!delivery.clustered) yield* delivery.recover()
     yield* Effect.forkScoped(delivery.loop)
   }).pipe(Effect.annotateLogs("module", "Delivery"))
 )

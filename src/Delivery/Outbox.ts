@@ -1,4 +1,5 @@
 import { SqlClient } from "@effect/sql"
+import type { Fragment } from "@effect/sql/Statement"
 import { Clock, Effect, Metric, Option, Queue, Ref, Schema, Tracer } from "effect"
 import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { Alert, type EnqueueResult } from "../Kernel/Domain.js"
@@ -307,8 +308,14 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
      * a single row. INDEXED BY (SQLite only): given a range on next_attempt_at, its planner prefers
      * outbox_pending and then sorts the whole backlog.
      */
-    const queuesBySource = (status: OutboxStatus, perSource: number, dueBy = Number.MAX_SAFE_INTEGER) =>
+    const queuesBySource = (
+      status: OutboxStatus,
+      perSource: number,
+      dueBy = Number.MAX_SAFE_INTEGER,
+      routes?: ReadonlyArray<string>
+    ) =>
       Effect.gen(function* () {
+        const onRoutes = routes === undefined ? sql`` : sql`AND route IN ${sql.in(routes)}`
         const sources = yield* sql<{ source: string }>`
           WITH RECURSIVE s(source) AS (
             SELECT min(source) FROM outbox WHERE status = ${status}
@@ -321,7 +328,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
           sources,
           ({ source }) => sql<{ id: number; source: string }>`
             SELECT id, source FROM outbox ${indexedBySourceQueue}
-            WHERE status = ${status} AND source = ${source} AND next_attempt_at <= ${dueBy}
+            WHERE status = ${status} AND source = ${source} AND next_attempt_at <= ${dueBy} ${onRoutes}
             ORDER BY id LIMIT ${perSource}`
         )
       })
@@ -447,10 +454,14 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       } satisfies EnqueueResult
     }, Effect.orDie)
 
-    /** Rows due for delivery, taking turns between sources (see `roundRobin`), oldest first within each. */
-    const due = Effect.fn("Outbox.due")(function* (limit: number) {
+    /**
+     * Rows due for delivery, taking turns between sources (see `roundRobin`), oldest first within each;
+     * only those of `routes` when given (the routes this runner holds in cluster mode).
+     */
+    const due = Effect.fn("Outbox.due")(function* (limit: number, routes?: ReadonlyArray<string>) {
       const now = yield* Clock.currentTimeMillis
-      const picked = roundRobin(yield* queuesBySource("pending", limit, now), limit, (row) => row.id)
+      if (routes !== undefined && routes.length === 0) return []
+      const picked = roundRobin(yield* queuesBySource("pending", limit, now, routes), limit, (row) => row.id)
       if (picked.length === 0) return []
       const rows = yield* sql<DueRow>`
         SELECT id, route, payload, attempts, queued_at, created_at, maybe_sent, version, trace_id, span_id FROM outbox WHERE ${sql.in(
@@ -468,6 +479,26 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
     const markSending = Effect.fn("Outbox.markSending")(function* (id: number) {
       const now = yield* Clock.currentTimeMillis
       yield* sql`UPDATE outbox SET status = 'sending', sending_at = ${now} WHERE id = ${id}`
+    }, Effect.orDie)
+
+    /**
+     * Cluster mode's markSending: the row goes to `sending` only while it is still pending and `holds`
+     * (the route's fencing epoch, see WorkOwners.stillHolds) is true, in one conditional UPDATE. Of two
+     * runners, at most one claims a row; a runner whose epoch moved on claims none. False: not ours.
+     */
+    const claim = Effect.fn("Outbox.claim")(function* (id: number, runner: string, epoch: number, holds: Fragment) {
+      const now = yield* Clock.currentTimeMillis
+      const rows = yield* sql<{ id: number }>`UPDATE outbox SET status = 'sending', sending_at = ${now},
+        claimed_by = ${runner}, claim_epoch = ${epoch}
+        WHERE id = ${id} AND status = 'pending' AND ${holds} RETURNING id`
+      return rows.length === 1
+    }, Effect.orDie)
+
+    /** The runners holding rows of `route` in flight under an epoch older than `epoch`. */
+    const inFlightElsewhere = Effect.fn("Outbox.inFlightElsewhere")(function* (route: string, epoch: number) {
+      const rows = yield* sql<{ claimed_by: string }>`SELECT DISTINCT claimed_by FROM outbox
+        WHERE status = 'sending' AND route = ${route} AND claim_epoch < ${epoch} AND claimed_by IS NOT NULL`
+      return rows.map((row) => row.claimed_by)
     }, Effect.orDie)
 
     /** Returns the row's payload version now, so the caller can tell whether what it sent was already stale. */
@@ -620,11 +651,19 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
      * Discord created the message is unknowable from a webhook, so they are parked as 'uncertain'
      * instead of re-sent: at most once beats a possible duplicate.
      */
-    const parkInFlight = Effect.fn("Outbox.parkInFlight")(function* () {
+    const parkInFlight = Effect.fn("Outbox.parkInFlight")(function* (taken?: {
+      readonly route: string
+      readonly epoch: number
+    }) {
+      // A route taken over in cluster mode: only its rows claimed under an earlier epoch (or none).
+      const ofRoute =
+        taken === undefined
+          ? sql``
+          : sql`AND route = ${taken.route} AND (claim_epoch IS NULL OR claim_epoch < ${taken.epoch})`
       const rows = yield* sql<DueRow>`
         UPDATE outbox SET status = 'uncertain', maybe_sent = 1,
           last_error = 'in flight when the previous process stopped; not re-sent to avoid a duplicate'
-        WHERE status = 'sending' RETURNING id, route, payload, attempts, queued_at, created_at, maybe_sent, version, trace_id, span_id`
+        WHERE status = 'sending' ${ofRoute} RETURNING id, route, payload, attempts, queued_at, created_at, maybe_sent, version, trace_id, span_id`
       return rows.map(toRow)
     }, Effect.orDie)
 
@@ -769,6 +808,9 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       Effect.withSpan("Outbox.pendingStats")
     )
 
+    /** Wakes the delivery loop (a route taken over has rows waiting). */
+    const wake = Queue.offer(wakeups, undefined).pipe(Effect.asVoid)
+
     /** Resolves when new work was enqueued; delivery loops also poll, so a missed wake-up only delays. */
     const awaitWork = Queue.take(wakeups)
 
@@ -779,6 +821,8 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       enqueue,
       due,
       markSending,
+      claim,
+      inFlightElsewhere,
       markDelivered,
       awaitingLlm,
       applyFollowUp,
@@ -807,6 +851,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       pendingCount,
       pendingStats,
       awaitWork,
+      wake,
       arrivalCount
     } as const
   }),

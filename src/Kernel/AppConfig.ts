@@ -396,6 +396,24 @@ const routing = Config.all({
   watchlistBypassFilters: flag("WATCHLIST_BYPASS_FILTERS", false)
 })
 
+/**
+ * CLUSTER=1: `run` joins the runners on DATABASE_URL's PostgreSQL (@effect/cluster); RUNNER_HOST and
+ * RUNNER_PORT are the address the other runners reach this one at; CLUSTER_LEASE_SECONDS is how long
+ * a silent runner keeps its pollers and routes before another takes them over.
+ */
+const cluster = Config.all({
+  enabled: flag("CLUSTER", false),
+  runnerHost: Config.string("RUNNER_HOST").pipe(
+    Config.withDefault("127.0.0.1"),
+    checked("RUNNER_HOST", "Expected a host name or IP address", (value) => /^[\w.:-]+$/.test(value.trim()))
+  ),
+  runnerPort: Config.integer("RUNNER_PORT").pipe(
+    Config.withDefault(34431),
+    checked("RUNNER_PORT", "Expected a TCP port (1-65535)", (n) => n >= 1 && n <= 65535)
+  ),
+  leaseSeconds: integerAtLeast("CLUSTER_LEASE_SECONDS", 3, 6)
+})
+
 const settings = Config.all({
   runner,
   storage,
@@ -409,7 +427,8 @@ const settings = Config.all({
   outcomes,
   market,
   charts,
-  routing
+  routing,
+  cluster
 })
 
 export type Settings = Config.Config.Success<typeof settings>
@@ -573,6 +592,12 @@ export const settingNames: { readonly [S in keyof Settings]: { readonly [K in ke
     muteFile: "MUTE_FILE",
     watchlistFile: "WATCHLIST_FILE",
     watchlistBypassFilters: "WATCHLIST_BYPASS_FILTERS"
+  },
+  cluster: {
+    enabled: "CLUSTER",
+    runnerHost: "RUNNER_HOST",
+    runnerPort: "RUNNER_PORT",
+    leaseSeconds: "CLUSTER_LEASE_SECONDS"
   }
 }
 

@@ -64,8 +64,9 @@ const lock = (dataDir: string) =>
  */
 export const InstanceLockLive = Layer.scopedDiscard(
   Effect.gen(function* () {
-    const { storage } = yield* AppConfig
-    if (storage.dataDir === ":memory:") return
+    const { storage, cluster } = yield* AppConfig
+    // Cluster runners may share a host and DATA_DIR: who sends what is settled by the cluster's leases.
+    if (storage.dataDir === ":memory:" || cluster.enabled) return
     yield* Effect.acquireRelease(acquire(storage.dataDir), (db) =>
       Effect.sync(() => {
         rmSync(pidFile(storage.dataDir), { force: true })

@@ -13,6 +13,7 @@ import insiderPurchases from "./00091_insider_purchases.js"
 import outboxTickerCreated from "./00110_outbox_ticker_created.js"
 import outboxRoute from "./00120_outbox_route.js"
 import dashboardSearch from "./00130_dashboard_search.js"
+import clusterOwners from "./00190_cluster_owners.js"
 
 export const migrations = {
   "00001_core": core,
@@ -29,5 +30,6 @@ export const migrations = {
   "00091_insider_purchases": insiderPurchases,
   "00110_outbox_ticker_created": outboxTickerCreated,
   "00120_outbox_route": outboxRoute,
-  "00130_dashboard_search": dashboardSearch
+  "00130_dashboard_search": dashboardSearch,
+  "00190_cluster_owners": clusterOwners
 }
