@@ -57,7 +57,9 @@ describe("the whole bot across kill -9", () => {
           SEC_POLL_SECONDS: "1",
           LLM_TIMEOUT_SECONDS: "30",
           LLM_CYCLE_BUDGET_SECONDS: "60",
-          ALERTS_PER_TICKER_PER_MINUTE: "0"
+          ALERTS_PER_TICKER_PER_MINUTE: "0",
+          // The LLM decides before anything is queued, so a kill during its call leaves nothing decided.
+          LLM_MODE: "gate"
         }
         const bots: Array<ChildProcess> = []
         yield* Effect.addFinalizer(() => Effect.sync(() => bots.forEach((bot) => bot.kill("SIGKILL"))))

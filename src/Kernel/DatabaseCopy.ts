@@ -65,9 +65,11 @@ export const copySqliteToPostgres = Effect.fn("DatabaseCopy.copySqliteToPostgres
   // Both sides are migrated to this build first, so their tables and columns are the same.
   const source = yield* clientOf(SqliteLive(storage))
   const target = yield* clientOf(PgLive(url))
+  // work_owners is cluster mode's live record of who runs what: SQLite never runs a cluster, and a copy of it would be stale.
   const tables = yield* source<{ name: string }>`
     SELECT name FROM sqlite_master
-    WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'effect_sql_migrations' ORDER BY name`
+    WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('effect_sql_migrations', 'work_owners')
+    ORDER BY name`
   return yield* Effect.forEach(tables, ({ name }) =>
     copyTable(source, target, name).pipe(
       Effect.mapError(
