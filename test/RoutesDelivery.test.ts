@@ -48,7 +48,7 @@ const routesFile = (fake: FakeDiscord) => {
   return path
 }
 
-const layerFor = (routes: string) =>
+const layerFor = (routes: string, settings: Record<string, string | number> = {}) =>
   Delivery.DefaultWithoutDependencies.pipe(
     Layer.provideMerge(Layer.merge(DiscordSink.routedLayer, RouteHealth.Default)),
     Layer.provideMerge(
@@ -64,7 +64,7 @@ const layerFor = (routes: string) =>
       )
     ),
     Layer.provideMerge(Layer.mergeAll(NodeHttpClient.layerUndici, SqlLive, StatusBoard.Default, AppConfig.Default)),
-    Layer.provide(tempDataConfig({ DELIVERY_RETRY_BASE_SECONDS: 0.05, ROUTES_FILE: routes }))
+    Layer.provide(tempDataConfig({ DELIVERY_RETRY_BASE_SECONDS: 0.05, ROUTES_FILE: routes, ...settings }))
   )
 
 const withRoutes = <A, E, R>(
@@ -226,6 +226,28 @@ describe("routes", () => {
         expect(outcomes[0]).toMatchObject({ outcome: "filtered", reason: "no route of ROUTES_FILE matches it" })
         expect(yield* outbox.pendingCount).toBe(0)
       }).pipe(Effect.provide(layerFor(path)))
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("SOURCE_MAX_ALERTS_PER_MINUTE counts a source's alerts, not their copies on each route", () =>
+    Effect.gen(function* () {
+      const fake = yield* makeFakeDiscord()
+      yield* Effect.gen(function* () {
+        const outbox = yield* Outbox
+        const cap = { maxPerCycle: 0, overflow: "drop", perSource: { perPoll: 0, perMinute: 5 } } as const
+        // Every alert here goes to the firehose and the offerings route: two rows each.
+        const first = yield* outbox.enqueue(
+          [1, 2, 3].map((n) => alertFixture(n)),
+          cap
+        )
+        expect(first.overSourceCap ?? []).toEqual([])
+        const second = yield* outbox.enqueue(
+          [4, 5, 6].map((n) => alertFixture(n)),
+          cap
+        )
+        expect(second.overSourceCap).toHaveLength(1)
+        expect(yield* outbox.pendingCount).toBe(10)
+      }).pipe(Effect.provide(layerFor(routesFile(fake), { SOURCE_MAX_ALERTS_PER_MINUTE: 5 })))
     }).pipe(Effect.scoped)
   )
 })

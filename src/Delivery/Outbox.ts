@@ -334,9 +334,10 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       })
 
     /** Rows enqueued per source since `since` (epoch ms), whatever became of them: the per-minute source cap. */
+    /** Alerts per source since `since`: an alert on three routes is one alert, not three rows. */
     const enqueuedSince = Effect.fn("Outbox.enqueuedSince")(function* (since: number) {
       const rows = yield* sql<{ source: string; n: number }>`
-        SELECT source, count(*) AS n FROM outbox WHERE created_at > ${since} GROUP BY source`
+        SELECT source, count(DISTINCT item_id) AS n FROM outbox WHERE created_at > ${since} GROUP BY source`
       return new Map(rows.map((row) => [row.source, row.n])) as ReadonlyMap<string, number>
     }, Effect.orDie)
 
