@@ -3,7 +3,7 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Redacted } from "effect"
 import type { ChildProcess } from "node:child_process"
-import { writeFileSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Story } from "../src/World/World.js"
@@ -51,7 +51,7 @@ interface Runner {
 }
 
 /** A world, a fresh database, and a way to start runners on both. */
-const cluster = (latencyMs = 30) =>
+const cluster = (latencyMs = 30, routes: (world: World.World) => Record<string, string> = () => ({})) =>
   Effect.gen(function* () {
     const world = yield* World.make({ discord: { limit: 5, windowMs: 2_000, latencyMs, botToken } })
     const databaseUrl = yield* freshPgDatabase
@@ -69,7 +69,8 @@ const cluster = (latencyMs = 30) =>
       ALERTS_PER_TICKER_PER_MINUTE: "0",
       DISCORD_BOT_TOKEN: botToken,
       DISCORD_CHANNEL_ID: "1",
-      DISCORD_API_BASE_URL: world.discord.apiBaseUrl
+      DISCORD_API_BASE_URL: world.discord.apiBaseUrl,
+      ...routes(world)
     }
     const runners: Array<Runner> = []
     yield* Effect.addFinalizer(() =>
@@ -283,6 +284,99 @@ describe("cluster mode: runners on one PostgreSQL", () => {
           )
         )
         for (const claim of claims) expect(Number(claim.claim_epoch)).toBeGreaterThan(Number(takeover!.epoch))
+      }).pipe(Effect.scoped),
+    4 * startup
+  )
+
+  it.live(
+    "a fourth runner joins a busy cluster: it takes a share of the pollers and webhooks, nothing is sent twice",
+    () =>
+      Effect.gen(function* () {
+        // Many webhooks, each a route taking every alert: enough singletons that the joiner's share
+        // of the shards holds some of them.
+        const webhookIds = Array.from({ length: 10 }, (_, i) => String(200000000000000001n + BigInt(i)))
+        const { world, databaseUrl, start } = yield* cluster(30, (world) => {
+          const path = join(mkdtempSync(join(tmpdir(), "cluster-routes-")), "routes.json")
+          writeFileSync(
+            path,
+            JSON.stringify({
+              routes: webhookIds.map((id, i) => ({ name: `hook${i}`, webhook: world.discord.webhookUrl(id, `t${i}`) }))
+            })
+          )
+          // The per-source cap counts an alert once per route: ten routes would hit it within the stream.
+          return { ROUTES_FILE: path, SOURCE_MAX_ALERTS_PER_MINUTE: "0" }
+        })
+        const pg = PgClient.layer({ url: Redacted.make(databaseUrl) })
+        const owners = () =>
+          Effect.runPromise(
+            Effect.flatMap(
+              SqlClient.SqlClient,
+              (sql) => sql<OwnerRow & { previous_owner: string | null }>`
+                SELECT work, owner, epoch, previous_owner FROM work_owners`
+            ).pipe(
+              Effect.provide(pg),
+              Effect.catchAll(() => Effect.succeed([] as ReadonlyArray<OwnerRow & { previous_owner: string | null }>))
+            )
+          )
+        const works = webhookIds.length + 4
+        const first = [yield* start, yield* start, yield* start]
+        yield* waitUntil(
+          "every poller and route to have an owner",
+          async () => (await owners()).length >= works,
+          startup
+        )
+        yield* Effect.sleep(`${lease + 2} seconds`)
+        const threeAddresses = new Set(first.map((runner) => runner.address))
+        expect((yield* Effect.promise(owners)).every((row) => threeAddresses.has(row.owner))).toBe(true)
+
+        const titlesOn = (webhookId: string) =>
+          titlesOf(world.discord.messages.filter((message) => message.webhookId === webhookId))
+        const expected = world.publish(stories(8)).map((story) => story.title)
+        yield* waitUntil("the stream to be under way", () => titlesOn(webhookIds[0]!).length >= 1, startup)
+        const joiner = yield* start
+        // Stories keep coming while the shards are shared out again.
+        expected.push(...world.publish(stories(4, 8)).map((story) => story.title))
+        yield* waitUntil(
+          "the fourth runner to hold some of the work",
+          async () => (await owners()).some((row) => row.owner === joiner.address),
+          startup
+        )
+        expected.push(...world.publish(stories(4, 12)).map((story) => story.title))
+        yield* waitUntil(
+          "every story on every webhook",
+          () =>
+            webhookIds.every((id) => {
+              const received = new Set(titlesOn(id))
+              return expected.every((title) => received.has(title))
+            }),
+          startup
+        ).pipe(
+          // Which stories never arrived, and what the outbox holds: the hand-over that lost them.
+          Effect.tapErrorCause(() =>
+            Effect.promise(async () =>
+              console.log(
+                JSON.stringify({
+                  missing: expected.filter((title) => !titlesOn(webhookIds[0]!).includes(title)),
+                  owners: await owners()
+                })
+              )
+            )
+          )
+        )
+        yield* Effect.sleep("2 seconds")
+
+        for (const id of webhookIds) {
+          const received = titlesOn(id)
+          expect(received.length, `webhook ${id}`).toBe(new Set(received).size) // none twice
+          expect(new Set(received), `webhook ${id}`).toEqual(new Set(expected))
+        }
+        // What the joiner holds it took over from one of the three, under a newer epoch.
+        const taken = (yield* Effect.promise(owners)).filter((row) => row.owner === joiner.address)
+        expect(taken.length).toBeGreaterThan(0)
+        for (const row of taken) {
+          expect(threeAddresses.has(row.previous_owner ?? "")).toBe(true)
+          expect(Number(row.epoch)).toBeGreaterThan(1)
+        }
       }).pipe(Effect.scoped),
     4 * startup
   )
