@@ -307,8 +307,14 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
      * a single row. INDEXED BY (SQLite only): given a range on next_attempt_at, its planner prefers
      * outbox_pending and then sorts the whole backlog.
      */
-    const queuesBySource = (status: OutboxStatus, perSource: number, dueBy = Number.MAX_SAFE_INTEGER) =>
+    const queuesBySource = (
+      status: OutboxStatus,
+      perSource: number,
+      dueBy = Number.MAX_SAFE_INTEGER,
+      skipRoutes: ReadonlyArray<string> = []
+    ) =>
       Effect.gen(function* () {
+        const routeFilter = skipRoutes.length === 0 ? sql.literal("") : sql`AND route NOT IN ${sql.in(skipRoutes)}`
         const sources = yield* sql<{ source: string }>`
           WITH RECURSIVE s(source) AS (
             SELECT min(source) FROM outbox WHERE status = ${status}
@@ -321,7 +327,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
           sources,
           ({ source }) => sql<{ id: number; source: string }>`
             SELECT id, source FROM outbox ${indexedBySourceQueue}
-            WHERE status = ${status} AND source = ${source} AND next_attempt_at <= ${dueBy}
+            WHERE status = ${status} AND source = ${source} AND next_attempt_at <= ${dueBy} ${routeFilter}
             ORDER BY id LIMIT ${perSource}`
         )
       })
@@ -447,10 +453,13 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       } satisfies EnqueueResult
     }, Effect.orDie)
 
-    /** Rows due for delivery, taking turns between sources (see `roundRobin`), oldest first within each. */
-    const due = Effect.fn("Outbox.due")(function* (limit: number) {
+    /**
+     * Rows due for delivery, taking turns between sources (see `roundRobin`), oldest first within each;
+     * none of `skipRoutes` (routes waiting out their rate limit), so their backlog can't crowd out the others.
+     */
+    const due = Effect.fn("Outbox.due")(function* (limit: number, skipRoutes: ReadonlyArray<string> = []) {
       const now = yield* Clock.currentTimeMillis
-      const picked = roundRobin(yield* queuesBySource("pending", limit, now), limit, (row) => row.id)
+      const picked = roundRobin(yield* queuesBySource("pending", limit, now, skipRoutes), limit, (row) => row.id)
       if (picked.length === 0) return []
       const rows = yield* sql<DueRow>`
         SELECT id, route, payload, attempts, queued_at, created_at, maybe_sent, version, trace_id, span_id FROM outbox WHERE ${sql.in(
