@@ -21,7 +21,8 @@ const benches = [
   "memory",
   "latency",
   "dashboard",
-  "insider"
+  "insider",
+  "routes"
 ] as const
 
 const reports: Array<BenchReport> = []
