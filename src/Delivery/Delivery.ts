@@ -98,6 +98,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     const chartWaitMs = settings.chartWaitSeconds * 1000
     // Asked with `in`: a test sink answers every other property with a stub that dies.
     const packing = "packing" in sink ? sink.packing : undefined
+    const rateLimitWait = "rateLimitWait" in sink ? sink.rateLimitWait : undefined
     const sinkUnavailable = yield* Ref.make(false)
     const maxDelayMs = settings.maxDelayMinutes * 60_000
     const answerWaitMs = settings.requestTimeoutSeconds * 1000
@@ -517,14 +518,57 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
         ? Effect.succeed(false)
         : Effect.map(packing.room, (room) => waiting > Math.floor(room / 2))
 
+    /**
+     * Routes whose webhook must wait out its rate limit (a 429's retry_after, a spent bucket), and until
+     * when (epoch ms). Their rows are left queued, in order, while the other routes' rows go.
+     */
+    const waitingRoutes = new Map<string, number>()
+    const stillWaiting = Effect.map(Clock.currentTimeMillis, (now) => {
+      for (const [route, until] of waitingRoutes) if (until <= now) waitingRoutes.delete(route)
+      return [...waitingRoutes.keys()]
+    })
+    /**
+     * True when the row's route may send now. Otherwise the route joins `passed`, the routes this batch
+     * leaves alone from here on, so none of its rows overtakes the one left queued.
+     */
+    const routeClear = Effect.fn("Delivery.routeClear")(function* (row: OutboxRow, passed: Set<string>) {
+      if (passed.has(row.route)) return false
+      const wait = rateLimitWait === undefined ? 0 : yield* rateLimitWait(row.route)
+      if (wait <= 0 && !waitingRoutes.has(row.route)) return true
+      if (wait > 0) waitingRoutes.set(row.route, (yield* Clock.currentTimeMillis) + wait)
+      passed.add(row.route)
+      return false
+    })
+    /** How long the loop may idle: until the first waiting route may send again, at most a poll interval. */
+    const idleFor = Effect.map(Clock.currentTimeMillis, (now) =>
+      Duration.millis(
+        Math.max(
+          0,
+          Math.min(Duration.toMillis(pollInterval), ...[...waitingRoutes.values()].map((until) => until - now))
+        )
+      )
+    )
+
     /** Most alerts one message carries: Discord's 10 embeds; the sink's `fitting` may allow fewer. */
     const maxPerMessage = 10
+
+    /**
+     * After a send that stopped the batch: when only the row's route was rate limited, the batch carries
+     * on with the other routes' rows. False when everything must stop (the sink is gone, shutting down).
+     */
+    const routeHeldUp = (row: OutboxRow, passed: Set<string>) =>
+      Effect.gen(function* () {
+        if ((yield* Ref.get(sinkUnavailable)) || (yield* Deferred.isDone(stopping))) return false
+        yield* routeClear(row, passed)
+        passed.add(row.route)
+        return true
+      })
 
     /** One batch of due rows. Returns how many rows it handled. */
     const drainOnce = Effect.fn("Delivery.drainOnce")(function* () {
       if ((yield* Ref.get(sinkUnavailable)) || (yield* Deferred.isDone(stopping))) return 0
       const arrivals = yield* outbox.arrivalCount
-      const rows = yield* outbox.due(batchSize, yield* deliverable)
+      const rows = yield* outbox.due(batchSize, yield* deliverable, yield* stillWaiting)
       notePicked(rows, yield* Clock.currentTimeMillis)
       // Charts for the next rows render while this one waits for its rate-limit slot, a few at a
       // time (as many as there are chart workers), so sends stay in order but never wait on a chart.
@@ -535,16 +579,20 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       let index = 0
       // Rows a pack's scan already settled (expired, deferred, found delivered) beyond the message it sent.
       const settledInScan = new Set<number>()
+      const passed = new Set<string>()
       while (index < rows.length) {
         if (yield* Deferred.isDone(stopping)) break
         const row = rows[index]!
         if (settledInScan.has(row.id)) {
           handled += 1
           index += 1
+        } else if (!(yield* routeClear(row, passed))) {
+          // Left pending, as are the route's later rows: they go in order once its webhook may send.
+          index += 1
         } else if (unpackable.has(row.id) || !(yield* shouldPack(rows.length - index))) {
           handled += 1
           index += 1
-          if (!(yield* deliver(row, chartAt(index - 1), arrivals))) break
+          if (!(yield* deliver(row, chartAt(index - 1), arrivals)) && !(yield* routeHeldUp(row, passed))) break
         } else {
           // The next rows in `due` order (fair between sources) that are cleared to go, up to a message's worth.
           const ready: Array<Ready & { readonly index: number }> = []
@@ -587,7 +635,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
               group.map(({ entry }) => entry),
               group.map(({ chart }) => chart)
             )
-            if (!sent) break
+            if (!sent && !(yield* routeHeldUp(row, passed))) break
           }
         }
         // New alerts arrived: pick again, so a fresh one waits for one send, not for the rest of this batch.
@@ -624,7 +672,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       })
     })
 
-    const idle = Effect.raceFirst(outbox.awaitWork, Effect.sleep(pollInterval))
+    const idle = Effect.flatMap(idleFor, (wait) => Effect.raceFirst(outbox.awaitWork, Effect.sleep(wait)))
 
     /** Drains until every alert enqueued after `afterId` is delivered or given up on, or `timeout` passes. */
     const awaitSettled = Effect.fn("Delivery.awaitSettled")(function* (afterId: number, timeout: Duration.Duration) {
@@ -641,7 +689,9 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     })
 
     /** Most polls find nothing; checking untraced keeps Jaeger from filling with an empty trace per second. */
-    const anythingDue = Effect.flatMap(deliverable, (routes) => outbox.due(1, routes)).pipe(
+    const anythingDue = Effect.flatMap(Effect.all([deliverable, stillWaiting]), ([routes, waiting]) =>
+      outbox.due(1, routes, waiting)
+    ).pipe(
       Effect.map((rows) => rows.length > 0),
       Effect.withTracerEnabled(false)
     )
