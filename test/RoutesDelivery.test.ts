@@ -235,6 +235,24 @@ describe("routes", () => {
     )
   )
 
+  it.live("routes' webhooks are sent to side by side: a slow answer on one route holds up no other route", () =>
+    withRoutes(
+      (fake) =>
+        Effect.gen(function* () {
+          const outbox = yield* Outbox
+          const delivery = yield* Delivery
+          yield* outbox.enqueue([fdaAlert(1)])
+          const report = yield* delivery.awaitSettled(0, Duration.seconds(20))
+          expect(report).toMatchObject({ delivered: 3, failed: 0, timedOut: false })
+          // Each answer takes a second: one request at a time would land them at least a second apart.
+          const answered = fake.messages.map((message) => message.at)
+          expect(new Set(fake.messages.map((message) => message.webhookId)).size).toBe(3)
+          expect(Math.max(...answered) - Math.min(...answered)).toBeLessThan(1_000)
+        }),
+      { limit: 5, windowMs: 200, latencyMs: 1_000 }
+    )
+  )
+
   it.live("an alert no route takes is not queued, and its outcome says why", () =>
     Effect.gen(function* () {
       const fake = yield* makeFakeDiscord()

@@ -66,7 +66,7 @@ const formatAge = (ms: number): string =>
   ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`
 
 /**
- * Drains the outbox through the sink one request at a time, taking turns between sources (oldest
+ * Drains the outbox through the sink, one request at a time per route (routes side by side), taking turns between sources (oldest
  * first within each, see `Outbox.due`), and picks again as soon as new alerts arrive. When more
  * alerts wait than the sink's rate limit lets go at once, they share messages (see `Pack.ts`).
  * Each row is marked `sending` right before its request leaves, and `delivered` with the message id
@@ -564,24 +564,22 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
         return true
       })
 
-    /** One batch of due rows. Returns how many rows it handled. */
-    const drainOnce = Effect.fn("Delivery.drainOnce")(function* () {
-      if ((yield* Ref.get(sinkUnavailable)) || (yield* Deferred.isDone(stopping))) return 0
-      const arrivals = yield* outbox.arrivalCount
-      const rows = yield* outbox.due(batchSize, yield* deliverable, yield* stillWaiting)
-      notePicked(rows, yield* Clock.currentTimeMillis)
-      // Charts for the next rows render while this one waits for its rate-limit slot, a few at a
-      // time (as many as there are chart workers), so sends stay in order but never wait on a chart.
-      const lookahead = yield* Effect.makeSemaphore(chartSettings.workers)
-      const upcoming = yield* Effect.forEach(rows, (row) => Effect.fork(lookahead.withPermits(1)(chartFor(row))))
-      const chartAt = (index: number) => upcoming[index]!
+    /**
+     * One route's rows of a batch, in `due` order (fair between sources), one request in flight at a
+     * time so the route's messages land in order. Returns how many rows it handled.
+     */
+    const drainRoute = Effect.fn("Delivery.drainRoute")(function* (
+      rows: ReadonlyArray<OutboxRow>,
+      chartAt: (index: number) => Fiber.Fiber<ChartOutcome>,
+      arrivals: number
+    ) {
       let handled = 0
       let index = 0
       // Rows a pack's scan already settled (expired, deferred, found delivered) beyond the message it sent.
       const settledInScan = new Set<number>()
       const passed = new Set<string>()
       while (index < rows.length) {
-        if (yield* Deferred.isDone(stopping)) break
+        if ((yield* Ref.get(sinkUnavailable)) || (yield* Deferred.isDone(stopping))) break
         const row = rows[index]!
         if (settledInScan.has(row.id)) {
           handled += 1
@@ -594,7 +592,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
           index += 1
           if (!(yield* deliver(row, chartAt(index - 1), arrivals)) && !(yield* routeHeldUp(row, passed))) break
         } else {
-          // The next rows in `due` order (fair between sources) that are cleared to go, up to a message's worth.
+          // The next rows in `due` order that are cleared to go, up to a message's worth.
           const ready: Array<Ready & { readonly index: number }> = []
           const tickers = new Map<string, number>()
           let scanned = index
@@ -603,8 +601,6 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
             const candidate = rows[at]!
             scanned += 1
             if (settledInScan.has(candidate.id)) continue
-            // A message goes to one route's webhook: rows of other routes wait for a message of their own.
-            if (candidate.route !== row.route) continue
             const symbol = candidate.alert.ticker.symbol
             const prepared = yield* prepare(candidate, tickers.get(symbol) ?? 0)
             if (Option.isSome(prepared)) {
@@ -641,8 +637,37 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
         // New alerts arrived: pick again, so a fresh one waits for one send, not for the rest of this batch.
         if ((yield* outbox.arrivalCount) !== arrivals) break
       }
-      yield* Fiber.interruptAll(upcoming)
       return handled
+    })
+
+    /**
+     * One batch of due rows. Each route's rows go on a fiber of their own: the routes' webhooks have
+     * their own rate limits, so one route's request in flight never holds up another's window.
+     * Returns how many rows it handled.
+     */
+    const drainOnce = Effect.fn("Delivery.drainOnce")(function* () {
+      if ((yield* Ref.get(sinkUnavailable)) || (yield* Deferred.isDone(stopping))) return 0
+      const arrivals = yield* outbox.arrivalCount
+      const rows = yield* outbox.due(batchSize, yield* deliverable, yield* stillWaiting)
+      notePicked(rows, yield* Clock.currentTimeMillis)
+      // Charts for the next rows render while this one waits for its rate-limit slot, a few at a
+      // time (as many as there are chart workers), so sends stay in order but never wait on a chart.
+      const lookahead = yield* Effect.makeSemaphore(chartSettings.workers)
+      const upcoming = yield* Effect.forEach(rows, (row) => Effect.fork(lookahead.withPermits(1)(chartFor(row))))
+      const byRoute = new Map<string, Array<number>>()
+      rows.forEach((row, index) => byRoute.set(row.route, [...(byRoute.get(row.route) ?? []), index]))
+      const handled = yield* Effect.forEach(
+        [...byRoute.values()],
+        (indices) =>
+          drainRoute(
+            indices.map((index) => rows[index]!),
+            (at) => upcoming[indices[at]!]!,
+            arrivals
+          ),
+        { concurrency: "unbounded" }
+      )
+      yield* Fiber.interruptAll(upcoming)
+      return handled.reduce((sum, count) => sum + count, 0)
     })
 
     /**
@@ -684,7 +709,9 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
         if (open === 0 || (yield* Ref.get(sinkUnavailable))) return summarise(counts, false)
         if (now >= deadline) return summarise(counts, true)
         const handled = yield* drainOnce()
-        if (handled === 0) yield* Effect.sleep(Duration.millis(Math.min(100, deadline - now)))
+        // Waking when a rate-limited route may send again, not at the next 100 ms tick, keeps its window full.
+        const wait = Math.min(100, deadline - now, Duration.toMillis(yield* idleFor))
+        if (handled === 0) yield* Effect.sleep(Duration.millis(wait))
       }
     })
 
