@@ -645,10 +645,13 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
      * their own rate limits, so one route's request in flight never holds up another's window.
      * Returns how many rows it handled.
      */
+    let routesLastBatch = 1
     const drainOnce = Effect.fn("Delivery.drainOnce")(function* () {
       if ((yield* Ref.get(sinkUnavailable)) || (yield* Deferred.isDone(stopping))) return 0
       const arrivals = yield* outbox.arrivalCount
-      const rows = yield* outbox.due(batchSize, yield* deliverable, yield* stillWaiting)
+      // A batch's worth per route the last batch held: shared among five routes, 25 rows made each route's
+      // messages carry five alerts, not the ten a backlog may pack, and so took twice the windows.
+      const rows = yield* outbox.due(batchSize * routesLastBatch, yield* deliverable, yield* stillWaiting)
       notePicked(rows, yield* Clock.currentTimeMillis)
       // Charts for the next rows render while this one waits for its rate-limit slot, a few at a
       // time (as many as there are chart workers), so sends stay in order but never wait on a chart.
@@ -656,6 +659,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       const upcoming = yield* Effect.forEach(rows, (row) => Effect.fork(lookahead.withPermits(1)(chartFor(row))))
       const byRoute = new Map<string, Array<number>>()
       rows.forEach((row, index) => byRoute.set(row.route, [...(byRoute.get(row.route) ?? []), index]))
+      routesLastBatch = Math.max(1, byRoute.size)
       const handled = yield* Effect.forEach(
         [...byRoute.values()],
         (indices) =>
