@@ -640,12 +640,13 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       return handled
     })
 
+    /** Routes the last batch held rows of: the next batch takes `batchSize` rows for each. */
+    let routesLastBatch = 1
     /**
      * One batch of due rows. Each route's rows go on a fiber of their own: the routes' webhooks have
      * their own rate limits, so one route's request in flight never holds up another's window.
      * Returns how many rows it handled.
      */
-    let routesLastBatch = 1
     const drainOnce = Effect.fn("Delivery.drainOnce")(function* () {
       if ((yield* Ref.get(sinkUnavailable)) || (yield* Deferred.isDone(stopping))) return 0
       const arrivals = yield* outbox.arrivalCount
