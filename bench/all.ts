@@ -22,7 +22,8 @@ const benches = [
   "latency",
   "dashboard",
   "insider",
-  "cluster"
+  "cluster",
+  "routes"
 ] as const
 
 const reports: Array<BenchReport> = []

@@ -51,6 +51,13 @@ export const targets = {
   chartsRenderP50: { text: "< 150 ms", value: { atMost: 150 } },
   discordShareOfLimit: { text: "≥ 90% (ratio = delivered rate / configured limit)", ratio: { atLeast: 0.9 } },
   discordLost: { text: "0", value: { atMost: 0 }, ratio: { atMost: 0 } },
+  routesShareOfLimit: {
+    text: "≥ 90% of the combined message limit (ratio = messages/s / limit)",
+    ratio: { atLeast: 0.9 }
+  },
+  routesDelivered: { text: "all (ratio = delivered / queued)", ratio: { atLeast: 1 } },
+  routes429s: { text: "≤ 1 per bucket (ratio = 429s / webhooks)", ratio: { atMost: 1 } },
+  routingDecision: { text: "≥ 100k alerts/s", value: { atLeast: 100_000 } },
   tracingOverhead: { text: "≤ 1.10× (ratio = on / off)", ratio: { atMost: 1.1 } },
   backtestWall: { text: "< 10000 ms", value: { atMost: 10_000 } },
   cycleSpeedup: { text: "≥ 2× faster (ratio = sequential / concurrent)", ratio: { atLeast: 2 } },

@@ -71,7 +71,8 @@ describe("fan-out across kill -9", () => {
           outbox.enqueue([alertFixture(1, { classification: classificationFixture({ categories: ["fda_approval"] }) })])
         ).pipe(Effect.provide(Outbox.Default.pipe(Layer.provide(configLayer(env)))))
 
-        // The middle route is told to wait 8 s: the process dies with the first route delivered and the middle one owed.
+        // The middle route is told to wait 8 s: the process dies with the other routes delivered (its wait holds
+        // up none of them) and the middle one owed.
         fake.rateLimitNext(1, 8_000, ids.offerings)
         const to = (id: string) => fake.messages.filter((message) => message.webhookId === id).length
         const first = startBot(env)
@@ -91,6 +92,7 @@ describe("fan-out across kill -9", () => {
         yield* waitUntil(
           () =>
             to(ids.fda) === 1 &&
+            statuses()["firehose"] === "delivered" &&
             fake.requests.some((request) => request.webhookId === ids.offerings && request.status === 429) &&
             statuses()["offerings"] === "pending",
           startup,
@@ -99,7 +101,7 @@ describe("fan-out across kill -9", () => {
         first.kill("SIGKILL")
         yield* exited(first)
         expect(to(ids.offerings)).toBe(0)
-        expect(statuses()).toMatchObject({ fda: "delivered" })
+        expect(statuses()).toMatchObject({ fda: "delivered", firehose: "delivered" })
         expect(statuses()["offerings"]).not.toBe("delivered")
 
         const second = startBot(env)

@@ -22,6 +22,7 @@ import { StatusBoard } from "../src/Kernel/StatusBoard.js"
 import { applyCycleCap } from "../src/MarketData/Filters.js"
 import { type FakeDiscord, makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { alertFixture, classificationFixture } from "./support/Alerts.js"
+import { eventually } from "./support/Eventually.js"
 import { tempDataConfig } from "./support/TestLayers.js"
 
 const ids = { fda: "100000000000000001", offerings: "100000000000000002", firehose: "100000000000000003" }
@@ -203,6 +204,52 @@ describe("routes", () => {
         const gauge = Metric.tagged(Metric.tagged(routeAlerts, "route", "offerings"), "state", "delivered")
         expect((yield* Metric.value(gauge)).value).toBe(1)
       })
+    )
+  )
+
+  it.live("a route told to wait by a 429 holds up no other route: theirs go, its own goes after the wait", () =>
+    withRoutes((fake) =>
+      Effect.gen(function* () {
+        fake.rateLimitNext(1, 8_000, ids.firehose)
+        const outbox = yield* Outbox
+        const delivery = yield* Delivery
+        const titles = (id: string) =>
+          fake.messages
+            .filter((message) => message.webhookId === id)
+            .flatMap((message) => (message.payload["embeds"] as Array<{ title: string }>).map((embed) => embed.title))
+        yield* Effect.forkScoped(delivery.loop)
+        yield* outbox.enqueue([fdaAlert(1)])
+        yield* eventually("the firehose's 429", () => fake.requests.some((request) => request.status === 429))
+        yield* outbox.enqueue([fdaAlert(2), fdaAlert(3)])
+        yield* eventually(
+          "fda and offerings to get all three",
+          () => titles(ids.fda).length === 3 && titles(ids.offerings).length === 3,
+          "5 seconds"
+        )
+        // Still inside the firehose's 8 s: nothing reached it yet.
+        expect(titles(ids.firehose)).toEqual([])
+        // After its wait, the firehose gets all three, in the order they were queued.
+        yield* eventually("the firehose's three", () => titles(ids.firehose).length === 3, "20 seconds")
+        expect(titles(ids.firehose)).toEqual(titles(ids.fda))
+      })
+    )
+  )
+
+  it.live("routes' webhooks are sent to side by side: a slow answer on one route holds up no other route", () =>
+    withRoutes(
+      (fake) =>
+        Effect.gen(function* () {
+          const outbox = yield* Outbox
+          const delivery = yield* Delivery
+          yield* outbox.enqueue([fdaAlert(1)])
+          const report = yield* delivery.awaitSettled(0, Duration.seconds(20))
+          expect(report).toMatchObject({ delivered: 3, failed: 0, timedOut: false })
+          // Each answer takes a second: one request at a time would land them at least a second apart.
+          const answered = fake.messages.map((message) => message.at)
+          expect(new Set(fake.messages.map((message) => message.webhookId)).size).toBe(3)
+          expect(Math.max(...answered) - Math.min(...answered)).toBeLessThan(1_000)
+        }),
+      { limit: 5, windowMs: 200, latencyMs: 1_000 }
     )
   )
 

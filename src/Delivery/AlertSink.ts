@@ -99,6 +99,11 @@ export class AlertSink extends Context.Tag("Delivery/AlertSink")<
     readonly edit: (messageId: string | null, entries: ReadonlyArray<EditEntry>) => Effect.Effect<void, EditError>
     /** Only for sinks with a rate limit worth packing for (Discord); stdout prints each alert as it comes. */
     readonly packing?: AlertPacking
+    /**
+     * Only for sinks rate-limited per route (Discord): milliseconds until the route's webhook may send
+     * without waiting; delivery sends other routes' alerts meanwhile.
+     */
+    readonly rateLimitWait?: (route: string | undefined) => Effect.Effect<number>
   }
 >() {
   static readonly Test = makeTestLayer(AlertSink)

@@ -66,7 +66,7 @@ const formatAge = (ms: number): string =>
   ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`
 
 /**
- * Drains the outbox through the sink one request at a time, taking turns between sources (oldest
+ * Drains the outbox through the sink, one request at a time per route (routes side by side), taking turns between sources (oldest
  * first within each, see `Outbox.due`), and picks again as soon as new alerts arrive. When more
  * alerts wait than the sink's rate limit lets go at once, they share messages (see `Pack.ts`).
  * Each row is marked `sending` right before its request leaves, and `delivered` with the message id
@@ -98,6 +98,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     const chartWaitMs = settings.chartWaitSeconds * 1000
     // Asked with `in`: a test sink answers every other property with a stub that dies.
     const packing = "packing" in sink ? sink.packing : undefined
+    const rateLimitWait = "rateLimitWait" in sink ? sink.rateLimitWait : undefined
     const sinkUnavailable = yield* Ref.make(false)
     const maxDelayMs = settings.maxDelayMinutes * 60_000
     const answerWaitMs = settings.requestTimeoutSeconds * 1000
@@ -517,36 +518,81 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
         ? Effect.succeed(false)
         : Effect.map(packing.room, (room) => waiting > Math.floor(room / 2))
 
+    /**
+     * Routes whose webhook must wait out its rate limit (a 429's retry_after, a spent bucket), and until
+     * when (epoch ms). Their rows are left queued, in order, while the other routes' rows go.
+     */
+    const waitingRoutes = new Map<string, number>()
+    const stillWaiting = Effect.map(Clock.currentTimeMillis, (now) => {
+      for (const [route, until] of waitingRoutes) if (until <= now) waitingRoutes.delete(route)
+      return [...waitingRoutes.keys()]
+    })
+    /**
+     * True when the row's route may send now. Otherwise the route joins `passed`, the routes this batch
+     * leaves alone from here on, so none of its rows overtakes the one left queued.
+     */
+    const routeClear = Effect.fn("Delivery.routeClear")(function* (row: OutboxRow, passed: Set<string>) {
+      if (passed.has(row.route)) return false
+      const wait = rateLimitWait === undefined ? 0 : yield* rateLimitWait(row.route)
+      if (wait <= 0 && !waitingRoutes.has(row.route)) return true
+      if (wait > 0) waitingRoutes.set(row.route, (yield* Clock.currentTimeMillis) + wait)
+      passed.add(row.route)
+      return false
+    })
+    /** How long the loop may idle: until the first waiting route may send again, at most a poll interval. */
+    const idleFor = Effect.map(Clock.currentTimeMillis, (now) =>
+      Duration.millis(
+        Math.max(
+          0,
+          Math.min(Duration.toMillis(pollInterval), ...[...waitingRoutes.values()].map((until) => until - now))
+        )
+      )
+    )
+
     /** Most alerts one message carries: Discord's 10 embeds; the sink's `fitting` may allow fewer. */
     const maxPerMessage = 10
 
-    /** One batch of due rows. Returns how many rows it handled. */
-    const drainOnce = Effect.fn("Delivery.drainOnce")(function* () {
-      if ((yield* Ref.get(sinkUnavailable)) || (yield* Deferred.isDone(stopping))) return 0
-      const arrivals = yield* outbox.arrivalCount
-      const rows = yield* outbox.due(batchSize, yield* deliverable)
-      notePicked(rows, yield* Clock.currentTimeMillis)
-      // Charts for the next rows render while this one waits for its rate-limit slot, a few at a
-      // time (as many as there are chart workers), so sends stay in order but never wait on a chart.
-      const lookahead = yield* Effect.makeSemaphore(chartSettings.workers)
-      const upcoming = yield* Effect.forEach(rows, (row) => Effect.fork(lookahead.withPermits(1)(chartFor(row))))
-      const chartAt = (index: number) => upcoming[index]!
+    /**
+     * After a send that stopped the batch: when only the row's route was rate limited, the batch carries
+     * on with the other routes' rows. False when everything must stop (the sink is gone, shutting down).
+     */
+    const routeHeldUp = (row: OutboxRow, passed: Set<string>) =>
+      Effect.gen(function* () {
+        if ((yield* Ref.get(sinkUnavailable)) || (yield* Deferred.isDone(stopping))) return false
+        yield* routeClear(row, passed)
+        passed.add(row.route)
+        return true
+      })
+
+    /**
+     * One route's rows of a batch, in `due` order (fair between sources), one request in flight at a
+     * time so the route's messages land in order. Returns how many rows it handled.
+     */
+    const drainRoute = Effect.fn("Delivery.drainRoute")(function* (
+      rows: ReadonlyArray<OutboxRow>,
+      chartAt: (index: number) => Fiber.Fiber<ChartOutcome>,
+      arrivals: number
+    ) {
       let handled = 0
       let index = 0
       // Rows a pack's scan already settled (expired, deferred, found delivered) beyond the message it sent.
       const settledInScan = new Set<number>()
+      const passed = new Set<string>()
       while (index < rows.length) {
-        if (yield* Deferred.isDone(stopping)) break
+        if ((yield* Ref.get(sinkUnavailable)) || (yield* Deferred.isDone(stopping))) break
         const row = rows[index]!
         if (settledInScan.has(row.id)) {
           handled += 1
           index += 1
+        } else if (!(yield* routeClear(row, passed))) {
+          // Left pending, as are the route's later rows: they go in order once its webhook may send.
+          index += 1
         } else if (unpackable.has(row.id) || !(yield* shouldPack(rows.length - index))) {
           handled += 1
           index += 1
-          if (!(yield* deliver(row, chartAt(index - 1), arrivals))) break
+          if (!(yield* deliver(row, chartAt(index - 1), arrivals)) && !(yield* routeHeldUp(row, passed))) break
         } else {
-          // The next rows in `due` order (fair between sources) that are cleared to go, up to a message's worth.
+          // The next rows in `due` order that are cleared to go, up to a message's worth.
           const ready: Array<Ready & { readonly index: number }> = []
           const tickers = new Map<string, number>()
           let scanned = index
@@ -555,8 +601,6 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
             const candidate = rows[at]!
             scanned += 1
             if (settledInScan.has(candidate.id)) continue
-            // A message goes to one route's webhook: rows of other routes wait for a message of their own.
-            if (candidate.route !== row.route) continue
             const symbol = candidate.alert.ticker.symbol
             const prepared = yield* prepare(candidate, tickers.get(symbol) ?? 0)
             if (Option.isSome(prepared)) {
@@ -587,14 +631,48 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
               group.map(({ entry }) => entry),
               group.map(({ chart }) => chart)
             )
-            if (!sent) break
+            if (!sent && !(yield* routeHeldUp(row, passed))) break
           }
         }
         // New alerts arrived: pick again, so a fresh one waits for one send, not for the rest of this batch.
         if ((yield* outbox.arrivalCount) !== arrivals) break
       }
-      yield* Fiber.interruptAll(upcoming)
       return handled
+    })
+
+    /** Routes the last batch held rows of: the next batch takes `batchSize` rows for each. */
+    let routesLastBatch = 1
+    /**
+     * One batch of due rows. Each route's rows go on a fiber of their own: the routes' webhooks have
+     * their own rate limits, so one route's request in flight never holds up another's window.
+     * Returns how many rows it handled.
+     */
+    const drainOnce = Effect.fn("Delivery.drainOnce")(function* () {
+      if ((yield* Ref.get(sinkUnavailable)) || (yield* Deferred.isDone(stopping))) return 0
+      const arrivals = yield* outbox.arrivalCount
+      // A batch's worth per route the last batch held: shared among five routes, 25 rows made each route's
+      // messages carry five alerts, not the ten a backlog may pack, and so took twice the windows.
+      const rows = yield* outbox.due(batchSize * routesLastBatch, yield* deliverable, yield* stillWaiting)
+      notePicked(rows, yield* Clock.currentTimeMillis)
+      // Charts for the next rows render while this one waits for its rate-limit slot, a few at a
+      // time (as many as there are chart workers), so sends stay in order but never wait on a chart.
+      const lookahead = yield* Effect.makeSemaphore(chartSettings.workers)
+      const upcoming = yield* Effect.forEach(rows, (row) => Effect.fork(lookahead.withPermits(1)(chartFor(row))))
+      const byRoute = new Map<string, Array<number>>()
+      rows.forEach((row, index) => byRoute.set(row.route, [...(byRoute.get(row.route) ?? []), index]))
+      routesLastBatch = Math.max(1, byRoute.size)
+      const handled = yield* Effect.forEach(
+        [...byRoute.values()],
+        (indices) =>
+          drainRoute(
+            indices.map((index) => rows[index]!),
+            (at) => upcoming[indices[at]!]!,
+            arrivals
+          ),
+        { concurrency: "unbounded" }
+      )
+      yield* Fiber.interruptAll(upcoming)
+      return handled.reduce((sum, count) => sum + count, 0)
     })
 
     /**
@@ -624,7 +702,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       })
     })
 
-    const idle = Effect.raceFirst(outbox.awaitWork, Effect.sleep(pollInterval))
+    const idle = Effect.flatMap(idleFor, (wait) => Effect.raceFirst(outbox.awaitWork, Effect.sleep(wait)))
 
     /** Drains until every alert enqueued after `afterId` is delivered or given up on, or `timeout` passes. */
     const awaitSettled = Effect.fn("Delivery.awaitSettled")(function* (afterId: number, timeout: Duration.Duration) {
@@ -636,12 +714,16 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
         if (open === 0 || (yield* Ref.get(sinkUnavailable))) return summarise(counts, false)
         if (now >= deadline) return summarise(counts, true)
         const handled = yield* drainOnce()
-        if (handled === 0) yield* Effect.sleep(Duration.millis(Math.min(100, deadline - now)))
+        // Waking when a rate-limited route may send again, not at the next 100 ms tick, keeps its window full.
+        const wait = Math.min(100, deadline - now, Duration.toMillis(yield* idleFor))
+        if (handled === 0) yield* Effect.sleep(Duration.millis(wait))
       }
     })
 
     /** Most polls find nothing; checking untraced keeps Jaeger from filling with an empty trace per second. */
-    const anythingDue = Effect.flatMap(deliverable, (routes) => outbox.due(1, routes)).pipe(
+    const anythingDue = Effect.flatMap(Effect.all([deliverable, stillWaiting]), ([routes, waiting]) =>
+      outbox.due(1, routes, waiting)
+    ).pipe(
       Effect.map((rows) => rows.length > 0),
       Effect.withTracerEnabled(false)
     )

@@ -312,10 +312,12 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       status: OutboxStatus,
       perSource: number,
       dueBy = Number.MAX_SAFE_INTEGER,
-      routes?: ReadonlyArray<string>
+      routes?: ReadonlyArray<string>,
+      skipRoutes: ReadonlyArray<string> = []
     ) =>
       Effect.gen(function* () {
         const onRoutes = routes === undefined ? sql`` : sql`AND route IN ${sql.in(routes)}`
+        const offRoutes = skipRoutes.length === 0 ? sql`` : sql`AND route NOT IN ${sql.in(skipRoutes)}`
         const sources = yield* sql<{ source: string }>`
           WITH RECURSIVE s(source) AS (
             SELECT min(source) FROM outbox WHERE status = ${status}
@@ -328,7 +330,7 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
           sources,
           ({ source }) => sql<{ id: number; source: string }>`
             SELECT id, source FROM outbox ${indexedBySourceQueue}
-            WHERE status = ${status} AND source = ${source} AND next_attempt_at <= ${dueBy} ${onRoutes}
+            WHERE status = ${status} AND source = ${source} AND next_attempt_at <= ${dueBy} ${onRoutes} ${offRoutes}
             ORDER BY id LIMIT ${perSource}`
         )
       })
@@ -457,12 +459,21 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
 
     /**
      * Rows due for delivery, taking turns between sources (see `roundRobin`), oldest first within each;
-     * only those of `routes` when given (the routes this runner holds in cluster mode).
+     * only those of `routes` when given (the routes this runner holds in cluster mode), and none of
+     * `skipRoutes` (routes waiting out their rate limit), so their backlog can't crowd out the others.
      */
-    const due = Effect.fn("Outbox.due")(function* (limit: number, routes?: ReadonlyArray<string>) {
+    const due = Effect.fn("Outbox.due")(function* (
+      limit: number,
+      routes?: ReadonlyArray<string>,
+      skipRoutes: ReadonlyArray<string> = []
+    ) {
       const now = yield* Clock.currentTimeMillis
       if (routes !== undefined && routes.length === 0) return []
-      const picked = roundRobin(yield* queuesBySource("pending", limit, now, routes), limit, (row) => row.id)
+      const picked = roundRobin(
+        yield* queuesBySource("pending", limit, now, routes, skipRoutes),
+        limit,
+        (row) => row.id
+      )
       if (picked.length === 0) return []
       const rows = yield* sql<DueRow>`
         SELECT id, route, payload, attempts, queued_at, created_at, maybe_sent, version, trace_id, span_id FROM outbox WHERE ${sql.in(

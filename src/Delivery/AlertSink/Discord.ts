@@ -207,6 +207,10 @@ const make = (routes: ReadonlyArray<Route>, fromFile: boolean) =>
           )
         }
       },
+      rateLimitWait: (name) => {
+        const route = targetOf(name)
+        return route === undefined ? Effect.succeed(0) : webhooks.waitFor(route.target)
+      },
       // The bot token reads DISCORD_CHANNEL_ID, the default route's channel.
       ...(channel.enabled &&
         defaultTarget !== undefined &&

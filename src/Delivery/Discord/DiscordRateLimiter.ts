@@ -198,6 +198,15 @@ export class DiscordRateLimiter extends Effect.Service<DiscordRateLimiter>()("De
       return Math.max(0, cautiousDefault.limit - bucket.recent.length)
     })
 
+    /** Milliseconds until the webhook may send (its bucket, a 429's wait, the global cap); 0 means now. */
+    const waitFor = Effect.fn("DiscordRateLimiter.waitFor")(function* (key: string) {
+      const bucket = buckets.get(key)
+      const now = yield* Clock.currentTimeMillis
+      if (bucket === undefined) return Math.max(0, globalBlockedUntil - now)
+      if (bucket.bucket !== null && bucket.remaining <= 0 && now >= bucket.resetAt) bucket.remaining = bucket.limit
+      return delayFor(bucket, now)
+    })
+
     /**
      * The first webhook to report a Discord bucket owns its state; another one reporting the same
      * bucket from then on waits on that state too, so together they stay within the one limit.
@@ -256,7 +265,7 @@ export class DiscordRateLimiter extends Effect.Service<DiscordRateLimiter>()("De
       yield* publish
     })
 
-    return { acquire, available, observe, rateLimited, invalid } as const
+    return { acquire, available, waitFor, observe, rateLimited, invalid } as const
   }),
   dependencies: [AppConfig.Default, StatusBoard.Default]
 }) {}

@@ -219,7 +219,10 @@ export class DiscordWebhooks extends Effect.Service<DiscordWebhooks>()("Delivery
     /** Requests the webhook could send right now without waiting for its rate-limit bucket. */
     const room = (target: WebhookTarget) => limiter.available(webhookKey(Redacted.value(target.url)))
 
-    return { execute, isDisabled, room } as const
+    /** Milliseconds until the webhook may send without waiting for its rate limit; 0 means now. */
+    const waitFor = (target: WebhookTarget) => limiter.waitFor(webhookKey(Redacted.value(target.url)))
+
+    return { execute, isDisabled, room, waitFor } as const
   }),
   dependencies: [AppConfig.Default, DiscordRateLimiter.Default]
 }) {}
