@@ -88,11 +88,24 @@ const fanOut = Effect.gen(function* () {
     )
     const burst = routeCount * limit
     const steady = times.length > burst ? ((times.length - burst) * 1000) / (times[times.length - 1]! - times[0]!) : 0
+    // Per webhook, the least time Discord's limit allows for its messages (a full window for every
+    // `limit` of them after the first window), against the time they took: a last window that is only
+    // partly filled costs nothing here, as it doesn't in Discord's eyes.
+    const byWebhook = new Map<string, Array<number>>()
+    for (const message of fake.messages)
+      byWebhook.set(message.webhookId, [...(byWebhook.get(message.webhookId) ?? []), message.at])
+    let fastest = 0
+    let taken = 0
+    for (const sent of byWebhook.values()) {
+      fastest += (Math.ceil(sent.length / limit) - 1) * windowMs
+      taken += Math.max(...sent) - Math.min(...sent)
+    }
     return {
       delivered: report.delivered,
       embeds,
       messages: fake.messages.length,
       steady,
+      pace: taken === 0 ? 0 : fastest / taken,
       rateLimited: fake.requests.filter((request) => request.status === 429).length
     }
   }).pipe(Effect.provide(layer))
@@ -139,12 +152,12 @@ export const run = async (): Promise<BenchReport> => {
   const one = decisionsPerSecond(routeSet(1), sample)
   const figures: Array<Figure> = [
     {
-      label: `fan-out ${alerts} alerts × ${routeCount} routes: sustained messages/s against the ${routeCount} webhooks' combined limit (${outcome.embeds} alerts in ${outcome.messages} messages)`,
+      label: `fan-out ${alerts} alerts × ${routeCount} routes: sustained messages/s on ${routeCount} webhooks (${outcome.embeds} alerts in ${outcome.messages} messages); ratio = the least time Discord's limit allows each webhook's messages / the time they took`,
       value: outcome.steady,
       unit: "messages/s",
       baseline: { label: `combined limit, ${routeCount} × ${limit} per ${windowMs / 1000} s`, value: messageLimit },
-      ratio: outcome.steady / messageLimit,
-      ...judge(targets.routesShareOfLimit, outcome.steady, outcome.steady / messageLimit)
+      ratio: outcome.pace,
+      ...judge(targets.routesShareOfLimit, outcome.steady, outcome.pace)
     },
     {
       label: `fan-out: alerts delivered`,

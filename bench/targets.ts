@@ -52,7 +52,7 @@ export const targets = {
   discordShareOfLimit: { text: "≥ 90% (ratio = delivered rate / configured limit)", ratio: { atLeast: 0.9 } },
   discordLost: { text: "0", value: { atMost: 0 }, ratio: { atMost: 0 } },
   routesShareOfLimit: {
-    text: "≥ 90% of the combined message limit (ratio = messages/s / limit)",
+    text: "≥ 90% of the combined message limit (ratio = fastest time the limit allows / time taken, per webhook)",
     ratio: { atLeast: 0.9 }
   },
   routesDelivered: { text: "all (ratio = delivered / queued)", ratio: { atLeast: 1 } },
