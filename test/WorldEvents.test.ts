@@ -282,24 +282,19 @@ describe("one alert per event across kill -9", () => {
         const first = spawnCli(["run"], Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])))
         yield* Effect.addFinalizer(() => Effect.sync(() => first.child.kill("SIGKILL")))
         yield* waitUntil("the press release's post", () => world.alerts().length >= 1, startup)
-        // Every edit from now on fails (503): the 8-K's edit is decided and queued, and unsent at the kill.
-        world.discord.outage(503)
-        const failedBefore = world.discord.requests.filter((request) => request.status === 503).length
-        world.sec.setFilings([filing(acme, "8-K", agreement)])
-        yield* waitUntil(
-          "a failed edit",
-          () => world.discord.requests.filter((request) => request.status === 503).length > failedBefore,
-          startup
-        )
-        first.child.kill("SIGKILL")
-        yield* Effect.promise(() => first.exited)
-        world.discord.endOutage()
-        expect(linkEdits(world)).toBe(0)
-
         const db = new Database(join(world.env.DATA_DIR!, "catalyst-bot.sqlite"), { readonly: true })
         yield* Effect.addFinalizer(() => Effect.sync(() => db.close()))
         const eventEdits = () =>
           db.prepare("SELECT status FROM outbox_edits WHERE reason = 'event'").all() as Array<{ status: string }>
+        // Every edit from now on fails (503): the 8-K's edit is decided and queued, and unsent at the kill.
+        // (Other edits, such as a size edited into the press release, may fail first: wait for this one.)
+        world.discord.outage(503)
+        world.sec.setFilings([filing(acme, "8-K", agreement)])
+        yield* waitUntil("the 8-K's edit queued", () => eventEdits().length > 0, startup)
+        first.child.kill("SIGKILL")
+        yield* Effect.promise(() => first.exited)
+        world.discord.endOutage()
+        expect(linkEdits(world)).toBe(0)
         expect(eventEdits()).toEqual([{ status: "pending" }])
 
         const second = spawnCli(["once"], Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])))
