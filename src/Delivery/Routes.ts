@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs"
 import { itemNumbers, loadFile, shipped } from "../Classification/Keywords.js"
 import { catalystForms } from "../Feeds/SecEntry.js"
 import { AppConfig, isHttpUrl } from "../Kernel/AppConfig.js"
-import { describeProblems } from "../Kernel/DecodeProblems.js"
+import { decodeJsonFile } from "../Kernel/DecodeProblems.js"
 import type { Alert } from "../Kernel/Domain.js"
 import { type Session, sessionAt } from "../Kernel/MarketHours.js"
 
@@ -222,14 +222,8 @@ export const parseRoutes = (
   text: string,
   knownCategories: ReadonlySet<string>
 ): Either.Either<ReadonlyArray<Route>, ReadonlyArray<string>> => {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (error) {
-    return Either.left([`${path}: not valid JSON: ${(error as Error).message}`])
-  }
-  const decoded = decodeRoutesFile(json)
-  if (Either.isLeft(decoded)) return Either.left(describeProblems(decoded.left, json).map((line) => `${path}: ${line}`))
+  const decoded = decodeJsonFile(path, text, decodeRoutesFile)
+  if (Either.isLeft(decoded)) return Either.left(decoded.left)
   const problems = semanticProblems(decoded.right.routes, knownCategories)
   if (problems.length > 0) return Either.left(problems.map((line) => `${path}: ${line}`))
   return Either.right(decoded.right.routes.map(toRoute))

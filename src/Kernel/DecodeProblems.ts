@@ -1,4 +1,4 @@
-import { ParseResult } from "effect"
+import { Either, ParseResult } from "effect"
 
 const render = (path: ReadonlyArray<PropertyKey>): string =>
   path
@@ -51,4 +51,19 @@ export const describeProblems = (error: ParseResult.ParseError, input: unknown):
     const entry = `${render(entryPath)}${typeof name === "string" && name.trim() !== "" ? ` ${JSON.stringify(name)}` : ""}`
     return field === "" ? `${entry}: ${message}` : `${entry}, field ${field}: ${message}`
   })
+}
+
+/** A JSON file's text through `decode`: either its value, or one line per problem, each naming the file. */
+export const decodeJsonFile = <A>(
+  path: string,
+  text: string,
+  decode: (input: unknown) => Either.Either<A, ParseResult.ParseError>
+): Either.Either<A, ReadonlyArray<string>> => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (error) {
+    return Either.left([`${path}: not valid JSON: ${(error as Error).message}`])
+  }
+  return Either.mapLeft(decode(json), (error) => describeProblems(error, json).map((line) => `${path}: ${line}`))
 }

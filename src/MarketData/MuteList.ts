@@ -2,7 +2,7 @@ import { ConfigError, Effect, Either, Option, Ref, Schema } from "effect"
 import { readFileSync, statSync } from "node:fs"
 import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
-import { describeProblems } from "../Kernel/DecodeProblems.js"
+import { decodeJsonFile } from "../Kernel/DecodeProblems.js"
 import type { NormalizedItem } from "../Kernel/Domain.js"
 
 /**
@@ -53,14 +53,8 @@ export const parseMuteFile = (
   path: string,
   text: string
 ): Either.Either<ReadonlyArray<MuteEntry>, ReadonlyArray<string>> => {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (error) {
-    return Either.left([`${path}: not valid JSON: ${(error as Error).message}`])
-  }
-  const decoded = decodeMuteFile(json)
-  if (Either.isLeft(decoded)) return Either.left(describeProblems(decoded.left, json).map((line) => `${path}: ${line}`))
+  const decoded = decodeJsonFile(path, text, decodeMuteFile)
+  if (Either.isLeft(decoded)) return Either.left(decoded.left)
   const until = (expiry: { readonly epochMillis: number } | undefined) => expiry?.epochMillis ?? null
   return Either.right([
     ...decoded.right.tickers.map((entry): MuteEntry => {

@@ -3,7 +3,7 @@ import { readFileSync, renameSync, statSync, writeFileSync } from "node:fs"
 import { basename, dirname, join } from "node:path"
 import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
-import { describeProblems } from "../Kernel/DecodeProblems.js"
+import { decodeJsonFile } from "../Kernel/DecodeProblems.js"
 import type { NormalizedItem, WatchlistMark } from "../Kernel/Domain.js"
 
 /**
@@ -40,14 +40,8 @@ export const parseWatchlist = (
   path: string,
   text: string
 ): Either.Either<ReadonlyArray<WatchlistEntry>, ReadonlyArray<string>> => {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (error) {
-    return Either.left([`${path}: not valid JSON: ${(error as Error).message}`])
-  }
-  const decoded = decodeWatchlistFile(json)
-  if (Either.isLeft(decoded)) return Either.left(describeProblems(decoded.left, json).map((line) => `${path}: ${line}`))
+  const decoded = decodeJsonFile(path, text, decodeWatchlistFile)
+  if (Either.isLeft(decoded)) return Either.left(decoded.left)
   const seen = new Set<string>()
   const problems: Array<string> = []
   decoded.right.tickers.forEach((entry, index) => {
