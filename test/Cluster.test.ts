@@ -216,8 +216,7 @@ describe("cluster mode: runners on one PostgreSQL", () => {
         for (const row of after) expect(victims.has(row.owner)).toBe(false)
         expect(JSON.stringify(world.adminNotices().map((notice) => notice.payload))).toContain("moved to runner")
       }).pipe(Effect.scoped),
-    // Three runner processes: rerun once when a run starves on a loaded machine (docs/ARCHITECTURE.md, Cluster mode).
-    { timeout: 4 * startup, retry: 1 }
+    4 * startup
   )
 
   it.live(
@@ -286,8 +285,7 @@ describe("cluster mode: runners on one PostgreSQL", () => {
         )
         for (const claim of claims) expect(Number(claim.claim_epoch)).toBeGreaterThan(Number(takeover!.epoch))
       }).pipe(Effect.scoped),
-    // Three runner processes: rerun once when a run starves on a loaded machine (docs/ARCHITECTURE.md, Cluster mode).
-    { timeout: 4 * startup, retry: 1 }
+    4 * startup
   )
 
   it.live(

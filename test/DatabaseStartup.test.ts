@@ -1,9 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Layer } from "effect"
+import { Cause, Deferred, Effect, Exit, Layer } from "effect"
 import { createServer } from "node:net"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
+import { SeenStore } from "../src/Storage/SeenStore.js"
+import { itemFixture } from "./support/Alerts.js"
+import { ClusterStorageLive } from "../src/App/Cluster.js"
+import * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import { databaseConfig, databases, freshPgDatabase } from "./support/Databases.js"
 import { runCli } from "./support/Cli.js"
 import { configLayer, tempDir } from "./support/TestLayers.js"
@@ -112,5 +116,83 @@ describe.each(databases)("a schema newer than this build on %s", (kind) => {
       const line = yield* startupError(configured)
       expect(line).toContain("database schema is newer than this build (it has migration 99999")
     })
+  )
+})
+
+describe("cluster runners sharing one PostgreSQL", () => {
+  // Each builds its pool, migrations and the cluster's tables at once, as N runners started together do.
+  const starts = 4
+
+  it.live(
+    "every one comes up: concurrent CREATE TABLE IF NOT EXISTS races are waited out, not fatal",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const config = configLayer({ DATA_DIR: dir, DATABASE_URL: yield* freshPgDatabase })
+        const runner = ClusterStorageLive.pipe(
+          Layer.provideMerge(SqlLive),
+          Layer.provide(ShardingConfig.layer()),
+          Layer.provide(config)
+        )
+        const exits = yield* Effect.all(
+          Array.from({ length: starts }, () => Effect.exit(Effect.scoped(Layer.build(runner)))),
+          { concurrency: "unbounded" }
+        )
+        const failures = exits.filter(Exit.isFailure).map((exit) => Cause.pretty(exit.cause).split("\n")[0])
+        expect(failures).toEqual([])
+        const migrated = yield* Effect.scoped(
+          Effect.flatMap(Layer.build(SqlLive.pipe(Layer.provide(config))), (context) =>
+            Effect.flatMap(
+              SqlClient.SqlClient.pipe(Effect.provide(context)),
+              (sql) => sql<{ n: number }>`SELECT count(*) AS n FROM effect_sql_migrations`
+            )
+          )
+        )
+        expect(Number(migrated[0]!.n)).toBeGreaterThan(0)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "a runner paused inside its transaction loses it after the lease: the runner that took over isn't held by its locks",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const databaseUrl = yield* freshPgDatabase
+        const runner = (name: string) =>
+          Layer.build(
+            Layer.mergeAll(SeenStore.Default, SqlLive).pipe(
+              Layer.provide(
+                configLayer({
+                  DATA_DIR: `${dir}/${name}`,
+                  DATABASE_URL: databaseUrl,
+                  CLUSTER: "1",
+                  CLUSTER_LEASE_SECONDS: 3
+                })
+              )
+            )
+          )
+        const paused = yield* runner("paused")
+        const successor = yield* runner("successor")
+        const item = itemFixture("story-in-flight")
+        const inTransaction = yield* Deferred.make<void>()
+        // The paused runner: its seen ids are written, then it says nothing more (as under SIGSTOP).
+        yield* Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          const seen = yield* SeenStore
+          yield* sql.withTransaction(
+            seen
+              .markSeen([item])
+              .pipe(Effect.zipRight(Deferred.succeed(inTransaction, undefined)), Effect.zipRight(Effect.never))
+          )
+        }).pipe(Effect.provide(paused), Effect.ignore, Effect.forkScoped)
+        yield* Deferred.await(inTransaction)
+
+        const seen = yield* SeenStore.pipe(Effect.provide(successor))
+        // Without a limit this insert waits on the paused transaction's row for as long as it is paused.
+        yield* seen.markSeen([item]).pipe(Effect.timeoutFail({ duration: "12 seconds", onTimeout: () => "still held" }))
+        expect(yield* seen.filterUnseen([item.id])).toEqual([])
+      }).pipe(Effect.scoped),
+    30_000
   )
 })

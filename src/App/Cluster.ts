@@ -7,8 +7,9 @@ import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
 import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
-import { Data, Duration, Effect, Layer, Option } from "effect"
+import { Cause, Data, Duration, Effect, Layer, Option } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
+import { retryCatalogRace } from "../Kernel/Sql.js"
 
 /** CLUSTER=1 that can't be honoured: no PostgreSQL to coordinate through, or the runner port taken. */
 export class ClusterUnavailable extends Data.TaggedError("ClusterUnavailable")<{ readonly message: string }> {}
@@ -34,6 +35,16 @@ const shardingConfig = (cluster: AppConfig["cluster"]): Partial<ShardingConfig.S
     runnerHealthCheckInterval: Duration.seconds(cluster.leaseSeconds)
   }
 }
+
+/**
+ * The cluster's message and runner tables on the bot's own PgClient, created at start-up; runners
+ * started together race to create them (SqlMessageStorage dies on that, so its defect is tried again too).
+ */
+export const ClusterStorageLive = Layer.merge(SqlMessageStorage.layer, SqlRunnerStorage.layer).pipe(
+  Layer.catchAllCause((cause) => Layer.fail(Cause.squash(cause))),
+  retryCatalogRace,
+  Layer.orDie
+)
 
 /**
  * This process as one runner of the cluster on DATABASE_URL's PostgreSQL: runner and message storage
@@ -65,8 +76,7 @@ export const ShardingLive = Layer.unwrapEffect(
     return SocketRunner.layer.pipe(
       Layer.provide([socketServer, NodeClusterSocket.layerClientProtocol]),
       Layer.provide(health),
-      Layer.provide(Layer.orDie(SqlMessageStorage.layer)),
-      Layer.provide(Layer.orDie(SqlRunnerStorage.layer)),
+      Layer.provide(ClusterStorageLive),
       Layer.provide(config),
       Layer.provide(RpcSerialization.layerMsgPack)
     )

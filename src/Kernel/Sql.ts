@@ -2,7 +2,7 @@ import { SqlClient } from "@effect/sql"
 import * as Migrator from "@effect/sql/Migrator"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
-import { Cause, Data, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Cause, Data, Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import type * as PgTypesModule from "pg-types"
@@ -97,6 +97,28 @@ const errorCode = (error: unknown): string | undefined => {
   return undefined
 }
 
+/**
+ * Two processes running `CREATE TABLE IF NOT EXISTS` on one fresh database can both pass the check,
+ * and the later insert into the catalog fails with unique_violation (23505) or duplicate_table (42P07):
+ * runners started together hit this on their first start. Tried again, the table is there.
+ * https://www.postgresql.org/docs/current/errcodes-appendix.html
+ */
+const isCatalogRace = (error: unknown) => {
+  const code = errorCode(error)
+  return code === "23505" || code === "42P07" || code === "42710"
+}
+
+/** Start-up schema work on PostgreSQL, tried again while it loses a catalog race to another runner. */
+export const retryCatalogRace = <A, E, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, E, R> =>
+  Layer.retry(
+    layer,
+    Schedule.spaced("100 millis").pipe(
+      Schedule.jittered,
+      Schedule.intersect(Schedule.recurs(10)),
+      Schedule.whileInput((error: E) => isCatalogRace(error))
+    )
+  )
+
 /** Why PostgreSQL can't be used, in words an operator acts on; never the URL's password. */
 export const describePgFailure = (cause: Cause.Cause<unknown>): string => {
   const error = Cause.squash(cause)
@@ -157,27 +179,51 @@ export const SqliteLive = (storage: AppConfig["storage"]) => {
 }
 
 /**
+ * The server ends any session of this pool that sits inside a transaction longer than `limit`, rolling
+ * it back and releasing its locks. A runner paused mid-transaction (SIGSTOP, a frozen VM) would
+ * otherwise hold its row locks forever, and the runner that took its work over would wait on them: its
+ * insert of the same seen ids blocks until the paused transaction ends. node-postgres sends the URL's
+ * `idle_in_transaction_session_timeout` as a start-up parameter; one already in the URL is kept.
+ * https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-IDLE-IN-TRANSACTION-SESSION-TIMEOUT
+ */
+const withIdleInTransactionTimeout = (databaseUrl: Redacted.Redacted, limit: Duration.Duration) => {
+  const url = new URL(Redacted.value(databaseUrl))
+  if (!url.searchParams.has("idle_in_transaction_session_timeout"))
+    url.searchParams.set("idle_in_transaction_session_timeout", String(Duration.toMillis(limit)))
+  return Redacted.make(url.href)
+}
+
+/**
  * The pool, its migrations, and the same newer-schema check as SQLite. The driver (pg, through @effect/sql-pg) is
  * imported only here, so a bot on SQLite never loads it.
  */
-export const PgLive = (url: Redacted.Redacted) => {
-  const label = `DATABASE_URL ${redactUrl(Redacted.value(url))}`
+export const PgLive = (
+  databaseUrl: Redacted.Redacted,
+  options: { readonly idleInTransaction?: Duration.Duration } = {}
+) => {
+  const label = `DATABASE_URL ${redactUrl(Redacted.value(databaseUrl))}`
+  const url =
+    options.idleInTransaction === undefined
+      ? databaseUrl
+      : withIdleInTransactionTimeout(databaseUrl, options.idleInTransaction)
   const driver = Effect.promise(() => Promise.all([import("@effect/sql-pg"), import("pg-types")]))
   const migrated = Layer.unwrapEffect(
     Effect.map(driver, ([{ PgClient, PgMigrator }, PgTypes]) =>
-      SchemaNotNewer(label).pipe(
-        Layer.provideMerge(
-          PgMigrator.layer({ loader: Migrator.fromRecord(migrations) }).pipe(Layer.provide(NodeContext.layer))
-        ),
-        Layer.provideMerge(
-          PgClient.layer({
-            url,
-            types: pgTypesOf(PgTypes),
-            applicationName: "catalyst-bot",
-            connectTimeout: Duration.seconds(10),
-            maxConnections: 10,
-            spanAttributes: { "db.system": "postgresql" }
-          })
+      retryCatalogRace(
+        SchemaNotNewer(label).pipe(
+          Layer.provideMerge(
+            PgMigrator.layer({ loader: Migrator.fromRecord(migrations) }).pipe(Layer.provide(NodeContext.layer))
+          ),
+          Layer.provideMerge(
+            PgClient.layer({
+              url,
+              types: pgTypesOf(PgTypes),
+              applicationName: "catalyst-bot",
+              connectTimeout: Duration.seconds(10),
+              maxConnections: 10,
+              spanAttributes: { "db.system": "postgresql" }
+            })
+          )
         )
       )
     )
@@ -194,8 +240,13 @@ export const PgLive = (url: Redacted.Redacted) => {
 /** PostgreSQL when DATABASE_URL is set, else SQLite in DATA_DIR: the one place the client is built. */
 const ClientLive = Layer.unwrapEffect(
   Effect.gen(function* () {
-    const { storage } = yield* AppConfig
-    if (Option.isSome(storage.databaseUrl)) return PgLive(storage.databaseUrl.value)
+    const { storage, cluster } = yield* AppConfig
+    // In cluster mode a transaction can't outlive the lease: past it, the work belongs to another runner.
+    if (Option.isSome(storage.databaseUrl))
+      return PgLive(
+        storage.databaseUrl.value,
+        cluster.enabled ? { idleInTransaction: Duration.seconds(cluster.leaseSeconds) } : {}
+      )
     const filename = databaseFile(storage.dataDir)
     if (filename !== ":memory:") {
       yield* Effect.try({
