@@ -1,7 +1,7 @@
 import { Effect, Layer, ManagedRuntime, Metric } from "effect"
 import { performance } from "node:perf_hooks"
 import { Cycle } from "../src/Runner/Cycle.js"
-import { encodePrometheus } from "../src/App/MetricsExporter.js"
+import { encodePrometheus } from "../src/App/PrometheusText.js"
 import { TracingLive } from "../src/Kernel/Tracing.js"
 import { tempDataConfig } from "../test/support/TestLayers.js"
 import { type FeedServer, feedServer, testCycle, testItem } from "../test/support/TestPipeline.js"

@@ -4,7 +4,7 @@ import parsePrometheus from "parse-prometheus-text-format"
 import { formatSeconds, measure, percentiles } from "../src/Kernel/AlertLatency.js"
 import type { Alert } from "../src/Kernel/Domain.js"
 import { ErrorTracker } from "../src/Kernel/ErrorTracker.js"
-import { encodePrometheus } from "../src/App/MetricsExporter.js"
+import { encodePrometheus } from "../src/App/PrometheusText.js"
 import { testItem } from "./support/TestPipeline.js"
 import { classificationFixture, makeAlert } from "./support/Alerts.js"
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Logger, Metric } from "effect"
 import { createServer } from "node:net"
-import { encodePrometheus } from "../src/App/MetricsExporter.js"
+import { encodePrometheus } from "../src/App/PrometheusText.js"
 import { layerOtlp, otlpExportFailures } from "../src/Kernel/Tracing.js"
 import * as FakeOtlp from "../src/World/FakeOtlp.js"
 

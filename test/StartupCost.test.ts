@@ -45,7 +45,7 @@ describe("what a command loads", () => {
     }
   }, 120_000)
 
-  it("a cycle with LLM_PROVIDER=none, SQLite and nothing to chart loads no LLM provider, ECharts or pg", async () => {
+  it("a cycle with LLM_PROVIDER=none, SQLite, one process and nothing to chart or scrape loads no LLM provider, ECharts, pg, cluster or Prometheus encoder", async () => {
     const { result, modules } = await runLogged(["once"], { LLM_PROVIDER: "none" })
     expect(result.code, result.stderr).toBe(0)
     expect(loaded(modules, "/src/Runner/Runner.ts")).toHaveLength(1)
@@ -54,7 +54,11 @@ describe("what a command loads", () => {
       "/node_modules/@effect/ai-anthropic/",
       "/node_modules/echarts/",
       "/node_modules/@effect/sql-pg/",
-      "/node_modules/pg/"
+      "/node_modules/pg/",
+      "/node_modules/@effect/cluster/",
+      "/node_modules/@effect/rpc/",
+      "/node_modules/msgpackr/",
+      "/node_modules/prom-client/"
     ]) {
       expect(loaded(modules, heavy), heavy).toEqual([])
     }

@@ -9,7 +9,7 @@ import { DiscordStatus } from "../Delivery/Discord/DiscordRateLimiter.js"
 import type { FeedReport } from "../Kernel/Domain.js"
 import { ErrorTracker, type ErrorReport } from "../Kernel/ErrorTracker.js"
 import { LlmStatus } from "../Classification/LlmAnalyst.js"
-import { MetricsExporter, prometheusContentType } from "./MetricsExporter.js"
+import { MetricsExporter } from "./MetricsExporter.js"
 import { DeliveryHealth, type SinkHealth, sinkVerdict } from "../Delivery/DeliveryHealth.js"
 import { RouteHealth, type RouteReport } from "../Delivery/RouteHealth.js"
 import { Outbox, type StatusCounts } from "../Delivery/Outbox.js"
@@ -318,8 +318,8 @@ export const healthRouter = HttpRouter.empty.pipe(
   HttpRouter.get(
     "/metrics",
     Effect.gen(function* () {
-      const text = yield* (yield* MetricsExporter).scrape()
-      return HttpServerResponse.text(text, { contentType: prometheusContentType })
+      const { contentType, text } = yield* (yield* MetricsExporter).scrape()
+      return HttpServerResponse.text(text, { contentType })
     }).pipe(Effect.withTracerEnabled(false))
   )
 )

@@ -33,10 +33,8 @@ import { ItemArchive } from "../Outcomes/ItemArchive.js"
 import { OutcomeTracker, OutcomeTrackerLoop } from "../Outcomes/OutcomeTracker.js"
 import { Report } from "../Outcomes/Report.js"
 import { RouteReplay } from "../Outcomes/RouteReplay.js"
-import { ClusterPollers, Pollers } from "../Runner/Pollers.js"
-import { ClusterFollowUps, ClusterRoutes } from "../Delivery/ClusterDelivery.js"
+import { Pollers } from "../Runner/Pollers.js"
 import { WorkOwners } from "../Kernel/WorkOwners.js"
-import { ShardingLive } from "./Cluster.js"
 import { Runner } from "../Runner/Runner.js"
 import { AdminHeartbeat } from "./AdminHeartbeat.js"
 import { HealthServerLive } from "./HealthServer.js"
@@ -99,18 +97,34 @@ export const Services = Layer.mergeAll(
 )
 
 /**
+ * Cluster mode's loops, its modules imported only when CLUSTER=1: @effect/cluster and the RPC stack under it
+ * would otherwise stay resident in every single-process bot (bench:memory's idle figure).
+ */
+const ClusterLoops = Layer.unwrapEffect(
+  Effect.promise(() =>
+    Promise.all([
+      import("./Cluster.js"),
+      import("../Runner/ClusterPollers.js"),
+      import("../Delivery/ClusterDelivery.js")
+    ])
+  ).pipe(
+    Effect.map(([{ ShardingLive }, { ClusterPollers }, { ClusterFollowUps, ClusterRoutes }]) =>
+      Layer.mergeAll(ClusterPollers, DeliveryWorker, ClusterRoutes, ClusterFollowUps).pipe(
+        Layer.provide(ShardingLive),
+        Layer.provide(Routes.Default)
+      )
+    )
+  )
+)
+
+/**
  * The per-source pollers, the delivery fiber and its follow-ups (LLM verdicts and edits). With CLUSTER=1
  * the pollers, each route's delivery and the follow-ups are cluster singletons shared out among the
  * runners on DATABASE_URL; every runner's delivery fiber sends only the routes it holds.
  */
 const PipelineLoops = Layer.unwrapEffect(
   Effect.map(AppConfig, ({ cluster }) =>
-    cluster.enabled
-      ? Layer.mergeAll(ClusterPollers, DeliveryWorker, ClusterRoutes, ClusterFollowUps).pipe(
-          Layer.provide(ShardingLive),
-          Layer.provide(Routes.Default)
-        )
-      : Layer.mergeAll(Pollers, DeliveryWorker, FollowUpWorker)
+    cluster.enabled ? ClusterLoops : Layer.mergeAll(Pollers, DeliveryWorker, FollowUpWorker)
   )
 )
 

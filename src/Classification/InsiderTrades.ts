@@ -1,6 +1,6 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Data, Duration, Effect, Either, Option, Schedule, Schema } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { InsiderTrade, SecFiling } from "../Kernel/Domain.js"

@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Cause, Clock, Data, Deferred, Effect, Exit, FiberId, Metric, Option, Schema } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import { LlmAnalysis, type SecFiling } from "../Kernel/Domain.js"

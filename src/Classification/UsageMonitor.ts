@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Data, DateTime, Effect, Metric, Option, Ref, Schema } from "effect"
 import { readFile } from "node:fs/promises"
 import { AdminChannel } from "../Kernel/AdminChannel.js"

@@ -14,7 +14,7 @@ import {
   Ref,
   Schedule
 } from "effect"
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { AlertLatency } from "../Kernel/AlertLatency.js"
 import { AlertSink, type Delivered, type DeliveryError, type SendEntry } from "./AlertSink.js"

@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Effect, Queue } from "effect"
 import { SqlLive } from "../Kernel/Sql.js"
 import { makeTestLayer } from "../Kernel/TestLayer.js"

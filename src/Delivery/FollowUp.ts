@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Duration, Effect, Either, Layer, Metric, Schedule } from "effect"
 import { ChartRenderer } from "../Charts/ChartRenderer.js"
 import { Classifier, combine } from "../Classification/Classifier.js"

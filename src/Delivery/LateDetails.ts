@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Duration, Effect, FiberSet, Metric } from "effect"
 import { combine } from "../Classification/Classifier.js"
 import type { Alert, ClassifiedItem, Classification, CompanySize } from "../Kernel/Domain.js"

@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import type { Fragment } from "@effect/sql/Statement"
 import { Clock, Effect, Metric, Option, Queue, Ref, Schema, Tracer } from "effect"
 import { AdminChannel } from "../Kernel/AdminChannel.js"

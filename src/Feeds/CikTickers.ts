@@ -1,6 +1,6 @@
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Duration, Effect, Option, Ref, Schema } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { Ticker } from "../Kernel/Domain.js"

@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Cause, Clock, Duration, Effect, Option, Schedule, SubscriptionRef, Stream } from "effect"
 import { AppConfig } from "./AppConfig.js"
 import { databaseLabel, describePgFailure, SqlLive } from "./Sql.js"

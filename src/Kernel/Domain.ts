@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** The data that flows between stages. Every stage speaks these shapes; the outbox stores them as JSON. */
 

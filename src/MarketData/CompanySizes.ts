@@ -1,5 +1,5 @@
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Cache, Clock, Data, Duration, Effect, Either, Exit, Fiber, Option, Schema } from "effect"
 import { CikTickers } from "../Feeds/CikTickers.js"
 import { AppConfig } from "../Kernel/AppConfig.js"

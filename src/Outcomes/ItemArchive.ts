@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Array as Arr, Clock, Effect, Schema } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import {

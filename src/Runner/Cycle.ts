@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Context, DateTime, Duration, Effect, Exit, Fiber, FiberSet, Metric, Option, Tracer } from "effect"
 import { ChartRenderer } from "../Charts/ChartRenderer.js"
 import { Classifier } from "../Classification/Classifier.js"

@@ -1,16 +1,14 @@
-import { Sharding } from "@effect/cluster/Sharding"
 import { Cause, Clock, Duration, Effect, Fiber, FiberMap, FiberSet, Layer, Schedule } from "effect"
 import type { FeedSource } from "../Feeds/Sources.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import { ErrorTracker } from "../Kernel/ErrorTracker.js"
-import { pollerWork, WorkOwners } from "../Kernel/WorkOwners.js"
 import { type CycleResult, Runner } from "./Runner.js"
 
 /** A poller that died of a defect comes back after 1 s, then doubling, at most a minute apart. */
 const restartBackoff = Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("1 minute")))
 
 /** Each source's supervised poll loop, and a finalizer that gives running polls their grace at shutdown. */
-const makePollers = Effect.gen(function* () {
+export const makePollers = Effect.gen(function* () {
   const runner = yield* Runner
   const errors = yield* ErrorTracker
   const { runner: settings } = yield* AppConfig
@@ -65,33 +63,5 @@ export const Pollers = Layer.scopedDiscard(
     const pollers = yield* FiberMap.make<string>()
     for (const source of sources) yield* FiberMap.run(pollers, source.name, supervised(source))
     yield* Effect.logInfo(`runner started: ${sources.length} poller(s)`).pipe(Effect.annotateLogs("module", "Runner"))
-  })
-)
-
-/**
- * Cluster mode: each source's poller is a cluster singleton (`poller:<source>`), run by exactly one
- * runner at a time and moved to another when that runner stops or loses its lease. Two runners
- * polling one source for a moment (a paused runner coming back) repeat nothing: items are marked seen
- * in the same transaction that queues their alerts.
- */
-export const ClusterPollers = Layer.scopedDiscard(
-  Effect.gen(function* () {
-    const { sources, supervised } = yield* makePollers
-    const sharding = yield* Sharding
-    const owners = yield* WorkOwners
-    for (const source of sources) {
-      const work = pollerWork(source.name)
-      yield* sharding.registerSingleton(
-        work,
-        Effect.gen(function* () {
-          yield* owners.take(work)
-          yield* Effect.addFinalizer(() => owners.release(work))
-          yield* supervised(source)
-        })
-      )
-    }
-    yield* Effect.logInfo(`runner joined the cluster: ${sources.length} poller(s) shared out`).pipe(
-      Effect.annotateLogs("module", "Runner")
-    )
   })
 )

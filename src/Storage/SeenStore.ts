@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Array as Arr, Clock, Effect, Metric } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
 import type { NormalizedItem } from "../Kernel/Domain.js"

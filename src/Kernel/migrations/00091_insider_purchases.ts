@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect } from "effect"
 
 /** Form 4 open-market purchases by issuer, to see several insiders buying within days (a cluster buy). */

@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect } from "effect"
 
 /** A later item looks up the recent alerts of its tickers (one event, story updates) by ticker and age. */

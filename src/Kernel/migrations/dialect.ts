@@ -1,4 +1,4 @@
-import type { SqlClient } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
 
 /**
  * The few places where SQLite and PostgreSQL DDL can't share one spelling. Everything else in the
