@@ -219,9 +219,7 @@ describe("cluster mode: runners on one PostgreSQL", () => {
     4 * startup
   )
 
-  // Skipped: an open defect (docs/ARCHITECTURE.md, Cluster mode): in about two runs of three the new
-  // owner takes the route and queues the new stories, then delivers none of them while the peer is paused.
-  it.skip(
+  it.live(
     "SIGSTOP past the lease: another runner takes the webhook over; after SIGCONT the paused one sends nothing it lost",
     () =>
       Effect.gen(function* () {

@@ -1,3 +1,4 @@
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Metric, TestClock } from "effect"
 import { ChartRenderer } from "../src/Charts/ChartRenderer.js"
@@ -131,6 +132,27 @@ describe("a burst shares messages", () => {
           expect(fake.messages.map((message) => embedsOf([message]).length)).toEqual([5, 5, 5, 5])
           expect(fake.requests.map((request) => request.status)).toEqual([200, 200, 200, 200])
           yield* expectEachOnce(fake, 20)
+        })
+      ),
+    60_000
+  )
+
+  it.scopedLive(
+    "a packed message's rows are marked delivered together: when marking one fails, none carries the message id",
+    () =>
+      withDelivery({}, (fake) =>
+        Effect.gen(function* () {
+          // An edit rebuilds a packed message from the rows carrying its id: rows marked one by one, with a
+          // crash or a failure in between, would have the edit erase the embeds of the rows left unmarked.
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`CREATE TRIGGER fail_third_delivery BEFORE UPDATE ON outbox
+            WHEN NEW.id = 3 AND NEW.status = 'delivered' BEGIN SELECT RAISE(ABORT, 'disk gone'); END`
+          yield* (yield* Outbox).enqueue(Array.from({ length: 5 }, (_, i) => alertFixture(i)))
+          yield* Effect.exit((yield* Delivery).drainOnce())
+          expect(embedsOf(fake.messages)).toHaveLength(5)
+          const rows = yield* outboxRecords
+          expect(rows.map((row) => row.message_id)).toEqual([null, null, null, null, null])
+          expect(rows.map((row) => row.status)).toEqual(rows.map(() => "sending"))
         })
       ),
     60_000

@@ -235,18 +235,25 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
       const now = yield* Clock.currentTimeMillis
       if (rows.length === 1) unpackable.delete(rows[0]!.id)
       if (result._tag === "Right") {
-        for (const row of rows) {
-          const chartLate = lateCharts.has(row.id)
-          // The edit is queued with the delivery it follows: a crash between post and edit loses neither.
-          // A verdict that reached the row after its message was built (version moved on) is edited in too.
-          yield* sql
-            .withTransaction(
-              Effect.gen(function* () {
-                const version = yield* outbox.markDelivered(row.id, result.right.messageId)
-                if (chartLate || version !== row.version) yield* edits.request(row.id, chartLate ? "chart" : "llm")
-              })
+        // Every row of the message in one transaction, each with the edit it needs: a crash between post and
+        // edit loses neither, and an edit (which rebuilds a packed message from the rows carrying its id)
+        // never finds only some of them marked, which would erase the others' embeds. A verdict that reached
+        // a row after its message was built (version moved on) is edited in too.
+        yield* sql
+          .withTransaction(
+            Effect.forEach(
+              rows,
+              (row) =>
+                Effect.gen(function* () {
+                  const chartLate = lateCharts.has(row.id)
+                  const version = yield* outbox.markDelivered(row.id, result.right.messageId)
+                  if (chartLate || version !== row.version) yield* edits.request(row.id, chartLate ? "chart" : "llm")
+                }),
+              { discard: true }
             )
-            .pipe(Effect.orDie)
+          )
+          .pipe(Effect.orDie)
+        for (const row of rows) {
           yield* Metric.increment(alertsDelivered)
           yield* latency.record(row.alert, now)
         }
