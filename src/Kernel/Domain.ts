@@ -1,3 +1,5 @@
+// The module, not the `effect` index: the chart worker imports this file (Charts/Protocol), and each worker
+// thread keeps everything it imports resident.
 import * as Schema from "effect/Schema"
 
 /** The data that flows between stages. Every stage speaks these shapes; the outbox stores them as JSON. */
