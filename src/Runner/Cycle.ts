@@ -156,16 +156,39 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
       Effect.map(seen.filterUnseen(batch.items.map((item) => item.id)), (ids) => new Set(ids))
 
     /**
+     * A poll that brought no item (a 304, an unchanged body, a failure): only its validators to store,
+     * with no seen marks to store them beside. Most polls at a one-second cadence end here.
+     */
+    const nothingToDecide = (batch: FeedBatch, startedAt: number) =>
+      Effect.gen(function* () {
+        yield* batch.commit?.(new Set()) ?? Effect.void
+        const summary: CycleSummary = {
+          startedAt: DateTime.formatIso(DateTime.unsafeMake(startedAt)),
+          durationMs: (yield* Clock.currentTimeMillis) - startedAt,
+          feeds: batch.reports,
+          fetched: 0,
+          new: 0,
+          alerted: 0,
+          outcomes: [],
+          notes: [],
+          ...(batch.retryAt === undefined ? {} : { retryAt: batch.retryAt })
+        }
+        return summary
+      })
+
+    /**
      * Everything after the fetch, for items `unseenIds` says are new. `postFirst` (the live pollers):
      * an SEC alert doesn't wait for what its documents or its company's size add; those are edited in.
      */
     const stages = (batch: FeedBatch, unseenIds: Set<string>, startedAt: number, postFirst: boolean) =>
-      Effect.gen(function* () {
-        const owner = Symbol("cycle")
-        return yield* decide(batch, unseenIds, startedAt, owner, postFirst && Option.isSome(lateDetails)).pipe(
-          Effect.ensuring(releaseStories(owner))
-        )
-      })
+      batch.items.length === 0 && batch.stale.length === 0
+        ? nothingToDecide(batch, startedAt)
+        : Effect.gen(function* () {
+            const owner = Symbol("cycle")
+            return yield* decide(batch, unseenIds, startedAt, owner, postFirst && Option.isSome(lateDetails)).pipe(
+              Effect.ensuring(releaseStories(owner))
+            )
+          })
 
     /**
      * An item its documents decide (it would be filtered on its getcurrent line alone: a 7.01/8.01
