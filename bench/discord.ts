@@ -22,6 +22,7 @@ import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { type BenchReport, type CheckedFigure, type Figure, isMain, median, publish } from "./lib.js"
 import { judge, targets } from "./targets.js"
 import { classificationFixture, itemFixture, makeAlert } from "../test/support/Alerts.js"
+import { DatabaseWatch } from "../src/Kernel/DatabaseWatch.js"
 
 /**
  * Delivered alerts/s against the fake server's configured per-webhook limit, through the real
@@ -127,7 +128,8 @@ const headerDriven = (scenario: Scenario, packed = false) =>
           AdminChannel.Default,
           DiscordWebhooks.Default,
           ErrorTracker.Default,
-          AlertLatency.Default
+          AlertLatency.Default,
+          DatabaseWatch.Default
         )
       ),
       Layer.provideMerge(Layer.mergeAll(NodeHttpClient.layerUndici, SqlLive, StatusBoard.Default, AppConfig.Default)),

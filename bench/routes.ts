@@ -21,6 +21,7 @@ import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { alertFixture, classificationFixture } from "../test/support/Alerts.js"
 import { type BenchReport, type Figure, isMain, publish } from "./lib.js"
 import { judge, targets } from "./targets.js"
+import { DatabaseWatch } from "../src/Kernel/DatabaseWatch.js"
 
 /**
  * Fan-out: 200 alerts to 5 routes, each on its own webhook at Discord's documented 5 requests per 2 s, through the
@@ -70,7 +71,8 @@ const fanOut = Effect.gen(function* () {
         AdminQueue.Default,
         DiscordWebhooks.Default,
         ErrorTracker.Default,
-        AlertLatency.Default
+        AlertLatency.Default,
+        DatabaseWatch.Default
       )
     ),
     Layer.provideMerge(Layer.mergeAll(NodeHttpClient.layerUndici, SqlLive, StatusBoard.Default, AppConfig.Default)),

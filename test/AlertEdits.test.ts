@@ -23,6 +23,7 @@ import * as FakeOpenAi from "../src/World/FakeOpenAi.js"
 import { makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { alertFixture, newsItem } from "./support/Alerts.js"
 import { configLayer, tempDir } from "./support/TestLayers.js"
+import { DatabaseWatch } from "../src/Kernel/DatabaseWatch.js"
 
 /** An alert as LLM_MODE=enrich enqueues it: keywords only, its LLM verdict to follow. */
 const pendingAlert = (n: number): Alert => {
@@ -71,7 +72,8 @@ const stack = (options: {
         AdminQueue.Default,
         DiscordWebhooks.Default,
         ErrorTracker.Default,
-        AlertLatency.Default
+        AlertLatency.Default,
+        DatabaseWatch.Default
       )
     ),
     Layer.provideMerge(Layer.mergeAll(NodeHttpClient.layerUndici, SqlLive, StatusBoard.Default, AppConfig.Default)),

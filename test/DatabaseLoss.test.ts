@@ -17,6 +17,8 @@ import { SqlLive } from "../src/Kernel/Sql.js"
 import { alertFixture } from "./support/Alerts.js"
 import { startPostgres } from "./support/PostgresServer.js"
 import { configLayer, tempDir } from "./support/TestLayers.js"
+import { spawnCli } from "./support/Cli.js"
+import * as World from "../src/World/World.js"
 
 /** The runner's side of /health, before its first poll: this test is about the database. */
 const idleRunner = Runner.Test({
@@ -130,5 +132,55 @@ describe("losing PostgreSQL while running", () => {
         }).pipe(Effect.provide(layer))
       }).pipe(Effect.scoped),
     90_000
+  )
+
+  it.live(
+    "a running bot stops taking work while the database is gone, logs it once, and delivers what came in once it is back",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* dedicatedServer
+        const world = yield* World.make()
+        const { DATA_DIR: _worldDataDir, ...worldEnv } = world.env
+        const bot = yield* Effect.acquireRelease(
+          Effect.sync(() =>
+            spawnCli(["run"], {
+              ...worldEnv,
+              DATABASE_URL: server.url,
+              POLL_SECONDS: "1",
+              POLL_SECONDS_CLOSED: "1",
+              SEC_POLL_SECONDS: "1",
+              OUTCOME_POLL_SECONDS: "1",
+              LOG_LEVEL: "Info"
+            })
+          ),
+          (bot) => Effect.sync(() => bot.child.kill("SIGKILL"))
+        )
+        let stderr = ""
+        bot.child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+        const delivered = (count: number) =>
+          within(
+            "60 seconds",
+            Effect.sync(() => (world.alerts().length >= count ? Option.some(count) : Option.none()))
+          )
+        world.publishNews(1)
+        yield* delivered(1)
+
+        const before = stderr.length
+        server.stop()
+        yield* Effect.sleep("8 seconds")
+        const duringOutage = stderr.slice(before)
+        server.start()
+        world.publishNews(1)
+        yield* delivered(2)
+        yield* Effect.sleep("2 seconds")
+
+        // One line when it goes (and one when it's back): no loop logs a failure per attempt.
+        const errorLines = duringOutage.split("\n").filter((line) => /\b(ERROR|FATAL)\b/.test(line))
+        expect(errorLines.filter((line) => /unreachable/.test(line))).toHaveLength(1)
+        expect(errorLines, duringOutage).toHaveLength(1)
+        expect(duringOutage).not.toMatch(/loop error|pass failed|heartbeat failed/)
+        expect(world.alerts()).toHaveLength(2)
+      }).pipe(Effect.scoped),
+    120_000
   )
 })

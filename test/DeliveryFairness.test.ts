@@ -20,6 +20,7 @@ import { SqlLive } from "../src/Kernel/Sql.js"
 import { alertFixture } from "./support/Alerts.js"
 import { tempDataConfig } from "./support/TestLayers.js"
 import { passThroughStages, testItem } from "./support/TestPipeline.js"
+import { DatabaseWatch } from "../src/Kernel/DatabaseWatch.js"
 
 /** Alert `n` (unique id, ticker and headline) as `source` carried it. */
 const fromSource = (n: number, source: string, published = "2026-11-28T14:30:00.000Z"): Alert => {
@@ -51,7 +52,8 @@ const recordingDelivery = (afterSend: (sent: ReadonlyArray<string>) => Effect.Ef
         NoCharts,
         AdminChannel.Default,
         ErrorTracker.Default,
-        AlertLatency.Default
+        AlertLatency.Default,
+        DatabaseWatch.Default
       )
     ),
     Layer.provideMerge(Layer.mergeAll(SqlLive, AppConfig.Default)),

@@ -24,6 +24,7 @@ import {
 import { alertFixture } from "./support/Alerts.js"
 import { discordDelivery, embedsOf, outboxRecords, realPause, waitUntil } from "./support/DeliveryHarness.js"
 import { tempDataConfig, tempDir } from "./support/TestLayers.js"
+import { DatabaseWatch } from "../src/Kernel/DatabaseWatch.js"
 
 const chartOf = (alert: Alert): ChartOutcome => ({
   _tag: "Rendered",
@@ -304,7 +305,8 @@ const packingDelivery = (config: Record<string, string | number> = {}, perMessag
         NoCharts,
         AdminChannel.Default,
         ErrorTracker.Default,
-        AlertLatency.Default
+        AlertLatency.Default,
+        DatabaseWatch.Default
       )
     ),
     Layer.provideMerge(Layer.mergeAll(SqlLive, AppConfig.Default)),

@@ -21,6 +21,7 @@ import { type FakeDiscord, makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { alertFixture } from "./support/Alerts.js"
 import { embedsOf } from "./support/DeliveryHarness.js"
 import { tempDataConfig } from "./support/TestLayers.js"
+import { DatabaseWatch } from "../src/Kernel/DatabaseWatch.js"
 
 const token = "s3cret-token-value"
 
@@ -46,7 +47,8 @@ const deliveryLayer = (url: string, config: Record<string, string | number> = {}
         AdminQueue.Default,
         DiscordWebhooks.Default,
         ErrorTracker.Default,
-        AlertLatency.Default
+        AlertLatency.Default,
+        DatabaseWatch.Default
       )
     ),
     Layer.provideMerge(Layer.mergeAll(NodeHttpClient.layerUndici, SqlLive, StatusBoard.Default, AppConfig.Default)),

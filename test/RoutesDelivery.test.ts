@@ -24,6 +24,7 @@ import { type FakeDiscord, makeFakeDiscord } from "../src/World/FakeDiscord.js"
 import { alertFixture, classificationFixture } from "./support/Alerts.js"
 import { eventually } from "./support/Eventually.js"
 import { tempDataConfig } from "./support/TestLayers.js"
+import { DatabaseWatch } from "../src/Kernel/DatabaseWatch.js"
 
 const ids = { fda: "100000000000000001", offerings: "100000000000000002", firehose: "100000000000000003" }
 const role = "222222222222222222"
@@ -61,7 +62,8 @@ const layerFor = (routes: string, settings: Record<string, string | number> = {}
         AdminQueue.Default,
         DiscordWebhooks.Default,
         ErrorTracker.Default,
-        AlertLatency.Default
+        AlertLatency.Default,
+        DatabaseWatch.Default
       )
     ),
     Layer.provideMerge(Layer.mergeAll(NodeHttpClient.layerUndici, SqlLive, StatusBoard.Default, AppConfig.Default)),

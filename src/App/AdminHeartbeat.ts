@@ -2,6 +2,7 @@ import { Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { AdminChannel } from "../Kernel/AdminChannel.js"
 import { AlertLatency } from "../Kernel/AlertLatency.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
+import { DatabaseWatch } from "../Kernel/DatabaseWatch.js"
 import { DeliveryHealth, sinkVerdict } from "../Delivery/DeliveryHealth.js"
 import { DiscordStatus } from "../Delivery/Discord/DiscordRateLimiter.js"
 import { Outbox } from "../Delivery/Outbox.js"
@@ -41,6 +42,7 @@ export const AdminHeartbeat = Layer.scopedDiscard(
     const latency = yield* AlertLatency
     const deliveryHealth = yield* DeliveryHealth
     const routeHealth = yield* RouteHealth
+    const database = yield* DatabaseWatch
     let previousCycles = 0
     let previousDelivered = 0
 
@@ -72,7 +74,7 @@ export const AdminHeartbeat = Layer.scopedDiscard(
       previousCycles = state.cycles
       previousDelivered = counts.delivered
       yield* admin.notify({ key: `heartbeat:${state.cycles}`, title: "heartbeat", detail: lines.join("\n") })
-    }).pipe(Effect.catchAllCause((cause) => Effect.logError("heartbeat failed", cause)))
+    }).pipe(database.guardStep("heartbeat"))
 
     yield* Effect.forkScoped(
       Effect.repeat(Effect.delay(beat, Duration.minutes(delivery.heartbeatMinutes)), Schedule.forever)
@@ -80,5 +82,5 @@ export const AdminHeartbeat = Layer.scopedDiscard(
   }).pipe(Effect.annotateLogs("module", "Heartbeat"))
 ).pipe(
   // Layers are shared within one build: this is the instance the alert sink publishes to.
-  Layer.provide(Layer.merge(DeliveryHealth.Default, RouteHealth.Default))
+  Layer.provide(Layer.mergeAll(DeliveryHealth.Default, RouteHealth.Default, DatabaseWatch.Default))
 )

@@ -75,7 +75,13 @@ const once = Command.make("once", {}, () =>
     // A failed send whose row is still open (a dead webhook, connection refused) is a failed delivery.
     const deliveryFailed = drained.failed > 0 || (sendErrors.length > 0 && after.pending + after.sending > 0)
     if (result._tag !== "Completed") {
-      yield* Console.error(result._tag === "Failed" ? `cycle failed: ${result.reason}` : "cycle timed out")
+      yield* Console.error(
+        result._tag === "Failed"
+          ? `cycle failed: ${result.reason}`
+          : result._tag === "TimedOut"
+            ? "cycle timed out"
+            : "cycle stopped: the database went away (DATABASE_URL)"
+      )
       return yield* Effect.fail(new CommandFailed())
     }
     const { summary } = result

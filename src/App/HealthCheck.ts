@@ -13,7 +13,7 @@ import { MetricsExporter } from "./MetricsExporter.js"
 import { DeliveryHealth, type SinkHealth, sinkVerdict } from "../Delivery/DeliveryHealth.js"
 import { RouteHealth, type RouteReport } from "../Delivery/RouteHealth.js"
 import { Outbox, type StatusCounts } from "../Delivery/Outbox.js"
-import { Runner, type RunnerState } from "../Runner/Runner.js"
+import { type CycleResult, Runner, type RunnerState } from "../Runner/Runner.js"
 import { StatusBoard } from "../Kernel/StatusBoard.js"
 import { type ClusterView, WorkOwners } from "../Kernel/WorkOwners.js"
 
@@ -52,7 +52,7 @@ export interface HealthReport {
   readonly lastCycle: {
     readonly at: string
     readonly ageSeconds: number
-    readonly result: "Completed" | "Failed" | "TimedOut"
+    readonly result: CycleResult["_tag"]
     readonly reason?: string
     readonly startedAt?: string
     readonly durationMs?: number

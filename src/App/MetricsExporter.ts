@@ -1,6 +1,7 @@
 import { Clock, Duration, Effect, Metric, Schedule } from "effect"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { Outbox } from "../Delivery/Outbox.js"
+import { DatabaseWatch } from "../Kernel/DatabaseWatch.js"
 import { RouteHealth } from "../Delivery/RouteHealth.js"
 import { Runner } from "../Runner/Runner.js"
 
@@ -46,6 +47,7 @@ export class MetricsExporter extends Effect.Service<MetricsExporter>()("App/Metr
     const outbox = yield* Outbox
     const runner = yield* Runner
     const routeHealth = yield* RouteHealth
+    const database = yield* DatabaseWatch
     const loopDelay = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const histogram = monitorEventLoopDelay({ resolution: 10 })
@@ -95,7 +97,7 @@ export class MetricsExporter extends Effect.Service<MetricsExporter>()("App/Metr
 
     yield* Effect.zipRight(sampleEventLoop, sampleStorage).pipe(
       Effect.withTracerEnabled(false),
-      Effect.catchAllCause(Effect.logError),
+      database.guardStep("metrics sampling"),
       Effect.repeat(Schedule.spaced(samplingInterval)),
       Effect.annotateLogs("module", "Metrics"),
       Effect.forkScoped
@@ -114,5 +116,5 @@ export class MetricsExporter extends Effect.Service<MetricsExporter>()("App/Metr
 
     return { scrape } as const
   }),
-  dependencies: [Outbox.Default, Runner.Default, RouteHealth.Default]
+  dependencies: [Outbox.Default, Runner.Default, RouteHealth.Default, DatabaseWatch.Default]
 }) {}

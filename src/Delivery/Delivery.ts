@@ -20,6 +20,7 @@ import { AlertLatency } from "../Kernel/AlertLatency.js"
 import { AlertSink, type Delivered, type DeliveryError, type SendEntry } from "./AlertSink.js"
 import { ChartRenderer } from "../Charts/ChartRenderer.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
+import { DatabaseWatch } from "../Kernel/DatabaseWatch.js"
 import type { ChartOutcome } from "../Kernel/Domain.js"
 import { ErrorTracker } from "../Kernel/ErrorTracker.js"
 import { SqlLive } from "../Kernel/Sql.js"
@@ -87,6 +88,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     const latency = yield* AlertLatency
     const sql = yield* SqlClient.SqlClient
     const edits = yield* EditOutbox
+    const database = yield* DatabaseWatch
     // Optional: harnesses that build delivery alone run it as one process, which holds every route.
     const owners = Option.getOrElse(yield* Effect.serviceOption(WorkOwners), () => WorkOwners.single)
     /** Routes being taken over (cluster mode): not delivered until the previous holder's sends are settled. */
@@ -738,7 +740,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     const loop = anythingDue.pipe(
       Effect.flatMap((due) => (due ? drainOnce() : Effect.succeed(0))),
       Effect.flatMap((handled) => (handled > 0 ? Effect.void : idle)),
-      Effect.catchAllCause((cause) => Effect.logError("delivery loop error", cause)),
+      database.guardStep("delivery loop"),
       Effect.repeat(Schedule.forever)
     )
 
@@ -782,6 +784,7 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     AlertLatency.Default,
     EditOutbox.Default,
     WorkOwners.Default,
+    DatabaseWatch.Default,
     SqlLive
   ]
 }) {}

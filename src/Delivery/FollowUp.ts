@@ -3,6 +3,7 @@ import { Clock, Duration, Effect, Either, Layer, Metric, Schedule } from "effect
 import { ChartRenderer } from "../Charts/ChartRenderer.js"
 import { Classifier, combine } from "../Classification/Classifier.js"
 import { AppConfig } from "../Kernel/AppConfig.js"
+import { DatabaseWatch } from "../Kernel/DatabaseWatch.js"
 import type { ChartOutcome, Classification } from "../Kernel/Domain.js"
 import { SqlLive } from "../Kernel/Sql.js"
 import { rejectBeforeMarket } from "../MarketData/Filters.js"
@@ -42,6 +43,7 @@ export class FollowUp extends Effect.Service<FollowUp>()("Delivery/FollowUp", {
     const sink = yield* AlertSink
     const charts = yield* ChartRenderer
     const classifier = yield* Classifier
+    const database = yield* DatabaseWatch
     const maxAgeMs = settings.editMaxDelayMinutes * 60_000
 
     /** The verdicts of one batch; each lands on its row, and on its message when that is already out. */
@@ -201,7 +203,7 @@ export class FollowUp extends Effect.Service<FollowUp>()("Delivery/FollowUp", {
     const loop = (step: Effect.Effect<number>, idle: Effect.Effect<void>) =>
       step.pipe(
         Effect.flatMap((handled) => (handled > 0 ? Effect.void : idle)),
-        Effect.catchAllCause((cause) => Effect.logError("follow-up loop error", cause)),
+        database.guardStep("follow-up loop"),
         Effect.repeat(Schedule.forever)
       )
 
@@ -219,6 +221,7 @@ export class FollowUp extends Effect.Service<FollowUp>()("Delivery/FollowUp", {
     EditOutbox.Default,
     ChartRenderer.Default,
     Classifier.Default,
+    DatabaseWatch.Default,
     SqlLive
   ]
 }) {}

@@ -1,5 +1,6 @@
 import { Clock, Duration, Effect, Layer, Option, Ref, Schedule } from "effect"
 import { AppConfig } from "../Kernel/AppConfig.js"
+import { DatabaseWatch } from "../Kernel/DatabaseWatch.js"
 import type { BarInterval, BarSeries } from "../Kernel/Domain.js"
 import { Outbox } from "../Delivery/Outbox.js"
 import { ItemArchive } from "./ItemArchive.js"
@@ -160,11 +161,14 @@ export const OutcomeTrackerLoop = Layer.scopedDiscard(
   Effect.gen(function* () {
     const tracker = yield* OutcomeTracker
     const { outcomes: settings } = yield* AppConfig
-    const loop = tracker.tick().pipe(
-      Effect.catchAllCause((cause) => Effect.logError("outcome tracking pass failed", cause)),
-      Effect.repeat(Schedule.spaced(Duration.seconds(settings.pollSeconds)))
-    )
+    const database = yield* DatabaseWatch
+    const loop = tracker
+      .tick()
+      .pipe(
+        database.guardStep("outcome tracking pass"),
+        Effect.repeat(Schedule.spaced(Duration.seconds(settings.pollSeconds)))
+      )
     yield* Effect.forkScoped(loop)
     yield* Effect.logInfo(`outcome tracking started, every ${settings.pollSeconds} s`)
   }).pipe(Effect.annotateLogs("module", "Outcomes"))
-)
+).pipe(Layer.provide(DatabaseWatch.Default))

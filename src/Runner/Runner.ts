@@ -7,7 +7,7 @@ import type { CycleSummary, FeedReport } from "../Kernel/Domain.js"
 import { ErrorTracker } from "../Kernel/ErrorTracker.js"
 import { DatabaseWatch } from "../Kernel/DatabaseWatch.js"
 import { sessionAt } from "../Kernel/MarketHours.js"
-import { databaseFile } from "../Kernel/Sql.js"
+import { databaseFile, databaseLabel } from "../Kernel/Sql.js"
 import { makeTestLayer } from "../Kernel/TestLayer.js"
 import { intervalSeconds, pollDelay } from "./Cadence.js"
 import { Cycle } from "./Cycle.js"
@@ -16,6 +16,8 @@ export type CycleResult =
   | { readonly _tag: "Completed"; readonly summary: CycleSummary }
   | { readonly _tag: "Failed"; readonly reason: string }
   | { readonly _tag: "TimedOut"; readonly after: Duration.Duration }
+  /** The database went away during the poll: nothing was committed, and it's no fault of the source. */
+  | { readonly _tag: "DatabaseLost" }
 
 /** What the runner knows about one source, for /health, /metrics and its outage alert. */
 export interface SourceState {
@@ -170,7 +172,7 @@ const describeFailure = (cause: Cause.Cause<unknown>, storage: AppConfig["storag
     if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
       return `database ${file} is locked by another connection (still busy after SQLITE_BUSY_TIMEOUT_MS=${storage.busyTimeoutMs}); nothing was marked seen, the next cycle tries again`
     }
-    return `database ${file}: ${String(error.cause?.message ?? "statement failed")}`
+    return `${databaseLabel(storage)}: ${String(error.cause?.message ?? "statement failed")}`
   }
   return Cause.pretty(cause, { renderErrorCause: true })
 }
@@ -208,7 +210,9 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)
             ? Effect.failCause(cause)
-            : Effect.succeed<CycleResult>({ _tag: "Failed", reason: describeFailure(cause, storage) })
+            : Effect.map(database.isLoss(cause), (lost): CycleResult =>
+                lost ? { _tag: "DatabaseLost" } : { _tag: "Failed", reason: describeFailure(cause, storage) }
+              )
         )
       )
 
@@ -241,6 +245,8 @@ export class Runner extends Effect.Service<Runner>()("Runner/Runner", {
     })
 
     const record = Effect.fn("Runner.record")(function* (result: CycleResult, polled: ReadonlyArray<string>) {
+      // The database watch has told of the outage; the poll is as if it never happened.
+      if (result._tag === "DatabaseLost") return
       const at = yield* Clock.currentTimeMillis
       const fresh = result._tag === "Completed" ? newBySource(result.summary) : new Map<string, number>()
       const reports =

@@ -14,6 +14,7 @@ import { ErrorTracker } from "../../src/Kernel/ErrorTracker.js"
 import { SqlLive } from "../../src/Kernel/Sql.js"
 import { StatusBoard } from "../../src/Kernel/StatusBoard.js"
 import { configLayer } from "./TestLayers.js"
+import { DatabaseWatch } from "../../src/Kernel/DatabaseWatch.js"
 
 const NoCharts = ChartRenderer.Test({ forAlert: () => Effect.succeed({ _tag: "NoBars" } as const) })
 
@@ -38,7 +39,8 @@ export const discordDelivery = (
         AdminQueue.Default,
         DiscordWebhooks.Default,
         ErrorTracker.Default,
-        AlertLatency.Default
+        AlertLatency.Default,
+        DatabaseWatch.Default
       )
     ),
     Layer.provideMerge(Layer.mergeAll(NodeHttpClient.layerUndici, SqlLive, StatusBoard.Default, AppConfig.Default)),

@@ -19,4 +19,8 @@ export const tempDataConfig = (values: Record<string, string | number | boolean>
   Layer.unwrapScoped(Effect.map(tempDir, (dir) => configLayer({ DATA_DIR: dir, ...values })))
 
 /** A database that always answers, for tests of the runner without SQL. */
-export const databaseAnswering = DatabaseWatch.Test({ outage: Effect.succeedNone, awaitAvailable: Effect.void })
+export const databaseAnswering = DatabaseWatch.Test({
+  outage: Effect.succeedNone,
+  awaitAvailable: Effect.void,
+  isLoss: () => Effect.succeed(false)
+})
