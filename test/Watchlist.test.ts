@@ -15,7 +15,7 @@ import { AppConfig } from "../src/Kernel/AppConfig.js"
 import type { MarketSnapshot, NormalizedItem, WatchlistMark } from "../src/Kernel/Domain.js"
 import { SqlLive } from "../src/Kernel/Sql.js"
 import { MarketData } from "../src/MarketData/MarketData.js"
-import { applyEdit, Watchlist } from "../src/MarketData/Watchlist.js"
+import { applyEdit, parseWatchlist, renderWatchlist, Watchlist } from "../src/MarketData/Watchlist.js"
 import { ItemArchive } from "../src/Outcomes/ItemArchive.js"
 import { Cycle } from "../src/Runner/Cycle.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
@@ -49,39 +49,105 @@ const serviceLayer = (path: string, values: Record<string, string> = {}) =>
     Layer.provide(configLayer({ DATA_DIR: tmpdir(), WATCHLIST_FILE: path, ...values }))
   )
 
+/** The same edits in each format: ACME, then BETA, then a list with a malformed ticker in its second entry. */
+const formats = [
+  {
+    file: "watchlist.json",
+    first: { tickers: [{ ticker: "acme", note: "earnings Thursday", tags: ["biotech"] }] },
+    second: { tickers: [{ ticker: "BETA" }] },
+    bad: { tickers: [{ ticker: "ACME" }, { ticker: "not a ticker!" }] },
+    badLine: /watchlist\.json: tickers\[1\], field ticker: Expected a ticker .*actual "not a ticker!"/
+  },
+  {
+    file: "watchlist.csv",
+    first: "ticker,note,tags\nacme,earnings Thursday,biotech\n",
+    second: "Symbol\r\nBETA\r\n",
+    bad: "ticker\nACME\nnot a ticker!\n",
+    badLine: /watchlist\.csv: row 3, column ticker: Expected a ticker .*actual "not a ticker!"/
+  }
+]
+
 describe("watchlist file", () => {
-  it.live("an edit is picked up without a restart; a bad edit keeps the previous list and tells admin once", () =>
-    Effect.gen(function* () {
-      const path = join(watchlistDir(), "watchlist.json")
-      write(path, { tickers: [{ ticker: "acme", note: "earnings Thursday", tags: ["biotech"] }] }, now)
-      yield* Effect.gen(function* () {
-        const watchlist = yield* Watchlist
-        const first = yield* watchlist.current()
-        expect(first.markOf(acme)).toEqual({ ticker: "ACME", note: "earnings Thursday", tags: ["biotech"] })
-        expect(first.markOf(beta)).toBeUndefined()
+  for (const format of formats)
+    it.live(
+      `${format.file}: an edit is picked up without a restart; a bad edit keeps the previous list and tells admin once`,
+      () =>
+        Effect.gen(function* () {
+          const path = join(watchlistDir(), format.file)
+          write(path, format.first, now)
+          yield* Effect.gen(function* () {
+            const watchlist = yield* Watchlist
+            const first = yield* watchlist.current()
+            expect(first.markOf(acme)).toEqual({ ticker: "ACME", note: "earnings Thursday", tags: ["biotech"] })
+            expect(first.markOf(beta)).toBeUndefined()
 
-        write(path, { tickers: [{ ticker: "BETA" }] }, now + 1_000)
-        const second = yield* watchlist.current()
-        expect(second.markOf(acme)).toBeUndefined()
-        expect(second.markOf(beta)).toEqual({ ticker: "BETA", tags: [] })
+            write(path, format.second, now + 1_000)
+            const second = yield* watchlist.current()
+            expect(second.markOf(acme)).toBeUndefined()
+            expect(second.markOf(beta)).toEqual({ ticker: "BETA", tags: [] })
 
-        write(path, { tickers: [{ ticker: "ACME" }, { ticker: "not a ticker!" }] }, now + 2_000)
-        for (let poll = 0; poll < 3; poll++) {
-          const kept = yield* watchlist.current()
-          expect(kept.markOf(beta)).toEqual({ ticker: "BETA", tags: [] })
-          expect(kept.markOf(acme)).toBeUndefined()
-        }
-        const queue = yield* AdminQueue
-        const notice = yield* queue.take.pipe(Effect.timeout(Duration.seconds(2)))
-        expect(notice).toMatchObject({ _tag: "Notice", event: { title: "WATCHLIST_FILE edit not applied" } })
-        expect(notice._tag === "Notice" && notice.event.detail).toMatch(
-          /watchlist\.json: tickers\[1\], field ticker: Expected a ticker .*actual "not a ticker!"/
-        )
-        // Once: the same bad file read again on later polls tells nobody anything new.
-        expect(yield* Effect.option(Effect.timeout(queue.take, Duration.millis(300)))).toEqual(Option.none())
-      }).pipe(Effect.provide(serviceLayer(path)))
-    })
-  )
+            write(path, format.bad, now + 2_000)
+            for (let poll = 0; poll < 3; poll++) {
+              const kept = yield* watchlist.current()
+              expect(kept.markOf(beta)).toEqual({ ticker: "BETA", tags: [] })
+              expect(kept.markOf(acme)).toBeUndefined()
+            }
+            const queue = yield* AdminQueue
+            const notice = yield* queue.take.pipe(Effect.timeout(Duration.seconds(2)))
+            expect(notice).toMatchObject({ _tag: "Notice", event: { title: "WATCHLIST_FILE edit not applied" } })
+            expect(notice._tag === "Notice" && notice.event.detail).toMatch(format.badLine)
+            // Once: the same bad file read again on later polls tells nobody anything new.
+            expect(yield* Effect.option(Effect.timeout(queue.take, Duration.millis(300)))).toEqual(Option.none())
+          }).pipe(Effect.provide(serviceLayer(path)))
+        })
+    )
+})
+
+describe("a CSV watchlist file", () => {
+  const path = "/lists/watchlist.CSV"
+
+  it("reads the columns by header in any case and order, `symbol` for `ticker`, past a BOM, CRLF and blank lines", () => {
+    const text = '\uFEFF Symbol ,TAGS,Note\r\n\r\nacme,biotech; swing;,"earnings, Thursday"\r\n\r\nBRK-B,,\r\nbeta\r\n'
+    expect(parseWatchlist(path, text)).toEqual(
+      Either.right([
+        { ticker: "ACME", note: "earnings, Thursday", tags: ["biotech", "swing"] },
+        { ticker: "BRK-B" },
+        { ticker: "BETA" }
+      ])
+    )
+  })
+
+  it("each problem is one line naming the file, the row (its line in the file) and the column", () => {
+    const problems = (text: string) => Either.flip(parseWatchlist(path, text))
+    expect(problems("ticker,sector\nACME,biotech\n")).toEqual(
+      Either.right([`${path}: row 1, column sector: is unexpected, expected: "ticker" | "symbol" | "note" | "tags"`])
+    )
+    expect(problems("\nnote,tags\nearnings,biotech\n")).toEqual(
+      Either.right([`${path}: row 2, column ticker: is missing (the header row names a "ticker" or "symbol" column)`])
+    )
+    expect(problems('ticker,note\r\nACME,"a note\r\nover two lines"\r\n\r\nAC ME,typo\r\n')).toEqual(
+      Either.right([
+        `${path}: row 5, column ticker: Expected a ticker (a letter, then up to 9 letters, digits, "." or "-"), actual "AC ME"`
+      ])
+    )
+    expect(problems("Symbol\nACME\nBETA\n\nacme\n")).toEqual(
+      Either.right([`${path}: row 5, column Symbol: ACME is listed twice`])
+    )
+  })
+
+  it("a note with commas, quotes or a line break survives writing and reading; a tag with ';' is refused", () => {
+    const entries = [
+      { ticker: "ACME", note: 'earnings, "Thursday"\nafter the close', tags: ["biotech", "swing"] },
+      { ticker: "BETA", note: "  padded  " },
+      { ticker: "GAMA" }
+    ]
+    const text = Either.getOrThrow(renderWatchlist(path, entries))
+    expect(text.split("\n")[0]).toBe("ticker,note,tags")
+    expect(parseWatchlist(path, text)).toEqual(Either.right(entries))
+    expect(renderWatchlist(path, [{ ticker: "ACME", tags: ["bio;tech"] }])).toEqual(
+      Either.left('ACME: a tag with ";" can\'t be written to a CSV watchlist, where ";" separates tags')
+    )
+  })
 })
 
 describe("watchlist marker and routes", () => {
@@ -250,6 +316,31 @@ describe("catalyst-bot watch", () => {
     const refused = await missing
     expect(refused.code).not.toBe(0)
     expect(refused.stderr.trim()).toBe("ZZZ is not on the watchlist")
+  }, 240_000)
+
+  it("on a .csv WATCHLIST_FILE, add, remove and list keep the order and write CSV back, quoted notes intact", async () => {
+    const path = join(watchlistDir(), "watchlist.csv")
+    writeFileSync(path, '\uFEFFSymbol,Note\r\nBETA,\r\nGAMA,"breakout, on volume"\r\n')
+    const env = { WATCHLIST_FILE: path }
+    const added = await runCli(
+      ["watch", "add", "acme", "--note", 'earnings, "Thursday"', "--tag", "biotech", "--tag", "swing"],
+      env
+    )
+    expect(added).toMatchObject({ code: 0, stdout: expect.stringContaining("ACME is on the watchlist") })
+    expect((await runCli(["watch", "remove", "beta"], env)).code).toBe(0)
+    const text = readFileSync(path, "utf8")
+    expect(text).toBe('ticker,note,tags\nGAMA,"breakout, on volume",\nACME,"earnings, ""Thursday""",biotech;swing\n')
+    expect(parseWatchlist(path, text)).toEqual(
+      Either.right([
+        { ticker: "GAMA", note: "breakout, on volume" },
+        { ticker: "ACME", note: 'earnings, "Thursday"', tags: ["biotech", "swing"] }
+      ])
+    )
+    const listed = await runCli(["watch", "list"], env)
+    expect(listed).toMatchObject({ code: 0 })
+    expect(listed.stdout.trim()).toBe(
+      'GAMA  note: breakout, on volume\nACME  tags biotech, swing  note: earnings, "Thursday"'
+    )
   }, 240_000)
 
   it("a malformed ticker in WATCHLIST_FILE stops start-up with one line naming the file and the entry", async () => {
