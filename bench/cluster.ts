@@ -1,7 +1,8 @@
 /**
  * `npm run bench:cluster`: runners of `catalyst-bot run` with CLUSTER=1 on a throwaway PostgreSQL,
  * against the simulated world (failover: kill -9 of the runner holding the webhook in the middle of a
- * burst, to the first delivery by its new holder, at the default CLUSTER_LEASE_SECONDS); and each
+ * burst, to the first delivery by its new holder, at the default CLUSTER_LEASE_SECONDS); delivery
+ * throughput across 50 webhooks with 3 runners against 1; and each
  * store's throughput on PostgreSQL against SQLite in the same run: seen-store ids/s (batched
  * filterUnseen + markSeen) and outbox alerts/s (enqueue, then take each row due, mark it sending and
  * delivered). PostgreSQL servers are started from the installed binaries (test/support/PostgresServer.ts).
@@ -10,7 +11,7 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 import type { ChildProcess } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { Outbox } from "../src/Delivery/Outbox.js"
@@ -112,6 +113,54 @@ const failover = (serverUrl: string) =>
     return alertMessages()[before]!.at - killedAt
   }).pipe(Effect.scoped)
 
+const webhookCount = 50
+
+/**
+ * Steady delivery across 50 webhooks: one route per webhook, every alert on every route, a burst of
+ * one story per company. Alerts (embeds) per second from the first message on any webhook until the
+ * last webhook has them all: what `runnerCount` runners sharing the routes deliver together.
+ */
+const fanOutThroughput = (serverUrl: string, runnerCount: number) =>
+  Effect.gen(function* () {
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(join(tmpdir(), "bench-cluster-routes-"))),
+      (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
+    )
+    const routesFile = join(dir, "routes.json")
+    const { world, start, owners } = yield* cluster(serverUrl, `fanout_${runnerCount}`, { ROUTES_FILE: routesFile })
+    const webhookIds = Array.from({ length: webhookCount }, (_, i) => String(200_000_000_000_000_000n + BigInt(i)))
+    writeFileSync(
+      routesFile,
+      JSON.stringify({
+        routes: webhookIds.map((id, i) => ({ name: `route-${i + 1}`, webhook: world.discord.webhookUrl(id) }))
+      })
+    )
+    for (let n = 0; n < runnerCount; n++) yield* start
+    const routeWorks = (rows: ReadonlyArray<{ work: string }>) => rows.filter((row) => row.work.startsWith("route:"))
+    yield* waitUntil(
+      "every route to have an owner",
+      async () => routeWorks(await owners()).length >= webhookCount,
+      startup
+    )
+    // The shards are shared out once every runner has joined.
+    if (runnerCount > 1) yield* Effect.sleep("8 seconds")
+    const burst = stories(World.companies.length)
+    world.publish(burst)
+    const embedsOn = (id: string) =>
+      world.discord.messages
+        .filter((message) => message.webhookId === id)
+        .reduce((sum, message) => sum + ((message.payload["embeds"] as ReadonlyArray<unknown>)?.length ?? 0), 0)
+    yield* waitUntil(
+      `${burst.length} alerts on each of ${webhookCount} webhooks`,
+      () => webhookIds.every((id) => embedsOn(id) >= burst.length),
+      startup
+    )
+    const times = world.discord.messages
+      .filter((message) => webhookIds.includes(message.webhookId))
+      .map((message) => message.at)
+    return (burst.length * webhookCount) / ((Math.max(...times) - Math.min(...times)) / 1000)
+  }).pipe(Effect.scoped)
+
 /** The failover figure, on a throwaway PostgreSQL server. */
 export const clusterFigures = Effect.gen(function* () {
   const server = yield* Effect.acquireRelease(
@@ -120,12 +169,21 @@ export const clusterFigures = Effect.gen(function* () {
   )
   const failoverMs = yield* failover(server.url)
   const load = loadavg()[0]!.toFixed(1)
+  const oneRunner = yield* fanOutThroughput(server.url, 1)
+  const threeRunners = yield* fanOutThroughput(server.url, 3)
   const figures: ReadonlyArray<Figure> = [
     {
       label: `failover: kill -9 → first delivery by the new holder (CLUSTER_LEASE_SECONDS=6; load ${load})`,
       value: failoverMs / 1000,
       unit: "s",
       ...judge(targets.clusterFailover, failoverMs / 1000)
+    },
+    {
+      label: `delivery across ${webhookCount} webhooks (every alert on every route, ${World.companies.length} at once), 3 runners`,
+      value: threeRunners,
+      unit: "alerts/s",
+      baseline: { label: "the same with 1 runner, alerts/s", value: oneRunner },
+      ratio: threeRunners / oneRunner
     }
   ]
   return figures
