@@ -123,6 +123,34 @@ describe("routes", () => {
     )
   )
 
+  it.live("ALERTS_PER_TICKER_PER_MINUTE holds per route: each channel gets its share, not a third of it", () =>
+    Effect.gen(function* () {
+      const fake = yield* makeFakeDiscord({ limit: 5, windowMs: 200 })
+      const sameTicker = (n: number) => ({ ...fdaAlert(n), ticker: { symbol: "SAME", exchange: "NASDAQ" } })
+      yield* Effect.gen(function* () {
+        const outbox = yield* Outbox
+        const delivery = yield* Delivery
+        // Two alerts for one ticker, each on fda, offerings and firehose: six rows, two per route.
+        yield* outbox.enqueue([sameTicker(1), sameTicker(2)])
+        const report = yield* delivery.awaitSettled(0, Duration.seconds(20))
+        expect(report).toMatchObject({ delivered: 6, timedOut: false })
+        for (const id of [ids.fda, ids.offerings, ids.firehose]) {
+          const embeds = fake.messages
+            .filter((message) => message.webhookId === id)
+            .flatMap((message) => message.payload["embeds"] as Array<unknown>)
+          expect(embeds).toHaveLength(2)
+        }
+        // A third within the minute is over the cap on every route: held back until the minute is up.
+        yield* outbox.enqueue([sameTicker(3)])
+        yield* delivery.awaitSettled(0, Duration.seconds(2))
+        const sql = yield* SqlClient.SqlClient
+        const third = yield* sql<{ status: string }>`SELECT status FROM outbox WHERE item_id = 'item-3'`
+        expect(third.map((row) => row.status)).toEqual(["pending", "pending", "pending"])
+        expect(fake.messages.flatMap((message) => message.payload["embeds"] as Array<unknown>)).toHaveLength(6)
+      }).pipe(Effect.provide(layerFor(routesFile(fake), { ALERTS_PER_TICKER_PER_MINUTE: 2 })))
+    }).pipe(Effect.scoped)
+  )
+
   it.live("a route whose webhook answers 404 is disabled alone, and admin is told", () =>
     withRoutes((fake) =>
       Effect.gen(function* () {

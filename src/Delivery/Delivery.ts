@@ -187,14 +187,15 @@ export class Delivery extends Effect.Service<Delivery>()("Delivery/Delivery", {
     })
 
     /**
-     * ALERTS_PER_TICKER_PER_MINUTE: true when the row may go now; otherwise it was deferred or dropped.
+     * ALERTS_PER_TICKER_PER_MINUTE, per route (each channel gets its share; routes send on fibers of their
+     * own, so a count across them would also race): true when the row may go now; otherwise it was deferred or dropped.
      * `packed` counts rows of the same ticker already in the message being packed, not yet marked sending.
      */
     const withinTickerCap = Effect.fn("Delivery.tickerCap")(function* (row: OutboxRow, packed = 0) {
       const cap = settings.alertsPerTickerPerMinute
       if (cap <= 0) return true
       const now = yield* Clock.currentTimeMillis
-      const sends = yield* outbox.tickerSends(row.alert.ticker.symbol, now - 60_000)
+      const sends = yield* outbox.tickerSends(row.route, row.alert.ticker.symbol, now - 60_000)
       if (sends.count + packed < cap) return true
       const reason = `over ALERTS_PER_TICKER_PER_MINUTE=${cap} for ${row.alert.ticker.symbol}`
       if (settings.overflow === "drop") {

@@ -737,11 +737,11 @@ export class Outbox extends Effect.Service<Outbox>()("Delivery/Outbox", {
       return result
     }, Effect.orDie)
 
-    /** Sends for `ticker` since `since` (epoch ms), and the earliest of them, for the per-ticker cap. */
-    const tickerSends = Effect.fn("Outbox.tickerSends")(function* (ticker: string, since: number) {
+    /** Sends for `ticker` on `route` since `since` (epoch ms), and the earliest of them, for the per-ticker cap. */
+    const tickerSends = Effect.fn("Outbox.tickerSends")(function* (route: string, ticker: string, since: number) {
       const [row] = yield* sql<{ n: number; oldest: number | null }>`
         SELECT count(*) AS n, min(sending_at) AS oldest FROM outbox
-        WHERE ticker = ${ticker} AND sending_at > ${since}`
+        WHERE route = ${route} AND ticker = ${ticker} AND sending_at > ${since}`
       return { count: row?.n ?? 0, oldest: row?.oldest ?? null }
     }, Effect.orDie)
 
