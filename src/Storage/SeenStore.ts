@@ -18,6 +18,7 @@ interface SeenStatements {
   readonly selectSeen: (ids: ReadonlyArray<string>) => Statement
   /** Records the items as seen at `seenAt`, and each story's first carrier unless one is known. */
   readonly insertSeen: (items: ReadonlyArray<NormalizedItem>, seenAt: number) => ReadonlyArray<Statement>
+  readonly selectStories: (keys: ReadonlyArray<StoryKey>) => Statement
 }
 
 /**
@@ -31,12 +32,25 @@ export const storyKeys = (item: NormalizedItem) => {
   return signature === "" ? [] : item.tickers.map((ticker) => ({ ticker: ticker.symbol.toUpperCase(), signature }))
 }
 
+type StoryKey = ReturnType<typeof storyKeys>[number]
+interface FirstCarrier {
+  readonly ticker: string
+  readonly signature: string
+  readonly source: string
+  readonly itemId: string
+}
+const selectFirstCarriers = `SELECT ticker, signature, source, item_id AS "itemId" FROM story_first_seen WHERE (ticker, signature) IN`
 type StoryRow = readonly [ticker: string, signature: string, source: string, itemId: string]
 const storyRows = (items: ReadonlyArray<NormalizedItem>): ReadonlyArray<StoryRow> =>
   items.flatMap((item) => storyKeys(item).map((key) => [key.ticker, key.signature, item.source, item.id] as const))
 
 const sqliteStatements: SeenStatements = {
   selectSeen: (ids) => [`SELECT id FROM seen_items WHERE id IN (${placeholders(ids.length, "?")})`, ids] as const,
+  selectStories: (keys) =>
+    [
+      `${selectFirstCarriers} (VALUES ${placeholders(keys.length, "(?,?)")})`,
+      keys.flatMap((key) => [key.ticker, key.signature])
+    ] as const,
   insertSeen: (items, seenAt) => [
     ...Arr.chunksOf(items, chunkSize).map(
       (chunk) =>
@@ -68,6 +82,11 @@ const sqliteStatements: SeenStatements = {
 const pgChunkSize = 10_000
 const pgStatements: SeenStatements = {
   selectSeen: (ids) => ["SELECT id FROM seen_items WHERE id IN (SELECT unnest($1::text[]))", [ids]] as const,
+  selectStories: (keys) =>
+    [
+      `${selectFirstCarriers} (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      [keys.map((key) => key.ticker), keys.map((key) => key.signature)]
+    ] as const,
   insertSeen: (items, seenAt) =>
     Arr.chunksOf(items, pgChunkSize).map((chunk) => {
       const stories = storyRows(chunk)
@@ -130,23 +149,22 @@ export class SeenStore extends Effect.Service<SeenStore>()("Storage/SeenStore", 
     const findRepeatedStories = Effect.fn("SeenStore.findRepeatedStories")(function* (
       items: ReadonlyArray<NormalizedItem>
     ) {
-      const keyed = items.flatMap((item) => storyKeys(item).map((key) => ({ item, key })))
+      const keyed = items.map((item) => ({ item, keys: storyKeys(item) }))
+      const lookups = keyed.flatMap(({ keys }) => keys)
       const known = new Map<string, { source: string; itemId: string }>()
-      for (const chunk of Arr.chunksOf(keyed, chunkSize)) {
-        const rows = yield* sql<{ ticker: string; signature: string; source: string; itemId: string }>`
-          SELECT ticker, signature, source, item_id AS "itemId" FROM story_first_seen
-          WHERE (ticker, signature) IN (VALUES ${sql.csv(chunk.map(({ key }) => sql`(${key.ticker}, ${key.signature})`))})`
+      for (const chunk of Arr.chunksOf(lookups, idChunkSize)) {
+        const rows = yield* sql.unsafe<FirstCarrier>(...statements.selectStories(chunk))
         for (const row of rows) known.set(`${row.ticker}\u0000${row.signature}`, row)
       }
       const repeated: Array<DuplicateStory> = []
-      for (const item of items) {
-        const first = storyKeys(item)
+      for (const { item, keys } of keyed) {
+        const first = keys
           .map((key) => known.get(`${key.ticker}\u0000${key.signature}`))
           .find((entry) => entry !== undefined && entry.itemId !== item.id)
         if (first) {
           repeated.push({ item, firstSource: first.source })
         } else {
-          for (const key of storyKeys(item)) {
+          for (const key of keys) {
             const id = `${key.ticker}\u0000${key.signature}`
             if (!known.has(id)) known.set(id, { source: item.source, itemId: item.id })
           }
