@@ -262,7 +262,7 @@ export const storeFigures = async (): Promise<ReadonlyArray<Figure>> => {
     const outboxPg = await Effect.runPromise(outboxRate(await fresh("pg")))
     return [
       {
-        label: `SeenStore filterUnseen+markSeen on PostgreSQL, ${seenIds / 1000}k ids in batches of ${seenBatch}`,
+        label: `SeenStore filterUnseen+markSeen on PostgreSQL, ${seenIds / 1000}k ids in batches of ${seenBatch} (throwaway server: fsync, synchronous_commit and full_page_writes off)`,
         value: seenPg,
         unit: "ids/s",
         baseline: { label: "the same on SQLite, ids/s", value: seenSqlite },

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, TestClock } from "effect"
+import { Effect, Exit, Fiber, Layer, TestClock } from "effect"
 import { Worker } from "node:worker_threads"
 import { AppConfig } from "../src/Kernel/AppConfig.js"
 import { SeenStore } from "../src/Storage/SeenStore.js"
@@ -156,6 +156,60 @@ describe.each(databases)("SeenStore on %s", (kind) => {
       const later = yield* store.findRepeatedStories([prn])
       expect(later.map((d) => d.item.id)).toEqual(["prn"])
       expect(yield* store.findRepeatedStories([globe])).toEqual([])
+    }).pipe(Effect.provide(StoreLive))
+  )
+
+  it.scoped("records each story's first carrier, in the batch's order, and keeps it against later carriers", () =>
+    Effect.gen(function* () {
+      const store = yield* SeenStore
+      const sql = yield* SqlClient.SqlClient
+      const tickers = [
+        { symbol: "abcd", exchange: "NASDAQ" },
+        { symbol: "EFGH", exchange: null }
+      ]
+      const title = "Acme Inc. Announces FDA Approval of Widget"
+      const globe = item("globe", { title, tickers })
+      const prn = item("prn", { source: "PR Newswire", title: `${title} (NASDAQ: ABCD)`, tickers: tickers.slice(0, 1) })
+      const filing = item("filing", {
+        title,
+        tickers,
+        sec: { formType: "8-K", cik: "1", accession: "a", items: ["8.01"], companyName: "Acme" }
+      })
+      yield* TestClock.setTime(Date.UTC(2026, 10, 28))
+      yield* store.markSeen([globe, prn, globe, filing])
+      yield* TestClock.adjust("1 minute")
+      yield* store.markSeen([item("bw", { source: "Business Wire", title, tickers }), prn])
+      const rows = yield* sql<{ ticker: string; signature: string; source: string; itemId: string; at: number }>`
+        SELECT ticker, signature, source, item_id AS "itemId", first_seen_at AS at
+        FROM story_first_seen ORDER BY ticker`
+      const signature = storySignature(title)
+      const at = Date.UTC(2026, 10, 28)
+      expect(rows).toEqual([
+        { ticker: "ABCD", signature, source: "GlobeNewswire", itemId: "globe", at },
+        { ticker: "EFGH", signature, source: "GlobeNewswire", itemId: "globe", at }
+      ])
+      const seen = yield* sql<{ id: string; source: string; at: number }>`
+        SELECT id, source, seen_at AS at FROM seen_items ORDER BY id`
+      expect(seen).toEqual([
+        { id: "bw", source: "Business Wire", at: at + 60_000 },
+        { id: "filing", source: "GlobeNewswire", at },
+        { id: "globe", source: "GlobeNewswire", at },
+        { id: "prn", source: "PR Newswire", at }
+      ])
+    }).pipe(Effect.provide(StoreLive))
+  )
+
+  it.scoped("writes nothing when the caller's transaction rolls back", () =>
+    Effect.gen(function* () {
+      const store = yield* SeenStore
+      const sql = yield* SqlClient.SqlClient
+      const tickers = [{ symbol: "ABCD", exchange: "NASDAQ" }]
+      const batch = Array.from({ length: 600 }, (_, i) => item(`r${i}`, { title: `Acme announces deal ${i}`, tickers }))
+      const exit = yield* Effect.exit(sql.withTransaction(Effect.zipRight(store.markSeen(batch), Effect.fail("late"))))
+      expect(Exit.isFailure(exit)).toBe(true)
+      const [seen] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM seen_items`
+      const [stories] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM story_first_seen`
+      expect([seen?.n, stories?.n]).toEqual([0, 0])
     }).pipe(Effect.provide(StoreLive))
   )
 })

@@ -13,42 +13,12 @@ const chunkSize = 500
  * second, compiling a fragment per value costs more than SQLite does. At most `chunkSize` shapes each.
  */
 const placeholders = (count: number, tuple: string) => Array(count).fill(tuple).join(",")
-type SeenRow = readonly [id: string, source: string, seenAt: number]
+type Statement = readonly [sql: string, params: ReadonlyArray<unknown>]
 interface SeenStatements {
-  readonly selectSeen: (ids: ReadonlyArray<string>) => readonly [string, ReadonlyArray<unknown>]
-  readonly insertSeen: (rows: ReadonlyArray<SeenRow>) => readonly [string, ReadonlyArray<unknown>]
-}
-const sqliteStatements: SeenStatements = {
-  selectSeen: (ids) => [`SELECT id FROM seen_items WHERE id IN (${placeholders(ids.length, "?")})`, ids] as const,
-  insertSeen: (rows) =>
-    [
-      `INSERT INTO seen_items (id, source, seen_at) VALUES ${placeholders(rows.length, "(?,?,?)")} ON CONFLICT DO NOTHING`,
-      rows.flat()
-    ] as const
-}
-/**
- * PostgreSQL takes a whole chunk as one array per column: one statement shape, whatever the chunk's
- * size, and one bound parameter per column, so a cycle's ids go in one round trip, not one per 500.
- */
-const pgChunkSize = 10_000
-const pgStatements: SeenStatements = {
-  selectSeen: (ids) => ["SELECT id FROM seen_items WHERE id = ANY($1::text[])", [ids]] as const,
-  insertSeen: (rows) =>
-    [
-      `INSERT INTO seen_items (id, source, seen_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING`,
-      [rows.map((row) => row[0]), rows.map((row) => row[1]), rows.map((row) => row[2])]
-    ] as const
-}
-
-export const seenLookups = Metric.counter("seen_store_lookups_total", {
-  description: "Ids checked against the seen store"
-})
-export const seenHits = Metric.counter("seen_store_hits_total", { description: "Ids the seen store already knew" })
-
-export interface DuplicateStory {
-  readonly item: NormalizedItem
-  readonly firstSource: string
+  readonly selectSeen: (ids: ReadonlyArray<string>) => Statement
+  /** Records the items as seen at `seenAt`, and each story's first carrier unless one is known. */
+  readonly insertSeen: (items: ReadonlyArray<NormalizedItem>, seenAt: number) => ReadonlyArray<Statement>
+  readonly selectStories: (keys: ReadonlyArray<StoryKey>) => Statement
 }
 
 /**
@@ -60,6 +30,97 @@ export const storyKeys = (item: NormalizedItem) => {
   if (item.tickers.length === 0 || item.sec !== undefined) return []
   const signature = storySignature(item.title)
   return signature === "" ? [] : item.tickers.map((ticker) => ({ ticker: ticker.symbol.toUpperCase(), signature }))
+}
+
+type StoryKey = ReturnType<typeof storyKeys>[number]
+interface FirstCarrier {
+  readonly ticker: string
+  readonly signature: string
+  readonly source: string
+  readonly itemId: string
+}
+const selectFirstCarriers = `SELECT ticker, signature, source, item_id AS "itemId" FROM story_first_seen WHERE (ticker, signature) IN`
+type StoryRow = readonly [ticker: string, signature: string, source: string, itemId: string]
+const storyRows = (items: ReadonlyArray<NormalizedItem>): ReadonlyArray<StoryRow> =>
+  items.flatMap((item) => storyKeys(item).map((key) => [key.ticker, key.signature, item.source, item.id] as const))
+
+const sqliteStatements: SeenStatements = {
+  selectSeen: (ids) => [`SELECT id FROM seen_items WHERE id IN (${placeholders(ids.length, "?")})`, ids] as const,
+  selectStories: (keys) =>
+    [
+      `${selectFirstCarriers} (VALUES ${placeholders(keys.length, "(?,?)")})`,
+      keys.flatMap((key) => [key.ticker, key.signature])
+    ] as const,
+  insertSeen: (items, seenAt) => [
+    ...Arr.chunksOf(items, chunkSize).map(
+      (chunk) =>
+        [
+          `INSERT INTO seen_items (id, source, seen_at) VALUES ${placeholders(chunk.length, "(?,?,?)")} ON CONFLICT DO NOTHING`,
+          chunk.flatMap((item) => [item.id, item.source, seenAt])
+        ] as const
+    ),
+    ...Arr.chunksOf(storyRows(items), chunkSize).map(
+      (chunk) =>
+        [
+          `INSERT INTO story_first_seen (ticker, signature, source, item_id, first_seen_at)
+           VALUES ${placeholders(chunk.length, "(?,?,?,?,?)")} ON CONFLICT DO NOTHING`,
+          chunk.flatMap((row) => [...row, seenAt])
+        ] as const
+    )
+  ]
+}
+/**
+ * PostgreSQL takes a whole chunk as one array per column: one statement shape, whatever the chunk's
+ * size, and one bound parameter per column, so a cycle's ids go in one round trip, not one per 500.
+ * The lookup is `IN (SELECT unnest(...))`, not `= ANY(...)`: the planner estimates an `= ANY` of a
+ * thousand ids to match a large share of the table and scans all of it (6 ms per 1000 ids at 50k rows,
+ * growing with the table), where the subquery is planned as one primary-key probe per id.
+ * The seen ids and the stories go in one statement (the seen insert a data-modifying WITH), so a batch
+ * is one round trip and atomic without a transaction of its own. Within one statement DO NOTHING
+ * still keeps a story's first row in the batch's order, as the separate inserts did.
+ */
+const pgChunkSize = 10_000
+const pgStatements: SeenStatements = {
+  selectSeen: (ids) => ["SELECT id FROM seen_items WHERE id IN (SELECT unnest($1::text[]))", [ids]] as const,
+  selectStories: (keys) =>
+    [
+      `${selectFirstCarriers} (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      [keys.map((key) => key.ticker), keys.map((key) => key.signature)]
+    ] as const,
+  insertSeen: (items, seenAt) =>
+    Arr.chunksOf(items, pgChunkSize).map((chunk) => {
+      const stories = storyRows(chunk)
+      return [
+        `WITH seen AS (
+           INSERT INTO seen_items (id, source, seen_at)
+           SELECT id, source, $3::bigint FROM unnest($1::text[], $2::text[]) AS item (id, source)
+           ON CONFLICT DO NOTHING
+         )
+         INSERT INTO story_first_seen (ticker, signature, source, item_id, first_seen_at)
+         SELECT ticker, signature, source, item_id, $3::bigint
+         FROM unnest($4::text[], $5::text[], $6::text[], $7::text[]) AS story (ticker, signature, source, item_id)
+         ON CONFLICT DO NOTHING`,
+        [
+          chunk.map((item) => item.id),
+          chunk.map((item) => item.source),
+          seenAt,
+          stories.map((row) => row[0]),
+          stories.map((row) => row[1]),
+          stories.map((row) => row[2]),
+          stories.map((row) => row[3])
+        ]
+      ] as const
+    })
+}
+
+export const seenLookups = Metric.counter("seen_store_lookups_total", {
+  description: "Ids checked against the seen store"
+})
+export const seenHits = Metric.counter("seen_store_hits_total", { description: "Ids the seen store already knew" })
+
+export interface DuplicateStory {
+  readonly item: NormalizedItem
+  readonly firstSource: string
 }
 
 export class SeenStore extends Effect.Service<SeenStore>()("Storage/SeenStore", {
@@ -88,23 +149,22 @@ export class SeenStore extends Effect.Service<SeenStore>()("Storage/SeenStore", 
     const findRepeatedStories = Effect.fn("SeenStore.findRepeatedStories")(function* (
       items: ReadonlyArray<NormalizedItem>
     ) {
-      const keyed = items.flatMap((item) => storyKeys(item).map((key) => ({ item, key })))
+      const keyed = items.map((item) => ({ item, keys: storyKeys(item) }))
+      const lookups = keyed.flatMap(({ keys }) => keys)
       const known = new Map<string, { source: string; itemId: string }>()
-      for (const chunk of Arr.chunksOf(keyed, chunkSize)) {
-        const rows = yield* sql<{ ticker: string; signature: string; source: string; itemId: string }>`
-          SELECT ticker, signature, source, item_id AS "itemId" FROM story_first_seen
-          WHERE (ticker, signature) IN (VALUES ${sql.csv(chunk.map(({ key }) => sql`(${key.ticker}, ${key.signature})`))})`
+      for (const chunk of Arr.chunksOf(lookups, idChunkSize)) {
+        const rows = yield* sql.unsafe<FirstCarrier>(...statements.selectStories(chunk))
         for (const row of rows) known.set(`${row.ticker}\u0000${row.signature}`, row)
       }
       const repeated: Array<DuplicateStory> = []
-      for (const item of items) {
-        const first = storyKeys(item)
+      for (const { item, keys } of keyed) {
+        const first = keys
           .map((key) => known.get(`${key.ticker}\u0000${key.signature}`))
           .find((entry) => entry !== undefined && entry.itemId !== item.id)
         if (first) {
           repeated.push({ item, firstSource: first.source })
         } else {
-          for (const key of storyKeys(item)) {
+          for (const key of keys) {
             const id = `${key.ticker}\u0000${key.signature}`
             if (!known.has(id)) known.set(id, { source: item.source, itemId: item.id })
           }
@@ -113,27 +173,16 @@ export class SeenStore extends Effect.Service<SeenStore>()("Storage/SeenStore", 
       return repeated
     }, Effect.orDie)
 
-    /** One transaction per batch; call it inside the cycle's transaction so seen + outbox commit together. */
+    /**
+     * Atomic per batch: one statement on PostgreSQL (for up to 10k items), a transaction otherwise. Call
+     * it inside the cycle's transaction so seen + outbox commit together.
+     */
     const markSeen = Effect.fn("SeenStore.markSeen")(function* (items: ReadonlyArray<NormalizedItem>) {
-      const now = yield* Clock.currentTimeMillis
-      const write = Effect.gen(function* () {
-        for (const chunk of Arr.chunksOf(items, idChunkSize)) {
-          yield* sql.unsafe(...statements.insertSeen(chunk.map((item) => [item.id, item.source, now] as const)))
-          const stories = chunk.flatMap((item) =>
-            storyKeys(item).map((key) => ({
-              ticker: key.ticker,
-              signature: key.signature,
-              source: item.source,
-              item_id: item.id,
-              first_seen_at: now
-            }))
-          )
-          for (const stories500 of Arr.chunksOf(stories, chunkSize)) {
-            yield* sql`INSERT INTO story_first_seen ${sql.insert(stories500)} ON CONFLICT DO NOTHING`
-          }
-        }
-      })
-      yield* sql.withTransaction(write)
+      const writes = statements
+        .insertSeen(items, yield* Clock.currentTimeMillis)
+        .map((statement) => sql.unsafe(...statement))
+      const all = Effect.all(writes, { discard: true })
+      yield* writes.length > 1 ? sql.withTransaction(all) : all
     }, Effect.orDie)
 
     /** Forgets ids older than SEEN_TTL_DAYS, so the store stays bounded. */
