@@ -155,26 +155,29 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
     const unseenOf = (batch: FeedBatch) =>
       Effect.map(seen.filterUnseen(batch.items.map((item) => item.id)), (ids) => new Set(ids))
 
+    /** A poll's summary: its start, its duration until now, the feeds' reports and the server's hint, with `counts`. */
+    const summaryOf = (
+      batch: FeedBatch,
+      startedAt: number,
+      counts: Pick<CycleSummary, "fetched" | "new" | "alerted" | "outcomes" | "notes">
+    ) =>
+      Effect.map(Clock.currentTimeMillis, (now): CycleSummary => ({
+        startedAt: DateTime.formatIso(DateTime.unsafeMake(startedAt)),
+        durationMs: now - startedAt,
+        feeds: batch.reports,
+        ...counts,
+        ...(batch.retryAt === undefined ? {} : { retryAt: batch.retryAt })
+      }))
+
     /**
      * A poll that brought no item (a 304, an unchanged body, a failure): only its validators to store,
      * with no seen marks to store them beside. Most polls at a one-second cadence end here.
      */
     const nothingToDecide = (batch: FeedBatch, startedAt: number) =>
-      Effect.gen(function* () {
-        yield* batch.commit?.(new Set()) ?? Effect.void
-        const summary: CycleSummary = {
-          startedAt: DateTime.formatIso(DateTime.unsafeMake(startedAt)),
-          durationMs: (yield* Clock.currentTimeMillis) - startedAt,
-          feeds: batch.reports,
-          fetched: 0,
-          new: 0,
-          alerted: 0,
-          outcomes: [],
-          notes: [],
-          ...(batch.retryAt === undefined ? {} : { retryAt: batch.retryAt })
-        }
-        return summary
-      })
+      Effect.zipRight(
+        batch.commit?.(new Set()) ?? Effect.void,
+        summaryOf(batch, startedAt, { fetched: 0, new: 0, alerted: 0, outcomes: [], notes: [] })
+      )
 
     /**
      * Everything after the fetch, for items `unseenIds` says are new. `postFirst` (the live pollers):
@@ -528,17 +531,13 @@ export class Cycle extends Effect.Service<Cycle>()("Runner/Cycle", {
         yield* Metric.incrementBy(itemsNew, unseen.length)
         yield* Metric.incrementBy(itemsAlerted, enqueued)
         yield* Metric.incrementBy(itemsDuplicate, outcomes.filter((entry) => entry.outcome === "duplicate").length)
-        const summary: CycleSummary = {
-          startedAt: DateTime.formatIso(DateTime.unsafeMake(startedAt)),
-          durationMs: (yield* Clock.currentTimeMillis) - startedAt,
-          feeds: batch.reports,
+        const summary = yield* summaryOf(batch, startedAt, {
           fetched: batch.items.length + batch.stale.length,
           new: unseen.length,
           alerted: enqueued,
           outcomes: capped.outcomes,
-          notes: [...notes, ...capped.notes],
-          ...(batch.retryAt === undefined ? {} : { retryAt: batch.retryAt })
-        }
+          notes: [...notes, ...capped.notes]
+        })
         yield* Effect.annotateCurrentSpan({ fetched: summary.fetched, new: summary.new, alerted: summary.alerted })
         return summary
       })
